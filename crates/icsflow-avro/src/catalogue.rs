@@ -1,0 +1,174 @@
+//! The schemas icsflow knows: every version under `schemas/`, embedded at
+//! build time, indexed by their CRC-64-AVRO fingerprint, and how each one
+//! relates to the current version of its feed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apache_avro::schema_compatibility::SchemaCompatibility;
+use apache_avro::Schema;
+use icsflow_core::Feed;
+
+use crate::canonical::fingerprint_of;
+use crate::Error;
+
+/// One versioned schema file, as shipped in `schemas/<feed>/v<N>.avsc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemaFile {
+    pub feed: Feed,
+    pub version: u32,
+    pub text: &'static str,
+}
+
+/// Every schema file of this build, oldest version first within a feed.
+/// The last version of each feed is the current one: the reader schema and
+/// the one icsflow writes.
+pub const EMBEDDED_SCHEMAS: &[SchemaFile] = &[
+    SchemaFile { feed: Feed::Discharge, version: 1, text: include_str!("../../../schemas/discharge/v1.avsc") },
+    SchemaFile { feed: Feed::SocialCare, version: 1, text: include_str!("../../../schemas/social_care/v1.avsc") },
+    SchemaFile { feed: Feed::PrimaryCare, version: 1, text: include_str!("../../../schemas/primary_care/v1.avsc") },
+];
+
+/// How records written with a schema are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Same canonical form as the current version: decoded directly.
+    Current,
+    /// A compatible other version: resolved to the current version first.
+    Resolve,
+    /// Cannot be read as the current version of its feed.
+    Incompatible,
+}
+
+/// A schema records may be written with.
+#[derive(Debug)]
+pub struct WriterSchema {
+    pub feed: Feed,
+    pub schema: Schema,
+    pub fingerprint: u64,
+    pub resolution: Resolution,
+}
+
+/// The current (reader) schema of one feed.
+#[derive(Debug)]
+pub struct CurrentSchema {
+    pub feed: Feed,
+    pub version: u32,
+    pub schema: Schema,
+    pub fingerprint: u64,
+}
+
+/// All known schemas. Built once at start-up and shared.
+#[derive(Debug)]
+pub struct SchemaCatalogue {
+    current: Vec<CurrentSchema>,
+    writers_by_fingerprint: HashMap<u64, Arc<WriterSchema>>,
+}
+
+impl SchemaCatalogue {
+    /// The schemas shipped in this build.
+    pub fn embedded() -> SchemaCatalogue {
+        // The embedded files are checked by this crate's tests and by
+        // `icsflow schemas check`; failing here means a broken build.
+        SchemaCatalogue::from_files(EMBEDDED_SCHEMAS).expect("the embedded schemas parse")
+    }
+
+    /// A catalogue over the given files; the highest version of each feed
+    /// is its current schema. Every feed must have at least one file.
+    pub fn from_files(files: &[SchemaFile]) -> Result<SchemaCatalogue, Error> {
+        let mut current = Vec::new();
+        for feed in Feed::ALL {
+            let latest = files
+                .iter()
+                .filter(|file| file.feed == feed)
+                .max_by_key(|file| file.version)
+                .ok_or(Error::MissingFeedSchema(feed))?;
+            let schema = parse_schema(latest.text)?;
+            let fingerprint = fingerprint_of(latest.text)?;
+            current.push(CurrentSchema { feed, version: latest.version, fingerprint, schema });
+        }
+        let mut catalogue = SchemaCatalogue { current, writers_by_fingerprint: HashMap::new() };
+        for file in files {
+            catalogue.add_writer_schema(file.text)?;
+        }
+        Ok(catalogue)
+    }
+
+    /// Accepts records written with one more schema (for example a version
+    /// a partner still produces that is not in `schemas/`).
+    pub fn add_writer_schema(&mut self, text: &str) -> Result<Arc<WriterSchema>, Error> {
+        let writer = Arc::new(self.classify(text)?);
+        self.writers_by_fingerprint.insert(writer.fingerprint, Arc::clone(&writer));
+        Ok(writer)
+    }
+
+    /// Relates a schema (JSON text) to the current version of its feed,
+    /// found by the top-level record's full name.
+    pub fn classify(&self, text: &str) -> Result<WriterSchema, Error> {
+        let schema = parse_schema(text)?;
+        let name = record_full_name(&schema).ok_or(Error::NotAnEventSchema)?;
+        let current = self
+            .current
+            .iter()
+            .find(|current| record_full_name(&current.schema).as_deref() == Some(name.as_str()))
+            .ok_or(Error::NotAnEventSchema)?;
+        let fingerprint = fingerprint_of(text)?;
+        let resolution = if fingerprint == current.fingerprint {
+            Resolution::Current
+        } else if SchemaCompatibility::can_read(&schema, &current.schema).is_ok() {
+            Resolution::Resolve
+        } else {
+            Resolution::Incompatible
+        };
+        Ok(WriterSchema { feed: current.feed, schema, fingerprint, resolution })
+    }
+
+    pub fn writer_by_fingerprint(&self, fingerprint: u64) -> Option<&Arc<WriterSchema>> {
+        self.writers_by_fingerprint.get(&fingerprint)
+    }
+
+    pub fn current(&self, feed: Feed) -> &CurrentSchema {
+        // `from_files` puts one entry per feed, in `Feed::ALL` order.
+        &self.current[Feed::ALL.iter().position(|known| *known == feed).unwrap_or_default()]
+    }
+}
+
+pub(crate) fn parse_schema(text: &str) -> Result<Schema, Error> {
+    Schema::parse_str(text).map_err(|error| Error::InvalidSchema(error.to_string()))
+}
+
+fn record_full_name(schema: &Schema) -> Option<String> {
+    match schema {
+        Schema::Record(record) => Some(record.name.fullname(None)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_schemas_are_current_and_distinct() {
+        let catalogue = SchemaCatalogue::embedded();
+        let mut fingerprints = Vec::new();
+        for feed in Feed::ALL {
+            let current = catalogue.current(feed);
+            assert_eq!(current.feed, feed);
+            let writer = catalogue.writer_by_fingerprint(current.fingerprint).expect("current is a writer");
+            assert_eq!((writer.feed, writer.resolution), (feed, Resolution::Current));
+            fingerprints.push(current.fingerprint);
+        }
+        fingerprints.dedup();
+        assert_eq!(fingerprints.len(), 3);
+    }
+
+    #[test]
+    fn a_schema_of_no_feed_is_refused() {
+        let mut catalogue = SchemaCatalogue::embedded();
+        let other = r#"{"type":"record","name":"Other","fields":[{"name":"a","type":"int"}]}"#;
+        assert!(matches!(catalogue.add_writer_schema(other), Err(Error::NotAnEventSchema)));
+        assert!(matches!(catalogue.add_writer_schema("\"string\""), Err(Error::NotAnEventSchema)));
+        assert!(matches!(catalogue.add_writer_schema("{"), Err(Error::InvalidSchema(_))));
+    }
+}

@@ -1,0 +1,143 @@
+//! A Confluent-compatible Schema Registry client, for records in the
+//! Confluent wire format (`00` + 4-byte schema id).
+//!
+//! Only `GET /schemas/ids/{id}` is ever sent: icsflow reads the registry,
+//! it never registers. Answers are cached for the life of the process, and
+//! so are permanent failures (the id does not exist, the schema is not an
+//! icsflow event schema), so a partner publishing with a bad id costs one
+//! request, not one per record. Retriable failures (timeouts, refused
+//! connections, 5xx, authentication) are not cached: the caller retries the
+//! record later instead of dead-lettering it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use icsflow_core::{RejectReason, Rejection};
+
+use crate::catalogue::{SchemaCatalogue, WriterSchema};
+
+/// Why a schema id could not be turned into a writer schema.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// Final for this id: the record is rejected with this reason.
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// Try again later; nothing is cached.
+    #[error("schema registry unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// How the registry answered a GET, before interpretation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryResponse {
+    /// HTTP status and body.
+    Answer { status: u16, body: String },
+    /// No answer: connection refused, timeout, broken response.
+    NoAnswer(String),
+}
+
+/// Where registry answers come from: HTTP in production; tests may
+/// substitute, though the HTTP client itself is tested against a real
+/// server on loopback.
+pub trait RegistryTransport: Send + Sync + std::fmt::Debug {
+    fn get(&self, path: &str) -> RegistryResponse;
+}
+
+/// Plain-HTTP transport with a whole-request timeout.
+#[derive(Debug)]
+pub struct HttpTransport {
+    base_url: String,
+    agent: ureq::Agent,
+}
+
+impl HttpTransport {
+    /// `base_url` like `http://registry:8081`, without a trailing slash.
+    pub fn new(base_url: &str, timeout: Duration) -> HttpTransport {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build();
+        HttpTransport { base_url: base_url.trim_end_matches('/').to_owned(), agent: ureq::Agent::new_with_config(config) }
+    }
+}
+
+impl RegistryTransport for HttpTransport {
+    fn get(&self, path: &str) -> RegistryResponse {
+        let url = format!("{}{path}", self.base_url);
+        let mut response = match self.agent.get(&url).header("Accept", "application/vnd.schemaregistry.v1+json").call() {
+            Ok(response) => response,
+            Err(error) => return RegistryResponse::NoAnswer(error.to_string()),
+        };
+        let status = response.status().as_u16();
+        match response.body_mut().read_to_string() {
+            Ok(body) => RegistryResponse::Answer { status, body },
+            Err(error) => RegistryResponse::NoAnswer(error.to_string()),
+        }
+    }
+}
+
+/// Resolves schema ids to writer schemas, with the cache described above.
+#[derive(Debug)]
+pub struct SchemaRegistryClient {
+    transport: Box<dyn RegistryTransport>,
+    catalogue: Arc<SchemaCatalogue>,
+    cache: Mutex<HashMap<u32, Result<Arc<WriterSchema>, Rejection>>>,
+}
+
+impl SchemaRegistryClient {
+    pub fn new(transport: Box<dyn RegistryTransport>, catalogue: Arc<SchemaCatalogue>) -> SchemaRegistryClient {
+        SchemaRegistryClient { transport, catalogue, cache: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn over_http(base_url: &str, timeout: Duration, catalogue: Arc<SchemaCatalogue>) -> SchemaRegistryClient {
+        SchemaRegistryClient::new(Box::new(HttpTransport::new(base_url, timeout)), catalogue)
+    }
+
+    pub fn writer_schema(&self, schema_id: u32) -> Result<Arc<WriterSchema>, LookupError> {
+        if let Some(cached) = self.lock_cache().get(&schema_id) {
+            return cached.clone().map_err(LookupError::Rejected);
+        }
+        // The lock is not held across the request: two threads may fetch the
+        // same id once each, which is cheaper than serialising every lookup.
+        let outcome = match self.transport.get(&format!("/schemas/ids/{schema_id}")) {
+            RegistryResponse::NoAnswer(detail) => return Err(LookupError::Unavailable(detail)),
+            RegistryResponse::Answer { status: 200, body } => self.interpret(&body),
+            RegistryResponse::Answer { status: 404, .. } => Err(Rejection::new(
+                RejectReason::UnknownSchema,
+                "the schema registry has no schema with this id",
+            )),
+            RegistryResponse::Answer { status, .. } => {
+                return Err(LookupError::Unavailable(format!("schema registry answered HTTP {status}")));
+            }
+        };
+        self.lock_cache().insert(schema_id, outcome.clone());
+        outcome.map_err(LookupError::Rejected)
+    }
+
+    fn interpret(&self, body: &str) -> Result<Arc<WriterSchema>, Rejection> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct SchemaById {
+            schema: String,
+            #[serde(default)]
+            schema_type: Option<String>,
+            #[serde(default)]
+            references: Vec<serde_json::Value>,
+        }
+        let not_icsflow = Rejection::new(
+            RejectReason::IncompatibleSchema,
+            "the registered schema is not an icsflow event schema",
+        );
+        let answer: SchemaById = serde_json::from_str(body).map_err(|_| not_icsflow)?;
+        if answer.schema_type.as_deref().is_some_and(|kind| kind != "AVRO") || !answer.references.is_empty() {
+            return Err(not_icsflow);
+        }
+        self.catalogue.classify(&answer.schema).map(Arc::new).map_err(|_| not_icsflow)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Result<Arc<WriterSchema>, Rejection>>> {
+        // A panic while holding the lock leaves a map that is still valid.
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,523 @@
+//! Wire types: the records of `schemas/*/v*.avsc` as serde types, and their
+//! hand-written conversion into (and out of) the domain events of
+//! `icsflow-core`.
+//!
+//! Field order and enum order here are the schema's order; the binary codec
+//! relies on it and the schema tests check it. These types never leave this
+//! crate: everything outside sees `icsflow_core::Event`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use icsflow_core::*;
+use serde::de::{self, Deserializer, Visitor};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+/// A string field: borrowed from the input where the format allows (Avro
+/// binary always does), owned otherwise (JSON with escapes, encoding).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl<'a> Text<'a> {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn owned(text: String) -> Text<'static> {
+        Text(Cow::Owned(text))
+    }
+
+    fn borrowed(text: &'a str) -> Text<'a> {
+        Text(Cow::Borrowed(text))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text<'a>, D::Error> {
+        struct TextVisitor;
+
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// An Avro enum value, read and written through the domain's
+/// [`CodeList`]: by index in binary, by symbol name in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Symbol<Code>(pub(crate) Code);
+
+impl<Code: CodeList> Serialize for Symbol<Code> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit_variant(Code::SCHEMA_NAME, self.0.index() as u32, self.0.symbol())
+    }
+}
+
+impl<'de, Code: CodeList> Deserialize<'de> for Symbol<Code> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Symbol<Code>, D::Error> {
+        struct SymbolVisitor<Code>(PhantomData<Code>);
+
+        impl<'de, Code: CodeList> Visitor<'de> for SymbolVisitor<Code> {
+            type Value = Symbol<Code>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(formatter, "a symbol of {}", Code::SCHEMA_NAME)
+            }
+
+            fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Symbol<Code>, A::Error> {
+                let (SymbolKey(code), variant) = data.variant::<SymbolKey<Code>>()?;
+                de::VariantAccess::unit_variant(variant)?;
+                Ok(Symbol(code))
+            }
+        }
+
+        deserializer.deserialize_enum(Code::SCHEMA_NAME, Code::SYMBOLS, SymbolVisitor(PhantomData))
+    }
+}
+
+/// The variant key of a [`Symbol`]: an index (binary) or a name (JSON).
+struct SymbolKey<Code>(Code);
+
+impl<'de, Code: CodeList> Deserialize<'de> for SymbolKey<Code> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SymbolKey<Code>, D::Error> {
+        struct KeyVisitor<Code>(PhantomData<Code>);
+
+        impl<Code: CodeList> Visitor<'_> for KeyVisitor<Code> {
+            type Value = SymbolKey<Code>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(formatter, "a symbol of {}", Code::SCHEMA_NAME)
+            }
+
+            fn visit_u64<E: de::Error>(self, index: u64) -> Result<SymbolKey<Code>, E> {
+                usize::try_from(index)
+                    .ok()
+                    .and_then(Code::from_index)
+                    .map(SymbolKey)
+                    .ok_or_else(|| E::custom(format_args!("no symbol of {} has this index", Code::SCHEMA_NAME)))
+            }
+
+            fn visit_str<E: de::Error>(self, symbol: &str) -> Result<SymbolKey<Code>, E> {
+                // The unknown value is left out of the message on purpose.
+                Code::from_symbol(symbol)
+                    .map(SymbolKey)
+                    .ok_or_else(|| E::custom(format_args!("unknown symbol of {}", Code::SCHEMA_NAME)))
+            }
+        }
+
+        deserializer.deserialize_identifier(KeyVisitor(PhantomData))
+    }
+}
+
+/// The envelope and payload of one event, generic over the feed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "EventType: CodeList, Payload: Serialize",
+    deserialize = "EventType: CodeList, Payload: Deserialize<'de>"
+))]
+pub(crate) struct WireRecord<'a, EventType, Payload> {
+    #[serde(borrow)]
+    pub(crate) event_id: Text<'a>,
+    pub(crate) event_type: Symbol<EventType>,
+    pub(crate) occurred_at: i64,
+    pub(crate) recorded_at: i64,
+    #[serde(borrow)]
+    pub(crate) source_organisation: Text<'a>,
+    #[serde(borrow)]
+    pub(crate) place: Text<'a>,
+    #[serde(borrow)]
+    pub(crate) patient_pseudonym: Text<'a>,
+    #[serde(borrow)]
+    pub(crate) episode_reference: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) corrects_event_id: Option<Text<'a>>,
+    pub(crate) payload: Payload,
+}
+
+pub(crate) type DischargeRecord<'a> = WireRecord<'a, DischargeEventType, DischargePayload<'a>>;
+pub(crate) type SocialCareRecord<'a> = WireRecord<'a, SocialCareEventType, SocialCarePayload>;
+pub(crate) type PrimaryCareRecord<'a> = WireRecord<'a, PrimaryCareEventType, PrimaryCarePayload<'a>>;
+
+/// A record with no fields (`AdmissionCancelled`, `DischargeCancelled`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NoFields {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum DischargePayload<'a> {
+    Admitted(Admitted),
+    AdmissionCancelled(NoFields),
+    CriteriaToResideAssessed(CriteriaToResideAssessed),
+    PathwayAssigned(PathwayAssigned),
+    #[serde(borrow)]
+    DelayReasonRecorded(DelayReasonRecorded<'a>),
+    Discharged(Discharged),
+    DischargeCancelled(NoFields),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Admitted {
+    admission_method: Symbol<AdmissionMethod>,
+    admission_source: Symbol<AdmissionSource>,
+    age_years: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CriteriaToResideAssessed {
+    meets_criteria: bool,
+    criterion: Option<Symbol<CriteriaToResideCode>>,
+    discharge_ready_date: Option<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PathwayAssigned {
+    pathway: Symbol<DischargePathway>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DelayReasonRecorded<'a> {
+    reason_family: Symbol<DelayReasonFamily>,
+    #[serde(borrow)]
+    reason_code: Text<'a>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Discharged {
+    destination: Symbol<DischargeDestination>,
+    discharge_method: Symbol<DischargeMethod>,
+    pathway: Symbol<DischargePathway>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum SocialCarePayload {
+    RequestCompleted { route_of_access: Symbol<RouteOfAccess> },
+    AssessmentCompleted { assessment_type: Symbol<AssessmentType>, eligible_needs: bool },
+    ServiceStarted { service_type: Symbol<ServiceType>, service_component: Symbol<ServiceComponent> },
+    ServiceEnded { end_reason: Symbol<ServiceEndReason> },
+    ReviewCompleted { review_type: Symbol<ReviewType>, review_outcome: Symbol<ReviewOutcome> },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum PrimaryCarePayload<'a> {
+    DischargeSummaryFiled {
+        #[serde(borrow)]
+        sending_organisation: Text<'a>,
+    },
+    PostDischargeContact { attendance: Symbol<ContactAttendance>, contact_mode: Symbol<ContactMode> },
+    MedicationReviewCompleted { review_kind: Symbol<MedicationReviewKind> },
+    RegistrationChanged {
+        change: Symbol<RegistrationChange>,
+        #[serde(borrow)]
+        new_practice: Option<Text<'a>>,
+    },
+    DeathNotified { date_of_death: i32 },
+}
+
+impl<EventType: CodeList, Payload: IntoDomainPayload> WireRecord<'_, EventType, Payload> {
+    /// Validates the record: first the identifiable-data guard over every
+    /// string, then the envelope, then the payload and its agreement with
+    /// `event_type`.
+    pub(crate) fn into_event(self, policy: &TimestampPolicy) -> Result<Event, Rejection> {
+        let envelope_strings = [
+            ("event_id", Some(self.event_id.as_str())),
+            ("source_organisation", Some(self.source_organisation.as_str())),
+            ("place", Some(self.place.as_str())),
+            ("patient_pseudonym", Some(self.patient_pseudonym.as_str())),
+            ("episode_reference", self.episode_reference.as_ref().map(Text::as_str)),
+            ("corrects_event_id", self.corrects_event_id.as_ref().map(Text::as_str)),
+        ];
+        let envelope_strings =
+            envelope_strings.into_iter().filter_map(|(field, text)| text.map(|text| (field, text)));
+        guard_identifiable_data(envelope_strings.chain(self.payload.strings()))?;
+        let envelope = Envelope::validate(
+            &RawEnvelope {
+                event_id: self.event_id.as_str(),
+                occurred_at_millis: self.occurred_at,
+                recorded_at_millis: self.recorded_at,
+                source_organisation: self.source_organisation.as_str(),
+                place: self.place.as_str(),
+                patient_pseudonym: self.patient_pseudonym.as_str(),
+                episode_reference: self.episode_reference.as_ref().map(Text::as_str),
+                corrects_event_id: self.corrects_event_id.as_ref().map(Text::as_str),
+            },
+            policy,
+        )?;
+        let (branch, body) = self.payload.into_body()?;
+        if branch != self.event_type.0.index() {
+            return Err(Rejection::invalid_field(
+                "event_type",
+                "event_type names a different event than the payload branch",
+            ));
+        }
+        Ok(Event { envelope, body })
+    }
+
+    fn from_envelope(envelope: &Envelope, event_type: EventType, payload: Payload) -> Self {
+        WireRecord {
+            event_id: Text::owned(envelope.event_id.to_string()),
+            event_type: Symbol(event_type),
+            occurred_at: envelope.occurred_at.as_millis(),
+            recorded_at: envelope.recorded_at.as_millis(),
+            source_organisation: Text::owned(envelope.source_organisation.as_str().to_owned()),
+            place: Text::owned(envelope.place.as_str().to_owned()),
+            patient_pseudonym: Text::owned(envelope.patient.to_string()),
+            episode_reference: envelope.episode_reference.map(|reference| Text::owned(reference.to_string())),
+            corrects_event_id: envelope.corrects_event_id.map(|event_id| Text::owned(event_id.to_string())),
+            payload,
+        }
+    }
+}
+
+/// The per-feed part of [`WireRecord::into_event`].
+pub(crate) trait IntoDomainPayload {
+    fn strings(&self) -> impl Iterator<Item = (&'static str, &str)>;
+
+    /// The union branch index and the validated body.
+    fn into_body(self) -> Result<(usize, EventBody), Rejection>;
+}
+
+fn date(field: &'static str, days: i32) -> Result<Date, Rejection> {
+    let date = Date::from_days_since_epoch(days);
+    check_plausible_date(field, date)?;
+    Ok(date)
+}
+
+impl IntoDomainPayload for DischargePayload<'_> {
+    fn strings(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        match self {
+            DischargePayload::DelayReasonRecorded(delay) => Some(("reason_code", delay.reason_code.as_str())),
+            _ => None,
+        }
+        .into_iter()
+    }
+
+    fn into_body(self) -> Result<(usize, EventBody), Rejection> {
+        let body = match self {
+            DischargePayload::Admitted(admitted) => DischargeBody::Admitted {
+                admission_method: admitted.admission_method.0,
+                admission_source: admitted.admission_source.0,
+                age_years: AgeYears::new("age_years", admitted.age_years)?,
+            },
+            DischargePayload::AdmissionCancelled(NoFields {}) => DischargeBody::AdmissionCancelled,
+            DischargePayload::CriteriaToResideAssessed(assessed) => {
+                let ready_date =
+                    assessed.discharge_ready_date.map(|days| date("discharge_ready_date", days)).transpose()?;
+                DischargeBody::CriteriaToResideAssessed(CriteriaToReside::new(
+                    assessed.meets_criteria,
+                    assessed.criterion.map(|symbol| symbol.0),
+                    ready_date,
+                )?)
+            }
+            DischargePayload::PathwayAssigned(assigned) => {
+                DischargeBody::PathwayAssigned { pathway: assigned.pathway.0 }
+            }
+            DischargePayload::DelayReasonRecorded(delay) => DischargeBody::DelayReasonRecorded {
+                reason_family: delay.reason_family.0,
+                reason_code: ReasonCode::parse("reason_code", delay.reason_code.as_str())?,
+            },
+            DischargePayload::Discharged(discharged) => DischargeBody::Discharged {
+                destination: discharged.destination.0,
+                discharge_method: discharged.discharge_method.0,
+                pathway: discharged.pathway.0,
+            },
+            DischargePayload::DischargeCancelled(NoFields {}) => DischargeBody::DischargeCancelled,
+        };
+        Ok((body.event_type().index(), EventBody::Discharge(body)))
+    }
+}
+
+impl IntoDomainPayload for SocialCarePayload {
+    fn strings(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        std::iter::empty()
+    }
+
+    fn into_body(self) -> Result<(usize, EventBody), Rejection> {
+        let body = match self {
+            SocialCarePayload::RequestCompleted { route_of_access } => {
+                SocialCareBody::RequestCompleted { route_of_access: route_of_access.0 }
+            }
+            SocialCarePayload::AssessmentCompleted { assessment_type, eligible_needs } => {
+                SocialCareBody::AssessmentCompleted { assessment_type: assessment_type.0, eligible_needs }
+            }
+            SocialCarePayload::ServiceStarted { service_type, service_component } => {
+                SocialCareBody::ServiceStarted { service_type: service_type.0, service_component: service_component.0 }
+            }
+            SocialCarePayload::ServiceEnded { end_reason } => SocialCareBody::ServiceEnded { end_reason: end_reason.0 },
+            SocialCarePayload::ReviewCompleted { review_type, review_outcome } => {
+                SocialCareBody::ReviewCompleted { review_type: review_type.0, review_outcome: review_outcome.0 }
+            }
+        };
+        Ok((body.event_type().index(), EventBody::SocialCare(body)))
+    }
+}
+
+impl IntoDomainPayload for PrimaryCarePayload<'_> {
+    fn strings(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        match self {
+            PrimaryCarePayload::DischargeSummaryFiled { sending_organisation } => {
+                Some(("sending_organisation", sending_organisation.as_str()))
+            }
+            PrimaryCarePayload::RegistrationChanged { new_practice: Some(practice), .. } => {
+                Some(("new_practice", practice.as_str()))
+            }
+            _ => None,
+        }
+        .into_iter()
+    }
+
+    fn into_body(self) -> Result<(usize, EventBody), Rejection> {
+        let body = match self {
+            PrimaryCarePayload::DischargeSummaryFiled { sending_organisation } => {
+                PrimaryCareBody::DischargeSummaryFiled {
+                    sending_organisation: OdsCode::parse("sending_organisation", sending_organisation.as_str())?,
+                }
+            }
+            PrimaryCarePayload::PostDischargeContact { attendance, contact_mode } => {
+                PrimaryCareBody::PostDischargeContact { attendance: attendance.0, contact_mode: contact_mode.0 }
+            }
+            PrimaryCarePayload::MedicationReviewCompleted { review_kind } => {
+                PrimaryCareBody::MedicationReviewCompleted { review_kind: review_kind.0 }
+            }
+            PrimaryCarePayload::RegistrationChanged { change, new_practice } => PrimaryCareBody::RegistrationChanged {
+                change: change.0,
+                new_practice: new_practice
+                    .map(|practice| OdsCode::parse("new_practice", practice.as_str()))
+                    .transpose()?,
+            },
+            PrimaryCarePayload::DeathNotified { date_of_death } => {
+                PrimaryCareBody::DeathNotified { date_of_death: date("date_of_death", date_of_death)? }
+            }
+        };
+        Ok((body.event_type().index(), EventBody::PrimaryCare(body)))
+    }
+}
+
+/// A domain event as the wire record of its feed, ready to encode.
+#[derive(Debug)]
+pub(crate) enum AnyRecord<'a> {
+    Discharge(DischargeRecord<'a>),
+    SocialCare(SocialCareRecord<'a>),
+    PrimaryCare(PrimaryCareRecord<'a>),
+}
+
+impl<'a> AnyRecord<'a> {
+    pub(crate) fn from_event(event: &'a Event) -> AnyRecord<'a> {
+        let envelope = &event.envelope;
+        match &event.body {
+            EventBody::Discharge(body) => {
+                AnyRecord::Discharge(WireRecord::from_envelope(envelope, body.event_type(), discharge_payload(body)))
+            }
+            EventBody::SocialCare(body) => {
+                AnyRecord::SocialCare(WireRecord::from_envelope(envelope, body.event_type(), social_care_payload(body)))
+            }
+            EventBody::PrimaryCare(body) => AnyRecord::PrimaryCare(WireRecord::from_envelope(
+                envelope,
+                body.event_type(),
+                primary_care_payload(body),
+            )),
+        }
+    }
+}
+
+fn discharge_payload(body: &DischargeBody) -> DischargePayload<'_> {
+    match body {
+        DischargeBody::Admitted { admission_method, admission_source, age_years } => {
+            DischargePayload::Admitted(Admitted {
+                admission_method: Symbol(*admission_method),
+                admission_source: Symbol(*admission_source),
+                age_years: i32::from(age_years.years()),
+            })
+        }
+        DischargeBody::AdmissionCancelled => DischargePayload::AdmissionCancelled(NoFields {}),
+        DischargeBody::CriteriaToResideAssessed(outcome) => {
+            let (meets_criteria, criterion, ready_date) = match *outcome {
+                CriteriaToReside::Meets(code) => (true, Some(Symbol(code)), None),
+                CriteriaToReside::DoesNotMeet { discharge_ready_date } => (false, None, discharge_ready_date),
+            };
+            DischargePayload::CriteriaToResideAssessed(CriteriaToResideAssessed {
+                meets_criteria,
+                criterion,
+                discharge_ready_date: ready_date.map(Date::days_since_epoch),
+            })
+        }
+        DischargeBody::PathwayAssigned { pathway } => DischargePayload::PathwayAssigned(PathwayAssigned {
+            pathway: Symbol(*pathway),
+        }),
+        DischargeBody::DelayReasonRecorded { reason_family, reason_code } => {
+            DischargePayload::DelayReasonRecorded(DelayReasonRecorded {
+                reason_family: Symbol(*reason_family),
+                reason_code: Text::borrowed(reason_code.as_str()),
+            })
+        }
+        DischargeBody::Discharged { destination, discharge_method, pathway } => {
+            DischargePayload::Discharged(Discharged {
+                destination: Symbol(*destination),
+                discharge_method: Symbol(*discharge_method),
+                pathway: Symbol(*pathway),
+            })
+        }
+        DischargeBody::DischargeCancelled => DischargePayload::DischargeCancelled(NoFields {}),
+    }
+}
+
+fn social_care_payload(body: &SocialCareBody) -> SocialCarePayload {
+    match *body {
+        SocialCareBody::RequestCompleted { route_of_access } => {
+            SocialCarePayload::RequestCompleted { route_of_access: Symbol(route_of_access) }
+        }
+        SocialCareBody::AssessmentCompleted { assessment_type, eligible_needs } => {
+            SocialCarePayload::AssessmentCompleted { assessment_type: Symbol(assessment_type), eligible_needs }
+        }
+        SocialCareBody::ServiceStarted { service_type, service_component } => SocialCarePayload::ServiceStarted {
+            service_type: Symbol(service_type),
+            service_component: Symbol(service_component),
+        },
+        SocialCareBody::ServiceEnded { end_reason } => SocialCarePayload::ServiceEnded { end_reason: Symbol(end_reason) },
+        SocialCareBody::ReviewCompleted { review_type, review_outcome } => SocialCarePayload::ReviewCompleted {
+            review_type: Symbol(review_type),
+            review_outcome: Symbol(review_outcome),
+        },
+    }
+}
+
+fn primary_care_payload(body: &PrimaryCareBody) -> PrimaryCarePayload<'_> {
+    match body {
+        PrimaryCareBody::DischargeSummaryFiled { sending_organisation } => PrimaryCarePayload::DischargeSummaryFiled {
+            sending_organisation: Text::borrowed(sending_organisation.as_str()),
+        },
+        PrimaryCareBody::PostDischargeContact { attendance, contact_mode } => PrimaryCarePayload::PostDischargeContact {
+            attendance: Symbol(*attendance),
+            contact_mode: Symbol(*contact_mode),
+        },
+        PrimaryCareBody::MedicationReviewCompleted { review_kind } => {
+            PrimaryCarePayload::MedicationReviewCompleted { review_kind: Symbol(*review_kind) }
+        }
+        PrimaryCareBody::RegistrationChanged { change, new_practice } => PrimaryCarePayload::RegistrationChanged {
+            change: Symbol(*change),
+            new_practice: new_practice.as_ref().map(|practice| Text::borrowed(practice.as_str())),
+        },
+        PrimaryCareBody::DeathNotified { date_of_death } => {
+            PrimaryCarePayload::DeathNotified { date_of_death: date_of_death.days_since_epoch() }
+        }
+    }
+}

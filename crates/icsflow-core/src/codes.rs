@@ -1,0 +1,433 @@
+//! The closed code lists of the three feeds, in the order of the symbols of
+//! the Avro enums in `schemas/` (a test in the Avro crate holds them
+//! together). National codes are given in each variant's doc.
+
+/// A closed list of codes, in schema symbol order. The wire edge uses this
+/// to turn a symbol index or name into a domain value without a second,
+/// hand-kept list of variants.
+pub trait CodeList: Copy + Eq + std::fmt::Debug + 'static {
+    /// The Avro enum's name in the schemas, for example `DischargePathway`.
+    const SCHEMA_NAME: &'static str;
+    /// Every value, in symbol order.
+    const ALL: &'static [Self];
+    /// Every symbol, in the same order as [`CodeList::ALL`].
+    const SYMBOLS: &'static [&'static str];
+
+    /// Position of this value in [`CodeList::ALL`] (its Avro enum index).
+    fn index(self) -> usize;
+
+    /// The Avro symbol, for example `P1`.
+    fn symbol(self) -> &'static str {
+        Self::SYMBOLS[self.index()]
+    }
+
+    fn from_index(index: usize) -> Option<Self> {
+        Self::ALL.get(index).copied()
+    }
+
+    fn from_symbol(symbol: &str) -> Option<Self> {
+        Self::SYMBOLS.iter().position(|known| *known == symbol).map(|index| Self::ALL[index])
+    }
+}
+
+macro_rules! code_list {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $symbol:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$variant_meta])* $variant, )+
+        }
+
+        impl CodeList for $name {
+            const SCHEMA_NAME: &'static str = stringify!($name);
+            const ALL: &'static [$name] = &[ $( $name::$variant, )+ ];
+            const SYMBOLS: &'static [&'static str] = &[ $( $symbol, )+ ];
+
+            fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+code_list! {
+    /// The event types of the discharge feed.
+    DischargeEventType {
+        Admitted = "ADMITTED",
+        AdmissionCancelled = "ADMISSION_CANCELLED",
+        CriteriaToResideAssessed = "CRITERIA_TO_RESIDE_ASSESSED",
+        PathwayAssigned = "PATHWAY_ASSIGNED",
+        DelayReasonRecorded = "DELAY_REASON_RECORDED",
+        Discharged = "DISCHARGED",
+        DischargeCancelled = "DISCHARGE_CANCELLED",
+    }
+}
+
+code_list! {
+    /// The event types of the social care feed.
+    SocialCareEventType {
+        RequestCompleted = "REQUEST_COMPLETED",
+        AssessmentCompleted = "ASSESSMENT_COMPLETED",
+        ServiceStarted = "SERVICE_STARTED",
+        ServiceEnded = "SERVICE_ENDED",
+        ReviewCompleted = "REVIEW_COMPLETED",
+    }
+}
+
+code_list! {
+    /// The event types of the primary care feed.
+    PrimaryCareEventType {
+        DischargeSummaryFiled = "DISCHARGE_SUMMARY_FILED",
+        PostDischargeContact = "POST_DISCHARGE_CONTACT",
+        MedicationReviewCompleted = "MEDICATION_REVIEW_COMPLETED",
+        RegistrationChanged = "REGISTRATION_CHANGED",
+        DeathNotified = "DEATH_NOTIFIED",
+    }
+}
+
+code_list! {
+    /// NHS Data Dictionary ADMISSION METHOD.
+    AdmissionMethod {
+        /// 11
+        ElectiveWaitingList = "ELECTIVE_WAITING_LIST",
+        /// 12
+        ElectiveBooked = "ELECTIVE_BOOKED",
+        /// 13
+        ElectivePlanned = "ELECTIVE_PLANNED",
+        /// 21
+        EmergencyAccidentAndEmergency = "EMERGENCY_ACCIDENT_AND_EMERGENCY",
+        /// 22
+        EmergencyGeneralPractitioner = "EMERGENCY_GENERAL_PRACTITIONER",
+        /// 23
+        EmergencyBedBureau = "EMERGENCY_BED_BUREAU",
+        /// 24
+        EmergencyConsultantClinic = "EMERGENCY_CONSULTANT_CLINIC",
+        /// 25
+        EmergencyMentalHealthCrisisTeam = "EMERGENCY_MENTAL_HEALTH_CRISIS_TEAM",
+        /// 2A
+        EmergencyOtherProviderAccidentAndEmergency = "EMERGENCY_OTHER_PROVIDER_ACCIDENT_AND_EMERGENCY",
+        /// 2B
+        EmergencyTransfer = "EMERGENCY_TRANSFER",
+        /// 2C
+        EmergencyBabyBornAtHome = "EMERGENCY_BABY_BORN_AT_HOME",
+        /// 2D
+        EmergencyOther = "EMERGENCY_OTHER",
+        /// 31
+        MaternityAntePartum = "MATERNITY_ANTE_PARTUM",
+        /// 32
+        MaternityPostPartum = "MATERNITY_POST_PARTUM",
+        /// 81
+        TransferFromOtherProvider = "TRANSFER_FROM_OTHER_PROVIDER",
+        /// 82
+        BabyBornInHospital = "BABY_BORN_IN_HOSPITAL",
+        /// 83
+        BabyBornOutsideHospital = "BABY_BORN_OUTSIDE_HOSPITAL",
+    }
+}
+
+impl AdmissionMethod {
+    /// Emergency admissions (codes 21 to 2D) are the ones readmission
+    /// measures count.
+    pub fn is_emergency(self) -> bool {
+        self.symbol().starts_with("EMERGENCY_")
+    }
+}
+
+code_list! {
+    /// NHS Data Dictionary SOURCE OF ADMISSION, grouped.
+    AdmissionSource {
+        /// 19
+        UsualPlaceOfResidence = "USUAL_PLACE_OF_RESIDENCE",
+        /// 29
+        TemporaryPlaceOfResidence = "TEMPORARY_PLACE_OF_RESIDENCE",
+        /// 39
+        PenalEstablishment = "PENAL_ESTABLISHMENT",
+        /// 49 to 53
+        OtherNhsHospital = "OTHER_NHS_HOSPITAL",
+        /// 54, 65, 85, 87
+        CareHome = "CARE_HOME",
+        /// 88
+        Hospice = "HOSPICE",
+        /// 98
+        NotApplicable = "NOT_APPLICABLE",
+        /// 99
+        NotKnown = "NOT_KNOWN",
+    }
+}
+
+code_list! {
+    /// NHS Data Dictionary CRITERIA TO RESIDE CODE: which criterion a
+    /// patient still meets.
+    CriteriaToResideCode {
+        /// Critical or high-dependency care.
+        C01 = "C01",
+        /// Oxygen therapy or non-invasive ventilation.
+        C02 = "C02",
+        /// Intravenous fluids.
+        C03 = "C03",
+        /// NEWS2 above 3.
+        C04 = "C04",
+        /// Diminished consciousness with a realistic chance of recovery.
+        C05 = "C05",
+        /// Acute functional impairment beyond home or community provision.
+        C06 = "C06",
+        /// Last hours of life.
+        C07 = "C07",
+        /// Intravenous medication more than twice a day.
+        C08 = "C08",
+        /// Lower-limb surgery within 48 hours.
+        C09 = "C09",
+        /// Thoraco-abdominal or pelvic surgery within 72 hours.
+        C10 = "C10",
+        /// Invasive procedure within 24 hours with risk of deterioration.
+        C11 = "C11",
+        /// Meets criteria, criterion not recorded.
+        C12 = "C12",
+    }
+}
+
+code_list! {
+    /// Discharge to Assess pathways.
+    DischargePathway {
+        /// Home, no new support.
+        P0 = "P0",
+        /// Home with new or restarted support.
+        P1 = "P1",
+        /// Short-term 24-hour bed, then home.
+        P2 = "P2",
+        /// New admission to a care home.
+        P3 = "P3",
+    }
+}
+
+code_list! {
+    /// Families of discharge delay reasons (national, since May 2024).
+    DelayReasonFamily {
+        HospitalProcess = "HOSPITAL_PROCESS",
+        Wellbeing = "WELLBEING",
+        CareTransferHubProcess = "CARE_TRANSFER_HUB_PROCESS",
+        InterfaceProcess = "INTERFACE_PROCESS",
+        Capacity = "CAPACITY",
+    }
+}
+
+code_list! {
+    /// NHS Data Dictionary DISCHARGE DESTINATION.
+    DischargeDestination {
+        /// 19
+        UsualPlaceOfResidence = "USUAL_PLACE_OF_RESIDENCE",
+        /// 29
+        TemporaryPlaceOfResidence = "TEMPORARY_PLACE_OF_RESIDENCE",
+        /// 54
+        CareHomeNhs = "CARE_HOME_NHS",
+        /// 55
+        CareHomeWithNursing = "CARE_HOME_WITH_NURSING",
+        /// 56
+        CareHomeWithoutNursing = "CARE_HOME_WITHOUT_NURSING",
+        /// 79
+        Died = "DIED",
+        /// 88
+        Hospice = "HOSPICE",
+        /// 98
+        NotApplicable = "NOT_APPLICABLE",
+        /// 99
+        NotKnown = "NOT_KNOWN",
+    }
+}
+
+/// The destination groups the flow measures report (BCF "usual place of
+/// residence" and the rest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DestinationGroup {
+    UsualResidence,
+    CareHome,
+    Died,
+    Other,
+}
+
+impl DischargeDestination {
+    pub fn group(self) -> DestinationGroup {
+        match self {
+            DischargeDestination::UsualPlaceOfResidence => DestinationGroup::UsualResidence,
+            DischargeDestination::CareHomeNhs
+            | DischargeDestination::CareHomeWithNursing
+            | DischargeDestination::CareHomeWithoutNursing => DestinationGroup::CareHome,
+            DischargeDestination::Died => DestinationGroup::Died,
+            DischargeDestination::TemporaryPlaceOfResidence
+            | DischargeDestination::Hospice
+            | DischargeDestination::NotApplicable
+            | DischargeDestination::NotKnown => DestinationGroup::Other,
+        }
+    }
+}
+
+code_list! {
+    /// NHS Data Dictionary DISCHARGE METHOD.
+    DischargeMethod {
+        /// 1
+        ClinicalAdvice = "CLINICAL_ADVICE",
+        /// 2
+        SelfDischarge = "SELF_DISCHARGE",
+        /// 3
+        MentalHealthTribunal = "MENTAL_HEALTH_TRIBUNAL",
+        /// 4
+        Died = "DIED",
+        /// 5
+        Stillbirth = "STILLBIRTH",
+        /// 8
+        NotApplicable = "NOT_APPLICABLE",
+        /// 9
+        NotKnown = "NOT_KNOWN",
+    }
+}
+
+code_list! {
+    /// Client Level Data ROUTE OF ACCESS.
+    RouteOfAccess {
+        DischargeFromHospital = "DISCHARGE_FROM_HOSPITAL",
+        DiversionFromHospitalServices = "DIVERSION_FROM_HOSPITAL_SERVICES",
+        Community = "COMMUNITY",
+        PlannedEntryTransition = "PLANNED_ENTRY_TRANSITION",
+        SelfFunderDepletedFunds = "SELF_FUNDER_DEPLETED_FUNDS",
+        Prison = "PRISON",
+    }
+}
+
+code_list! {
+    /// Short- or long-term assessment.
+    AssessmentType {
+        ShortTerm = "SHORT_TERM",
+        LongTerm = "LONG_TERM",
+    }
+}
+
+code_list! {
+    /// Client Level Data SERVICE TYPE.
+    ServiceType {
+        LongTermCommunity = "LONG_TERM_COMMUNITY",
+        LongTermNursing = "LONG_TERM_NURSING",
+        LongTermResidential = "LONG_TERM_RESIDENTIAL",
+        /// Short-term support to maximise independence.
+        ShortTermStMax = "SHORT_TERM_ST_MAX",
+        ShortTermOther = "SHORT_TERM_OTHER",
+    }
+}
+
+code_list! {
+    /// Client Level Data SERVICE COMPONENT.
+    ServiceComponent {
+        Reablement = "REABLEMENT",
+        HomeCare = "HOME_CARE",
+        SupportedLiving = "SUPPORTED_LIVING",
+        DirectPayment = "DIRECT_PAYMENT",
+        DayCare = "DAY_CARE",
+        ResidentialCare = "RESIDENTIAL_CARE",
+        NursingCare = "NURSING_CARE",
+        EquipmentAndAdaptations = "EQUIPMENT_AND_ADAPTATIONS",
+        Other = "OTHER",
+    }
+}
+
+code_list! {
+    /// Why a social care service ended.
+    ServiceEndReason {
+        NoOngoingNeeds = "NO_ONGOING_NEEDS",
+        LongTermCommunitySupport = "LONG_TERM_COMMUNITY_SUPPORT",
+        MovedToResidentialOrNursing = "MOVED_TO_RESIDENTIAL_OR_NURSING",
+        AdmittedToHospital = "ADMITTED_TO_HOSPITAL",
+        Died = "DIED",
+        MovedAway = "MOVED_AWAY",
+        Declined = "DECLINED",
+        Other = "OTHER",
+    }
+}
+
+code_list! {
+    /// Planned or unplanned review.
+    ReviewType {
+        Planned = "PLANNED",
+        Unplanned = "UNPLANNED",
+    }
+}
+
+code_list! {
+    /// What a social care review decided.
+    ReviewOutcome {
+        NoChange = "NO_CHANGE",
+        SupportIncreased = "SUPPORT_INCREASED",
+        SupportReduced = "SUPPORT_REDUCED",
+        SupportEnded = "SUPPORT_ENDED",
+        MovedToResidentialOrNursing = "MOVED_TO_RESIDENTIAL_OR_NURSING",
+    }
+}
+
+code_list! {
+    /// Whether a post-discharge contact took place.
+    ContactAttendance {
+        Attended = "ATTENDED",
+        DidNotAttend = "DID_NOT_ATTEND",
+    }
+}
+
+code_list! {
+    /// How a primary care contact was made.
+    ContactMode {
+        FaceToFace = "FACE_TO_FACE",
+        HomeVisit = "HOME_VISIT",
+        Telephone = "TELEPHONE",
+        Video = "VIDEO",
+        Online = "ONLINE",
+    }
+}
+
+code_list! {
+    /// Kind of medication review after discharge.
+    MedicationReviewKind {
+        StructuredMedicationReview = "STRUCTURED_MEDICATION_REVIEW",
+        DischargeMedicinesService = "DISCHARGE_MEDICINES_SERVICE",
+    }
+}
+
+code_list! {
+    /// A change of GP registration.
+    RegistrationChange {
+        Registered = "REGISTERED",
+        Deregistered = "DEREGISTERED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_and_indices_agree() {
+        fn check<Code: CodeList>() {
+            assert_eq!(Code::ALL.len(), Code::SYMBOLS.len());
+            for (index, code) in Code::ALL.iter().enumerate() {
+                assert_eq!(code.index(), index);
+                assert_eq!(Code::from_symbol(code.symbol()), Some(*code));
+                assert_eq!(Code::from_index(index), Some(*code));
+            }
+            assert_eq!(Code::from_index(Code::ALL.len()), None);
+        }
+        check::<AdmissionMethod>();
+        check::<DischargeDestination>();
+        check::<CriteriaToResideCode>();
+        check::<ServiceComponent>();
+    }
+
+    #[test]
+    fn emergency_admissions_and_destination_groups() {
+        let emergencies = AdmissionMethod::ALL.iter().filter(|method| method.is_emergency()).count();
+        assert_eq!(emergencies, 9);
+        assert!(!AdmissionMethod::ElectiveBooked.is_emergency());
+        assert_eq!(DischargeDestination::CareHomeWithNursing.group(), DestinationGroup::CareHome);
+        assert_eq!(DischargeDestination::Hospice.group(), DestinationGroup::Other);
+    }
+}

@@ -1,0 +1,167 @@
+//! Plausible example events, one of each event type of every feed. Used by
+//! tests, benchmarks and the schema examples; never by the pipeline itself.
+
+use crate::codes::*;
+use crate::event::*;
+use crate::identifiers::{EventId, OdsCode, PlaceCode, Pseudonym};
+use crate::time::{Date, Timestamp};
+
+/// A pseudonym made of one repeated byte, for readable test data.
+pub fn sample_pseudonym(byte: u8) -> Pseudonym {
+    Pseudonym::from_bytes([byte; 32])
+}
+
+/// An envelope at `occurred_at` (recorded one minute later) from
+/// `organisation` in place E06000047 for the patient `sample_pseudonym(1)`.
+pub fn sample_envelope(event_number: u128, organisation: &str, occurred_at: Timestamp) -> Envelope {
+    Envelope {
+        event_id: EventId::from_u128(0x1b4e_28ba_2fa1_41d2_883f_0016_d3cc_0000 + event_number),
+        occurred_at,
+        recorded_at: Timestamp::from_millis(occurred_at.as_millis() + 60_000),
+        source_organisation: sample_code(OdsCode::parse("source_organisation", organisation)),
+        place: sample_code(PlaceCode::parse("place", "E06000047")),
+        patient: sample_pseudonym(1),
+        episode_reference: Some(sample_pseudonym(2)),
+        corrects_event_id: None,
+    }
+}
+
+/// One event of every type: 7 discharge, 5 social care, 5 primary care.
+pub fn one_event_of_each_type() -> Vec<Event> {
+    // 2026-01-05T10:00:00Z, a winter Monday.
+    let start = 1_767_607_200_000_i64;
+    let at = |days: i64| Timestamp::from_millis(start + days * Timestamp::MILLIS_PER_DAY);
+    let ready_date = at(3).date();
+    let discharge = |number: u128, days: i64, body: DischargeBody| Event {
+        envelope: sample_envelope(number, "RVW", at(days)),
+        body: EventBody::Discharge(body),
+    };
+    let social_care = |number: u128, days: i64, body: SocialCareBody| Event {
+        envelope: sample_envelope(number, "702", at(days)),
+        body: EventBody::SocialCare(body),
+    };
+    let primary_care = |number: u128, days: i64, body: PrimaryCareBody| {
+        let mut envelope = sample_envelope(number, "M83670", at(days));
+        envelope.episode_reference = None;
+        Event { envelope, body: EventBody::PrimaryCare(body) }
+    };
+    let mut corrected = discharge(
+        8,
+        6,
+        DischargeBody::DelayReasonRecorded {
+            reason_family: DelayReasonFamily::Capacity,
+            reason_code: sample_code(ReasonCode::parse("reason_code", "CAP.home_reablement")),
+        },
+    );
+    corrected.envelope.corrects_event_id = Some(EventId::from_u128(0x1b4e_28ba_2fa1_41d2_883f_0016_d3cc_0005));
+    vec![
+        discharge(
+            1,
+            0,
+            DischargeBody::Admitted {
+                admission_method: AdmissionMethod::EmergencyAccidentAndEmergency,
+                admission_source: AdmissionSource::UsualPlaceOfResidence,
+                age_years: sample_code(AgeYears::new("age_years", 82)),
+            },
+        ),
+        discharge(2, 1, DischargeBody::CriteriaToResideAssessed(CriteriaToReside::Meets(CriteriaToResideCode::C03))),
+        discharge(
+            3,
+            3,
+            DischargeBody::CriteriaToResideAssessed(CriteriaToReside::DoesNotMeet { discharge_ready_date: Some(ready_date) }),
+        ),
+        discharge(4, 3, DischargeBody::PathwayAssigned { pathway: DischargePathway::P1 }),
+        discharge(
+            5,
+            4,
+            DischargeBody::DelayReasonRecorded {
+                reason_family: DelayReasonFamily::Capacity,
+                reason_code: sample_code(ReasonCode::parse("reason_code", "CAP.domiciliary_care")),
+            },
+        ),
+        corrected,
+        discharge(
+            6,
+            8,
+            DischargeBody::Discharged {
+                destination: DischargeDestination::UsualPlaceOfResidence,
+                discharge_method: DischargeMethod::ClinicalAdvice,
+                pathway: DischargePathway::P1,
+            },
+        ),
+        discharge(7, 8, DischargeBody::DischargeCancelled),
+        discharge(9, 9, DischargeBody::AdmissionCancelled),
+        social_care(10, 2, SocialCareBody::RequestCompleted { route_of_access: RouteOfAccess::DischargeFromHospital }),
+        social_care(
+            11,
+            5,
+            SocialCareBody::AssessmentCompleted { assessment_type: AssessmentType::ShortTerm, eligible_needs: true },
+        ),
+        social_care(
+            12,
+            8,
+            SocialCareBody::ServiceStarted {
+                service_type: ServiceType::ShortTermStMax,
+                service_component: ServiceComponent::Reablement,
+            },
+        ),
+        social_care(13, 50, SocialCareBody::ServiceEnded { end_reason: ServiceEndReason::NoOngoingNeeds }),
+        social_care(
+            14,
+            40,
+            SocialCareBody::ReviewCompleted { review_type: ReviewType::Planned, review_outcome: ReviewOutcome::SupportReduced },
+        ),
+        primary_care(
+            15,
+            9,
+            PrimaryCareBody::DischargeSummaryFiled {
+                sending_organisation: sample_code(OdsCode::parse("sending_organisation", "RVW")),
+            },
+        ),
+        primary_care(
+            16,
+            12,
+            PrimaryCareBody::PostDischargeContact {
+                attendance: ContactAttendance::Attended,
+                contact_mode: ContactMode::Telephone,
+            },
+        ),
+        primary_care(
+            17,
+            13,
+            PrimaryCareBody::MedicationReviewCompleted { review_kind: MedicationReviewKind::DischargeMedicinesService },
+        ),
+        primary_care(
+            18,
+            60,
+            PrimaryCareBody::RegistrationChanged {
+                change: RegistrationChange::Deregistered,
+                new_practice: Some(sample_code(OdsCode::parse("new_practice", "M83671"))),
+            },
+        ),
+        primary_care(19, 90, PrimaryCareBody::DeathNotified { date_of_death: Date::from_days_since_epoch(ready_date.days_since_epoch() + 85) }),
+    ]
+}
+
+/// The sample values above are literals that satisfy their rules.
+fn sample_code<T>(parsed: Result<T, crate::Rejection>) -> T {
+    match parsed {
+        Ok(value) => value,
+        Err(rejection) => panic!("sample data breaks a rule: {rejection}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_is_sampled() {
+        let events = one_event_of_each_type();
+        let mut symbols: Vec<&str> = events.iter().map(|event| event.body.event_type_symbol()).collect();
+        symbols.sort_unstable();
+        symbols.dedup();
+        let expected = DischargeEventType::ALL.len() + SocialCareEventType::ALL.len() + PrimaryCareEventType::ALL.len();
+        assert_eq!(symbols.len(), expected);
+    }
+}
