@@ -38,14 +38,22 @@ impl fmt::Display for BinaryError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BinaryError::UnexpectedEnd => formatter.write_str("the record ends early"),
-            BinaryError::VarintTooLong => formatter.write_str("a variable-length integer is longer than 10 bytes"),
-            BinaryError::NegativeLength => formatter.write_str("a string or bytes length is negative"),
+            BinaryError::VarintTooLong => {
+                formatter.write_str("a variable-length integer is longer than 10 bytes")
+            }
+            BinaryError::NegativeLength => {
+                formatter.write_str("a string or bytes length is negative")
+            }
             BinaryError::InvalidUtf8 => formatter.write_str("a string is not UTF-8"),
             BinaryError::InvalidBoolean => formatter.write_str("a boolean byte is neither 0 nor 1"),
-            BinaryError::IndexOutOfRange => formatter.write_str("an enum or union index is out of range"),
+            BinaryError::IndexOutOfRange => {
+                formatter.write_str("an enum or union index is out of range")
+            }
             BinaryError::IntegerOutOfRange => formatter.write_str("an int is out of range"),
             BinaryError::TrailingBytes => formatter.write_str("bytes are left after the record"),
-            BinaryError::Unsupported(what) => write!(formatter, "{what} is not part of the icsflow schemas"),
+            BinaryError::Unsupported(what) => {
+                write!(formatter, "{what} is not part of the icsflow schemas")
+            }
             BinaryError::Custom(message) => formatter.write_str(message),
         }
     }
@@ -77,7 +85,10 @@ pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(input: &'de [u8]) -> Resu
 }
 
 /// Appends the Avro binary encoding of `value` to `output`.
-pub(crate) fn to_writer<T: Serialize + ?Sized>(value: &T, output: &mut Vec<u8>) -> Result<(), BinaryError> {
+pub(crate) fn to_writer<T: Serialize + ?Sized>(
+    value: &T,
+    output: &mut Vec<u8>,
+) -> Result<(), BinaryError> {
     value.serialize(&mut BinarySerializer { output })
 }
 
@@ -220,11 +231,19 @@ impl<'de> de::Deserializer<'de> for &mut BinaryDeserializer<'de> {
         visitor.visit_unit()
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, BinaryError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, BinaryError> {
         visitor.visit_unit()
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, BinaryError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, BinaryError> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -232,8 +251,15 @@ impl<'de> de::Deserializer<'de> for &mut BinaryDeserializer<'de> {
         Err(BinaryError::Unsupported("an array"))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, length: usize, visitor: V) -> Result<V::Value, BinaryError> {
-        visitor.visit_seq(FieldSequence { deserializer: self, remaining: length })
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        length: usize,
+        visitor: V,
+    ) -> Result<V::Value, BinaryError> {
+        visitor.visit_seq(FieldSequence {
+            deserializer: self,
+            remaining: length,
+        })
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -268,14 +294,20 @@ impl<'de> de::Deserializer<'de> for &mut BinaryDeserializer<'de> {
         if index as usize >= variants.len() {
             return Err(BinaryError::IndexOutOfRange);
         }
-        visitor.visit_enum(Branch { deserializer: self, index })
+        visitor.visit_enum(Branch {
+            deserializer: self,
+            index,
+        })
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, BinaryError> {
         Err(BinaryError::Unsupported("an identifier"))
     }
 
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, BinaryError> {
+    fn deserialize_ignored_any<V: Visitor<'de>>(
+        self,
+        _visitor: V,
+    ) -> Result<V::Value, BinaryError> {
         Err(BinaryError::Unsupported("an ignored value"))
     }
 
@@ -293,7 +325,10 @@ struct FieldSequence<'a, 'de> {
 impl<'de> de::SeqAccess<'de> for FieldSequence<'_, 'de> {
     type Error = BinaryError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, BinaryError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, BinaryError> {
         if self.remaining == 0 {
             return Ok(None);
         }
@@ -316,7 +351,10 @@ impl<'a, 'de> de::EnumAccess<'de> for Branch<'a, 'de> {
     type Error = BinaryError;
     type Variant = Self;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), BinaryError> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self), BinaryError> {
         let index: de::value::U32Deserializer<BinaryError> = self.index.into_deserializer();
         Ok((seed.deserialize(index)?, self))
     }
@@ -329,11 +367,18 @@ impl<'de> de::VariantAccess<'de> for Branch<'_, 'de> {
         Ok(())
     }
 
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, BinaryError> {
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, BinaryError> {
         seed.deserialize(&mut *self.deserializer)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, length: usize, visitor: V) -> Result<V::Value, BinaryError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        length: usize,
+        visitor: V,
+    ) -> Result<V::Value, BinaryError> {
         de::Deserializer::deserialize_tuple(&mut *self.deserializer, length, visitor)
     }
 
@@ -460,12 +505,21 @@ impl<'a, 'b> ser::Serializer for &'a mut BinarySerializer<'b> {
         Ok(())
     }
 
-    fn serialize_unit_variant(self, _name: &'static str, index: u32, _variant: &'static str) -> Result<(), BinaryError> {
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+    ) -> Result<(), BinaryError> {
         self.write_long(index.into());
         Ok(())
     }
 
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<(), BinaryError> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), BinaryError> {
         value.serialize(self)
     }
 
@@ -488,7 +542,11 @@ impl<'a, 'b> ser::Serializer for &'a mut BinarySerializer<'b> {
         Ok(self)
     }
 
-    fn serialize_tuple_struct(self, _name: &'static str, _length: usize) -> Result<Self, BinaryError> {
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _length: usize,
+    ) -> Result<Self, BinaryError> {
         Ok(self)
     }
 
@@ -570,7 +628,11 @@ impl ser::SerializeStruct for &mut BinarySerializer<'_> {
     type Ok = ();
     type Error = BinaryError;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _key: &'static str, value: &T) -> Result<(), BinaryError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        _key: &'static str,
+        value: &T,
+    ) -> Result<(), BinaryError> {
         value.serialize(&mut **self)
     }
 
@@ -583,7 +645,11 @@ impl ser::SerializeStructVariant for &mut BinarySerializer<'_> {
     type Ok = ();
     type Error = BinaryError;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _key: &'static str, value: &T) -> Result<(), BinaryError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        _key: &'static str,
+        value: &T,
+    ) -> Result<(), BinaryError> {
         value.serialize(&mut **self)
     }
 
@@ -619,13 +685,37 @@ mod tests {
     #[test]
     fn malformed_inputs_are_errors() {
         assert_eq!(from_slice::<i64>(&[]), Err(BinaryError::UnexpectedEnd));
-        assert_eq!(from_slice::<i64>(&[0x80; 11]), Err(BinaryError::VarintTooLong));
-        assert_eq!(from_slice::<i64>(&[0x02, 0x00]), Err(BinaryError::TrailingBytes));
-        assert_eq!(from_slice::<&str>(&[0x01]), Err(BinaryError::NegativeLength));
-        assert_eq!(from_slice::<&str>(&[0x04, b'a']), Err(BinaryError::UnexpectedEnd));
-        assert_eq!(from_slice::<&str>(&[0x02, 0xff]), Err(BinaryError::InvalidUtf8));
-        assert_eq!(from_slice::<bool>(&[0x02]), Err(BinaryError::InvalidBoolean));
-        assert_eq!(from_slice::<Option<i64>>(&[0x04]), Err(BinaryError::IndexOutOfRange));
-        assert_eq!(from_slice::<i32>(&encoded_long(i64::from(i32::MAX) + 1)), Err(BinaryError::IntegerOutOfRange));
+        assert_eq!(
+            from_slice::<i64>(&[0x80; 11]),
+            Err(BinaryError::VarintTooLong)
+        );
+        assert_eq!(
+            from_slice::<i64>(&[0x02, 0x00]),
+            Err(BinaryError::TrailingBytes)
+        );
+        assert_eq!(
+            from_slice::<&str>(&[0x01]),
+            Err(BinaryError::NegativeLength)
+        );
+        assert_eq!(
+            from_slice::<&str>(&[0x04, b'a']),
+            Err(BinaryError::UnexpectedEnd)
+        );
+        assert_eq!(
+            from_slice::<&str>(&[0x02, 0xff]),
+            Err(BinaryError::InvalidUtf8)
+        );
+        assert_eq!(
+            from_slice::<bool>(&[0x02]),
+            Err(BinaryError::InvalidBoolean)
+        );
+        assert_eq!(
+            from_slice::<Option<i64>>(&[0x04]),
+            Err(BinaryError::IndexOutOfRange)
+        );
+        assert_eq!(
+            from_slice::<i32>(&encoded_long(i64::from(i32::MAX) + 1)),
+            Err(BinaryError::IntegerOutOfRange)
+        );
     }
 }

@@ -14,11 +14,14 @@ use serde_json::Value;
 
 use crate::Error;
 
-const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+const PRIMITIVES: [&str; 8] = [
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+];
 
 /// The Parsing Canonical Form of a schema given as JSON text.
 pub(crate) fn parsing_canonical_form(schema_text: &str) -> Result<String, Error> {
-    let json: Value = serde_json::from_str(schema_text).map_err(|error| Error::InvalidSchema(error.to_string()))?;
+    let json: Value = serde_json::from_str(schema_text)
+        .map_err(|error| Error::InvalidSchema(error.to_string()))?;
     let mut out = String::new();
     write_canonical(&json, None, &mut HashSet::new(), &mut out)?;
     Ok(out)
@@ -72,7 +75,9 @@ fn write_canonical(
             out.push(']');
         }
         Value::Object(object) => {
-            let kind = object.get("type").ok_or_else(|| invalid("a schema object has no type"))?;
+            let kind = object
+                .get("type")
+                .ok_or_else(|| invalid("a schema object has no type"))?;
             let Some(kind) = kind.as_str() else {
                 // `{"type": {...}}`: the inner schema is the schema.
                 return write_canonical(kind, namespace, defined, out);
@@ -83,7 +88,10 @@ fn write_canonical(
             }
             match kind {
                 "record" | "error" | "enum" | "fixed" => {
-                    let name = object.get("name").and_then(Value::as_str).ok_or_else(|| invalid("a named type has no name"))?;
+                    let name = object
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| invalid("a named type has no name"))?;
                     let own_namespace = object.get("namespace").and_then(Value::as_str);
                     let full = full_name(name, own_namespace, namespace);
                     if !defined.insert(full.clone()) {
@@ -98,26 +106,47 @@ fn write_canonical(
                     match kind {
                         "enum" => {
                             out.push_str(",\"symbols\":");
-                            let symbols = object.get("symbols").ok_or_else(|| invalid("an enum has no symbols"))?;
-                            out.push_str(&serde_json::to_string(symbols).map_err(|error| Error::InvalidSchema(error.to_string()))?);
+                            let symbols = object
+                                .get("symbols")
+                                .ok_or_else(|| invalid("an enum has no symbols"))?;
+                            out.push_str(
+                                &serde_json::to_string(symbols)
+                                    .map_err(|error| Error::InvalidSchema(error.to_string()))?,
+                            );
                         }
                         "fixed" => {
-                            let size = object.get("size").and_then(Value::as_u64).ok_or_else(|| invalid("a fixed has no size"))?;
+                            let size = object
+                                .get("size")
+                                .and_then(Value::as_u64)
+                                .ok_or_else(|| invalid("a fixed has no size"))?;
                             out.push_str(&format!(",\"size\":{size}"));
                         }
                         _ => {
                             out.push_str(",\"fields\":[");
-                            let fields = object.get("fields").and_then(Value::as_array).ok_or_else(|| invalid("a record has no fields"))?;
+                            let fields = object
+                                .get("fields")
+                                .and_then(Value::as_array)
+                                .ok_or_else(|| invalid("a record has no fields"))?;
                             for (index, field) in fields.iter().enumerate() {
                                 if index > 0 {
                                     out.push(',');
                                 }
-                                let field_name = field.get("name").and_then(Value::as_str).ok_or_else(|| invalid("a field has no name"))?;
-                                let field_type = field.get("type").ok_or_else(|| invalid("a field has no type"))?;
+                                let field_name = field
+                                    .get("name")
+                                    .and_then(Value::as_str)
+                                    .ok_or_else(|| invalid("a field has no name"))?;
+                                let field_type = field
+                                    .get("type")
+                                    .ok_or_else(|| invalid("a field has no type"))?;
                                 out.push_str("{\"name\":");
                                 write_string(field_name, out);
                                 out.push_str(",\"type\":");
-                                write_canonical(field_type, inner_namespace.as_deref(), defined, out)?;
+                                write_canonical(
+                                    field_type,
+                                    inner_namespace.as_deref(),
+                                    defined,
+                                    out,
+                                )?;
                                 out.push('}');
                             }
                             out.push(']');
@@ -127,12 +156,26 @@ fn write_canonical(
                 }
                 "array" => {
                     out.push_str("{\"type\":\"array\",\"items\":");
-                    write_canonical(object.get("items").ok_or_else(|| invalid("an array has no items"))?, namespace, defined, out)?;
+                    write_canonical(
+                        object
+                            .get("items")
+                            .ok_or_else(|| invalid("an array has no items"))?,
+                        namespace,
+                        defined,
+                        out,
+                    )?;
                     out.push('}');
                 }
                 "map" => {
                     out.push_str("{\"type\":\"map\",\"values\":");
-                    write_canonical(object.get("values").ok_or_else(|| invalid("a map has no values"))?, namespace, defined, out)?;
+                    write_canonical(
+                        object
+                            .get("values")
+                            .ok_or_else(|| invalid("a map has no values"))?,
+                        namespace,
+                        defined,
+                        out,
+                    )?;
                     out.push('}');
                 }
                 other => write_string(&full_name(other, None, namespace), out),
@@ -199,8 +242,17 @@ mod tests {
         // Without logical types apache-avro's canonical form is right, so
         // its fingerprint must equal ours.
         let schema = r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"a","type":"int"},{"name":"b","type":{"type":"enum","name":"E","symbols":["X"]}}]}"#;
-        let theirs = Schema::parse_str(schema).expect("parses").fingerprint::<Rabin>().bytes;
-        assert_eq!(fingerprint_of(schema).expect("fingerprint").to_le_bytes().to_vec(), theirs);
+        let theirs = Schema::parse_str(schema)
+            .expect("parses")
+            .fingerprint::<Rabin>()
+            .bytes;
+        assert_eq!(
+            fingerprint_of(schema)
+                .expect("fingerprint")
+                .to_le_bytes()
+                .to_vec(),
+            theirs
+        );
         // The specification's fingerprint of the empty string is the seed.
         assert_eq!(crc64_avro(b""), 0xc15d_213a_a4d7_a795);
     }

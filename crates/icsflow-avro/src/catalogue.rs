@@ -2,7 +2,6 @@
 //! build time, indexed by their CRC-64-AVRO fingerprint, and how each one
 //! relates to the current version of its feed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use apache_avro::schema_compatibility::SchemaCompatibility;
@@ -24,9 +23,21 @@ pub struct SchemaFile {
 /// The last version of each feed is the current one: the reader schema and
 /// the one icsflow writes.
 pub const EMBEDDED_SCHEMAS: &[SchemaFile] = &[
-    SchemaFile { feed: Feed::Discharge, version: 1, text: include_str!("../../../schemas/discharge/v1.avsc") },
-    SchemaFile { feed: Feed::SocialCare, version: 1, text: include_str!("../../../schemas/social_care/v1.avsc") },
-    SchemaFile { feed: Feed::PrimaryCare, version: 1, text: include_str!("../../../schemas/primary_care/v1.avsc") },
+    SchemaFile {
+        feed: Feed::Discharge,
+        version: 1,
+        text: include_str!("../../../schemas/discharge/v1.avsc"),
+    },
+    SchemaFile {
+        feed: Feed::SocialCare,
+        version: 1,
+        text: include_str!("../../../schemas/social_care/v1.avsc"),
+    },
+    SchemaFile {
+        feed: Feed::PrimaryCare,
+        version: 1,
+        text: include_str!("../../../schemas/primary_care/v1.avsc"),
+    },
 ];
 
 /// How records written with a schema are read.
@@ -62,7 +73,8 @@ pub struct CurrentSchema {
 #[derive(Debug)]
 pub struct SchemaCatalogue {
     current: Vec<CurrentSchema>,
-    writers_by_fingerprint: HashMap<u64, Arc<WriterSchema>>,
+    /// A handful of entries: a linear scan beats hashing here.
+    writers: Vec<Arc<WriterSchema>>,
 }
 
 impl SchemaCatalogue {
@@ -85,9 +97,17 @@ impl SchemaCatalogue {
                 .ok_or(Error::MissingFeedSchema(feed))?;
             let schema = parse_schema(latest.text)?;
             let fingerprint = fingerprint_of(latest.text)?;
-            current.push(CurrentSchema { feed, version: latest.version, fingerprint, schema });
+            current.push(CurrentSchema {
+                feed,
+                version: latest.version,
+                fingerprint,
+                schema,
+            });
         }
-        let mut catalogue = SchemaCatalogue { current, writers_by_fingerprint: HashMap::new() };
+        let mut catalogue = SchemaCatalogue {
+            current,
+            writers: Vec::new(),
+        };
         for file in files {
             catalogue.add_writer_schema(file.text)?;
         }
@@ -98,7 +118,9 @@ impl SchemaCatalogue {
     /// a partner still produces that is not in `schemas/`).
     pub fn add_writer_schema(&mut self, text: &str) -> Result<Arc<WriterSchema>, Error> {
         let writer = Arc::new(self.classify(text)?);
-        self.writers_by_fingerprint.insert(writer.fingerprint, Arc::clone(&writer));
+        self.writers
+            .retain(|known| known.fingerprint != writer.fingerprint);
+        self.writers.push(Arc::clone(&writer));
         Ok(writer)
     }
 
@@ -120,16 +142,26 @@ impl SchemaCatalogue {
         } else {
             Resolution::Incompatible
         };
-        Ok(WriterSchema { feed: current.feed, schema, fingerprint, resolution })
+        Ok(WriterSchema {
+            feed: current.feed,
+            schema,
+            fingerprint,
+            resolution,
+        })
     }
 
     pub fn writer_by_fingerprint(&self, fingerprint: u64) -> Option<&Arc<WriterSchema>> {
-        self.writers_by_fingerprint.get(&fingerprint)
+        self.writers
+            .iter()
+            .find(|writer| writer.fingerprint == fingerprint)
     }
 
     pub fn current(&self, feed: Feed) -> &CurrentSchema {
         // `from_files` puts one entry per feed, in `Feed::ALL` order.
-        &self.current[Feed::ALL.iter().position(|known| *known == feed).unwrap_or_default()]
+        &self.current[Feed::ALL
+            .iter()
+            .position(|known| *known == feed)
+            .unwrap_or_default()]
     }
 }
 
@@ -155,8 +187,13 @@ mod tests {
         for feed in Feed::ALL {
             let current = catalogue.current(feed);
             assert_eq!(current.feed, feed);
-            let writer = catalogue.writer_by_fingerprint(current.fingerprint).expect("current is a writer");
-            assert_eq!((writer.feed, writer.resolution), (feed, Resolution::Current));
+            let writer = catalogue
+                .writer_by_fingerprint(current.fingerprint)
+                .expect("current is a writer");
+            assert_eq!(
+                (writer.feed, writer.resolution),
+                (feed, Resolution::Current)
+            );
             fingerprints.push(current.fingerprint);
         }
         fingerprints.dedup();
@@ -167,8 +204,17 @@ mod tests {
     fn a_schema_of_no_feed_is_refused() {
         let mut catalogue = SchemaCatalogue::embedded();
         let other = r#"{"type":"record","name":"Other","fields":[{"name":"a","type":"int"}]}"#;
-        assert!(matches!(catalogue.add_writer_schema(other), Err(Error::NotAnEventSchema)));
-        assert!(matches!(catalogue.add_writer_schema("\"string\""), Err(Error::NotAnEventSchema)));
-        assert!(matches!(catalogue.add_writer_schema("{"), Err(Error::InvalidSchema(_))));
+        assert!(matches!(
+            catalogue.add_writer_schema(other),
+            Err(Error::NotAnEventSchema)
+        ));
+        assert!(matches!(
+            catalogue.add_writer_schema("\"string\""),
+            Err(Error::NotAnEventSchema)
+        ));
+        assert!(matches!(
+            catalogue.add_writer_schema("{"),
+            Err(Error::InvalidSchema(_))
+        ));
     }
 }

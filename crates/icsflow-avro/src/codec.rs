@@ -65,11 +65,20 @@ impl EventDecoder {
     /// A decoder for single-object records only; Confluent-framed records
     /// are rejected as `unknown_schema` without a registry.
     pub fn new(catalogue: Arc<SchemaCatalogue>) -> EventDecoder {
-        EventDecoder { catalogue, registry: None }
+        EventDecoder {
+            catalogue,
+            registry: None,
+        }
     }
 
-    pub fn with_registry(catalogue: Arc<SchemaCatalogue>, registry: Arc<SchemaRegistryClient>) -> EventDecoder {
-        EventDecoder { catalogue, registry: Some(registry) }
+    pub fn with_registry(
+        catalogue: Arc<SchemaCatalogue>,
+        registry: Arc<SchemaRegistryClient>,
+    ) -> EventDecoder {
+        EventDecoder {
+            catalogue,
+            registry: Some(registry),
+        }
     }
 
     pub fn catalogue(&self) -> &Arc<SchemaCatalogue> {
@@ -79,26 +88,36 @@ impl EventDecoder {
     /// Decodes and validates one record.
     pub fn decode(&self, bytes: &[u8], policy: &TimestampPolicy) -> Result<Event, DecodeError> {
         if bytes.len() > MAX_RECORD_BYTES {
-            return Err(Rejection::new(RejectReason::Malformed, "the record is larger than 64 KiB").into());
+            return Err(Rejection::new(
+                RejectReason::Malformed,
+                "the record is larger than 64 KiB",
+            )
+            .into());
         }
         let (framing, datum) = split_framing(bytes)?;
         let writer = match framing {
             Framing::SingleObject => {
                 let fingerprint = u64::from_le_bytes(header_array(&bytes[2..SINGLE_OBJECT_HEADER]));
-                Arc::clone(self.catalogue.writer_by_fingerprint(fingerprint).ok_or(Rejection::new(
-                    RejectReason::UnknownSchema,
-                    "the schema fingerprint matches no schema in schemas/",
-                ))?)
+                Arc::clone(self.catalogue.writer_by_fingerprint(fingerprint).ok_or(
+                    Rejection::new(
+                        RejectReason::UnknownSchema,
+                        "the schema fingerprint matches no schema in schemas/",
+                    ),
+                )?)
             }
             Framing::Confluent { schema_id } => {
                 let registry = self.registry.as_ref().ok_or(Rejection::new(
                     RejectReason::UnknownSchema,
                     "Confluent-framed record, but no schema registry is configured",
                 ))?;
-                registry.writer_schema(schema_id).map_err(|error| match error {
-                    LookupError::Rejected(rejection) => DecodeError::Rejected(rejection),
-                    LookupError::Unavailable(detail) => DecodeError::RegistryUnavailable { schema_id, detail },
-                })?
+                registry
+                    .writer_schema(schema_id)
+                    .map_err(|error| match error {
+                        LookupError::Rejected(rejection) => DecodeError::Rejected(rejection),
+                        LookupError::Unavailable(detail) => {
+                            DecodeError::RegistryUnavailable { schema_id, detail }
+                        }
+                    })?
             }
         };
         decode_datum(&self.catalogue, &writer, datum, policy).map_err(DecodeError::Rejected)
@@ -120,7 +139,9 @@ pub fn split_framing(bytes: &[u8]) -> Result<(Framing, &[u8]), Rejection> {
             Ok((Framing::Confluent { schema_id }, &bytes[CONFLUENT_HEADER..]))
         }
         [CONFLUENT_MAGIC, ..] => Err(malformed("the Confluent header is cut short")),
-        _ => Err(malformed("the record starts with neither C3 01 (single-object) nor 00 (Confluent)")),
+        _ => Err(malformed(
+            "the record starts with neither C3 01 (single-object) nor 00 (Confluent)",
+        )),
     }
 }
 
@@ -160,23 +181,42 @@ fn resolve_to_current(
 ) -> Result<Vec<u8>, Rejection> {
     let mut remaining = datum;
     let value = apache_avro::from_avro_datum(writer, &mut remaining, None).map_err(|_| {
-        Rejection::new(RejectReason::Malformed, "the datum does not match its writer schema")
+        Rejection::new(
+            RejectReason::Malformed,
+            "the datum does not match its writer schema",
+        )
     })?;
     if !remaining.is_empty() {
-        return Err(Rejection::new(RejectReason::Malformed, "bytes are left after the record"));
+        return Err(Rejection::new(
+            RejectReason::Malformed,
+            "bytes are left after the record",
+        ));
     }
     let resolved = crate::resolve::resolve(writer, current, value).map_err(|_| {
-        Rejection::new(RejectReason::IncompatibleSchema, "the datum cannot be resolved to the current schema")
+        Rejection::new(
+            RejectReason::IncompatibleSchema,
+            "the datum cannot be resolved to the current schema",
+        )
     })?;
-    apache_avro::to_avro_datum(current, resolved)
-        .map_err(|_| Rejection::new(RejectReason::IncompatibleSchema, "the datum cannot be resolved to the current schema"))
+    apache_avro::to_avro_datum(current, resolved).map_err(|_| {
+        Rejection::new(
+            RejectReason::IncompatibleSchema,
+            "the datum cannot be resolved to the current schema",
+        )
+    })
 }
 
 fn decode_current(feed: Feed, datum: &[u8], policy: &TimestampPolicy) -> Result<Event, Rejection> {
     let event = match feed {
-        Feed::Discharge => binary::from_slice::<DischargeRecord<'_>>(datum).map_err(malformed)?.into_event(policy),
-        Feed::SocialCare => binary::from_slice::<SocialCareRecord<'_>>(datum).map_err(malformed)?.into_event(policy),
-        Feed::PrimaryCare => binary::from_slice::<PrimaryCareRecord<'_>>(datum).map_err(malformed)?.into_event(policy),
+        Feed::Discharge => binary::from_slice::<DischargeRecord<'_>>(datum)
+            .map_err(malformed)?
+            .into_event(policy),
+        Feed::SocialCare => binary::from_slice::<SocialCareRecord<'_>>(datum)
+            .map_err(malformed)?
+            .into_event(policy),
+        Feed::PrimaryCare => binary::from_slice::<PrimaryCareRecord<'_>>(datum)
+            .map_err(malformed)?
+            .into_event(policy),
     }?;
     Ok(event)
 }
@@ -189,8 +229,12 @@ fn malformed(error: BinaryError) -> Rejection {
         BinaryError::IndexOutOfRange => "an enum symbol or union branch index is out of range",
         BinaryError::IntegerOutOfRange => "an int field is out of range",
         BinaryError::InvalidBoolean => "a boolean byte is neither 0 nor 1",
-        BinaryError::VarintTooLong | BinaryError::NegativeLength => "an integer or length is invalid",
-        BinaryError::Unsupported(_) | BinaryError::Custom(_) => "the datum does not match the schema",
+        BinaryError::VarintTooLong | BinaryError::NegativeLength => {
+            "an integer or length is invalid"
+        }
+        BinaryError::Unsupported(_) | BinaryError::Custom(_) => {
+            "the datum does not match the schema"
+        }
     };
     Rejection::new(RejectReason::Malformed, explanation)
 }

@@ -38,9 +38,16 @@ pub struct CompatibilityReport {
 pub fn check_schema_directory(directory: &Path) -> CompatibilityReport {
     let mut report = CompatibilityReport::default();
     let mut folders: Vec<PathBuf> = match std::fs::read_dir(directory) {
-        Ok(entries) => entries.filter_map(Result::ok).map(|entry| entry.path()).filter(|path| path.is_dir()).collect(),
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.is_dir())
+            .collect(),
         Err(error) => {
-            report.problems.push(SchemaProblem { path: directory.to_owned(), message: format!("cannot read: {error}") });
+            report.problems.push(SchemaProblem {
+                path: directory.to_owned(),
+                message: format!("cannot read: {error}"),
+            });
             return report;
         }
     };
@@ -59,7 +66,10 @@ pub fn check_schema_directory(directory: &Path) -> CompatibilityReport {
 
 fn check_feed_folder(folder: &Path, report: &mut CompatibilityReport) {
     let Ok(entries) = std::fs::read_dir(folder) else {
-        report.problems.push(SchemaProblem { path: folder.to_owned(), message: "cannot read the folder".to_owned() });
+        report.problems.push(SchemaProblem {
+            path: folder.to_owned(),
+            message: "cannot read the folder".to_owned(),
+        });
         return;
     };
     let mut versions: Vec<(u32, PathBuf)> = Vec::new();
@@ -96,21 +106,33 @@ fn check_feed_folder(folder: &Path, report: &mut CompatibilityReport) {
 
     let mut parsed = Vec::new();
     for (version, path) in &versions {
-        report.checked.push(format!("{} parses and documents every field", path.display()));
+        report.checked.push(format!(
+            "{} parses and documents every field",
+            path.display()
+        ));
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) => {
-                report.problems.push(SchemaProblem { path: path.clone(), message: format!("cannot read: {error}") });
+                report.problems.push(SchemaProblem {
+                    path: path.clone(),
+                    message: format!("cannot read: {error}"),
+                });
                 continue;
             }
         };
         match parse_schema(&text) {
             Ok(schema) => parsed.push((*version, path.clone(), schema)),
-            Err(error) => report.problems.push(SchemaProblem { path: path.clone(), message: error.to_string() }),
+            Err(error) => report.problems.push(SchemaProblem {
+                path: path.clone(),
+                message: error.to_string(),
+            }),
         }
         if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
             for missing in undocumented(&json) {
-                report.problems.push(SchemaProblem { path: path.clone(), message: format!("{missing} has no doc") });
+                report.problems.push(SchemaProblem {
+                    path: path.clone(),
+                    message: format!("{missing} has no doc"),
+                });
             }
         }
     }
@@ -140,7 +162,12 @@ fn undocumented(schema: &serde_json::Value) -> Vec<String> {
 }
 
 fn collect_undocumented(schema: &serde_json::Value, missing: &mut Vec<String>) {
-    let has_doc = |value: &serde_json::Value| value.get("doc").and_then(|doc| doc.as_str()).is_some_and(|doc| !doc.trim().is_empty());
+    let has_doc = |value: &serde_json::Value| {
+        value
+            .get("doc")
+            .and_then(|doc| doc.as_str())
+            .is_some_and(|doc| !doc.trim().is_empty())
+    };
     match schema {
         serde_json::Value::Array(branches) => {
             for branch in branches {
@@ -148,8 +175,14 @@ fn collect_undocumented(schema: &serde_json::Value, missing: &mut Vec<String>) {
             }
         }
         serde_json::Value::Object(object) => {
-            let kind = object.get("type").and_then(|kind| kind.as_str()).unwrap_or_default();
-            let name = object.get("name").and_then(|name| name.as_str()).unwrap_or_default();
+            let kind = object
+                .get("type")
+                .and_then(|kind| kind.as_str())
+                .unwrap_or_default();
+            let name = object
+                .get("name")
+                .and_then(|name| name.as_str())
+                .unwrap_or_default();
             match kind {
                 "record" | "enum" | "fixed" => {
                     if !has_doc(schema) {
@@ -160,7 +193,10 @@ fn collect_undocumented(schema: &serde_json::Value, missing: &mut Vec<String>) {
             }
             if let Some(fields) = object.get("fields").and_then(|fields| fields.as_array()) {
                 for field in fields {
-                    let field_name = field.get("name").and_then(|name| name.as_str()).unwrap_or_default();
+                    let field_name = field
+                        .get("name")
+                        .and_then(|name| name.as_str())
+                        .unwrap_or_default();
                     let field_path = format!("{name}.{field_name}");
                     if !has_doc(field) {
                         missing.push(format!("field {field_path}"));
@@ -177,7 +213,9 @@ fn collect_undocumented(schema: &serde_json::Value, missing: &mut Vec<String>) {
             }
             // A primitive wrapped in an object (for logical types) is
             // documented by its field.
-            if let Some(inner @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) = object.get("type") {
+            if let Some(inner @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) =
+                object.get("type")
+            {
                 collect_undocumented(inner, missing);
             }
         }
@@ -199,6 +237,9 @@ mod tests {
                 {"name": "c", "doc": " ", "type": ["null", {"type": "record", "name": "S", "doc": "inner", "fields": [{"name": "d", "type": "long"}]}]}
             ]
         });
-        assert_eq!(undocumented(&schema), ["field R.b", "enum E", "field R.c", "field S.d"]);
+        assert_eq!(
+            undocumented(&schema),
+            ["field R.b", "enum E", "field R.c", "field S.d"]
+        );
     }
 }

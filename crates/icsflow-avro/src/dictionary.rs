@@ -21,7 +21,11 @@ pub fn render_data_dictionary(files: &[SchemaFile]) -> String {
          Timestamps are `long` milliseconds since 1970-01-01T00:00:00Z (`timestamp-millis`); dates are `int` days since 1970-01-01 (`date`).\n\n",
     );
     for feed in Feed::ALL {
-        let Some(file) = files.iter().filter(|file| file.feed == feed).max_by_key(|file| file.version) else {
+        let Some(file) = files
+            .iter()
+            .filter(|file| file.feed == feed)
+            .max_by_key(|file| file.version)
+        else {
             continue;
         };
         render_feed(file, &mut out);
@@ -31,7 +35,11 @@ pub fn render_data_dictionary(files: &[SchemaFile]) -> String {
 
 fn render_feed(file: &SchemaFile, out: &mut String) {
     let Ok(json) = serde_json::from_str::<Value>(file.text) else {
-        let _ = writeln!(out, "## {} feed\n\nThe schema file does not parse.\n", file.feed);
+        let _ = writeln!(
+            out,
+            "## {} feed\n\nThe schema file does not parse.\n",
+            file.feed
+        );
         return;
     };
     let record_name = format!("{}.{}", text(&json, "namespace"), text(&json, "name"));
@@ -48,19 +56,37 @@ fn render_feed(file: &SchemaFile, out: &mut String) {
         fingerprint.to_le_bytes().iter().map(|byte| format!("{byte:02X}")).collect::<Vec<_>>().join(" "),
     );
 
-    let fields = json.get("fields").and_then(Value::as_array).cloned().unwrap_or_default();
+    let fields = json
+        .get("fields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let _ = writeln!(out, "### Envelope\n");
-    field_table(fields.iter().filter(|field| text(field, "name") != "payload"), out);
+    field_table(
+        fields
+            .iter()
+            .filter(|field| text(field, "name") != "payload"),
+        out,
+    );
 
     let mut enums = Vec::new();
     collect_enums(&json, &mut enums);
 
-    let event_types = enums.iter().find(|schema| text(schema, "name").ends_with("EventType")).cloned();
+    let event_types = enums
+        .iter()
+        .find(|schema| text(schema, "name").ends_with("EventType"))
+        .cloned();
     let symbols: Vec<String> = event_types
         .as_ref()
         .and_then(|schema| schema.get("symbols"))
         .and_then(Value::as_array)
-        .map(|symbols| symbols.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|symbols| {
+            symbols
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let branches = fields
         .iter()
@@ -74,7 +100,11 @@ fn render_feed(file: &SchemaFile, out: &mut String) {
         let symbol = symbols.get(index).map(String::as_str).unwrap_or("?");
         let _ = writeln!(out, "#### `{symbol}`: payload `{}`\n", text(branch, "name"));
         let _ = writeln!(out, "{}\n", text(branch, "doc"));
-        let payload_fields = branch.get("fields").and_then(Value::as_array).cloned().unwrap_or_default();
+        let payload_fields = branch
+            .get("fields")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if payload_fields.is_empty() {
             let _ = writeln!(out, "No payload fields.\n");
         } else {
@@ -89,7 +119,13 @@ fn render_feed(file: &SchemaFile, out: &mut String) {
         let symbols: Vec<String> = schema
             .get("symbols")
             .and_then(Value::as_array)
-            .map(|symbols| symbols.iter().filter_map(Value::as_str).map(|symbol| format!("`{symbol}`")).collect())
+            .map(|symbols| {
+                symbols
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|symbol| format!("`{symbol}`"))
+                    .collect()
+            })
             .unwrap_or_default();
         let _ = writeln!(out, "Symbols: {}.\n", symbols.join(", "));
     }
@@ -99,7 +135,11 @@ fn field_table<'a>(fields: impl Iterator<Item = &'a Value>, out: &mut String) {
     out.push_str("| field | type | required | description |\n|---|---|---|---|\n");
     for field in fields {
         let field_type = field.get("type").cloned().unwrap_or(Value::Null);
-        let required = if is_nullable(&field_type) { "no (null allowed)" } else { "yes" };
+        let required = if is_nullable(&field_type) {
+            "no (null allowed)"
+        } else {
+            "yes"
+        };
         let _ = writeln!(
             out,
             "| `{}` | {} | {required} | {} |",
@@ -112,18 +152,28 @@ fn field_table<'a>(fields: impl Iterator<Item = &'a Value>, out: &mut String) {
 }
 
 fn is_nullable(field_type: &Value) -> bool {
-    field_type.as_array().is_some_and(|branches| branches.iter().any(|branch| branch.as_str() == Some("null")))
+    field_type.as_array().is_some_and(|branches| {
+        branches
+            .iter()
+            .any(|branch| branch.as_str() == Some("null"))
+    })
 }
 
 fn type_name(field_type: &Value) -> String {
     match field_type {
         Value::String(name) => format!("`{name}`"),
         Value::Array(branches) => {
-            let names: Vec<String> =
-                branches.iter().filter(|branch| branch.as_str() != Some("null")).map(type_name).collect();
+            let names: Vec<String> = branches
+                .iter()
+                .filter(|branch| branch.as_str() != Some("null"))
+                .map(type_name)
+                .collect();
             names.join(" or ")
         }
-        Value::Object(object) => match (object.get("type").and_then(Value::as_str), object.get("logicalType")) {
+        Value::Object(object) => match (
+            object.get("type").and_then(Value::as_str),
+            object.get("logicalType"),
+        ) {
             (Some("enum"), _) => format!("enum `{}`", text(field_type, "name")),
             (Some("record"), _) => format!("record `{}`", text(field_type, "name")),
             (Some(primitive), Some(Value::String(logical))) => format!("`{primitive}` ({logical})"),

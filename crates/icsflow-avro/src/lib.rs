@@ -22,14 +22,18 @@ mod resolve;
 mod wire;
 
 pub use canonical::fingerprint_of;
-pub use catalogue::{CurrentSchema, Resolution, SchemaCatalogue, SchemaFile, WriterSchema, EMBEDDED_SCHEMAS};
+pub use catalogue::{
+    CurrentSchema, Resolution, SchemaCatalogue, SchemaFile, WriterSchema, EMBEDDED_SCHEMAS,
+};
 pub use codec::{
-    encode_confluent, encode_datum, encode_single_object, split_framing, DecodeError, EventDecoder, Framing,
-    MAX_RECORD_BYTES,
+    encode_confluent, encode_datum, encode_single_object, split_framing, DecodeError, EventDecoder,
+    Framing, MAX_RECORD_BYTES,
 };
 pub use compatibility::{check_schema_directory, CompatibilityReport, SchemaProblem};
 pub use dictionary::render_data_dictionary;
-pub use registry::{HttpTransport, LookupError, RegistryResponse, RegistryTransport, SchemaRegistryClient};
+pub use registry::{
+    HttpTransport, LookupError, RegistryResponse, RegistryTransport, SchemaRegistryClient,
+};
 
 /// Errors of this crate's set-up functions (not of decoding records, which
 /// are [`DecodeError`]s).

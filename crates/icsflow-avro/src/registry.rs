@@ -58,14 +58,22 @@ impl HttpTransport {
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .build();
-        HttpTransport { base_url: base_url.trim_end_matches('/').to_owned(), agent: ureq::Agent::new_with_config(config) }
+        HttpTransport {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            agent: ureq::Agent::new_with_config(config),
+        }
     }
 }
 
 impl RegistryTransport for HttpTransport {
     fn get(&self, path: &str) -> RegistryResponse {
         let url = format!("{}{path}", self.base_url);
-        let mut response = match self.agent.get(&url).header("Accept", "application/vnd.schemaregistry.v1+json").call() {
+        let mut response = match self
+            .agent
+            .get(&url)
+            .header("Accept", "application/vnd.schemaregistry.v1+json")
+            .call()
+        {
             Ok(response) => response,
             Err(error) => return RegistryResponse::NoAnswer(error.to_string()),
         };
@@ -86,11 +94,22 @@ pub struct SchemaRegistryClient {
 }
 
 impl SchemaRegistryClient {
-    pub fn new(transport: Box<dyn RegistryTransport>, catalogue: Arc<SchemaCatalogue>) -> SchemaRegistryClient {
-        SchemaRegistryClient { transport, catalogue, cache: Mutex::new(HashMap::new()) }
+    pub fn new(
+        transport: Box<dyn RegistryTransport>,
+        catalogue: Arc<SchemaCatalogue>,
+    ) -> SchemaRegistryClient {
+        SchemaRegistryClient {
+            transport,
+            catalogue,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
-    pub fn over_http(base_url: &str, timeout: Duration, catalogue: Arc<SchemaCatalogue>) -> SchemaRegistryClient {
+    pub fn over_http(
+        base_url: &str,
+        timeout: Duration,
+        catalogue: Arc<SchemaCatalogue>,
+    ) -> SchemaRegistryClient {
         SchemaRegistryClient::new(Box::new(HttpTransport::new(base_url, timeout)), catalogue)
     }
 
@@ -108,7 +127,9 @@ impl SchemaRegistryClient {
                 "the schema registry has no schema with this id",
             )),
             RegistryResponse::Answer { status, .. } => {
-                return Err(LookupError::Unavailable(format!("schema registry answered HTTP {status}")));
+                return Err(LookupError::Unavailable(format!(
+                    "schema registry answered HTTP {status}"
+                )));
             }
         };
         self.lock_cache().insert(schema_id, outcome.clone());
@@ -130,14 +151,26 @@ impl SchemaRegistryClient {
             "the registered schema is not an icsflow event schema",
         );
         let answer: SchemaById = serde_json::from_str(body).map_err(|_| not_icsflow)?;
-        if answer.schema_type.as_deref().is_some_and(|kind| kind != "AVRO") || !answer.references.is_empty() {
+        if answer
+            .schema_type
+            .as_deref()
+            .is_some_and(|kind| kind != "AVRO")
+            || !answer.references.is_empty()
+        {
             return Err(not_icsflow);
         }
-        self.catalogue.classify(&answer.schema).map(Arc::new).map_err(|_| not_icsflow)
+        self.catalogue
+            .classify(&answer.schema)
+            .map(Arc::new)
+            .map_err(|_| not_icsflow)
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Result<Arc<WriterSchema>, Rejection>>> {
+    fn lock_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u32, Result<Arc<WriterSchema>, Rejection>>> {
         // A panic while holding the lock leaves a map that is still valid.
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

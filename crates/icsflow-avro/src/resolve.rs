@@ -22,14 +22,23 @@ pub(crate) struct ResolutionError(pub(crate) String);
 type Names<'a> = HashMap<Name, &'a Schema>;
 
 /// Resolves `value`, decoded with `writer`, into the shape of `reader`.
-pub(crate) fn resolve(writer: &Schema, reader: &Schema, value: Value) -> Result<Value, ResolutionError> {
+pub(crate) fn resolve(
+    writer: &Schema,
+    reader: &Schema,
+    value: Value,
+) -> Result<Value, ResolutionError> {
     let writer_names = names_of(writer)?;
     let reader_names = names_of(reader)?;
-    Resolver { writer_names: &writer_names, reader_names: &reader_names }.resolve(writer, reader, value)
+    Resolver {
+        writer_names: &writer_names,
+        reader_names: &reader_names,
+    }
+    .resolve(writer, reader, value)
 }
 
 fn names_of(schema: &Schema) -> Result<Names<'_>, ResolutionError> {
-    let resolved = ResolvedSchema::try_from(schema).map_err(|error| ResolutionError(error.to_string()))?;
+    let resolved =
+        ResolvedSchema::try_from(schema).map_err(|error| ResolutionError(error.to_string()))?;
     Ok(resolved.get_names().clone())
 }
 
@@ -39,7 +48,12 @@ struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    fn resolve(&self, writer: &'a Schema, reader: &'a Schema, value: Value) -> Result<Value, ResolutionError> {
+    fn resolve(
+        &self,
+        writer: &'a Schema,
+        reader: &'a Schema,
+        value: Value,
+    ) -> Result<Value, ResolutionError> {
         let writer = dereference(writer, self.writer_names)?;
         let reader = dereference(reader, self.reader_names)?;
         match (writer, reader, value) {
@@ -56,35 +70,61 @@ impl<'a> Resolver<'a> {
                     .iter()
                     .enumerate()
                     .find(|(_, branch)| self.matches(writer, branch))
-                    .ok_or_else(|| ResolutionError(format!("no reader union branch for writer type {}", describe(writer))))?;
-                Ok(Value::Union(index as u32, Box::new(self.resolve(writer, branch, value)?)))
+                    .ok_or_else(|| {
+                        ResolutionError(format!(
+                            "no reader union branch for writer type {}",
+                            describe(writer)
+                        ))
+                    })?;
+                Ok(Value::Union(
+                    index as u32,
+                    Box::new(self.resolve(writer, branch, value)?),
+                ))
             }
-            (Schema::Record(writer_record), Schema::Record(reader_record), Value::Record(fields)) => {
-                self.resolve_record(writer_record, reader_record, fields)
-            }
+            (
+                Schema::Record(writer_record),
+                Schema::Record(reader_record),
+                Value::Record(fields),
+            ) => self.resolve_record(writer_record, reader_record, fields),
             (Schema::Enum(_), Schema::Enum(reader_enum), Value::Enum(_, symbol)) => {
                 let symbol = if reader_enum.symbols.contains(&symbol) {
                     symbol
                 } else {
                     reader_enum.default.clone().ok_or_else(|| {
-                        ResolutionError(format!("enum {} has no such symbol and no default", reader_enum.name.fullname(None)))
+                        ResolutionError(format!(
+                            "enum {} has no such symbol and no default",
+                            reader_enum.name.fullname(None)
+                        ))
                     })?
                 };
-                let index = reader_enum.symbols.iter().position(|known| *known == symbol).unwrap_or_default();
+                let index = reader_enum
+                    .symbols
+                    .iter()
+                    .position(|known| *known == symbol)
+                    .unwrap_or_default();
                 Ok(Value::Enum(index as u32, symbol))
             }
-            (Schema::Array(writer_array), Schema::Array(reader_array), Value::Array(items)) => Ok(Value::Array(
-                items
-                    .into_iter()
-                    .map(|item| self.resolve(&writer_array.items, &reader_array.items, item))
-                    .collect::<Result<_, _>>()?,
-            )),
-            (Schema::Map(writer_map), Schema::Map(reader_map), Value::Map(entries)) => Ok(Value::Map(
-                entries
-                    .into_iter()
-                    .map(|(key, item)| Ok((key, self.resolve(&writer_map.types, &reader_map.types, item)?)))
-                    .collect::<Result<_, ResolutionError>>()?,
-            )),
+            (Schema::Array(writer_array), Schema::Array(reader_array), Value::Array(items)) => {
+                Ok(Value::Array(
+                    items
+                        .into_iter()
+                        .map(|item| self.resolve(&writer_array.items, &reader_array.items, item))
+                        .collect::<Result<_, _>>()?,
+                ))
+            }
+            (Schema::Map(writer_map), Schema::Map(reader_map), Value::Map(entries)) => {
+                Ok(Value::Map(
+                    entries
+                        .into_iter()
+                        .map(|(key, item)| {
+                            Ok((
+                                key,
+                                self.resolve(&writer_map.types, &reader_map.types, item)?,
+                            ))
+                        })
+                        .collect::<Result<_, ResolutionError>>()?,
+                ))
+            }
             (writer, reader, value) => promote(writer, reader, value),
         }
     }
@@ -97,19 +137,27 @@ impl<'a> Resolver<'a> {
     ) -> Result<Value, ResolutionError> {
         let mut resolved = Vec::with_capacity(reader.fields.len());
         for field in &reader.fields {
-            let written = writer.fields.iter().find(|written| written.name == field.name);
+            let written = writer
+                .fields
+                .iter()
+                .find(|written| written.name == field.name);
             let value = match written {
                 Some(written) => {
                     let position = values
                         .iter()
                         .position(|(name, _)| *name == field.name)
-                        .ok_or_else(|| ResolutionError(format!("field {} missing from the value", field.name)))?;
+                        .ok_or_else(|| {
+                            ResolutionError(format!("field {} missing from the value", field.name))
+                        })?;
                     let (_, value) = values.swap_remove(position);
                     self.resolve(&written.schema, &field.schema, value)?
                 }
                 None => {
                     let default = field.default.as_ref().ok_or_else(|| {
-                        ResolutionError(format!("field {} is not written and has no default", field.name))
+                        ResolutionError(format!(
+                            "field {} is not written and has no default",
+                            field.name
+                        ))
                     })?;
                     self.default_value(&field.schema, default)?
                 }
@@ -121,9 +169,14 @@ impl<'a> Resolver<'a> {
 
     /// Turns a field's JSON default into a value of the reader's type. A
     /// union's default belongs to its first branch.
-    fn default_value(&self, schema: &'a Schema, default: &serde_json::Value) -> Result<Value, ResolutionError> {
+    fn default_value(
+        &self,
+        schema: &'a Schema,
+        default: &serde_json::Value,
+    ) -> Result<Value, ResolutionError> {
         let schema = dereference(schema, self.reader_names)?;
-        let unsupported = || ResolutionError(format!("unsupported default for {}", describe(schema)));
+        let unsupported =
+            || ResolutionError(format!("unsupported default for {}", describe(schema)));
         Ok(match (schema, default) {
             (Schema::Union(union), _) => {
                 let first = union.variants().first().ok_or_else(unsupported)?;
@@ -131,21 +184,38 @@ impl<'a> Resolver<'a> {
             }
             (Schema::Null, serde_json::Value::Null) => Value::Null,
             (Schema::Boolean, serde_json::Value::Bool(flag)) => Value::Boolean(*flag),
-            (Schema::Int, serde_json::Value::Number(number)) => {
-                Value::Int(number.as_i64().and_then(|number| i32::try_from(number).ok()).ok_or_else(unsupported)?)
+            (Schema::Int, serde_json::Value::Number(number)) => Value::Int(
+                number
+                    .as_i64()
+                    .and_then(|number| i32::try_from(number).ok())
+                    .ok_or_else(unsupported)?,
+            ),
+            (Schema::Long, serde_json::Value::Number(number)) => {
+                Value::Long(number.as_i64().ok_or_else(unsupported)?)
             }
-            (Schema::Long, serde_json::Value::Number(number)) => Value::Long(number.as_i64().ok_or_else(unsupported)?),
-            (Schema::Double, serde_json::Value::Number(number)) => Value::Double(number.as_f64().ok_or_else(unsupported)?),
+            (Schema::Double, serde_json::Value::Number(number)) => {
+                Value::Double(number.as_f64().ok_or_else(unsupported)?)
+            }
             (Schema::String, serde_json::Value::String(text)) => Value::String(text.clone()),
             (Schema::Enum(enumeration), serde_json::Value::String(symbol)) => {
-                let index = enumeration.symbols.iter().position(|known| known == symbol).ok_or_else(unsupported)?;
+                let index = enumeration
+                    .symbols
+                    .iter()
+                    .position(|known| known == symbol)
+                    .ok_or_else(unsupported)?;
                 Value::Enum(index as u32, symbol.clone())
             }
             (Schema::Record(record), serde_json::Value::Object(object)) => {
                 let mut fields = Vec::new();
                 for field in &record.fields {
-                    let value = object.get(&field.name).or(field.default.as_ref()).ok_or_else(unsupported)?;
-                    fields.push((field.name.clone(), self.default_value(&field.schema, value)?));
+                    let value = object
+                        .get(&field.name)
+                        .or(field.default.as_ref())
+                        .ok_or_else(unsupported)?;
+                    fields.push((
+                        field.name.clone(),
+                        self.default_value(&field.schema, value)?,
+                    ));
                 }
                 Value::Record(fields)
             }
@@ -156,14 +226,20 @@ impl<'a> Resolver<'a> {
     /// Whether writer data of type `writer` can be read as `reader`: named
     /// types by full name, others by kind or promotion.
     fn matches(&self, writer: &Schema, reader: &Schema) -> bool {
-        let (Ok(writer), Ok(reader)) = (dereference(writer, self.writer_names), dereference(reader, self.reader_names)) else {
+        let (Ok(writer), Ok(reader)) = (
+            dereference(writer, self.writer_names),
+            dereference(reader, self.reader_names),
+        ) else {
             return false;
         };
         match (named(writer), named(reader)) {
             (Some(writer_name), Some(reader_name)) => {
-                SchemaKind::from(writer) == SchemaKind::from(reader) && writer_name.fullname(None) == reader_name.fullname(None)
+                SchemaKind::from(writer) == SchemaKind::from(reader)
+                    && writer_name.fullname(None) == reader_name.fullname(None)
             }
-            (None, None) => SchemaKind::from(writer) == SchemaKind::from(reader) || promotable(writer, reader),
+            (None, None) => {
+                SchemaKind::from(writer) == SchemaKind::from(reader) || promotable(writer, reader)
+            }
             _ => false,
         }
     }
@@ -212,10 +288,17 @@ fn promote(writer: &Schema, reader: &Schema, value: Value) -> Result<Value, Reso
         (Schema::Double, Value::Long(number)) => Value::Double(number as f64),
         (Schema::Double, Value::Float(number)) => Value::Double(number.into()),
         (Schema::Bytes, Value::String(text)) => Value::Bytes(text.into_bytes()),
-        (Schema::String, Value::Bytes(bytes)) => {
-            Value::String(String::from_utf8(bytes).map_err(|_| ResolutionError("bytes are not UTF-8".to_owned()))?)
+        (Schema::String, Value::Bytes(bytes)) => Value::String(
+            String::from_utf8(bytes)
+                .map_err(|_| ResolutionError("bytes are not UTF-8".to_owned()))?,
+        ),
+        _ => {
+            return Err(ResolutionError(format!(
+                "cannot read {} as {}",
+                describe(writer),
+                describe(reader)
+            )))
         }
-        _ => return Err(ResolutionError(format!("cannot read {} as {}", describe(writer), describe(reader)))),
     })
 }
 

@@ -115,14 +115,19 @@ impl<'de, Code: CodeList> Deserialize<'de> for SymbolKey<Code> {
                     .ok()
                     .and_then(Code::from_index)
                     .map(SymbolKey)
-                    .ok_or_else(|| E::custom(format_args!("no symbol of {} has this index", Code::SCHEMA_NAME)))
+                    .ok_or_else(|| {
+                        E::custom(format_args!(
+                            "no symbol of {} has this index",
+                            Code::SCHEMA_NAME
+                        ))
+                    })
             }
 
             fn visit_str<E: de::Error>(self, symbol: &str) -> Result<SymbolKey<Code>, E> {
                 // The unknown value is left out of the message on purpose.
-                Code::from_symbol(symbol)
-                    .map(SymbolKey)
-                    .ok_or_else(|| E::custom(format_args!("unknown symbol of {}", Code::SCHEMA_NAME)))
+                Code::from_symbol(symbol).map(SymbolKey).ok_or_else(|| {
+                    E::custom(format_args!("unknown symbol of {}", Code::SCHEMA_NAME))
+                })
             }
         }
 
@@ -157,7 +162,8 @@ pub(crate) struct WireRecord<'a, EventType, Payload> {
 
 pub(crate) type DischargeRecord<'a> = WireRecord<'a, DischargeEventType, DischargePayload<'a>>;
 pub(crate) type SocialCareRecord<'a> = WireRecord<'a, SocialCareEventType, SocialCarePayload>;
-pub(crate) type PrimaryCareRecord<'a> = WireRecord<'a, PrimaryCareEventType, PrimaryCarePayload<'a>>;
+pub(crate) type PrimaryCareRecord<'a> =
+    WireRecord<'a, PrimaryCareEventType, PrimaryCarePayload<'a>>;
 
 /// A record with no fields (`AdmissionCancelled`, `DischargeCancelled`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,11 +216,24 @@ pub(crate) struct Discharged {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum SocialCarePayload {
-    RequestCompleted { route_of_access: Symbol<RouteOfAccess> },
-    AssessmentCompleted { assessment_type: Symbol<AssessmentType>, eligible_needs: bool },
-    ServiceStarted { service_type: Symbol<ServiceType>, service_component: Symbol<ServiceComponent> },
-    ServiceEnded { end_reason: Symbol<ServiceEndReason> },
-    ReviewCompleted { review_type: Symbol<ReviewType>, review_outcome: Symbol<ReviewOutcome> },
+    RequestCompleted {
+        route_of_access: Symbol<RouteOfAccess>,
+    },
+    AssessmentCompleted {
+        assessment_type: Symbol<AssessmentType>,
+        eligible_needs: bool,
+    },
+    ServiceStarted {
+        service_type: Symbol<ServiceType>,
+        service_component: Symbol<ServiceComponent>,
+    },
+    ServiceEnded {
+        end_reason: Symbol<ServiceEndReason>,
+    },
+    ReviewCompleted {
+        review_type: Symbol<ReviewType>,
+        review_outcome: Symbol<ReviewOutcome>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -223,32 +242,71 @@ pub(crate) enum PrimaryCarePayload<'a> {
         #[serde(borrow)]
         sending_organisation: Text<'a>,
     },
-    PostDischargeContact { attendance: Symbol<ContactAttendance>, contact_mode: Symbol<ContactMode> },
-    MedicationReviewCompleted { review_kind: Symbol<MedicationReviewKind> },
+    PostDischargeContact {
+        attendance: Symbol<ContactAttendance>,
+        contact_mode: Symbol<ContactMode>,
+    },
+    MedicationReviewCompleted {
+        review_kind: Symbol<MedicationReviewKind>,
+    },
     RegistrationChanged {
         change: Symbol<RegistrationChange>,
         #[serde(borrow)]
         new_practice: Option<Text<'a>>,
     },
-    DeathNotified { date_of_death: i32 },
+    DeathNotified {
+        date_of_death: i32,
+    },
 }
 
 impl<EventType: CodeList, Payload: IntoDomainPayload> WireRecord<'_, EventType, Payload> {
-    /// Validates the record: first the identifiable-data guard over every
-    /// string, then the envelope, then the payload and its agreement with
-    /// `event_type`.
+    /// Validates the record into a domain event.
+    ///
+    /// The identifiable-data guard must decide the reason whenever a string
+    /// holds an NHS number, so it runs over every string of the record
+    /// whenever anything is wrong with it. When every field validates, the
+    /// strict-format fields (pseudonyms, UUIDs, ODS and GSS codes) provably
+    /// hold no NHS number token: a pseudonym is one 64-character token, a
+    /// UUID's groups are 8, 4, 4, 4 and 12 characters, and the codes are
+    /// shorter than ten characters. Only the free-text strings then still
+    /// need the guard. This keeps the guard off the hot path's strict fields
+    /// without changing which reason a record gets.
     pub(crate) fn into_event(self, policy: &TimestampPolicy) -> Result<Event, Rejection> {
-        let envelope_strings = [
+        match self.validate(policy) {
+            Ok(event) => {
+                guard_identifiable_data(self.payload.free_text())?;
+                Ok(event)
+            }
+            Err(rejection) => {
+                guard_identifiable_data(self.envelope_strings().chain(self.payload.strings()))?;
+                Err(rejection)
+            }
+        }
+    }
+
+    fn envelope_strings(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
             ("event_id", Some(self.event_id.as_str())),
-            ("source_organisation", Some(self.source_organisation.as_str())),
+            (
+                "source_organisation",
+                Some(self.source_organisation.as_str()),
+            ),
             ("place", Some(self.place.as_str())),
             ("patient_pseudonym", Some(self.patient_pseudonym.as_str())),
-            ("episode_reference", self.episode_reference.as_ref().map(Text::as_str)),
-            ("corrects_event_id", self.corrects_event_id.as_ref().map(Text::as_str)),
-        ];
-        let envelope_strings =
-            envelope_strings.into_iter().filter_map(|(field, text)| text.map(|text| (field, text)));
-        guard_identifiable_data(envelope_strings.chain(self.payload.strings()))?;
+            (
+                "episode_reference",
+                self.episode_reference.as_ref().map(Text::as_str),
+            ),
+            (
+                "corrects_event_id",
+                self.corrects_event_id.as_ref().map(Text::as_str),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, text)| text.map(|text| (field, text)))
+    }
+
+    fn validate(&self, policy: &TimestampPolicy) -> Result<Event, Rejection> {
         let envelope = Envelope::validate(
             &RawEnvelope {
                 event_id: self.event_id.as_str(),
@@ -262,7 +320,7 @@ impl<EventType: CodeList, Payload: IntoDomainPayload> WireRecord<'_, EventType, 
             },
             policy,
         )?;
-        let (branch, body) = self.payload.into_body()?;
+        let (branch, body) = self.payload.to_body()?;
         if branch != self.event_type.0.index() {
             return Err(Rejection::invalid_field(
                 "event_type",
@@ -281,8 +339,12 @@ impl<EventType: CodeList, Payload: IntoDomainPayload> WireRecord<'_, EventType, 
             source_organisation: Text::owned(envelope.source_organisation.as_str().to_owned()),
             place: Text::owned(envelope.place.as_str().to_owned()),
             patient_pseudonym: Text::owned(envelope.patient.to_string()),
-            episode_reference: envelope.episode_reference.map(|reference| Text::owned(reference.to_string())),
-            corrects_event_id: envelope.corrects_event_id.map(|event_id| Text::owned(event_id.to_string())),
+            episode_reference: envelope
+                .episode_reference
+                .map(|reference| Text::owned(reference.to_string())),
+            corrects_event_id: envelope
+                .corrects_event_id
+                .map(|event_id| Text::owned(event_id.to_string())),
             payload,
         }
     }
@@ -290,10 +352,14 @@ impl<EventType: CodeList, Payload: IntoDomainPayload> WireRecord<'_, EventType, 
 
 /// The per-feed part of [`WireRecord::into_event`].
 pub(crate) trait IntoDomainPayload {
+    /// Every string of the payload, with its schema field name.
     fn strings(&self) -> impl Iterator<Item = (&'static str, &str)>;
 
+    /// The strings with no strict format that would exclude an NHS number.
+    fn free_text(&self) -> impl Iterator<Item = (&'static str, &str)>;
+
     /// The union branch index and the validated body.
-    fn into_body(self) -> Result<(usize, EventBody), Rejection>;
+    fn to_body(&self) -> Result<(usize, EventBody), Rejection>;
 }
 
 fn date(field: &'static str, days: i32) -> Result<Date, Rejection> {
@@ -304,14 +370,20 @@ fn date(field: &'static str, days: i32) -> Result<Date, Rejection> {
 
 impl IntoDomainPayload for DischargePayload<'_> {
     fn strings(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.free_text()
+    }
+
+    fn free_text(&self) -> impl Iterator<Item = (&'static str, &str)> {
         match self {
-            DischargePayload::DelayReasonRecorded(delay) => Some(("reason_code", delay.reason_code.as_str())),
+            DischargePayload::DelayReasonRecorded(delay) => {
+                Some(("reason_code", delay.reason_code.as_str()))
+            }
             _ => None,
         }
         .into_iter()
     }
 
-    fn into_body(self) -> Result<(usize, EventBody), Rejection> {
+    fn to_body(&self) -> Result<(usize, EventBody), Rejection> {
         let body = match self {
             DischargePayload::Admitted(admitted) => DischargeBody::Admitted {
                 admission_method: admitted.admission_method.0,
@@ -320,17 +392,19 @@ impl IntoDomainPayload for DischargePayload<'_> {
             },
             DischargePayload::AdmissionCancelled(NoFields {}) => DischargeBody::AdmissionCancelled,
             DischargePayload::CriteriaToResideAssessed(assessed) => {
-                let ready_date =
-                    assessed.discharge_ready_date.map(|days| date("discharge_ready_date", days)).transpose()?;
+                let ready_date = assessed
+                    .discharge_ready_date
+                    .map(|days| date("discharge_ready_date", days))
+                    .transpose()?;
                 DischargeBody::CriteriaToResideAssessed(CriteriaToReside::new(
                     assessed.meets_criteria,
                     assessed.criterion.map(|symbol| symbol.0),
                     ready_date,
                 )?)
             }
-            DischargePayload::PathwayAssigned(assigned) => {
-                DischargeBody::PathwayAssigned { pathway: assigned.pathway.0 }
-            }
+            DischargePayload::PathwayAssigned(assigned) => DischargeBody::PathwayAssigned {
+                pathway: assigned.pathway.0,
+            },
             DischargePayload::DelayReasonRecorded(delay) => DischargeBody::DelayReasonRecorded {
                 reason_family: delay.reason_family.0,
                 reason_code: ReasonCode::parse("reason_code", delay.reason_code.as_str())?,
@@ -351,21 +425,41 @@ impl IntoDomainPayload for SocialCarePayload {
         std::iter::empty()
     }
 
-    fn into_body(self) -> Result<(usize, EventBody), Rejection> {
-        let body = match self {
+    fn free_text(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        std::iter::empty()
+    }
+
+    fn to_body(&self) -> Result<(usize, EventBody), Rejection> {
+        let body = match *self {
             SocialCarePayload::RequestCompleted { route_of_access } => {
-                SocialCareBody::RequestCompleted { route_of_access: route_of_access.0 }
+                SocialCareBody::RequestCompleted {
+                    route_of_access: route_of_access.0,
+                }
             }
-            SocialCarePayload::AssessmentCompleted { assessment_type, eligible_needs } => {
-                SocialCareBody::AssessmentCompleted { assessment_type: assessment_type.0, eligible_needs }
-            }
-            SocialCarePayload::ServiceStarted { service_type, service_component } => {
-                SocialCareBody::ServiceStarted { service_type: service_type.0, service_component: service_component.0 }
-            }
-            SocialCarePayload::ServiceEnded { end_reason } => SocialCareBody::ServiceEnded { end_reason: end_reason.0 },
-            SocialCarePayload::ReviewCompleted { review_type, review_outcome } => {
-                SocialCareBody::ReviewCompleted { review_type: review_type.0, review_outcome: review_outcome.0 }
-            }
+            SocialCarePayload::AssessmentCompleted {
+                assessment_type,
+                eligible_needs,
+            } => SocialCareBody::AssessmentCompleted {
+                assessment_type: assessment_type.0,
+                eligible_needs,
+            },
+            SocialCarePayload::ServiceStarted {
+                service_type,
+                service_component,
+            } => SocialCareBody::ServiceStarted {
+                service_type: service_type.0,
+                service_component: service_component.0,
+            },
+            SocialCarePayload::ServiceEnded { end_reason } => SocialCareBody::ServiceEnded {
+                end_reason: end_reason.0,
+            },
+            SocialCarePayload::ReviewCompleted {
+                review_type,
+                review_outcome,
+            } => SocialCareBody::ReviewCompleted {
+                review_type: review_type.0,
+                review_outcome: review_outcome.0,
+            },
         };
         Ok((body.event_type().index(), EventBody::SocialCare(body)))
     }
@@ -374,39 +468,58 @@ impl IntoDomainPayload for SocialCarePayload {
 impl IntoDomainPayload for PrimaryCarePayload<'_> {
     fn strings(&self) -> impl Iterator<Item = (&'static str, &str)> {
         match self {
-            PrimaryCarePayload::DischargeSummaryFiled { sending_organisation } => {
-                Some(("sending_organisation", sending_organisation.as_str()))
-            }
-            PrimaryCarePayload::RegistrationChanged { new_practice: Some(practice), .. } => {
-                Some(("new_practice", practice.as_str()))
-            }
+            PrimaryCarePayload::DischargeSummaryFiled {
+                sending_organisation,
+            } => Some(("sending_organisation", sending_organisation.as_str())),
+            PrimaryCarePayload::RegistrationChanged {
+                new_practice: Some(practice),
+                ..
+            } => Some(("new_practice", practice.as_str())),
             _ => None,
         }
         .into_iter()
     }
 
-    fn into_body(self) -> Result<(usize, EventBody), Rejection> {
+    /// Both strings of this feed are ODS codes, validated strictly.
+    fn free_text(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        std::iter::empty()
+    }
+
+    fn to_body(&self) -> Result<(usize, EventBody), Rejection> {
         let body = match self {
-            PrimaryCarePayload::DischargeSummaryFiled { sending_organisation } => {
-                PrimaryCareBody::DischargeSummaryFiled {
-                    sending_organisation: OdsCode::parse("sending_organisation", sending_organisation.as_str())?,
+            PrimaryCarePayload::DischargeSummaryFiled {
+                sending_organisation,
+            } => PrimaryCareBody::DischargeSummaryFiled {
+                sending_organisation: OdsCode::parse(
+                    "sending_organisation",
+                    sending_organisation.as_str(),
+                )?,
+            },
+            PrimaryCarePayload::PostDischargeContact {
+                attendance,
+                contact_mode,
+            } => PrimaryCareBody::PostDischargeContact {
+                attendance: attendance.0,
+                contact_mode: contact_mode.0,
+            },
+            PrimaryCarePayload::MedicationReviewCompleted { review_kind } => {
+                PrimaryCareBody::MedicationReviewCompleted {
+                    review_kind: review_kind.0,
                 }
             }
-            PrimaryCarePayload::PostDischargeContact { attendance, contact_mode } => {
-                PrimaryCareBody::PostDischargeContact { attendance: attendance.0, contact_mode: contact_mode.0 }
-            }
-            PrimaryCarePayload::MedicationReviewCompleted { review_kind } => {
-                PrimaryCareBody::MedicationReviewCompleted { review_kind: review_kind.0 }
-            }
-            PrimaryCarePayload::RegistrationChanged { change, new_practice } => PrimaryCareBody::RegistrationChanged {
+            PrimaryCarePayload::RegistrationChanged {
+                change,
+                new_practice,
+            } => PrimaryCareBody::RegistrationChanged {
                 change: change.0,
                 new_practice: new_practice
+                    .as_ref()
                     .map(|practice| OdsCode::parse("new_practice", practice.as_str()))
                     .transpose()?,
             },
-            PrimaryCarePayload::DeathNotified { date_of_death } => {
-                PrimaryCareBody::DeathNotified { date_of_death: date("date_of_death", date_of_death)? }
-            }
+            PrimaryCarePayload::DeathNotified { date_of_death } => PrimaryCareBody::DeathNotified {
+                date_of_death: date("date_of_death", *date_of_death)?,
+            },
         };
         Ok((body.event_type().index(), EventBody::PrimaryCare(body)))
     }
@@ -424,12 +537,16 @@ impl<'a> AnyRecord<'a> {
     pub(crate) fn from_event(event: &'a Event) -> AnyRecord<'a> {
         let envelope = &event.envelope;
         match &event.body {
-            EventBody::Discharge(body) => {
-                AnyRecord::Discharge(WireRecord::from_envelope(envelope, body.event_type(), discharge_payload(body)))
-            }
-            EventBody::SocialCare(body) => {
-                AnyRecord::SocialCare(WireRecord::from_envelope(envelope, body.event_type(), social_care_payload(body)))
-            }
+            EventBody::Discharge(body) => AnyRecord::Discharge(WireRecord::from_envelope(
+                envelope,
+                body.event_type(),
+                discharge_payload(body),
+            )),
+            EventBody::SocialCare(body) => AnyRecord::SocialCare(WireRecord::from_envelope(
+                envelope,
+                body.event_type(),
+                social_care_payload(body),
+            )),
             EventBody::PrimaryCare(body) => AnyRecord::PrimaryCare(WireRecord::from_envelope(
                 envelope,
                 body.event_type(),
@@ -441,18 +558,22 @@ impl<'a> AnyRecord<'a> {
 
 fn discharge_payload(body: &DischargeBody) -> DischargePayload<'_> {
     match body {
-        DischargeBody::Admitted { admission_method, admission_source, age_years } => {
-            DischargePayload::Admitted(Admitted {
-                admission_method: Symbol(*admission_method),
-                admission_source: Symbol(*admission_source),
-                age_years: i32::from(age_years.years()),
-            })
-        }
+        DischargeBody::Admitted {
+            admission_method,
+            admission_source,
+            age_years,
+        } => DischargePayload::Admitted(Admitted {
+            admission_method: Symbol(*admission_method),
+            admission_source: Symbol(*admission_source),
+            age_years: i32::from(age_years.years()),
+        }),
         DischargeBody::AdmissionCancelled => DischargePayload::AdmissionCancelled(NoFields {}),
         DischargeBody::CriteriaToResideAssessed(outcome) => {
             let (meets_criteria, criterion, ready_date) = match *outcome {
                 CriteriaToReside::Meets(code) => (true, Some(Symbol(code)), None),
-                CriteriaToReside::DoesNotMeet { discharge_ready_date } => (false, None, discharge_ready_date),
+                CriteriaToReside::DoesNotMeet {
+                    discharge_ready_date,
+                } => (false, None, discharge_ready_date),
             };
             DischargePayload::CriteriaToResideAssessed(CriteriaToResideAssessed {
                 meets_criteria,
@@ -460,22 +581,27 @@ fn discharge_payload(body: &DischargeBody) -> DischargePayload<'_> {
                 discharge_ready_date: ready_date.map(Date::days_since_epoch),
             })
         }
-        DischargeBody::PathwayAssigned { pathway } => DischargePayload::PathwayAssigned(PathwayAssigned {
-            pathway: Symbol(*pathway),
-        }),
-        DischargeBody::DelayReasonRecorded { reason_family, reason_code } => {
-            DischargePayload::DelayReasonRecorded(DelayReasonRecorded {
-                reason_family: Symbol(*reason_family),
-                reason_code: Text::borrowed(reason_code.as_str()),
-            })
-        }
-        DischargeBody::Discharged { destination, discharge_method, pathway } => {
-            DischargePayload::Discharged(Discharged {
-                destination: Symbol(*destination),
-                discharge_method: Symbol(*discharge_method),
+        DischargeBody::PathwayAssigned { pathway } => {
+            DischargePayload::PathwayAssigned(PathwayAssigned {
                 pathway: Symbol(*pathway),
             })
         }
+        DischargeBody::DelayReasonRecorded {
+            reason_family,
+            reason_code,
+        } => DischargePayload::DelayReasonRecorded(DelayReasonRecorded {
+            reason_family: Symbol(*reason_family),
+            reason_code: Text::borrowed(reason_code.as_str()),
+        }),
+        DischargeBody::Discharged {
+            destination,
+            discharge_method,
+            pathway,
+        } => DischargePayload::Discharged(Discharged {
+            destination: Symbol(*destination),
+            discharge_method: Symbol(*discharge_method),
+            pathway: Symbol(*pathway),
+        }),
         DischargeBody::DischargeCancelled => DischargePayload::DischargeCancelled(NoFields {}),
     }
 }
@@ -483,17 +609,31 @@ fn discharge_payload(body: &DischargeBody) -> DischargePayload<'_> {
 fn social_care_payload(body: &SocialCareBody) -> SocialCarePayload {
     match *body {
         SocialCareBody::RequestCompleted { route_of_access } => {
-            SocialCarePayload::RequestCompleted { route_of_access: Symbol(route_of_access) }
+            SocialCarePayload::RequestCompleted {
+                route_of_access: Symbol(route_of_access),
+            }
         }
-        SocialCareBody::AssessmentCompleted { assessment_type, eligible_needs } => {
-            SocialCarePayload::AssessmentCompleted { assessment_type: Symbol(assessment_type), eligible_needs }
-        }
-        SocialCareBody::ServiceStarted { service_type, service_component } => SocialCarePayload::ServiceStarted {
+        SocialCareBody::AssessmentCompleted {
+            assessment_type,
+            eligible_needs,
+        } => SocialCarePayload::AssessmentCompleted {
+            assessment_type: Symbol(assessment_type),
+            eligible_needs,
+        },
+        SocialCareBody::ServiceStarted {
+            service_type,
+            service_component,
+        } => SocialCarePayload::ServiceStarted {
             service_type: Symbol(service_type),
             service_component: Symbol(service_component),
         },
-        SocialCareBody::ServiceEnded { end_reason } => SocialCarePayload::ServiceEnded { end_reason: Symbol(end_reason) },
-        SocialCareBody::ReviewCompleted { review_type, review_outcome } => SocialCarePayload::ReviewCompleted {
+        SocialCareBody::ServiceEnded { end_reason } => SocialCarePayload::ServiceEnded {
+            end_reason: Symbol(end_reason),
+        },
+        SocialCareBody::ReviewCompleted {
+            review_type,
+            review_outcome,
+        } => SocialCarePayload::ReviewCompleted {
             review_type: Symbol(review_type),
             review_outcome: Symbol(review_outcome),
         },
@@ -502,22 +642,34 @@ fn social_care_payload(body: &SocialCareBody) -> SocialCarePayload {
 
 fn primary_care_payload(body: &PrimaryCareBody) -> PrimaryCarePayload<'_> {
     match body {
-        PrimaryCareBody::DischargeSummaryFiled { sending_organisation } => PrimaryCarePayload::DischargeSummaryFiled {
+        PrimaryCareBody::DischargeSummaryFiled {
+            sending_organisation,
+        } => PrimaryCarePayload::DischargeSummaryFiled {
             sending_organisation: Text::borrowed(sending_organisation.as_str()),
         },
-        PrimaryCareBody::PostDischargeContact { attendance, contact_mode } => PrimaryCarePayload::PostDischargeContact {
+        PrimaryCareBody::PostDischargeContact {
+            attendance,
+            contact_mode,
+        } => PrimaryCarePayload::PostDischargeContact {
             attendance: Symbol(*attendance),
             contact_mode: Symbol(*contact_mode),
         },
         PrimaryCareBody::MedicationReviewCompleted { review_kind } => {
-            PrimaryCarePayload::MedicationReviewCompleted { review_kind: Symbol(*review_kind) }
+            PrimaryCarePayload::MedicationReviewCompleted {
+                review_kind: Symbol(*review_kind),
+            }
         }
-        PrimaryCareBody::RegistrationChanged { change, new_practice } => PrimaryCarePayload::RegistrationChanged {
+        PrimaryCareBody::RegistrationChanged {
+            change,
+            new_practice,
+        } => PrimaryCarePayload::RegistrationChanged {
             change: Symbol(*change),
-            new_practice: new_practice.as_ref().map(|practice| Text::borrowed(practice.as_str())),
+            new_practice: new_practice
+                .as_ref()
+                .map(|practice| Text::borrowed(practice.as_str())),
         },
-        PrimaryCareBody::DeathNotified { date_of_death } => {
-            PrimaryCarePayload::DeathNotified { date_of_death: date_of_death.days_since_epoch() }
-        }
+        PrimaryCareBody::DeathNotified { date_of_death } => PrimaryCarePayload::DeathNotified {
+            date_of_death: date_of_death.days_since_epoch(),
+        },
     }
 }

@@ -26,7 +26,10 @@ pub trait CodeList: Copy + Eq + std::fmt::Debug + 'static {
     }
 
     fn from_symbol(symbol: &str) -> Option<Self> {
-        Self::SYMBOLS.iter().position(|known| *known == symbol).map(|index| Self::ALL[index])
+        Self::SYMBOLS
+            .iter()
+            .position(|known| *known == symbol)
+            .map(|index| Self::ALL[index])
     }
 }
 
@@ -424,10 +427,19 @@ mod tests {
 
     #[test]
     fn emergency_admissions_and_destination_groups() {
-        let emergencies = AdmissionMethod::ALL.iter().filter(|method| method.is_emergency()).count();
+        let emergencies = AdmissionMethod::ALL
+            .iter()
+            .filter(|method| method.is_emergency())
+            .count();
         assert_eq!(emergencies, 9);
         assert!(!AdmissionMethod::ElectiveBooked.is_emergency());
-        assert_eq!(DischargeDestination::CareHomeWithNursing.group(), DestinationGroup::CareHome);
-        assert_eq!(DischargeDestination::Hospice.group(), DestinationGroup::Other);
+        assert_eq!(
+            DischargeDestination::CareHomeWithNursing.group(),
+            DestinationGroup::CareHome
+        );
+        assert_eq!(
+            DischargeDestination::Hospice.group(),
+            DestinationGroup::Other
+        );
     }
 }

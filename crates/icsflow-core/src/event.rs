@@ -79,7 +79,10 @@ impl Envelope {
     /// Validates every envelope field. The identifiable-data guard is not
     /// part of this: it must see every string of the record first
     /// ([`guard_identifiable_data`]).
-    pub fn validate(raw: &RawEnvelope<'_>, policy: &TimestampPolicy) -> Result<Envelope, Rejection> {
+    pub fn validate(
+        raw: &RawEnvelope<'_>,
+        policy: &TimestampPolicy,
+    ) -> Result<Envelope, Rejection> {
         let occurred_at = Timestamp::from_millis(raw.occurred_at_millis);
         let recorded_at = Timestamp::from_millis(raw.recorded_at_millis);
         let envelope = Envelope {
@@ -163,12 +166,25 @@ impl EventBody {
 /// Events of the discharge feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DischargeBody {
-    Admitted { admission_method: AdmissionMethod, admission_source: AdmissionSource, age_years: AgeYears },
+    Admitted {
+        admission_method: AdmissionMethod,
+        admission_source: AdmissionSource,
+        age_years: AgeYears,
+    },
     AdmissionCancelled,
     CriteriaToResideAssessed(CriteriaToReside),
-    PathwayAssigned { pathway: DischargePathway },
-    DelayReasonRecorded { reason_family: DelayReasonFamily, reason_code: ReasonCode },
-    Discharged { destination: DischargeDestination, discharge_method: DischargeMethod, pathway: DischargePathway },
+    PathwayAssigned {
+        pathway: DischargePathway,
+    },
+    DelayReasonRecorded {
+        reason_family: DelayReasonFamily,
+        reason_code: ReasonCode,
+    },
+    Discharged {
+        destination: DischargeDestination,
+        discharge_method: DischargeMethod,
+        pathway: DischargePathway,
+    },
     DischargeCancelled,
 }
 
@@ -177,7 +193,9 @@ impl DischargeBody {
         match self {
             DischargeBody::Admitted { .. } => DischargeEventType::Admitted,
             DischargeBody::AdmissionCancelled => DischargeEventType::AdmissionCancelled,
-            DischargeBody::CriteriaToResideAssessed(_) => DischargeEventType::CriteriaToResideAssessed,
+            DischargeBody::CriteriaToResideAssessed(_) => {
+                DischargeEventType::CriteriaToResideAssessed
+            }
             DischargeBody::PathwayAssigned { .. } => DischargeEventType::PathwayAssigned,
             DischargeBody::DelayReasonRecorded { .. } => DischargeEventType::DelayReasonRecorded,
             DischargeBody::Discharged { .. } => DischargeEventType::Discharged,
@@ -189,11 +207,24 @@ impl DischargeBody {
 /// Events of the social care feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SocialCareBody {
-    RequestCompleted { route_of_access: RouteOfAccess },
-    AssessmentCompleted { assessment_type: AssessmentType, eligible_needs: bool },
-    ServiceStarted { service_type: ServiceType, service_component: ServiceComponent },
-    ServiceEnded { end_reason: ServiceEndReason },
-    ReviewCompleted { review_type: ReviewType, review_outcome: ReviewOutcome },
+    RequestCompleted {
+        route_of_access: RouteOfAccess,
+    },
+    AssessmentCompleted {
+        assessment_type: AssessmentType,
+        eligible_needs: bool,
+    },
+    ServiceStarted {
+        service_type: ServiceType,
+        service_component: ServiceComponent,
+    },
+    ServiceEnded {
+        end_reason: ServiceEndReason,
+    },
+    ReviewCompleted {
+        review_type: ReviewType,
+        review_outcome: ReviewOutcome,
+    },
 }
 
 impl SocialCareBody {
@@ -211,20 +242,40 @@ impl SocialCareBody {
 /// Events of the primary care feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrimaryCareBody {
-    DischargeSummaryFiled { sending_organisation: OdsCode },
-    PostDischargeContact { attendance: ContactAttendance, contact_mode: ContactMode },
-    MedicationReviewCompleted { review_kind: MedicationReviewKind },
-    RegistrationChanged { change: RegistrationChange, new_practice: Option<OdsCode> },
-    DeathNotified { date_of_death: Date },
+    DischargeSummaryFiled {
+        sending_organisation: OdsCode,
+    },
+    PostDischargeContact {
+        attendance: ContactAttendance,
+        contact_mode: ContactMode,
+    },
+    MedicationReviewCompleted {
+        review_kind: MedicationReviewKind,
+    },
+    RegistrationChanged {
+        change: RegistrationChange,
+        new_practice: Option<OdsCode>,
+    },
+    DeathNotified {
+        date_of_death: Date,
+    },
 }
 
 impl PrimaryCareBody {
     pub fn event_type(&self) -> PrimaryCareEventType {
         match self {
-            PrimaryCareBody::DischargeSummaryFiled { .. } => PrimaryCareEventType::DischargeSummaryFiled,
-            PrimaryCareBody::PostDischargeContact { .. } => PrimaryCareEventType::PostDischargeContact,
-            PrimaryCareBody::MedicationReviewCompleted { .. } => PrimaryCareEventType::MedicationReviewCompleted,
-            PrimaryCareBody::RegistrationChanged { .. } => PrimaryCareEventType::RegistrationChanged,
+            PrimaryCareBody::DischargeSummaryFiled { .. } => {
+                PrimaryCareEventType::DischargeSummaryFiled
+            }
+            PrimaryCareBody::PostDischargeContact { .. } => {
+                PrimaryCareEventType::PostDischargeContact
+            }
+            PrimaryCareBody::MedicationReviewCompleted { .. } => {
+                PrimaryCareEventType::MedicationReviewCompleted
+            }
+            PrimaryCareBody::RegistrationChanged { .. } => {
+                PrimaryCareEventType::RegistrationChanged
+            }
             PrimaryCareBody::DeathNotified { .. } => PrimaryCareEventType::DeathNotified,
         }
     }
@@ -238,7 +289,10 @@ impl AgeYears {
     pub fn new(field: &'static str, years: i32) -> Result<AgeYears, Rejection> {
         match u8::try_from(years) {
             Ok(years) if years <= 130 => Ok(AgeYears(years)),
-            _ => Err(Rejection::invalid_field(field, "an age is a whole number of years from 0 to 130")),
+            _ => Err(Rejection::invalid_field(
+                field,
+                "an age is a whole number of years from 0 to 130",
+            )),
         }
     }
 
@@ -303,7 +357,9 @@ impl ReasonCode {
     pub fn parse(field: &'static str, text: &str) -> Result<ReasonCode, Rejection> {
         let source = text.as_bytes();
         let well_formed = (1..=ReasonCode::MAX_LENGTH).contains(&source.len())
-            && source.iter().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'));
+            && source
+                .iter()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'));
         if !well_formed {
             return Err(Rejection::invalid_field(
                 field,
@@ -312,7 +368,10 @@ impl ReasonCode {
         }
         let mut bytes = [0_u8; ReasonCode::MAX_LENGTH];
         bytes[..source.len()].copy_from_slice(source);
-        Ok(ReasonCode { bytes, length: source.len() as u8 })
+        Ok(ReasonCode {
+            bytes,
+            length: source.len() as u8,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -346,23 +405,62 @@ mod tests {
     #[test]
     fn criteria_to_reside_combinations() {
         let ready = Some(Date::from_days_since_epoch(20_454));
-        assert_eq!(CriteriaToReside::new(true, Some(CriteriaToResideCode::C04), None), Ok(CriteriaToReside::Meets(CriteriaToResideCode::C04)));
-        assert_eq!(CriteriaToReside::new(false, None, ready), Ok(CriteriaToReside::DoesNotMeet { discharge_ready_date: ready }));
-        assert_eq!(CriteriaToReside::new(false, None, None), Ok(CriteriaToReside::DoesNotMeet { discharge_ready_date: None }));
-        let field_of = |result: Result<CriteriaToReside, Rejection>| result.expect_err("inconsistent").field;
-        assert_eq!(field_of(CriteriaToReside::new(true, None, None)), Some("criterion"));
-        assert_eq!(field_of(CriteriaToReside::new(false, Some(CriteriaToResideCode::C12), None)), Some("criterion"));
-        assert_eq!(field_of(CriteriaToReside::new(true, Some(CriteriaToResideCode::C01), ready)), Some("discharge_ready_date"));
-        let ancient = CriteriaToReside::new(false, None, Some(Date::from_days_since_epoch(1))).expect_err("1970");
+        assert_eq!(
+            CriteriaToReside::new(true, Some(CriteriaToResideCode::C04), None),
+            Ok(CriteriaToReside::Meets(CriteriaToResideCode::C04))
+        );
+        assert_eq!(
+            CriteriaToReside::new(false, None, ready),
+            Ok(CriteriaToReside::DoesNotMeet {
+                discharge_ready_date: ready
+            })
+        );
+        assert_eq!(
+            CriteriaToReside::new(false, None, None),
+            Ok(CriteriaToReside::DoesNotMeet {
+                discharge_ready_date: None
+            })
+        );
+        let field_of =
+            |result: Result<CriteriaToReside, Rejection>| result.expect_err("inconsistent").field;
+        assert_eq!(
+            field_of(CriteriaToReside::new(true, None, None)),
+            Some("criterion")
+        );
+        assert_eq!(
+            field_of(CriteriaToReside::new(
+                false,
+                Some(CriteriaToResideCode::C12),
+                None
+            )),
+            Some("criterion")
+        );
+        assert_eq!(
+            field_of(CriteriaToReside::new(
+                true,
+                Some(CriteriaToResideCode::C01),
+                ready
+            )),
+            Some("discharge_ready_date")
+        );
+        let ancient = CriteriaToReside::new(false, None, Some(Date::from_days_since_epoch(1)))
+            .expect_err("1970");
         assert_eq!(ancient.reason, RejectReason::TimestampOutOfRange);
     }
 
     #[test]
     fn ages_and_reason_codes() {
-        assert_eq!(AgeYears::new("age_years", 130).map(AgeYears::years), Ok(130));
+        assert_eq!(
+            AgeYears::new("age_years", 130).map(AgeYears::years),
+            Ok(130)
+        );
         assert!(AgeYears::new("age_years", 131).is_err());
         assert!(AgeYears::new("age_years", -1).is_err());
-        assert_eq!(ReasonCode::parse("reason_code", "CAP.2b-home_care").map(|code| code.as_str().to_owned()), Ok("CAP.2b-home_care".to_owned()));
+        assert_eq!(
+            ReasonCode::parse("reason_code", "CAP.2b-home_care")
+                .map(|code| code.as_str().to_owned()),
+            Ok("CAP.2b-home_care".to_owned())
+        );
         for bad in ["", "has space", &"x".repeat(33), "émigré"] {
             assert!(ReasonCode::parse("reason_code", bad).is_err(), "{bad}");
         }
@@ -370,8 +468,9 @@ mod tests {
 
     #[test]
     fn guard_names_the_field_but_not_the_value() {
-        let rejection = guard_identifiable_data([("place", "E06000047"), ("reason_code", "9434765919")])
-            .expect_err("nhs number");
+        let rejection =
+            guard_identifiable_data([("place", "E06000047"), ("reason_code", "9434765919")])
+                .expect_err("nhs number");
         assert_eq!(rejection.reason, RejectReason::IdentifiableData);
         assert_eq!(rejection.field, Some("reason_code"));
         assert!(!rejection.to_string().contains("9434765919"));

@@ -29,25 +29,30 @@ pub fn is_valid_nhs_number(digits: &[u8]) -> bool {
 /// hyphenated forms `943 476 5919` and `943-476-5919`.
 pub fn contains_nhs_number(text: &str) -> bool {
     let bytes = text.as_bytes();
-    // Fast exit for the common case of strings without enough digits.
-    if bytes.iter().filter(|byte| byte.is_ascii_digit()).count() < 10 {
-        return false;
-    }
-    let mut start = 0;
-    while start < bytes.len() {
-        if !bytes[start].is_ascii_alphanumeric() {
-            start += 1;
+    // One pass over the tokens (maximal runs of ASCII letters and digits);
+    // only all-digit tokens of length 10 (plain form) or 3 (start of the
+    // spaced form) need a closer look. This runs on every string of every
+    // record, so it avoids a second pass.
+    let mut position = 0;
+    while position < bytes.len() {
+        if !bytes[position].is_ascii_alphanumeric() {
+            position += 1;
             continue;
         }
-        let mut end = start;
-        while end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
-            end += 1;
+        let start = position;
+        let mut all_digits = true;
+        while position < bytes.len() && bytes[position].is_ascii_alphanumeric() {
+            all_digits &= bytes[position].is_ascii_digit();
+            position += 1;
         }
-        let token = &bytes[start..end];
-        if is_valid_nhs_number(token) || spaced_number_at(bytes, start) {
-            return true;
+        if all_digits {
+            let token = &bytes[start..position];
+            match token.len() {
+                10 if is_valid_nhs_number(token) => return true,
+                3 if spaced_number_at(bytes, start) => return true,
+                _ => {}
+            }
         }
-        start = end;
     }
     false
 }
@@ -64,7 +69,10 @@ fn spaced_number_at(bytes: &[u8], start: usize) -> bool {
     if !(separator == b' ' || separator == b'-') || candidate[7] != separator {
         return false;
     }
-    if bytes.get(start + LENGTH).is_some_and(u8::is_ascii_alphanumeric) {
+    if bytes
+        .get(start + LENGTH)
+        .is_some_and(u8::is_ascii_alphanumeric)
+    {
         return false;
     }
     let mut digits = [0_u8; 10];
@@ -98,7 +106,9 @@ mod tests {
         assert!(!is_valid_nhs_number(b"4000000021"));
         // Remainder 1 gives check value 10, which no number may have.
         for last in b'0'..=b'9' {
-            assert!(!is_valid_nhs_number(&[b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8', b'9', last]));
+            assert!(!is_valid_nhs_number(&[
+                b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8', b'9', last
+            ]));
         }
     }
 

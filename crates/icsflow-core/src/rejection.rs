@@ -55,7 +55,9 @@ impl RejectReason {
 
     /// Parses a reason code, for reading dead-letter headers back.
     pub fn from_code(code: &str) -> Option<RejectReason> {
-        RejectReason::ALL.into_iter().find(|reason| reason.as_str() == code)
+        RejectReason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == code)
     }
 }
 
@@ -78,7 +80,11 @@ pub struct Rejection {
 
 impl Rejection {
     pub const fn new(reason: RejectReason, explanation: &'static str) -> Rejection {
-        Rejection { reason, field: None, explanation }
+        Rejection {
+            reason,
+            field: None,
+            explanation,
+        }
     }
 
     pub const fn in_field(
@@ -86,7 +92,11 @@ impl Rejection {
         field: &'static str,
         explanation: &'static str,
     ) -> Rejection {
-        Rejection { reason, field: Some(field), explanation }
+        Rejection {
+            reason,
+            field: Some(field),
+            explanation,
+        }
     }
 
     pub const fn invalid_field(field: &'static str, explanation: &'static str) -> Rejection {
@@ -97,7 +107,11 @@ impl Rejection {
 impl fmt::Display for Rejection {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.field {
-            Some(field) => write!(formatter, "{} in field {field}: {}", self.reason, self.explanation),
+            Some(field) => write!(
+                formatter,
+                "{} in field {field}: {}",
+                self.reason, self.explanation
+            ),
             None => write!(formatter, "{}: {}", self.reason, self.explanation),
         }
     }
@@ -111,7 +125,10 @@ mod tests {
 
     #[test]
     fn reason_codes_round_trip_and_are_distinct() {
-        let mut codes: Vec<&str> = RejectReason::ALL.iter().map(|reason| reason.as_str()).collect();
+        let mut codes: Vec<&str> = RejectReason::ALL
+            .iter()
+            .map(|reason| reason.as_str())
+            .collect();
         for reason in RejectReason::ALL {
             assert_eq!(RejectReason::from_code(reason.as_str()), Some(reason));
         }

@@ -43,7 +43,10 @@ pub fn one_event_of_each_type() -> Vec<Event> {
     let primary_care = |number: u128, days: i64, body: PrimaryCareBody| {
         let mut envelope = sample_envelope(number, "M83670", at(days));
         envelope.episode_reference = None;
-        Event { envelope, body: EventBody::PrimaryCare(body) }
+        Event {
+            envelope,
+            body: EventBody::PrimaryCare(body),
+        }
     };
     let mut corrected = discharge(
         8,
@@ -53,7 +56,9 @@ pub fn one_event_of_each_type() -> Vec<Event> {
             reason_code: sample_code(ReasonCode::parse("reason_code", "CAP.home_reablement")),
         },
     );
-    corrected.envelope.corrects_event_id = Some(EventId::from_u128(0x1b4e_28ba_2fa1_41d2_883f_0016_d3cc_0005));
+    corrected.envelope.corrects_event_id = Some(EventId::from_u128(
+        0x1b4e_28ba_2fa1_41d2_883f_0016_d3cc_0005,
+    ));
     vec![
         discharge(
             1,
@@ -64,13 +69,27 @@ pub fn one_event_of_each_type() -> Vec<Event> {
                 age_years: sample_code(AgeYears::new("age_years", 82)),
             },
         ),
-        discharge(2, 1, DischargeBody::CriteriaToResideAssessed(CriteriaToReside::Meets(CriteriaToResideCode::C03))),
+        discharge(
+            2,
+            1,
+            DischargeBody::CriteriaToResideAssessed(CriteriaToReside::Meets(
+                CriteriaToResideCode::C03,
+            )),
+        ),
         discharge(
             3,
             3,
-            DischargeBody::CriteriaToResideAssessed(CriteriaToReside::DoesNotMeet { discharge_ready_date: Some(ready_date) }),
+            DischargeBody::CriteriaToResideAssessed(CriteriaToReside::DoesNotMeet {
+                discharge_ready_date: Some(ready_date),
+            }),
         ),
-        discharge(4, 3, DischargeBody::PathwayAssigned { pathway: DischargePathway::P1 }),
+        discharge(
+            4,
+            3,
+            DischargeBody::PathwayAssigned {
+                pathway: DischargePathway::P1,
+            },
+        ),
         discharge(
             5,
             4,
@@ -91,11 +110,20 @@ pub fn one_event_of_each_type() -> Vec<Event> {
         ),
         discharge(7, 8, DischargeBody::DischargeCancelled),
         discharge(9, 9, DischargeBody::AdmissionCancelled),
-        social_care(10, 2, SocialCareBody::RequestCompleted { route_of_access: RouteOfAccess::DischargeFromHospital }),
+        social_care(
+            10,
+            2,
+            SocialCareBody::RequestCompleted {
+                route_of_access: RouteOfAccess::DischargeFromHospital,
+            },
+        ),
         social_care(
             11,
             5,
-            SocialCareBody::AssessmentCompleted { assessment_type: AssessmentType::ShortTerm, eligible_needs: true },
+            SocialCareBody::AssessmentCompleted {
+                assessment_type: AssessmentType::ShortTerm,
+                eligible_needs: true,
+            },
         ),
         social_care(
             12,
@@ -105,11 +133,20 @@ pub fn one_event_of_each_type() -> Vec<Event> {
                 service_component: ServiceComponent::Reablement,
             },
         ),
-        social_care(13, 50, SocialCareBody::ServiceEnded { end_reason: ServiceEndReason::NoOngoingNeeds }),
+        social_care(
+            13,
+            50,
+            SocialCareBody::ServiceEnded {
+                end_reason: ServiceEndReason::NoOngoingNeeds,
+            },
+        ),
         social_care(
             14,
             40,
-            SocialCareBody::ReviewCompleted { review_type: ReviewType::Planned, review_outcome: ReviewOutcome::SupportReduced },
+            SocialCareBody::ReviewCompleted {
+                review_type: ReviewType::Planned,
+                review_outcome: ReviewOutcome::SupportReduced,
+            },
         ),
         primary_care(
             15,
@@ -129,7 +166,9 @@ pub fn one_event_of_each_type() -> Vec<Event> {
         primary_care(
             17,
             13,
-            PrimaryCareBody::MedicationReviewCompleted { review_kind: MedicationReviewKind::DischargeMedicinesService },
+            PrimaryCareBody::MedicationReviewCompleted {
+                review_kind: MedicationReviewKind::DischargeMedicinesService,
+            },
         ),
         primary_care(
             18,
@@ -139,7 +178,13 @@ pub fn one_event_of_each_type() -> Vec<Event> {
                 new_practice: Some(sample_code(OdsCode::parse("new_practice", "M83671"))),
             },
         ),
-        primary_care(19, 90, PrimaryCareBody::DeathNotified { date_of_death: Date::from_days_since_epoch(ready_date.days_since_epoch() + 85) }),
+        primary_care(
+            19,
+            90,
+            PrimaryCareBody::DeathNotified {
+                date_of_death: Date::from_days_since_epoch(ready_date.days_since_epoch() + 85),
+            },
+        ),
     ]
 }
 
@@ -158,10 +203,15 @@ mod tests {
     #[test]
     fn every_event_type_is_sampled() {
         let events = one_event_of_each_type();
-        let mut symbols: Vec<&str> = events.iter().map(|event| event.body.event_type_symbol()).collect();
+        let mut symbols: Vec<&str> = events
+            .iter()
+            .map(|event| event.body.event_type_symbol())
+            .collect();
         symbols.sort_unstable();
         symbols.dedup();
-        let expected = DischargeEventType::ALL.len() + SocialCareEventType::ALL.len() + PrimaryCareEventType::ALL.len();
+        let expected = DischargeEventType::ALL.len()
+            + SocialCareEventType::ALL.len()
+            + PrimaryCareEventType::ALL.len();
         assert_eq!(symbols.len(), expected);
     }
 }

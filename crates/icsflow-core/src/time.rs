@@ -69,11 +69,17 @@ impl TimestampPolicy {
     pub const LATEST: Timestamp = Timestamp(4_102_444_800_000);
 
     pub const fn wall_clock(now: Timestamp) -> TimestampPolicy {
-        TimestampPolicy { now: Some(now), tolerance_millis: TimestampPolicy::DEFAULT_TOLERANCE_MILLIS }
+        TimestampPolicy {
+            now: Some(now),
+            tolerance_millis: TimestampPolicy::DEFAULT_TOLERANCE_MILLIS,
+        }
     }
 
     pub const fn without_clock() -> TimestampPolicy {
-        TimestampPolicy { now: None, tolerance_millis: TimestampPolicy::DEFAULT_TOLERANCE_MILLIS }
+        TimestampPolicy {
+            now: None,
+            tolerance_millis: TimestampPolicy::DEFAULT_TOLERANCE_MILLIS,
+        }
     }
 
     /// Checks an event's two timestamps against each other and the clock.
@@ -132,7 +138,10 @@ mod tests {
         assert_eq!(policy.check(at(-600), at(0)), Ok(()));
         assert_eq!(policy.check(at(5), at(0)), Ok(()));
         let rejection = policy.check(at(6), at(0)).expect_err("too late");
-        assert_eq!((rejection.reason, rejection.field), (RejectReason::TimestampOutOfRange, Some("occurred_at")));
+        assert_eq!(
+            (rejection.reason, rejection.field),
+            (RejectReason::TimestampOutOfRange, Some("occurred_at"))
+        );
     }
 
     #[test]
@@ -141,14 +150,22 @@ mod tests {
         assert_eq!(policy.check(at(4), at(5)), Ok(()));
         let rejection = policy.check(at(0), at(6)).expect_err("future");
         assert_eq!(rejection.field, Some("recorded_at"));
-        assert_eq!(TimestampPolicy::without_clock().check(at(100_000), at(100_000)), Ok(()));
+        assert_eq!(
+            TimestampPolicy::without_clock().check(at(100_000), at(100_000)),
+            Ok(())
+        );
     }
 
     #[test]
     fn implausible_instants() {
         let policy = TimestampPolicy::without_clock();
         let micros = Timestamp(NOON.0 * 1000);
-        assert_eq!(policy.check(micros, micros).map_err(|rejection| rejection.field), Err(Some("occurred_at")));
+        assert_eq!(
+            policy
+                .check(micros, micros)
+                .map_err(|rejection| rejection.field),
+            Err(Some("occurred_at"))
+        );
         assert!(policy.check(Timestamp(0), NOON).is_err());
     }
 }

@@ -18,7 +18,9 @@ use icsflow_core::{Timestamp, TimestampPolicy};
 /// every schema, which property tests would otherwise repeat per case.
 fn decoder() -> EventDecoder {
     static DECODER: std::sync::OnceLock<EventDecoder> = std::sync::OnceLock::new();
-    DECODER.get_or_init(|| EventDecoder::new(Arc::new(SchemaCatalogue::embedded()))).clone()
+    DECODER
+        .get_or_init(|| EventDecoder::new(Arc::new(SchemaCatalogue::embedded())))
+        .clone()
 }
 
 /// A wall clock a year after the sample events, so the future check is live.
@@ -28,7 +30,9 @@ fn policy() -> TimestampPolicy {
 
 /// The repository root, for fixtures and `schemas/`.
 fn repository_path(relative: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
 }
 
 /// Wire-level record surgery for tests that need records icsflow itself
@@ -42,13 +46,23 @@ mod surgery {
     use icsflow_core::{Event, Feed};
 
     pub(crate) fn plain_schema(feed: Feed) -> Schema {
-        let file = EMBEDDED_SCHEMAS.iter().filter(|file| file.feed == feed).max_by_key(|file| file.version).expect("feed");
-        Schema::parse_str(&file.text.replace(r#""logicalType": "uuid""#, r#""note": "uuid""#)).expect("plain schema")
+        let file = EMBEDDED_SCHEMAS
+            .iter()
+            .filter(|file| file.feed == feed)
+            .max_by_key(|file| file.version)
+            .expect("feed");
+        Schema::parse_str(
+            &file
+                .text
+                .replace(r#""logicalType": "uuid""#, r#""note": "uuid""#),
+        )
+        .expect("plain schema")
     }
 
     pub(crate) fn value_of(event: &Event) -> Value {
         let datum = encode_datum(event);
-        apache_avro::from_avro_datum(&plain_schema(event.feed()), &mut datum.as_slice(), None).expect("decodes")
+        apache_avro::from_avro_datum(&plain_schema(event.feed()), &mut datum.as_slice(), None)
+            .expect("decodes")
     }
 
     /// Encodes a (possibly invalid) value in single-object framing.
@@ -62,8 +76,13 @@ mod surgery {
 
     /// Replaces the top-level field `name` of a record value.
     pub(crate) fn set_field(value: &mut Value, name: &str, replacement: Value) {
-        let Value::Record(fields) = value else { panic!("not a record") };
-        let slot = fields.iter_mut().find(|(field, _)| field == name).unwrap_or_else(|| panic!("no field {name}"));
+        let Value::Record(fields) = value else {
+            panic!("not a record")
+        };
+        let slot = fields
+            .iter_mut()
+            .find(|(field, _)| field == name)
+            .unwrap_or_else(|| panic!("no field {name}"));
         slot.1 = replacement;
     }
 
@@ -97,7 +116,10 @@ mod surgery {
             Value::Union(_, inner) => replace_string(inner, path, text),
             Value::Record(fields) => {
                 let (name, rest) = path.split_first().expect("path reaches a string");
-                let (_, inner) = fields.iter_mut().find(|(field, _)| field == name).expect("field on path");
+                let (_, inner) = fields
+                    .iter_mut()
+                    .find(|(field, _)| field == name)
+                    .expect("field on path");
                 replace_string(inner, rest, text);
             }
             _ => panic!("path does not reach a string"),

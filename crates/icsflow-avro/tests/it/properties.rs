@@ -9,7 +9,10 @@ use crate::{decoder, policy};
 
 fn valid_records() -> Vec<Vec<u8>> {
     let decoder = decoder();
-    one_event_of_each_type().iter().map(|event| encode_single_object(decoder.catalogue(), event)).collect()
+    one_event_of_each_type()
+        .iter()
+        .map(|event| encode_single_object(decoder.catalogue(), event))
+        .collect()
 }
 
 proptest! {

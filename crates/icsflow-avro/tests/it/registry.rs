@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use icsflow_avro::{encode_confluent, DecodeError, EventDecoder, SchemaCatalogue, SchemaRegistryClient, EMBEDDED_SCHEMAS};
+use icsflow_avro::{
+    encode_confluent, DecodeError, EventDecoder, SchemaCatalogue, SchemaRegistryClient,
+    EMBEDDED_SCHEMAS,
+};
 use icsflow_core::{one_event_of_each_type, RejectReason};
 
 use crate::policy;
@@ -37,7 +40,10 @@ impl StubRegistry {
                 }
                 // Drain the headers.
                 let mut header = String::new();
-                while reader.read_line(&mut header).is_ok() && header != "\r\n" && !header.is_empty() {
+                while reader.read_line(&mut header).is_ok()
+                    && header != "\r\n"
+                    && !header.is_empty()
+                {
                     header.clear();
                 }
                 let id: usize = request_line
@@ -49,10 +55,22 @@ impl StubRegistry {
                 assert!(request_line.starts_with("GET "), "only GET is ever sent");
                 counters[id.min(5)].fetch_add(1, Ordering::SeqCst);
                 let (status, body) = match id {
-                    1 => ("200 OK", serde_json::json!({ "schema": EMBEDDED_SCHEMAS[0].text }).to_string()),
-                    2 => ("404 Not Found", r#"{"error_code":40403,"message":"Schema not found"}"#.to_owned()),
-                    3 => ("500 Internal Server Error", r#"{"error_code":50001}"#.to_owned()),
-                    4 => ("200 OK", serde_json::json!({ "schema": "\"string\"" }).to_string()),
+                    1 => (
+                        "200 OK",
+                        serde_json::json!({ "schema": EMBEDDED_SCHEMAS[0].text }).to_string(),
+                    ),
+                    2 => (
+                        "404 Not Found",
+                        r#"{"error_code":40403,"message":"Schema not found"}"#.to_owned(),
+                    ),
+                    3 => (
+                        "500 Internal Server Error",
+                        r#"{"error_code":50001}"#.to_owned(),
+                    ),
+                    4 => (
+                        "200 OK",
+                        serde_json::json!({ "schema": "\"string\"" }).to_string(),
+                    ),
                     _ => {
                         std::thread::sleep(Duration::from_millis(1500));
                         ("200 OK", "{}".to_owned())
@@ -75,7 +93,11 @@ impl StubRegistry {
 
 fn decoder_for(registry: &StubRegistry) -> EventDecoder {
     let catalogue = Arc::new(SchemaCatalogue::embedded());
-    let client = SchemaRegistryClient::over_http(&registry.address, Duration::from_millis(500), Arc::clone(&catalogue));
+    let client = SchemaRegistryClient::over_http(
+        &registry.address,
+        Duration::from_millis(500),
+        Arc::clone(&catalogue),
+    );
     EventDecoder::with_registry(catalogue, Arc::new(client))
 }
 
@@ -85,7 +107,10 @@ fn resolves_ids_over_http_and_caches_answers() {
     let decoder = decoder_for(&registry);
     let event = one_event_of_each_type()[0];
     for _ in 0..3 {
-        assert_eq!(decoder.decode(&encode_confluent(&event, 1), &policy()), Ok(event));
+        assert_eq!(
+            decoder.decode(&encode_confluent(&event, 1), &policy()),
+            Ok(event)
+        );
     }
     assert_eq!(registry.requests(1), 1);
 }
@@ -97,9 +122,13 @@ fn permanent_failures_are_rejections_and_are_cached() {
     let event = one_event_of_each_type()[0];
     for _ in 0..3 {
         let not_found = decoder.decode(&encode_confluent(&event, 2), &policy());
-        assert!(matches!(not_found, Err(DecodeError::Rejected(rejection)) if rejection.reason == RejectReason::UnknownSchema));
+        assert!(
+            matches!(not_found, Err(DecodeError::Rejected(rejection)) if rejection.reason == RejectReason::UnknownSchema)
+        );
         let not_ours = decoder.decode(&encode_confluent(&event, 4), &policy());
-        assert!(matches!(not_ours, Err(DecodeError::Rejected(rejection)) if rejection.reason == RejectReason::IncompatibleSchema));
+        assert!(
+            matches!(not_ours, Err(DecodeError::Rejected(rejection)) if rejection.reason == RejectReason::IncompatibleSchema)
+        );
     }
     assert_eq!((registry.requests(2), registry.requests(4)), (1, 1));
 }
@@ -111,9 +140,21 @@ fn retriable_failures_are_not_rejections_and_are_not_cached() {
     let event = one_event_of_each_type()[0];
     for _ in 0..2 {
         let server_error = decoder.decode(&encode_confluent(&event, 3), &policy());
-        assert!(matches!(server_error, Err(DecodeError::RegistryUnavailable { schema_id: 3, .. })), "{server_error:?}");
+        assert!(
+            matches!(
+                server_error,
+                Err(DecodeError::RegistryUnavailable { schema_id: 3, .. })
+            ),
+            "{server_error:?}"
+        );
         let timeout = decoder.decode(&encode_confluent(&event, 5), &policy());
-        assert!(matches!(timeout, Err(DecodeError::RegistryUnavailable { schema_id: 5, .. })), "{timeout:?}");
+        assert!(
+            matches!(
+                timeout,
+                Err(DecodeError::RegistryUnavailable { schema_id: 5, .. })
+            ),
+            "{timeout:?}"
+        );
     }
     assert_eq!((registry.requests(3), registry.requests(5)), (2, 2));
 }
@@ -121,10 +162,27 @@ fn retriable_failures_are_not_rejections_and_are_not_cached() {
 #[test]
 fn an_unreachable_registry_is_retriable() {
     // Bind and drop to get a loopback port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
     let catalogue = Arc::new(SchemaCatalogue::embedded());
-    let client = SchemaRegistryClient::over_http(&format!("http://127.0.0.1:{port}"), Duration::from_millis(500), Arc::clone(&catalogue));
+    let client = SchemaRegistryClient::over_http(
+        &format!("http://127.0.0.1:{port}"),
+        Duration::from_millis(500),
+        Arc::clone(&catalogue),
+    );
     let decoder = EventDecoder::with_registry(catalogue, Arc::new(client));
-    let outcome = decoder.decode(&encode_confluent(&one_event_of_each_type()[0], 1), &policy());
-    assert!(matches!(outcome, Err(DecodeError::RegistryUnavailable { schema_id: 1, .. })), "{outcome:?}");
+    let outcome = decoder.decode(
+        &encode_confluent(&one_event_of_each_type()[0], 1),
+        &policy(),
+    );
+    assert!(
+        matches!(
+            outcome,
+            Err(DecodeError::RegistryUnavailable { schema_id: 1, .. })
+        ),
+        "{outcome:?}"
+    );
 }

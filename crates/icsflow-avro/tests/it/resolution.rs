@@ -12,31 +12,57 @@ use crate::surgery::value_of;
 use crate::{policy, repository_path};
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(repository_path(&format!("tests/fixtures/writer-versions/{name}"))).expect("fixture")
+    std::fs::read_to_string(repository_path(&format!(
+        "tests/fixtures/writer-versions/{name}"
+    )))
+    .expect("fixture")
 }
 
 fn encode_with_writer(writer_text: &str, value: Value) -> Vec<u8> {
-    let plain = Schema::parse_str(&writer_text.replace(r#""logicalType": "uuid""#, r#""note": "uuid""#)).expect("writer");
+    let plain =
+        Schema::parse_str(&writer_text.replace(r#""logicalType": "uuid""#, r#""note": "uuid""#))
+            .expect("writer");
     let mut bytes = vec![0xC3, 0x01];
-    bytes.extend_from_slice(&icsflow_avro::fingerprint_of(writer_text).expect("fingerprint").to_le_bytes());
-    bytes.extend(apache_avro::to_avro_datum(&plain, value).expect("encodes with the writer schema"));
+    bytes.extend_from_slice(
+        &icsflow_avro::fingerprint_of(writer_text)
+            .expect("fingerprint")
+            .to_le_bytes(),
+    );
+    bytes
+        .extend(apache_avro::to_avro_datum(&plain, value).expect("encodes with the writer schema"));
     bytes
 }
 
 fn discharge_events() -> Vec<Event> {
-    one_event_of_each_type().into_iter().filter(|event| event.feed() == Feed::Discharge).collect()
+    one_event_of_each_type()
+        .into_iter()
+        .filter(|event| event.feed() == Feed::Discharge)
+        .collect()
 }
 
 #[test]
 fn an_older_version_without_an_optional_field_decodes() {
     let older = fixture("discharge-older.avsc");
     let mut catalogue = SchemaCatalogue::embedded();
-    assert_eq!(catalogue.add_writer_schema(&older).expect("older").resolution, Resolution::Resolve);
+    assert_eq!(
+        catalogue
+            .add_writer_schema(&older)
+            .expect("older")
+            .resolution,
+        Resolution::Resolve
+    );
     let decoder = EventDecoder::new(Arc::new(catalogue));
     for event in discharge_events() {
-        let Value::Record(mut fields) = value_of(&event) else { panic!("record") };
+        let Value::Record(mut fields) = value_of(&event) else {
+            panic!("record")
+        };
         fields.retain(|(name, _)| name != "corrects_event_id");
-        let decoded = decoder.decode(&encode_with_writer(&older, Value::Record(fields)), &policy()).expect("decodes");
+        let decoded = decoder
+            .decode(
+                &encode_with_writer(&older, Value::Record(fields)),
+                &policy(),
+            )
+            .expect("decodes");
         // The current version's default fills the missing field.
         let mut expected = event;
         expected.envelope.corrects_event_id = None;
@@ -48,17 +74,41 @@ fn an_older_version_without_an_optional_field_decodes() {
 fn a_newer_version_with_extra_fields_decodes() {
     let newer = fixture("discharge-newer.avsc");
     let mut catalogue = SchemaCatalogue::embedded();
-    assert_eq!(catalogue.add_writer_schema(&newer).expect("newer").resolution, Resolution::Resolve);
+    assert_eq!(
+        catalogue
+            .add_writer_schema(&newer)
+            .expect("newer")
+            .resolution,
+        Resolution::Resolve
+    );
     let decoder = EventDecoder::new(Arc::new(catalogue));
     for event in discharge_events() {
-        let Value::Record(mut fields) = value_of(&event) else { panic!("record") };
-        fields.insert(9, ("ward_code".to_owned(), Value::Union(1, Box::new(Value::String("W12".to_owned())))));
-        if let Some((_, Value::Union(0, payload))) = fields.iter_mut().find(|(name, _)| name == "payload") {
+        let Value::Record(mut fields) = value_of(&event) else {
+            panic!("record")
+        };
+        fields.insert(
+            9,
+            (
+                "ward_code".to_owned(),
+                Value::Union(1, Box::new(Value::String("W12".to_owned()))),
+            ),
+        );
+        if let Some((_, Value::Union(0, payload))) =
+            fields.iter_mut().find(|(name, _)| name == "payload")
+        {
             if let Value::Record(admitted) = payload.as_mut() {
-                admitted.push(("expected_length_of_stay_days".to_owned(), Value::Union(1, Box::new(Value::Int(4)))));
+                admitted.push((
+                    "expected_length_of_stay_days".to_owned(),
+                    Value::Union(1, Box::new(Value::Int(4))),
+                ));
             }
         }
-        let decoded = decoder.decode(&encode_with_writer(&newer, Value::Record(fields)), &policy()).expect("decodes");
+        let decoded = decoder
+            .decode(
+                &encode_with_writer(&newer, Value::Record(fields)),
+                &policy(),
+            )
+            .expect("decodes");
         assert_eq!(decoded, event);
     }
 }

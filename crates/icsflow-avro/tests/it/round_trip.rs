@@ -10,7 +10,12 @@ fn every_event_type_round_trips_in_single_object_framing() {
     for event in one_event_of_each_type() {
         let bytes = encode_single_object(decoder.catalogue(), &event);
         assert_eq!(&bytes[..2], [0xC3, 0x01]);
-        assert_eq!(decoder.decode(&bytes, &policy()), Ok(event), "{}", event.body.event_type_symbol());
+        assert_eq!(
+            decoder.decode(&bytes, &policy()),
+            Ok(event),
+            "{}",
+            event.body.event_type_symbol()
+        );
     }
 }
 
@@ -26,7 +31,12 @@ fn apache_avro_reads_and_rewrites_our_bytes_identically() {
         let datum = encode_datum(&event);
         let value = from_avro_datum(schema, &mut datum.as_slice(), None)
             .unwrap_or_else(|error| panic!("{}: {error}", event.body.event_type_symbol()));
-        assert_eq!(to_avro_datum(schema, value).expect("re-encodes"), datum, "{}", event.body.event_type_symbol());
+        assert_eq!(
+            to_avro_datum(schema, value).expect("re-encodes"),
+            datum,
+            "{}",
+            event.body.event_type_symbol()
+        );
     }
 }
 
@@ -43,15 +53,24 @@ fn every_event_type_round_trips_in_confluent_framing() {
     impl RegistryTransport for FixedRegistry {
         fn get(&self, path: &str) -> RegistryResponse {
             assert_eq!(path, "/schemas/ids/7");
-            RegistryResponse::Answer { status: 200, body: serde_json::json!({ "schema": self.0 }).to_string() }
+            RegistryResponse::Answer {
+                status: 200,
+                body: serde_json::json!({ "schema": self.0 }).to_string(),
+            }
         }
     }
 
     let catalogue = Arc::new(SchemaCatalogue::embedded());
     for feed_file in icsflow_avro::EMBEDDED_SCHEMAS {
-        let registry = SchemaRegistryClient::new(Box::new(FixedRegistry(feed_file.text.to_owned())), Arc::clone(&catalogue));
+        let registry = SchemaRegistryClient::new(
+            Box::new(FixedRegistry(feed_file.text.to_owned())),
+            Arc::clone(&catalogue),
+        );
         let decoder = EventDecoder::with_registry(Arc::clone(&catalogue), Arc::new(registry));
-        for event in one_event_of_each_type().into_iter().filter(|event| event.feed() == feed_file.feed) {
+        for event in one_event_of_each_type()
+            .into_iter()
+            .filter(|event| event.feed() == feed_file.feed)
+        {
             let bytes = encode_confluent(&event, 7);
             assert_eq!(&bytes[..5], [0, 0, 0, 0, 7]);
             assert_eq!(decoder.decode(&bytes, &policy()), Ok(event));

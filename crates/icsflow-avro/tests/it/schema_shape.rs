@@ -43,7 +43,13 @@ fn enums_in(schema: &Value, found: &mut Vec<(String, Vec<String>)>) {
             if object.get("type").and_then(Value::as_str) == Some("enum") {
                 let name = object["name"].as_str().expect("enum name").to_owned();
                 let symbols = object["symbols"].as_array().expect("symbols");
-                found.push((name, symbols.iter().map(|symbol| symbol.as_str().expect("symbol").to_owned()).collect()));
+                found.push((
+                    name,
+                    symbols
+                        .iter()
+                        .map(|symbol| symbol.as_str().expect("symbol").to_owned())
+                        .collect(),
+                ));
             }
             for key in ["type", "fields"] {
                 if let Some(inner) = object.get(key) {
@@ -64,14 +70,22 @@ fn every_schema_enum_matches_its_code_list_exactly() {
         let mut found = Vec::new();
         enums_in(&json, &mut found);
         for (name, symbols) in found {
-            let expected = code_lists.get(name.as_str()).unwrap_or_else(|| panic!("no code list for enum {name}"));
+            let expected = code_lists
+                .get(name.as_str())
+                .unwrap_or_else(|| panic!("no code list for enum {name}"));
             assert_eq!(&symbols, expected, "enum {name} in {}", file.feed);
             seen.push(name);
         }
     }
     seen.sort();
     seen.dedup();
-    assert_eq!(seen, code_lists.keys().map(|name| name.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        code_lists
+            .keys()
+            .map(|name| name.to_string())
+            .collect::<Vec<_>>()
+    );
 }
 
 /// `event_type` and the payload union share one order: the codec checks
@@ -81,9 +95,15 @@ fn payload_branches_follow_event_type_symbols() {
     for file in EMBEDDED_SCHEMAS {
         let json: Value = serde_json::from_str(file.text).expect("schema JSON");
         let fields = json["fields"].as_array().expect("fields");
-        let event_type = fields.iter().find(|field| field["name"] == "event_type").expect("event_type");
+        let event_type = fields
+            .iter()
+            .find(|field| field["name"] == "event_type")
+            .expect("event_type");
         let symbols = event_type["type"]["symbols"].as_array().expect("symbols");
-        let payload = fields.iter().find(|field| field["name"] == "payload").expect("payload");
+        let payload = fields
+            .iter()
+            .find(|field| field["name"] == "payload")
+            .expect("payload");
         let branches = payload["type"].as_array().expect("union");
         assert_eq!(symbols.len(), branches.len(), "{}", file.feed);
         for (symbol, branch) in symbols.iter().zip(branches) {
@@ -104,7 +124,8 @@ fn payload_branches_follow_event_type_symbols() {
 /// change without regenerating it fails here.
 #[test]
 fn committed_data_dictionary_is_current() {
-    let committed = std::fs::read_to_string(crate::repository_path("docs/data-dictionary.md")).unwrap_or_default();
+    let committed = std::fs::read_to_string(crate::repository_path("docs/data-dictionary.md"))
+        .unwrap_or_default();
     let rendered = icsflow_avro::render_data_dictionary(EMBEDDED_SCHEMAS);
     assert!(
         committed == rendered,

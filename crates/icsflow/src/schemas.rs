@@ -1,0 +1,90 @@
+//! `icsflow schemas check` and `icsflow schemas docs`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SchemasCommand {
+    /// Check every schema version against its predecessor.
+    ///
+    /// Each feed folder holds v1.avsc, v2.avsc, ... without gaps. Each
+    /// version must be backward compatible (it reads data written with the
+    /// previous version) and forward compatible (the previous version reads
+    /// its data), and every field and named type must have a doc. Exits 1
+    /// and lists every problem when any rule is broken.
+    Check {
+        /// The schema folder, holding one sub-folder per feed.
+        #[arg(long, default_value = "schemas", value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Write the data dictionary (every event, field, type, code list and
+    /// doc) generated from the schemas this binary was built with.
+    Docs {
+        /// Where to write the Markdown.
+        #[arg(long, default_value = "docs/data-dictionary.md", value_name = "FILE")]
+        output: PathBuf,
+        /// Write nothing; exit 1 if the file differs from what would be
+        /// written (for CI).
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+pub(crate) fn run(command: SchemasCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SchemasCommand::Check { dir } => Ok(check(&dir)),
+        SchemasCommand::Docs { output, check } => docs(&output, check),
+    }
+}
+
+fn check(dir: &std::path::Path) -> ExitCode {
+    let report = icsflow_avro::check_schema_directory(dir);
+    for line in &report.checked {
+        println!("checked: {line}");
+    }
+    if report.problems.is_empty() {
+        println!(
+            "schemas check: {} checks, no problems",
+            report.checked.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    for problem in &report.problems {
+        eprintln!("problem: {problem}");
+    }
+    eprintln!(
+        "schemas check: {} problem(s) in {}; fix the schema (add defaults to new fields, never remove or rename symbols) or add a new version",
+        report.problems.len(),
+        dir.display()
+    );
+    ExitCode::FAILURE
+}
+
+fn docs(output: &std::path::Path, check: bool) -> anyhow::Result<ExitCode> {
+    let rendered = icsflow_avro::render_data_dictionary(icsflow_avro::EMBEDDED_SCHEMAS);
+    if check {
+        let committed = std::fs::read_to_string(output).unwrap_or_default();
+        if committed == rendered {
+            println!("{} is up to date", output.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "{} is stale: run `icsflow schemas docs` and commit the result",
+            output.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(parent) = output
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(output, rendered).with_context(|| format!("writing {}", output.display()))?;
+    println!("wrote {}", output.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,80 @@
+//! The `icsflow` command as a user runs it: the built binary, its exit
+//! status and what it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn icsflow(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .args(arguments)
+        .current_dir(repository_root())
+        .output()
+        .expect("icsflow runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn schemas_check_passes_on_the_shipped_schemas() {
+    let output = icsflow(&["schemas", "check"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("no problems"));
+}
+
+#[test]
+fn schemas_check_rejects_the_incompatible_fixture() {
+    let output = icsflow(&[
+        "schemas",
+        "check",
+        "--dir",
+        "tests/fixtures/schemas-incompatible",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("discharge/v2.avsc") && stderr.contains("not backward compatible"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 problem(s)"), "{stderr}");
+}
+
+#[test]
+fn schemas_docs_check_agrees_with_the_committed_dictionary() {
+    let output = icsflow(&["schemas", "docs", "--check"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+#[test]
+fn schemas_docs_writes_the_dictionary() {
+    let target = std::env::temp_dir().join(format!("icsflow-dictionary-{}.md", std::process::id()));
+    let output = icsflow(&[
+        "schemas",
+        "docs",
+        "--output",
+        target.to_str().expect("utf-8 path"),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let written = std::fs::read_to_string(&target).expect("written");
+    std::fs::remove_file(&target).expect("clean up");
+    for expected in [
+        "## discharge feed",
+        "#### `DISCHARGED`: payload `Discharged`",
+        "#### `CriteriaToResideCode`",
+        "`patient_pseudonym`",
+    ] {
+        assert!(written.contains(expected), "missing {expected}");
+    }
+}
+
+#[test]
+fn unknown_flags_fail_with_usage() {
+    let output = icsflow(&["schemas", "check", "--no-such-flag"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--no-such-flag"));
+}
