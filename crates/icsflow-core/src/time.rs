@@ -27,6 +27,60 @@ impl Timestamp {
     pub const fn date(self) -> Date {
         Date(self.0.div_euclid(Timestamp::MILLIS_PER_DAY) as i32)
     }
+
+    /// The calendar date in England (Europe/London: GMT, or BST from 01:00
+    /// UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
+    /// October). Midnights, lengths of stay and delays are counted on this
+    /// calendar, as the NHS counts them.
+    pub fn london_date(self) -> Date {
+        let utc_date = self.date();
+        let (year, _, _) = civil_from_days(utc_date.0);
+        let summer_starts = last_sunday(year, 3).start().0 + 3_600_000;
+        let summer_ends = last_sunday(year, 10).start().0 + 3_600_000;
+        if self.0 >= summer_starts && self.0 < summer_ends {
+            Timestamp(self.0 + 3_600_000).date()
+        } else {
+            utc_date
+        }
+    }
+}
+
+/// The last Sunday of a month (March and October change the clocks).
+fn last_sunday(year: i32, month: u32) -> Date {
+    let days_in_month = match month {
+        3 | 10 => 31,
+        _ => 30,
+    };
+    let last_day = days_from_civil(year, month, days_in_month);
+    // 1970-01-01 was a Thursday: weekday 0 = Sunday is (days + 4) mod 7.
+    let weekday = (last_day + 4).rem_euclid(7);
+    Date(last_day - weekday)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i32 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era as u32 * 365 + year_of_era as u32 / 4 - year_of_era as u32 / 100 + day_of_year;
+    era * 146_097 + day_of_era as i32 - 719_468
+}
+
+/// The (year, month, day) of a day count since 1970-01-01.
+pub(crate) fn civil_from_days(days: i32) -> (i32, u32, u32) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097) as u32;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era as i32 + era * 400 + i32::from(month <= 2);
+    (year, month, day)
 }
 
 /// A calendar date, as days since 1970-01-01 (Avro `date`).
@@ -34,6 +88,17 @@ impl Timestamp {
 pub struct Date(i32);
 
 impl Date {
+    /// A calendar date; `None` when the day does not exist in that month.
+    pub fn from_calendar(year: i32, month: u32, day: u32) -> Option<Date> {
+        let date = Date(days_from_civil(year, month, day));
+        (civil_from_days(date.0) == (year, month, day)).then_some(date)
+    }
+
+    /// (year, month, day).
+    pub fn to_calendar(self) -> (i32, u32, u32) {
+        civil_from_days(self.0)
+    }
+
     pub const fn from_days_since_epoch(days: i32) -> Date {
         Date(days)
     }
@@ -129,6 +194,36 @@ mod tests {
         assert_eq!(NOON.date(), Date(20454));
         assert_eq!(NOON.date().start(), Timestamp(NOON.0 - 12 * 60 * MINUTE));
         assert_eq!(Timestamp(-1).date(), Date(-1));
+    }
+
+    #[test]
+    fn calendar_round_trips() {
+        for days in -800_000..800_000 {
+            let (year, month, day) = civil_from_days(days);
+            assert_eq!(days_from_civil(year, month, day), days);
+        }
+        assert_eq!(Date::from_calendar(2026, 1, 1), Some(Date(20454)));
+        assert_eq!(Date::from_calendar(2024, 2, 29).map(Date::to_calendar), Some((2024, 2, 29)));
+        assert_eq!(Date::from_calendar(2026, 2, 29), None);
+    }
+
+    #[test]
+    fn london_dates_follow_british_summer_time() {
+        let instant = |year, month, day, hour: i64, minute: i64| {
+            let date = Date::from_calendar(year, month, day).expect("date");
+            Timestamp(date.start().0 + (hour * 60 + minute) * MINUTE)
+        };
+        let date = |year, month, day| Date::from_calendar(year, month, day).expect("date");
+        // Winter: 23:30 UTC is still the same day in London.
+        assert_eq!(instant(2026, 1, 15, 23, 30).london_date(), date(2026, 1, 15));
+        // Summer: 23:30 UTC is 00:30 BST the next day.
+        assert_eq!(instant(2026, 7, 15, 23, 30).london_date(), date(2026, 7, 16));
+        // 2026 clocks go forward on Sunday 29 March at 01:00 UTC and back
+        // on Sunday 25 October at 01:00 UTC.
+        assert_eq!(instant(2026, 3, 28, 23, 30).london_date(), date(2026, 3, 28));
+        assert_eq!(instant(2026, 3, 29, 23, 30).london_date(), date(2026, 3, 30));
+        assert_eq!(instant(2026, 10, 24, 23, 30).london_date(), date(2026, 10, 25));
+        assert_eq!(instant(2026, 10, 25, 23, 30).london_date(), date(2026, 10, 25));
     }
 
     #[test]

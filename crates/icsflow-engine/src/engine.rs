@@ -1,0 +1,339 @@
+//! The engine: journeys by pseudonym, and the metric series they add up to.
+
+use std::collections::HashMap;
+
+use icsflow_core::*;
+
+use crate::journey::{derive, Journey, Lookup, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH, REABLEMENT_OUTCOME_DAY};
+use crate::labels::MetricKey;
+use crate::series::{settled_value, Contribution, Series};
+
+/// How the engine keeps memory bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// A journey with no open spell whose last event is older than this
+    /// many days is evicted; its contribution to every total is kept. Must
+    /// exceed the longest window a metric waits for (91 days).
+    pub eviction_horizon_days: i32,
+}
+
+impl EngineConfig {
+    /// The shortest horizon that still lets every window settle first.
+    pub const MINIMUM_HORIZON_DAYS: i32 = REABLEMENT_OUTCOME_DAY + 1;
+}
+
+impl Default for EngineConfig {
+    /// 120 days: the 91-day reablement outcome and a month of late events.
+    fn default() -> EngineConfig {
+        EngineConfig { eviction_horizon_days: 120 }
+    }
+}
+
+/// What applying one event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The event is part of its journey now.
+    Applied,
+    /// Seen before (same publishing organisation and event id): ignored.
+    Duplicate,
+    /// For a patient with no journey held, and older than the eviction
+    /// horizon: its journey may have been evicted, so applying it could count
+    /// it twice. Ignored and counted.
+    BeyondHorizon,
+}
+
+/// Counts about the engine itself, for its own metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStatistics {
+    pub journeys: usize,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub beyond_horizon: u64,
+    pub evicted: u64,
+    /// Distinct days held across all series (what a metrics read walks).
+    pub series_entries: usize,
+}
+
+/// Joins events into journeys and keeps every metric up to date.
+#[derive(Debug, Default)]
+pub struct Engine {
+    config: EngineConfig,
+    journeys: HashMap<Pseudonym, Journey>,
+    series: HashMap<MetricKey, Series>,
+    tables: Tables,
+    /// Events before this day (since 2000) for unknown patients are beyond
+    /// the horizon; set by [`Engine::evict`].
+    horizon_day: Option<i32>,
+    statistics: EngineStatistics,
+    scratch_before: Vec<(MetricKey, Contribution)>,
+    scratch_after: Vec<(MetricKey, Contribution)>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        let eviction_horizon_days = config.eviction_horizon_days.max(EngineConfig::MINIMUM_HORIZON_DAYS);
+        Engine { config: EngineConfig { eviction_horizon_days }, ..Engine::default() }
+    }
+
+    /// Adds one validated event to its patient's journey and moves every
+    /// metric it changes. Costs time proportional to that patient's events,
+    /// not to the number of patients.
+    pub fn apply(&mut self, event: &Event) -> Applied {
+        let envelope = &event.envelope;
+        let id = event_key(envelope.source_organisation, envelope.event_id);
+        let day = engine_day(envelope.occurred_at);
+        let journey = match self.journeys.get_mut(&envelope.patient) {
+            Some(journey) => journey,
+            None if self.horizon_day.is_some_and(|horizon| day < horizon) => {
+                self.statistics.beyond_horizon += 1;
+                return Applied::BeyondHorizon;
+            }
+            None => self.journeys.entry(envelope.patient).or_default(),
+        };
+        if journey.contains(id) {
+            self.statistics.duplicates += 1;
+            return Applied::Duplicate;
+        }
+
+        self.scratch_before.clear();
+        derive(journey, &self.tables, &mut self.scratch_before);
+
+        let kind = self.tables.stored_kind(&event.body, envelope.place);
+        let organisation = match event.body {
+            // Spells are the trust's, whichever of its sites published.
+            EventBody::Discharge(_) => self.tables.organisation_index(trust_of(envelope.source_organisation)),
+            _ => self.tables.organisation_index(envelope.source_organisation),
+        };
+        let reference = journey.reference_index(envelope.episode_reference);
+        journey.insert(StoredEvent {
+            id,
+            at: engine_seconds(envelope.occurred_at),
+            day: day.clamp(0, i32::from(u16::MAX)) as u16,
+            organisation,
+            reference,
+            kind,
+        });
+        if let Some(corrected) = envelope.corrects_event_id {
+            journey.add_correction(event_key(envelope.source_organisation, corrected));
+        }
+
+        self.scratch_after.clear();
+        derive(journey, &self.tables, &mut self.scratch_after);
+        apply_difference(&mut self.series, &mut self.scratch_before, &mut self.scratch_after);
+        self.statistics.applied += 1;
+        Applied::Applied
+    }
+
+    /// Evicts journeys with no open spell whose last event is older than the
+    /// horizon as of `as_of`, keeping their settled contributions as
+    /// constants. Returns how many were evicted.
+    pub fn evict(&mut self, as_of: Timestamp) -> usize {
+        let horizon = engine_day(as_of) - self.config.eviction_horizon_days;
+        self.horizon_day = Some(self.horizon_day.map_or(horizon, |known| known.max(horizon)));
+        let candidates: Vec<Pseudonym> = self
+            .journeys
+            .iter()
+            .filter(|(_, journey)| journey.last_day() < horizon && !journey.has_open_spell())
+            .map(|(patient, _)| *patient)
+            .collect();
+        let mut evicted = 0;
+        let mut contributions = Vec::new();
+        for patient in candidates {
+            let Some(journey) = self.journeys.get(&patient) else { continue };
+            contributions.clear();
+            derive(journey, &self.tables, &mut contributions);
+            contributions.sort_unstable();
+            let groups: Vec<&[(MetricKey, Contribution)]> = contributions.chunk_by(|left, right| left.0 == right.0).collect();
+            // Only a journey whose every series has settled can go.
+            let Some(settled) = groups
+                .iter()
+                .map(|group| settled_value(group.iter().map(|(_, contribution)| *contribution)).map(|value| (group[0].0, value)))
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            for (key, contribution) in &contributions {
+                self.series.entry(*key).or_default().add(contribution.negated());
+            }
+            for (key, value) in settled {
+                self.series.entry(key).or_default().add(Contribution::Constant(value));
+            }
+            self.journeys.remove(&patient);
+            evicted += 1;
+        }
+        self.statistics.evicted += evicted as u64;
+        evicted
+    }
+
+    /// Every series, valued as of `as_of` (its day in England), sorted.
+    /// Costs time proportional to the series and the days they hold.
+    pub fn metrics(&self, as_of: Timestamp) -> Vec<(MetricKey, i64)> {
+        let day = engine_day(as_of);
+        let mut values: Vec<(MetricKey, i64)> = self.series.iter().map(|(key, series)| (*key, series.value(day))).collect();
+        values.sort_unstable_by_key(|(key, _)| *key);
+        values
+    }
+
+    pub fn statistics(&self) -> EngineStatistics {
+        EngineStatistics {
+            journeys: self.journeys.len(),
+            series_entries: self.series.values().map(Series::entries).sum(),
+            ..self.statistics
+        }
+    }
+
+    pub fn config(&self) -> EngineConfig {
+        self.config
+    }
+}
+
+/// Removes `before` and adds `after`, skipping what both hold: most events
+/// change a few series of their journey, not all of them.
+fn apply_difference(
+    series: &mut HashMap<MetricKey, Series>,
+    before: &mut Vec<(MetricKey, Contribution)>,
+    after: &mut Vec<(MetricKey, Contribution)>,
+) {
+    before.sort_unstable();
+    after.sort_unstable();
+    let (mut old, mut new) = (before.iter().peekable(), after.iter().peekable());
+    loop {
+        match (old.peek(), new.peek()) {
+            (Some(left), Some(right)) if left == right => {
+                old.next();
+                new.next();
+            }
+            (Some(left), Some(right)) if left < right => {
+                series.entry(left.0).or_default().add(left.1.negated());
+                old.next();
+            }
+            (Some(left), None) => {
+                series.entry(left.0).or_default().add(left.1.negated());
+                old.next();
+            }
+            (_, Some(right)) => {
+                series.entry(right.0).or_default().add(right.1);
+                new.next();
+            }
+            (None, None) => break,
+        }
+    }
+}
+
+/// The trust of an organisation code: its first three characters (a site
+/// `RVW01` belongs to trust `RVW`).
+fn trust_of(organisation: OdsCode) -> OdsCode {
+    let code = organisation.as_str();
+    OdsCode::parse("source_organisation", &code[..3.min(code.len())]).unwrap_or(organisation)
+}
+
+/// Day in England since 2000-01-01.
+pub(crate) fn engine_day(instant: Timestamp) -> i32 {
+    instant.london_date().days_since_epoch() - DAY_ZERO_SINCE_EPOCH
+}
+
+fn engine_day_of_date(date: Date) -> u16 {
+    (date.days_since_epoch() - DAY_ZERO_SINCE_EPOCH).clamp(0, i32::from(u16::MAX)) as u16
+}
+
+fn engine_seconds(instant: Timestamp) -> u32 {
+    let seconds = instant.as_millis().div_euclid(1000) - i64::from(DAY_ZERO_SINCE_EPOCH) * 86_400;
+    seconds.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// A 64-bit key for (organisation, event id). Partners choose event ids, so
+/// the mix must spread sequential or time-based UUIDs as well as random
+/// ones.
+fn event_key(organisation: OdsCode, event_id: EventId) -> u64 {
+    let value = event_id.as_u128();
+    let mut organisation_bits = 0_u64;
+    for byte in organisation.as_str().bytes() {
+        organisation_bits = organisation_bits << 8 | u64::from(byte);
+    }
+    mix(mix(mix(value as u64) ^ (value >> 64) as u64) ^ organisation_bits)
+}
+
+/// SplitMix64's finaliser.
+fn mix(mut value: u64) -> u64 {
+    value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    value ^ (value >> 31)
+}
+
+/// Interned organisations and places: events store 16-bit indices.
+#[derive(Debug, Default)]
+struct Tables {
+    organisations: Vec<OdsCode>,
+    organisation_indices: HashMap<OdsCode, u16>,
+    places: Vec<PlaceCode>,
+    place_indices: HashMap<PlaceCode, u16>,
+}
+
+impl Tables {
+    fn organisation_index(&mut self, organisation: OdsCode) -> u16 {
+        intern(&mut self.organisations, &mut self.organisation_indices, organisation)
+    }
+
+    fn place_index(&mut self, place: PlaceCode) -> u16 {
+        intern(&mut self.places, &mut self.place_indices, place)
+    }
+
+    fn stored_kind(&mut self, body: &EventBody, place: PlaceCode) -> StoredKind {
+        match *body {
+            EventBody::Discharge(DischargeBody::Admitted { admission_method, age_years, .. }) => StoredKind::Admitted {
+                emergency: admission_method.is_emergency(),
+                age_years: age_years.years(),
+                place: self.place_index(place),
+            },
+            EventBody::Discharge(DischargeBody::AdmissionCancelled) => StoredKind::AdmissionCancelled,
+            EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(CriteriaToReside::Meets(_))) => {
+                StoredKind::CriteriaMet
+            }
+            EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(CriteriaToReside::DoesNotMeet {
+                discharge_ready_date,
+            })) => StoredKind::CriteriaNotMet { ready_day: discharge_ready_date.map(engine_day_of_date) },
+            EventBody::Discharge(DischargeBody::PathwayAssigned { pathway }) => StoredKind::PathwayAssigned(pathway),
+            EventBody::Discharge(DischargeBody::DelayReasonRecorded { reason_family, .. }) => {
+                StoredKind::DelayReason(reason_family)
+            }
+            EventBody::Discharge(DischargeBody::Discharged { destination, pathway, .. }) => {
+                StoredKind::Discharged { destination, pathway }
+            }
+            EventBody::Discharge(DischargeBody::DischargeCancelled) => StoredKind::DischargeCancelled,
+            EventBody::SocialCare(SocialCareBody::ServiceStarted { service_type, service_component }) => {
+                StoredKind::ServiceStarted { service_type, component: service_component }
+            }
+            EventBody::SocialCare(SocialCareBody::ServiceEnded { end_reason }) => StoredKind::ServiceEnded(end_reason),
+            EventBody::SocialCare(_) => StoredKind::OtherSocialCare,
+            EventBody::PrimaryCare(PrimaryCareBody::PostDischargeContact { attendance, .. }) => {
+                StoredKind::Contact { attended: attendance == ContactAttendance::Attended }
+            }
+            EventBody::PrimaryCare(PrimaryCareBody::DeathNotified { date_of_death }) => {
+                StoredKind::DeathNotified { day: engine_day_of_date(date_of_death) }
+            }
+            EventBody::PrimaryCare(_) => StoredKind::OtherPrimaryCare,
+        }
+    }
+}
+
+impl Lookup for Tables {
+    fn organisation(&self, index: u16) -> OdsCode {
+        self.organisations[usize::from(index)]
+    }
+
+    fn place(&self, index: u16) -> PlaceCode {
+        self.places[usize::from(index)]
+    }
+}
+
+fn intern<T: Copy + Eq + std::hash::Hash>(values: &mut Vec<T>, indices: &mut HashMap<T, u16>, value: T) -> u16 {
+    *indices.entry(value).or_insert_with(|| {
+        // Organisations and places of one ICS number in the hundreds; the
+        // 65,536th distinct one would share the last index.
+        let index = values.len().min(usize::from(u16::MAX)) as u16;
+        if values.len() < usize::from(u16::MAX) {
+            values.push(value);
+        }
+        index
+    })
+}

@@ -1,0 +1,495 @@
+//! One patient's journey: the compact events it is made of, and the pure
+//! function from those events to the journey's contributions to every
+//! metric.
+//!
+//! The contributions depend only on the set of events (sorted by occurrence
+//! time, ties broken by event id), never on the order they arrived in: that
+//! is what makes the engine order-independent. Corrections and
+//! cancellations are applied here, while deriving, so they restate
+//! everything that depended on what they replace.
+
+use icsflow_core::{DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode, Pseudonym, ServiceComponent, ServiceEndReason, ServiceType};
+
+use crate::labels::*;
+use crate::series::Contribution;
+use icsflow_core::{DelayReasonFamily, DischargeDestination};
+
+/// Days count from 2000-01-01 inside the engine, so a day fits in `u16`
+/// (until the year 2179); validation refuses anything before 2000.
+pub(crate) const DAY_ZERO_SINCE_EPOCH: i32 = 10_957;
+
+/// Social care must start within this many days of discharge to end a wait
+/// for care (our choice; see docs/metrics.md).
+pub(crate) const CARE_START_DAYS_AFTER_DISCHARGE: i32 = 28;
+/// Reablement counts when it starts from 3 days before to 7 days after
+/// discharge (ASCOF 2D / BCF).
+const REABLEMENT_WINDOW: (i32, i32) = (-3, 7);
+/// Status is taken on day 91 after discharge.
+pub(crate) const REABLEMENT_OUTCOME_DAY: i32 = 91;
+/// Readmission within 30 days: 0 to 29 days after discharge.
+const READMISSION_LAST_DAY: i32 = 29;
+
+/// An event as the engine keeps it: 24 bytes, with what the metrics need
+/// and nothing that identifies beyond the journey's own pseudonym.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StoredEvent {
+    /// Hash of (publishing organisation, event id): the idempotency key.
+    pub(crate) id: u64,
+    /// Seconds since 2000-01-01T00:00:00Z of `occurred_at`.
+    pub(crate) at: u32,
+    /// Day in England (since 2000-01-01) of `occurred_at`.
+    pub(crate) day: u16,
+    /// Interned organisation: the trust (3 characters) for the discharge
+    /// feed, the publisher otherwise.
+    pub(crate) organisation: u16,
+    /// Index into the journey's references, or [`NO_REFERENCE`].
+    pub(crate) reference: u8,
+    pub(crate) kind: StoredKind,
+}
+
+pub(crate) const NO_REFERENCE: u8 = u8::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StoredKind {
+    Admitted { emergency: bool, age_years: u8, place: u16 },
+    AdmissionCancelled,
+    CriteriaMet,
+    CriteriaNotMet { ready_day: Option<u16> },
+    PathwayAssigned(DischargePathway),
+    DelayReason(DelayReasonFamily),
+    Discharged { destination: DischargeDestination, pathway: DischargePathway },
+    DischargeCancelled,
+    ServiceStarted { service_type: ServiceType, component: ServiceComponent },
+    ServiceEnded(ServiceEndReason),
+    OtherSocialCare,
+    Contact { attended: bool },
+    OtherPrimaryCare,
+    DeathNotified { day: u16 },
+}
+
+impl StoredKind {
+    pub(crate) fn feed(self) -> Feed {
+        match self {
+            StoredKind::Admitted { .. }
+            | StoredKind::AdmissionCancelled
+            | StoredKind::CriteriaMet
+            | StoredKind::CriteriaNotMet { .. }
+            | StoredKind::PathwayAssigned(_)
+            | StoredKind::DelayReason(_)
+            | StoredKind::Discharged { .. }
+            | StoredKind::DischargeCancelled => Feed::Discharge,
+            StoredKind::ServiceStarted { .. } | StoredKind::ServiceEnded(_) | StoredKind::OtherSocialCare => {
+                Feed::SocialCare
+            }
+            StoredKind::Contact { .. } | StoredKind::OtherPrimaryCare | StoredKind::DeathNotified { .. } => {
+                Feed::PrimaryCare
+            }
+        }
+    }
+}
+
+/// All the engine holds about one patient.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Journey {
+    /// Sorted by (`at`, `id`).
+    pub(crate) events: Vec<StoredEvent>,
+    /// Spell and episode references, interned per journey.
+    pub(crate) references: Vec<Pseudonym>,
+    /// Ids of events replaced by a correction.
+    pub(crate) corrected: Vec<u64>,
+}
+
+impl Journey {
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.events.iter().any(|event| event.id == id)
+    }
+
+    pub(crate) fn insert(&mut self, event: StoredEvent) {
+        let position = self.events.partition_point(|known| (known.at, known.id) < (event.at, event.id));
+        // Exact growth: journeys are many and small, doubling would waste a
+        // third of their memory.
+        self.events.reserve_exact(1);
+        self.events.insert(position, event);
+    }
+
+    pub(crate) fn reference_index(&mut self, reference: Option<Pseudonym>) -> u8 {
+        let Some(reference) = reference else { return NO_REFERENCE };
+        if let Some(index) = self.references.iter().position(|known| *known == reference) {
+            return index as u8;
+        }
+        if self.references.len() >= usize::from(NO_REFERENCE) {
+            // 255 distinct spells and episodes for one patient: beyond any
+            // real journey; further ones share "no reference".
+            return NO_REFERENCE;
+        }
+        self.references.reserve_exact(1);
+        self.references.push(reference);
+        (self.references.len() - 1) as u8
+    }
+
+    pub(crate) fn add_correction(&mut self, corrected_id: u64) {
+        if !self.corrected.contains(&corrected_id) {
+            self.corrected.reserve_exact(1);
+            self.corrected.push(corrected_id);
+        }
+    }
+
+    /// The last day any event of the journey happened on.
+    pub(crate) fn last_day(&self) -> i32 {
+        self.events.iter().map(|event| i32::from(event.day)).max().unwrap_or(0)
+    }
+
+    /// Whether a spell is still open (admitted, not cancelled, not
+    /// discharged): such a journey is never evicted.
+    pub(crate) fn has_open_spell(&self) -> bool {
+        spells(self).iter().any(|spell| spell.admission.is_some() && !spell.cancelled && spell.discharge.is_none())
+    }
+}
+
+/// The organisation and place tables the stored events index into.
+pub(crate) trait Lookup {
+    fn organisation(&self, index: u16) -> OdsCode;
+    fn place(&self, index: u16) -> PlaceCode;
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Admission {
+    at: u32,
+    day: i32,
+    emergency: bool,
+    age_years: u8,
+    place: u16,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Discharge {
+    at: u32,
+    day: i32,
+    destination: DischargeDestination,
+    pathway: DischargePathway,
+}
+
+/// A period of not meeting the criteria to reside: from its Discharge Ready
+/// Date to the day criteria were met again or the patient left.
+#[derive(Clone, Copy, Debug)]
+struct Period {
+    start: i32,
+    end: Option<i32>,
+    ended_by_discharge: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Spell {
+    trust: u16,
+    reference: u8,
+    admission: Option<Admission>,
+    cancelled: bool,
+    discharge: Option<Discharge>,
+    pathway: Option<DischargePathway>,
+    periods: Vec<Period>,
+    /// (day, family) in time order.
+    reasons: Vec<(i32, DelayReasonFamily)>,
+    event_count: i64,
+}
+
+impl Spell {
+    fn linked(&self) -> Option<Admission> {
+        self.admission.filter(|_| !self.cancelled)
+    }
+}
+
+fn active(journey: &Journey) -> impl Iterator<Item = &StoredEvent> {
+    journey.events.iter().filter(|event| !journey.corrected.contains(&event.id))
+}
+
+/// The hospital spells of a journey, each from its own discharge-feed
+/// events: grouped by trust and spell reference.
+fn spells(journey: &Journey) -> Vec<Spell> {
+    let mut spells: Vec<Spell> = Vec::new();
+    for event in active(journey).filter(|event| event.kind.feed() == Feed::Discharge) {
+        let spell = match spells
+            .iter_mut()
+            .position(|spell| spell.trust == event.organisation && spell.reference == event.reference)
+        {
+            Some(index) => &mut spells[index],
+            None => {
+                spells.push(Spell {
+                    trust: event.organisation,
+                    reference: event.reference,
+                    admission: None,
+                    cancelled: false,
+                    discharge: None,
+                    pathway: None,
+                    periods: Vec::new(),
+                    reasons: Vec::new(),
+                    event_count: 0,
+                });
+                spells.last_mut().expect("just pushed")
+            }
+        };
+        spell.event_count += 1;
+        match event.kind {
+            StoredKind::Admitted { emergency, age_years, place } => {
+                if spell.admission.is_none() {
+                    spell.admission = Some(Admission { at: event.at, day: event.day.into(), emergency, age_years, place });
+                }
+            }
+            StoredKind::AdmissionCancelled => spell.cancelled = true,
+            StoredKind::PathwayAssigned(pathway) => spell.pathway = Some(pathway),
+            StoredKind::DelayReason(family) => spell.reasons.push((event.day.into(), family)),
+            _ => {}
+        }
+    }
+    for spell in &mut spells {
+        settle_discharge_and_periods(journey, spell);
+    }
+    spells
+}
+
+/// The discharge that stands (the latest one no "discharge cancelled" at or
+/// after it voids) and the periods without criteria to reside up to it.
+fn settle_discharge_and_periods(journey: &Journey, spell: &mut Spell) {
+    let own = |event: &&StoredEvent| {
+        event.kind.feed() == Feed::Discharge && event.organisation == spell.trust && event.reference == spell.reference
+    };
+    let last_cancel = active(journey)
+        .filter(own)
+        .filter(|event| event.kind == StoredKind::DischargeCancelled)
+        .map(|event| event.at)
+        .max();
+    spell.discharge = active(journey)
+        .filter(own)
+        .filter_map(|event| match event.kind {
+            StoredKind::Discharged { destination, pathway } if last_cancel.is_none_or(|cancel| cancel < event.at) => {
+                Some(Discharge { at: event.at, day: event.day.into(), destination, pathway })
+            }
+            _ => None,
+        })
+        .last();
+    if let Some(discharge) = spell.discharge {
+        spell.pathway = Some(discharge.pathway);
+    }
+    let Some(admission) = spell.admission else { return };
+    let mut open: Option<i32> = None;
+    for event in active(journey).filter(own) {
+        if spell.discharge.is_some_and(|discharge| event.at > discharge.at) {
+            break;
+        }
+        match event.kind {
+            StoredKind::CriteriaNotMet { ready_day } if open.is_none() => {
+                let ready = ready_day.map_or(i32::from(event.day), i32::from);
+                open = Some(ready.max(admission.day));
+            }
+            StoredKind::CriteriaMet => {
+                if let Some(start) = open.take() {
+                    spell.periods.push(Period { start, end: Some(i32::from(event.day)), ended_by_discharge: false });
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = open {
+        let end = spell.discharge.map(|discharge| discharge.day);
+        spell.periods.push(Period { start, end, ended_by_discharge: end.is_some() });
+    }
+    // A period that ends the day it starts holds no day in hospital, but one
+    // ended by discharge is still a discharge on the ready date (0 days).
+    spell.periods.retain(|period| {
+        period.end.is_none_or(|end| end > period.start || (end == period.start && period.ended_by_discharge))
+    });
+}
+
+/// Every contribution of one journey, appended to `out`.
+pub(crate) fn derive(journey: &Journey, lookup: &impl Lookup, out: &mut Vec<(MetricKey, Contribution)>) {
+    let spells = spells(journey);
+    let linked_spells: Vec<&Spell> = spells.iter().filter(|spell| spell.linked().is_some()).collect();
+
+    for spell in &spells {
+        if spell.admission.is_none() {
+            let organisation = lookup.organisation(spell.trust);
+            out.push((MetricKey::UnlinkedEvents { feed: Feed::Discharge, organisation }, Contribution::Constant(spell.event_count)));
+        }
+    }
+    if linked_spells.is_empty() {
+        for event in active(journey).filter(|event| event.kind.feed() != Feed::Discharge) {
+            let key = MetricKey::UnlinkedEvents { feed: event.kind.feed(), organisation: lookup.organisation(event.organisation) };
+            out.push((key, Contribution::Constant(1)));
+        }
+    }
+    for spell in &linked_spells {
+        derive_spell(journey, spell, &linked_spells, lookup, out);
+    }
+}
+
+fn step(out: &mut Vec<(MetricKey, Contribution)>, key: MetricKey, from: i32, until: Option<i32>) {
+    if until.is_some_and(|until| until <= from) {
+        return;
+    }
+    out.push((key, Contribution::Step { day: from, delta: 1 }));
+    if let Some(until) = until {
+        out.push((key, Contribution::Step { day: until, delta: -1 }));
+    }
+}
+
+fn derive_spell(
+    journey: &Journey,
+    spell: &Spell,
+    linked_spells: &[&Spell],
+    lookup: &impl Lookup,
+    out: &mut Vec<(MetricKey, Contribution)>,
+) {
+    let Some(admission) = spell.linked() else { return };
+    let place = lookup.place(admission.place);
+    let provider = lookup.organisation(spell.trust);
+    let pathway = PathwayLabel(spell.pathway);
+
+    for period in &spell.periods {
+        step(out, MetricKey::NotMeetingCriteria { place, provider, pathway }, period.start, period.end);
+        for (stay, first, after) in StayBand::RANGES {
+            let from = period.start.max(admission.day.saturating_add(first));
+            let until = match (period.end, after) {
+                (end, i32::MAX) => end,
+                (Some(end), after) => Some(end.min(admission.day + after)),
+                (None, after) => Some(admission.day + after),
+            };
+            step(out, MetricKey::NotMeetingCriteriaByStay { place, provider, pathway, stay }, from, until);
+        }
+        // The period split by the delay reason in effect each day: the
+        // latest reason recorded on or before that day.
+        let family_at_start = spell.reasons.iter().take_while(|(day, _)| *day <= period.start).last().map(|(_, family)| *family);
+        let mut segments: Vec<(i32, Option<DelayReasonFamily>)> = vec![(period.start, family_at_start)];
+        for &(day, family) in &spell.reasons {
+            if day <= period.start || period.end.is_some_and(|end| day >= end) {
+                continue;
+            }
+            match segments.last_mut() {
+                Some(last) if last.0 == day => last.1 = Some(family),
+                _ => segments.push((day, Some(family))),
+            }
+        }
+        for (index, &(from, family)) in segments.iter().enumerate() {
+            let until = segments.get(index + 1).map(|next| next.0).or(period.end);
+            let reason = ReasonLabel(family);
+            let bed_days = MetricKey::DelayedBedDays { place, provider, pathway, reason };
+            out.push((bed_days, Contribution::Slope { day: from, delta: 1 }));
+            if let Some(until) = until {
+                out.push((bed_days, Contribution::Slope { day: until, delta: -1 }));
+            }
+            step(out, MetricKey::DelayedByReason { place, provider, reason }, from, until);
+        }
+    }
+
+    let latest_period = spell.periods.last().copied();
+    if let Some(discharge) = spell.discharge {
+        let destination = discharge.destination.group();
+        out.push((MetricKey::Discharges { place, provider, pathway, destination }, Contribution::Step { day: discharge.day, delta: 1 }));
+        if let Some(period) = latest_period.filter(|period| period.ended_by_discharge) {
+            let delay = discharge.day - period.start;
+            let band = DelayBand::of_days(delay);
+            out.push((MetricKey::DischargeDelay { place, provider, pathway, delay: band }, Contribution::Step { day: discharge.day, delta: 1 }));
+            out.push((MetricKey::DischargeDelayDays { place, provider, pathway }, Contribution::Step { day: discharge.day, delta: i64::from(delay) }));
+        }
+    }
+
+    let social_care = || active(journey).filter(|event| event.kind.feed() == Feed::SocialCare);
+    let needs_care = matches!(spell.pathway, Some(DischargePathway::P1 | DischargePathway::P2 | DischargePathway::P3));
+    if let (true, Some(period)) = (needs_care, latest_period) {
+        let service_day = social_care()
+            .filter(|event| matches!(event.kind, StoredKind::ServiceStarted { .. }))
+            .map(|event| i32::from(event.day))
+            .find(|day| *day >= period.start);
+        let regained_criteria = period.end.filter(|_| !period.ended_by_discharge);
+        let care_deadline = spell.discharge.map(|discharge| discharge.day + CARE_START_DAYS_AFTER_DISCHARGE);
+        let end = [service_day, regained_criteria, care_deadline].into_iter().flatten().min();
+        step(out, MetricKey::WaitingForCare { place, pathway }, period.start, end);
+        if let Some(service_day) = service_day.filter(|day| Some(*day) == end) {
+            let delay = DelayBand::of_days(service_day - period.start);
+            out.push((MetricKey::CareStartDelay { place, pathway, delay }, Contribution::Step { day: service_day, delta: 1 }));
+        }
+    }
+
+    let Some(discharge) = spell.discharge else { return };
+    let later_admissions = || {
+        linked_spells.iter().filter_map(|other| other.linked().map(|admission| (admission, *other))).filter(move |(other, _)| other.at > discharge.at)
+    };
+    if let Some((readmission, _)) = later_admissions().filter(|(admission, _)| admission.emergency).min_by_key(|(admission, _)| admission.at) {
+        if (0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day)) {
+            out.push((MetricKey::Readmissions { place, provider }, Contribution::Step { day: readmission.day, delta: 1 }));
+        }
+    }
+
+    if discharge.destination.group() == DestinationGroup::Died {
+        return;
+    }
+    let contact_day = active(journey)
+        .filter(|event| event.kind == StoredKind::Contact { attended: true } && event.at >= discharge.at)
+        .map(|event| i32::from(event.day))
+        .next();
+    for window in FollowUpWindow::ALL {
+        let window_closes = discharge.day + window.days() + 1;
+        let key = |outcome| MetricKey::GpFollowUp { place, window, outcome };
+        match contact_day.filter(|day| *day < window_closes) {
+            Some(day) => {
+                out.push((key(FollowUpOutcome::Attended), Contribution::Step { day, delta: 1 }));
+                step(out, key(FollowUpOutcome::Pending), discharge.day, Some(day));
+            }
+            None => {
+                out.push((key(FollowUpOutcome::NotAttended), Contribution::Step { day: window_closes, delta: 1 }));
+                step(out, key(FollowUpOutcome::Pending), discharge.day, Some(window_closes));
+            }
+        }
+    }
+
+    if admission.age_years < 65 {
+        return;
+    }
+    let (window_from, window_to) = (discharge.day + REABLEMENT_WINDOW.0, discharge.day + REABLEMENT_WINDOW.1);
+    let reablement_day = social_care()
+        .filter(|event| matches!(event.kind, StoredKind::ServiceStarted { component: ServiceComponent::Reablement, .. }))
+        .map(|event| i32::from(event.day))
+        .find(|day| (window_from..=window_to).contains(day));
+    let Some(reablement_day) = reablement_day else { return };
+    let outcome_day = discharge.day + REABLEMENT_OUTCOME_DAY;
+    let outcome = reablement_outcome(journey, discharge, outcome_day, later_admissions().map(|(_, spell)| spell));
+    step(out, MetricKey::Reablement { place, outcome: ReablementOutcome::Pending }, reablement_day.max(discharge.day), Some(outcome_day));
+    out.push((MetricKey::Reablement { place, outcome }, Contribution::Step { day: outcome_day, delta: 1 }));
+}
+
+/// Where the person is on day 91 after `discharge`: died, in a care home,
+/// in hospital, or at home, in that order of precedence.
+fn reablement_outcome<'a>(
+    journey: &Journey,
+    discharge: Discharge,
+    outcome_day: i32,
+    later_spells: impl Iterator<Item = &'a Spell> + Clone,
+) -> ReablementOutcome {
+    let by_outcome_day = |day: i32| day >= discharge.day && day <= outcome_day;
+    let events = || active(journey).filter(|event| event.at >= discharge.at && by_outcome_day(event.day.into()));
+    let later_discharges = || later_spells.clone().filter_map(|spell| spell.discharge).filter(|later| by_outcome_day(later.day));
+
+    let died = active(journey).any(|event| matches!(event.kind, StoredKind::DeathNotified { day } if by_outcome_day(day.into())))
+        || events().any(|event| event.kind == StoredKind::ServiceEnded(ServiceEndReason::Died))
+        || later_discharges().any(|later| later.destination.group() == DestinationGroup::Died);
+    if died {
+        return ReablementOutcome::Died;
+    }
+    let care_home = events().any(|event| {
+        matches!(
+            event.kind,
+            StoredKind::ServiceEnded(ServiceEndReason::MovedToResidentialOrNursing)
+                | StoredKind::ServiceStarted { service_type: ServiceType::LongTermNursing | ServiceType::LongTermResidential, .. }
+        )
+    }) || later_discharges().any(|later| later.destination.group() == DestinationGroup::CareHome);
+    if care_home {
+        return ReablementOutcome::CareHome;
+    }
+    let in_hospital = later_spells.clone().any(|spell| {
+        spell.linked().is_some_and(|admission| admission.day <= outcome_day)
+            && spell.discharge.is_none_or(|later| later.day > outcome_day)
+    });
+    if in_hospital {
+        ReablementOutcome::Readmitted
+    } else {
+        ReablementOutcome::AtHome
+    }
+}

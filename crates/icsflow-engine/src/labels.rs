@@ -1,0 +1,329 @@
+//! What the engine measures and the bounded label sets it measures by.
+//!
+//! Every label value comes from a closed set: GSS place codes and ODS
+//! provider codes (bounded by the ICS's partners), pathways, bands, reason
+//! families, destination groups, outcomes, feeds. Never a pseudonym.
+//! The definitions are in `docs/metrics.md`; the names here follow
+//! `icsflow_<subsystem>_<name>_<unit>`.
+
+use std::fmt;
+
+use icsflow_core::{CodeList, DelayReasonFamily, DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode};
+
+/// The pathway label: a pathway, or none assigned yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PathwayLabel(pub Option<DischargePathway>);
+
+impl fmt::Display for PathwayLabel {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.0.map_or("unassigned", DischargePathway::symbol))
+    }
+}
+
+/// The reason-family label: a family, or none recorded yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReasonLabel(pub Option<DelayReasonFamily>);
+
+impl fmt::Display for ReasonLabel {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.0 {
+            None => "not_recorded",
+            Some(DelayReasonFamily::HospitalProcess) => "hospital_process",
+            Some(DelayReasonFamily::Wellbeing) => "wellbeing",
+            Some(DelayReasonFamily::CareTransferHubProcess) => "care_transfer_hub_process",
+            Some(DelayReasonFamily::InterfaceProcess) => "interface_process",
+            Some(DelayReasonFamily::Capacity) => "capacity",
+        };
+        formatter.write_str(label)
+    }
+}
+
+/// Days since admission, in the stranded / super-stranded bands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StayBand {
+    Days0To6,
+    Days7To13,
+    Days14To20,
+    Days21Plus,
+}
+
+impl StayBand {
+    /// Each band with its first day and the first day after it.
+    pub(crate) const RANGES: [(StayBand, i32, i32); 4] = [
+        (StayBand::Days0To6, 0, 7),
+        (StayBand::Days7To13, 7, 14),
+        (StayBand::Days14To20, 14, 21),
+        (StayBand::Days21Plus, 21, i32::MAX),
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StayBand::Days0To6 => "0-6",
+            StayBand::Days7To13 => "7-13",
+            StayBand::Days14To20 => "14-20",
+            StayBand::Days21Plus => "21+",
+        }
+    }
+}
+
+/// Days from Discharge Ready Date to discharge (or to care starting), in
+/// the published bands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DelayBand {
+    Days0,
+    Days1,
+    Days2To3,
+    Days4To6,
+    Days7To13,
+    Days14To20,
+    Days21Plus,
+}
+
+impl DelayBand {
+    pub const ALL: [DelayBand; 7] = [
+        DelayBand::Days0,
+        DelayBand::Days1,
+        DelayBand::Days2To3,
+        DelayBand::Days4To6,
+        DelayBand::Days7To13,
+        DelayBand::Days14To20,
+        DelayBand::Days21Plus,
+    ];
+
+    pub fn of_days(days: i32) -> DelayBand {
+        match days {
+            ..=0 => DelayBand::Days0,
+            1 => DelayBand::Days1,
+            2..=3 => DelayBand::Days2To3,
+            4..=6 => DelayBand::Days4To6,
+            7..=13 => DelayBand::Days7To13,
+            14..=20 => DelayBand::Days14To20,
+            _ => DelayBand::Days21Plus,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DelayBand::Days0 => "0",
+            DelayBand::Days1 => "1",
+            DelayBand::Days2To3 => "2-3",
+            DelayBand::Days4To6 => "4-6",
+            DelayBand::Days7To13 => "7-13",
+            DelayBand::Days14To20 => "14-20",
+            DelayBand::Days21Plus => "21+",
+        }
+    }
+}
+
+pub(crate) fn destination_group_label(group: DestinationGroup) -> &'static str {
+    match group {
+        DestinationGroup::UsualResidence => "usual_residence",
+        DestinationGroup::CareHome => "care_home",
+        DestinationGroup::Died => "died",
+        DestinationGroup::Other => "other",
+    }
+}
+
+/// The GP follow-up windows after discharge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FollowUpWindow {
+    Days7,
+    Days14,
+}
+
+impl FollowUpWindow {
+    pub const ALL: [FollowUpWindow; 2] = [FollowUpWindow::Days7, FollowUpWindow::Days14];
+
+    pub const fn days(self) -> i32 {
+        match self {
+            FollowUpWindow::Days7 => 7,
+            FollowUpWindow::Days14 => 14,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FollowUpWindow::Days7 => "7d",
+            FollowUpWindow::Days14 => "14d",
+        }
+    }
+}
+
+/// Where a discharged patient stands against a follow-up window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FollowUpOutcome {
+    /// An attended contact within the window.
+    Attended,
+    /// The window has passed without one.
+    NotAttended,
+    /// The window is still open and no attended contact yet.
+    Pending,
+}
+
+impl FollowUpOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FollowUpOutcome::Attended => "attended",
+            FollowUpOutcome::NotAttended => "not_attended",
+            FollowUpOutcome::Pending => "pending",
+        }
+    }
+}
+
+/// Where a person discharged into reablement is 91 days after discharge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReablementOutcome {
+    AtHome,
+    Readmitted,
+    CareHome,
+    Died,
+    /// Day 91 has not come yet.
+    Pending,
+}
+
+impl ReablementOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReablementOutcome::AtHome => "at_home",
+            ReablementOutcome::Readmitted => "readmitted",
+            ReablementOutcome::CareHome => "care_home",
+            ReablementOutcome::Died => "died",
+            ReablementOutcome::Pending => "pending",
+        }
+    }
+}
+
+/// One series: a metric and the values of its labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetricKey {
+    /// 1. Patients in hospital who no longer meet the criteria to reside.
+    NotMeetingCriteria { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel },
+    /// 2. The same, by days since admission.
+    NotMeetingCriteriaByStay { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel, stay: StayBand },
+    /// 3. Midnights spent in hospital after the Discharge Ready Date.
+    DelayedBedDays { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel, reason: ReasonLabel },
+    /// 4. Discharges of patients who had a Discharge Ready Date, by days
+    /// from it to discharge.
+    DischargeDelay { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel, delay: DelayBand },
+    /// 4. Sum of those days, for the mean.
+    DischargeDelayDays { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel },
+    /// 5. Discharges by destination group.
+    Discharges { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel, destination: DestinationGroup },
+    /// 6. Patients not meeting the criteria by the reason currently recorded.
+    DelayedByReason { place: PlaceCode, provider: OdsCode, reason: ReasonLabel },
+    /// 7. Patients on P1-P3 past their DRD with no social care started.
+    WaitingForCare { place: PlaceCode, pathway: PathwayLabel },
+    /// 7. Days from DRD to the first social care service start.
+    CareStartDelay { place: PlaceCode, pathway: PathwayLabel, delay: DelayBand },
+    /// 8. Emergency readmissions 0-29 days after a discharge.
+    Readmissions { place: PlaceCode, provider: OdsCode },
+    /// 9. Discharged patients against the GP follow-up windows.
+    GpFollowUp { place: PlaceCode, window: FollowUpWindow, outcome: FollowUpOutcome },
+    /// 10. People 65+ discharged into reablement, by status at day 91.
+    Reablement { place: PlaceCode, outcome: ReablementOutcome },
+    /// 11. Events that link to no journey.
+    UnlinkedEvents { feed: Feed, organisation: OdsCode },
+}
+
+impl MetricKey {
+    /// The metric's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MetricKey::NotMeetingCriteria { .. } => "icsflow_flow_not_meeting_criteria_patients",
+            MetricKey::NotMeetingCriteriaByStay { .. } => "icsflow_flow_not_meeting_criteria_by_stay_patients",
+            MetricKey::DelayedBedDays { .. } => "icsflow_flow_delayed_bed_days",
+            MetricKey::DischargeDelay { .. } => "icsflow_flow_discharge_delay_discharges",
+            MetricKey::DischargeDelayDays { .. } => "icsflow_flow_discharge_delay_days",
+            MetricKey::Discharges { .. } => "icsflow_flow_discharges",
+            MetricKey::DelayedByReason { .. } => "icsflow_flow_delayed_by_reason_patients",
+            MetricKey::WaitingForCare { .. } => "icsflow_flow_waiting_for_care_patients",
+            MetricKey::CareStartDelay { .. } => "icsflow_flow_care_start_delay_patients",
+            MetricKey::Readmissions { .. } => "icsflow_flow_emergency_readmissions",
+            MetricKey::GpFollowUp { .. } => "icsflow_flow_gp_follow_up_discharges",
+            MetricKey::Reablement { .. } => "icsflow_flow_reablement_91_day_people",
+            MetricKey::UnlinkedEvents { .. } => "icsflow_quality_unlinked_events",
+        }
+    }
+
+    /// One line of help, as in `docs/metrics.md`.
+    pub fn help(&self) -> &'static str {
+        match self {
+            MetricKey::NotMeetingCriteria { .. } => "Patients in hospital who no longer meet the criteria to reside (past their Discharge Ready Date).",
+            MetricKey::NotMeetingCriteriaByStay { .. } => "Patients not meeting the criteria to reside, by days since admission.",
+            MetricKey::DelayedBedDays { .. } => "Midnights spent in hospital after a Discharge Ready Date, by the delay reason family in effect that day.",
+            MetricKey::DischargeDelay { .. } => "Discharges of patients with a Discharge Ready Date, by days from it to discharge.",
+            MetricKey::DischargeDelayDays { .. } => "Total days from Discharge Ready Date to discharge over those discharges.",
+            MetricKey::Discharges { .. } => "Discharges by pathway and destination group.",
+            MetricKey::DelayedByReason { .. } => "Patients not meeting the criteria to reside, by the delay reason family currently recorded.",
+            MetricKey::WaitingForCare { .. } => "Patients on pathways P1-P3 past their Discharge Ready Date with no social care service started yet.",
+            MetricKey::CareStartDelay { .. } => "Patients on P1-P3 whose first social care service started, by days from Discharge Ready Date to the start.",
+            MetricKey::Readmissions { .. } => "Emergency admissions 0-29 days after a discharge, by the discharging provider.",
+            MetricKey::GpFollowUp { .. } => "Discharged patients by attended primary care contact within the window.",
+            MetricKey::Reablement { .. } => "People 65+ discharged into reablement, by where they are 91 days after discharge.",
+            MetricKey::UnlinkedEvents { .. } => "Events that link to no hospital journey, by feed and publishing organisation.",
+        }
+    }
+
+    /// Label names and values, in a fixed order.
+    pub fn labels(&self) -> Vec<(&'static str, String)> {
+        let place = |place: &PlaceCode| ("place", place.to_string());
+        let provider = |provider: &OdsCode| ("provider", provider.to_string());
+        let pathway = |pathway: &PathwayLabel| ("pathway", pathway.to_string());
+        match self {
+            MetricKey::NotMeetingCriteria { place: p, provider: o, pathway: w } => vec![place(p), provider(o), pathway(w)],
+            MetricKey::NotMeetingCriteriaByStay { place: p, provider: o, pathway: w, stay } => {
+                vec![place(p), provider(o), pathway(w), ("stay_days", stay.as_str().to_owned())]
+            }
+            MetricKey::DelayedBedDays { place: p, provider: o, pathway: w, reason } => {
+                vec![place(p), provider(o), pathway(w), ("reason_family", reason.to_string())]
+            }
+            MetricKey::DischargeDelay { place: p, provider: o, pathway: w, delay } => {
+                vec![place(p), provider(o), pathway(w), ("delay_days", delay.as_str().to_owned())]
+            }
+            MetricKey::DischargeDelayDays { place: p, provider: o, pathway: w } => vec![place(p), provider(o), pathway(w)],
+            MetricKey::Discharges { place: p, provider: o, pathway: w, destination } => {
+                vec![place(p), provider(o), pathway(w), ("destination", destination_group_label(*destination).to_owned())]
+            }
+            MetricKey::DelayedByReason { place: p, provider: o, reason } => {
+                vec![place(p), provider(o), ("reason_family", reason.to_string())]
+            }
+            MetricKey::WaitingForCare { place: p, pathway: w } => vec![place(p), pathway(w)],
+            MetricKey::CareStartDelay { place: p, pathway: w, delay } => {
+                vec![place(p), pathway(w), ("delay_days", delay.as_str().to_owned())]
+            }
+            MetricKey::Readmissions { place: p, provider: o } => vec![place(p), provider(o)],
+            MetricKey::GpFollowUp { place: p, window, outcome } => {
+                vec![place(p), ("window", window.as_str().to_owned()), ("outcome", outcome.as_str().to_owned())]
+            }
+            MetricKey::Reablement { place: p, outcome } => vec![place(p), ("outcome", outcome.as_str().to_owned())],
+            MetricKey::UnlinkedEvents { feed, organisation } => {
+                vec![("feed", feed.as_str().to_owned()), ("organisation", organisation.to_string())]
+            }
+        }
+    }
+}
+
+impl fmt::Display for MetricKey {
+    /// `name{label="value",...}`, as in the Prometheus text format.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}{{", self.name())?;
+        for (index, (name, value)) in self.labels().into_iter().enumerate() {
+            if index > 0 {
+                formatter.write_str(",")?;
+            }
+            write!(formatter, "{name}=\"{value}\"")?;
+        }
+        formatter.write_str("}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delay_bands_follow_the_published_bands() {
+        let bands: Vec<&str> = [0, 1, 2, 3, 4, 6, 7, 13, 14, 20, 21, 400].map(|days| DelayBand::of_days(days).as_str()).to_vec();
+        assert_eq!(bands, ["0", "1", "2-3", "2-3", "4-6", "4-6", "7-13", "7-13", "14-20", "14-20", "21+", "21+"]);
+    }
+}

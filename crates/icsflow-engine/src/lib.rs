@@ -1,0 +1,27 @@
+//! The journey engine: joins the three partner feeds per patient pseudonym
+//! into journeys and keeps the place-based flow metrics analysts read.
+//!
+//! Pure: no I/O, no clock, no Kafka, Avro, HTTP, Prometheus or async
+//! runtime (the dependency list holds only `icsflow-core`). Callers pass
+//! validated events in and an "as of" instant when they read metrics.
+//!
+//! - Order-independent: a journey's contributions are a function of its set
+//!   of events, so any arrival order gives the same metrics.
+//! - Idempotent: an event seen again (same organisation and event id)
+//!   changes nothing.
+//! - Restating: cancellations and corrections are applied when a journey is
+//!   derived, so everything that depended on a replaced fact moves.
+//! - Incremental: applying an event re-derives only its own journey and
+//!   moves only the series that changed; reading walks series, not patients.
+//!
+//! Definitions of every metric: `docs/metrics.md`.
+
+mod engine;
+mod journey;
+mod labels;
+mod series;
+
+pub use engine::{Applied, Engine, EngineConfig, EngineStatistics};
+pub use labels::{
+    DelayBand, FollowUpOutcome, FollowUpWindow, MetricKey, PathwayLabel, ReablementOutcome, ReasonLabel, StayBand,
+};

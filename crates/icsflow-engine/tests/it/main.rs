@@ -1,0 +1,157 @@
+//! Journey scenarios (events in, metric values out) and the engine's
+//! invariants as properties.
+
+mod properties;
+mod scenarios;
+
+use icsflow_core::*;
+use icsflow_engine::{Engine, EngineConfig, MetricKey};
+
+/// A patient and one of their hospital spells.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Patient {
+    number: u8,
+    spell: u8,
+}
+
+pub(crate) fn patient(number: u8) -> Patient {
+    Patient { number, spell: 1 }
+}
+
+impl Patient {
+    pub(crate) fn spell(self, spell: u8) -> Patient {
+        Patient { spell, ..self }
+    }
+}
+
+/// "2026-01-05 10:00" in UTC (January: the same as London).
+pub(crate) fn instant(text: &str) -> Timestamp {
+    let (date, time) = text.split_once(' ').unwrap_or((text, "12:00"));
+    let parts: Vec<u32> = date.split('-').map(|part| part.parse().expect("date part")).collect();
+    let (hour, minute) = time.split_once(':').expect("hh:mm");
+    let day = Date::from_calendar(parts[0] as i32, parts[1], parts[2]).expect("calendar date");
+    Timestamp::from_millis(
+        day.start().as_millis() + (hour.parse::<i64>().expect("hour") * 60 + minute.parse::<i64>().expect("minute")) * 60_000,
+    )
+}
+
+pub(crate) fn date(text: &str) -> Date {
+    instant(text).date()
+}
+
+/// Builds plausible events with fresh ids.
+#[derive(Default)]
+pub(crate) struct Events {
+    pub(crate) events: Vec<Event>,
+    next_id: u128,
+}
+
+impl Events {
+    fn push(&mut self, who: Patient, organisation: &str, at: &str, body: EventBody) -> EventId {
+        self.next_id += 1;
+        let event_id = EventId::from_u128(0xabcd_0000_0000_4000_8000_0000_0000_0000 + self.next_id);
+        let occurred_at = instant(at);
+        let envelope = Envelope {
+            event_id,
+            occurred_at,
+            recorded_at: occurred_at,
+            source_organisation: OdsCode::parse("source_organisation", organisation).expect("ods"),
+            place: PlaceCode::parse("place", "E06000047").expect("place"),
+            patient: sample_pseudonym(who.number),
+            episode_reference: Some(sample_pseudonym(100 + who.spell)),
+            corrects_event_id: None,
+        };
+        self.events.push(Event { envelope, body });
+        event_id
+    }
+
+    pub(crate) fn discharge_feed(&mut self, who: Patient, at: &str, body: DischargeBody) -> EventId {
+        self.push(who, "RVW", at, EventBody::Discharge(body))
+    }
+
+    pub(crate) fn admitted(&mut self, who: Patient, at: &str, age: i32) -> EventId {
+        let body = DischargeBody::Admitted {
+            admission_method: AdmissionMethod::EmergencyAccidentAndEmergency,
+            admission_source: AdmissionSource::UsualPlaceOfResidence,
+            age_years: AgeYears::new("age_years", age).expect("age"),
+        };
+        self.discharge_feed(who, at, body)
+    }
+
+    pub(crate) fn elective(&mut self, who: Patient, at: &str) -> EventId {
+        let body = DischargeBody::Admitted {
+            admission_method: AdmissionMethod::ElectiveWaitingList,
+            admission_source: AdmissionSource::UsualPlaceOfResidence,
+            age_years: AgeYears::new("age_years", 50).expect("age"),
+        };
+        self.discharge_feed(who, at, body)
+    }
+
+    pub(crate) fn not_meeting(&mut self, who: Patient, at: &str, ready: Option<&str>) -> EventId {
+        let outcome = CriteriaToReside::DoesNotMeet { discharge_ready_date: ready.map(date) };
+        self.discharge_feed(who, at, DischargeBody::CriteriaToResideAssessed(outcome))
+    }
+
+    pub(crate) fn meeting(&mut self, who: Patient, at: &str) -> EventId {
+        let outcome = CriteriaToReside::Meets(CriteriaToResideCode::C03);
+        self.discharge_feed(who, at, DischargeBody::CriteriaToResideAssessed(outcome))
+    }
+
+    pub(crate) fn pathway(&mut self, who: Patient, at: &str, pathway: DischargePathway) -> EventId {
+        self.discharge_feed(who, at, DischargeBody::PathwayAssigned { pathway })
+    }
+
+    pub(crate) fn reason(&mut self, who: Patient, at: &str, reason_family: DelayReasonFamily) -> EventId {
+        let reason_code = ReasonCode::parse("reason_code", "local").expect("code");
+        self.discharge_feed(who, at, DischargeBody::DelayReasonRecorded { reason_family, reason_code })
+    }
+
+    pub(crate) fn discharged(&mut self, who: Patient, at: &str, destination: DischargeDestination, pathway: DischargePathway) -> EventId {
+        let body = DischargeBody::Discharged { destination, discharge_method: DischargeMethod::ClinicalAdvice, pathway };
+        self.discharge_feed(who, at, body)
+    }
+
+    pub(crate) fn service_started(&mut self, who: Patient, at: &str, service_type: ServiceType, service_component: ServiceComponent) -> EventId {
+        self.push(who, "702", at, EventBody::SocialCare(SocialCareBody::ServiceStarted { service_type, service_component }))
+    }
+
+    pub(crate) fn service_ended(&mut self, who: Patient, at: &str, end_reason: ServiceEndReason) -> EventId {
+        self.push(who, "702", at, EventBody::SocialCare(SocialCareBody::ServiceEnded { end_reason }))
+    }
+
+    pub(crate) fn contact(&mut self, who: Patient, at: &str, attendance: ContactAttendance) -> EventId {
+        let body = PrimaryCareBody::PostDischargeContact { attendance, contact_mode: ContactMode::Telephone };
+        self.push(who, "M83670", at, EventBody::PrimaryCare(body))
+    }
+
+    pub(crate) fn death(&mut self, who: Patient, at: &str, died_on: &str) -> EventId {
+        self.push(who, "M83670", at, EventBody::PrimaryCare(PrimaryCareBody::DeathNotified { date_of_death: date(died_on) }))
+    }
+
+    /// Marks the last event as correcting `corrected`.
+    pub(crate) fn correcting(&mut self, corrected: EventId) {
+        let last = self.events.last_mut().expect("an event to mark");
+        last.envelope.corrects_event_id = Some(corrected);
+    }
+}
+
+pub(crate) fn engine_with(events: &[Event]) -> Engine {
+    let mut engine = Engine::new(EngineConfig::default());
+    for event in events {
+        engine.apply(event);
+    }
+    engine
+}
+
+/// Every non-zero series as `name{labels} value`, one per line.
+pub(crate) fn render(metrics: &[(MetricKey, i64)]) -> String {
+    metrics
+        .iter()
+        .filter(|(_, value)| *value != 0)
+        .map(|(key, value)| format!("{key} {value}\n"))
+        .collect()
+}
+
+pub(crate) fn metrics_text(events: &[Event], as_of: &str) -> String {
+    render(&engine_with(events).metrics(instant(as_of)))
+}

@@ -1,0 +1,282 @@
+//! Journeys with hand-checked metric values, including the edge cases of
+//! the national definitions. Each expectation was read and checked by hand
+//! against docs/metrics.md, not only recorded.
+
+use expect_test::{expect, Expect};
+use icsflow_core::{ContactAttendance, DelayReasonFamily, DischargeDestination, DischargePathway, ServiceComponent, ServiceEndReason, ServiceType};
+
+use crate::{metrics_text, patient, Events};
+
+fn check(events: &Events, as_of: &str, expected: Expect) {
+    expected.assert_eq(&metrics_text(&events.events, as_of));
+}
+
+#[test]
+fn patient_past_their_ready_date_is_counted_with_stay_band_and_bed_days() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 80);
+    events.not_meeting(who, "2026-01-05 10:00", Some("2026-01-05"));
+    events.pathway(who, "2026-01-05 11:00", DischargePathway::P1);
+    events.reason(who, "2026-01-07 09:00", DelayReasonFamily::Capacity);
+    // As of noon on 10 January: admitted 9 days before (band 7-13); ready
+    // since the 5th, so the midnights that began the 6th, 7th, 8th, 9th and
+    // 10th are 5 delayed bed days. The reason was recorded at 09:00 on the
+    // 7th, after two of those midnights (not_recorded 2, capacity 3).
+    check(
+        &events,
+        "2026-01-10 12:00",
+        expect![[r#"
+            icsflow_flow_not_meeting_criteria_patients{place="E06000047",provider="RVW",pathway="P1"} 1
+            icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="P1",stay_days="7-13"} 1
+            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 2
+            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="capacity"} 3
+            icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="capacity"} 1
+            icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
+        "#]],
+    );
+}
+
+#[test]
+fn discharge_on_the_ready_date_is_a_zero_day_delay() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-05 08:00", None);
+    events.pathway(who, "2026-01-05 09:00", DischargePathway::P0);
+    events.discharged(who, "2026-01-05 17:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P0);
+    // No bed day (no midnight passed), no longer in hospital, one discharge
+    // in band "0" with 0 delay days; P0 waits for no care; the GP windows
+    // are open (pending).
+    check(
+        &events,
+        "2026-01-06 12:00",
+        expect![[r#"
+            icsflow_flow_discharge_delay_discharges{place="E06000047",provider="RVW",pathway="P0",delay_days="0"} 1
+            icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence"} 1
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="pending"} 1
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="pending"} 1
+        "#]],
+    );
+}
+
+#[test]
+fn regaining_the_criteria_restarts_the_ready_date() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-03 10:00", Some("2026-01-03"));
+    events.meeting(who, "2026-01-06 10:00");
+    events.not_meeting(who, "2026-01-08 10:00", Some("2026-01-08"));
+    events.pathway(who, "2026-01-08 11:00", DischargePathway::P1);
+    events.discharged(who, "2026-01-11 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P1);
+    // Delay is from the latest DRD (8th) to discharge (11th): 3 days, band
+    // 2-3. Bed days: 3 midnights in the first period (4th, 5th, 6th... the
+    // period ends on the 6th: midnights beginning the 4th, 5th, 6th) and 3
+    // in the second (9th, 10th, 11th) = 6.
+    check(
+        &events,
+        "2026-01-12 12:00",
+        expect![[r#"
+            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 6
+            icsflow_flow_discharge_delay_discharges{place="E06000047",provider="RVW",pathway="P1",delay_days="2-3"} 1
+            icsflow_flow_discharge_delay_days{place="E06000047",provider="RVW",pathway="P1"} 3
+            icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P1",destination="usual_residence"} 1
+            icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="pending"} 1
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="pending"} 1
+        "#]],
+    );
+}
+
+#[test]
+fn emergency_readmission_on_day_29_counts_and_day_30_does_not() {
+    let mut events = Events::default();
+    for (who, readmitted_on) in [(patient(1), "2026-01-30 10:00"), (patient(2), "2026-01-31 10:00")] {
+        events.admitted(who, "2025-12-20 09:00", 70);
+        events.discharged(who, "2026-01-01 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P0);
+        events.admitted(who.spell(2), readmitted_on, 70);
+    }
+    // An elective admission inside the window is not a readmission.
+    let third = patient(3);
+    events.admitted(third, "2025-12-20 09:00", 70);
+    events.discharged(third, "2026-01-01 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P0);
+    events.elective(third.spell(2), "2026-01-10 10:00");
+    check(
+        &events,
+        "2026-02-05 12:00",
+        expect![[r#"
+            icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence"} 3
+            icsflow_flow_emergency_readmissions{place="E06000047",provider="RVW"} 1
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 3
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="not_attended"} 3
+        "#]],
+    );
+}
+
+#[test]
+fn reablement_window_runs_from_three_days_before_discharge() {
+    let mut events = Events::default();
+    for (who, reablement_on) in [(patient(1), "2026-01-07 10:00"), (patient(2), "2026-01-06 10:00")] {
+        events.admitted(who, "2026-01-01 09:00", 81);
+        events.discharged(who, "2026-01-10 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P1);
+        events.service_started(who, reablement_on, ServiceType::ShortTermStMax, ServiceComponent::Reablement);
+    }
+    // Patient 1 started 3 days before discharge (in the window), patient 2
+    // 4 days before (out). Day 91 after 10 January is 11 April.
+    check(
+        &events,
+        "2026-04-10 12:00",
+        expect![[r#"
+            icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P1",destination="usual_residence"} 2
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 2
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="not_attended"} 2
+            icsflow_flow_reablement_91_day_people{place="E06000047",outcome="pending"} 1
+        "#]],
+    );
+    check(
+        &events,
+        "2026-04-11 12:00",
+        expect![[r#"
+            icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P1",destination="usual_residence"} 2
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 2
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="not_attended"} 2
+            icsflow_flow_reablement_91_day_people{place="E06000047",outcome="at_home"} 1
+        "#]],
+    );
+}
+
+#[test]
+fn reablement_outcomes_at_day_91() {
+    let mut events = Events::default();
+    let outcomes = [patient(1), patient(2), patient(3), patient(4)];
+    for who in outcomes {
+        events.admitted(who, "2026-01-01 09:00", 75);
+        events.discharged(who, "2026-01-10 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P1);
+        events.service_started(who, "2026-01-11 10:00", ServiceType::ShortTermStMax, ServiceComponent::Reablement);
+    }
+    events.death(patient(2), "2026-03-02 10:00", "2026-03-01");
+    events.service_ended(patient(3), "2026-02-20 10:00", ServiceEndReason::MovedToResidentialOrNursing);
+    events.admitted(patient(4).spell(2), "2026-04-05 10:00", 75);
+    check(
+        &events,
+        "2026-04-12 12:00",
+        expect![[r#"
+            icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P1",destination="usual_residence"} 4
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 4
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="not_attended"} 4
+            icsflow_flow_reablement_91_day_people{place="E06000047",outcome="at_home"} 1
+            icsflow_flow_reablement_91_day_people{place="E06000047",outcome="readmitted"} 1
+            icsflow_flow_reablement_91_day_people{place="E06000047",outcome="care_home"} 1
+            icsflow_flow_reablement_91_day_people{place="E06000047",outcome="died"} 1
+        "#]],
+    );
+}
+
+#[test]
+fn cancelled_discharge_returns_the_patient_to_hospital() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
+    events.pathway(who, "2026-01-04 11:00", DischargePathway::P2);
+    events.discharged(who, "2026-01-06 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P2);
+    let discharged = metrics_text(&events.events, "2026-01-08 12:00");
+    assert!(discharged.contains("icsflow_flow_discharges{"), "{discharged}");
+    events.discharge_feed(who, "2026-01-06 16:00", icsflow_core::DischargeBody::DischargeCancelled);
+    // Back in hospital, not meeting the criteria since the 4th: 4 bed days
+    // as of the 8th, no discharge, waiting for care on P2.
+    check(
+        &events,
+        "2026-01-08 12:00",
+        expect![[r#"
+            icsflow_flow_not_meeting_criteria_patients{place="E06000047",provider="RVW",pathway="P2"} 1
+            icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="P2",stay_days="7-13"} 1
+            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P2",reason_family="not_recorded"} 4
+            icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
+            icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P2"} 1
+        "#]],
+    );
+}
+
+#[test]
+fn cancelled_admission_removes_the_spell() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-04 10:00", None);
+    events.discharge_feed(who, "2026-01-05 10:00", icsflow_core::DischargeBody::AdmissionCancelled);
+    check(&events, "2026-01-08 12:00", expect![[r#""#]]);
+}
+
+#[test]
+fn a_correction_replaces_the_fact_it_corrects() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
+    let wrong = events.pathway(who, "2026-01-04 11:00", DischargePathway::P3);
+    events.pathway(who, "2026-01-04 11:00", DischargePathway::P1);
+    events.correcting(wrong);
+    check(
+        &events,
+        "2026-01-05 12:00",
+        expect![[r#"
+            icsflow_flow_not_meeting_criteria_patients{place="E06000047",provider="RVW",pathway="P1"} 1
+            icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="P1",stay_days="0-6"} 1
+            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 1
+            icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
+            icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
+        "#]],
+    );
+}
+
+#[test]
+fn waiting_for_care_ends_when_a_service_starts() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
+    events.pathway(who, "2026-01-04 11:00", DischargePathway::P1);
+    events.discharged(who, "2026-01-09 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P1);
+    events.service_started(who, "2026-01-09 18:00", ServiceType::ShortTermStMax, ServiceComponent::HomeCare);
+    events.contact(who, "2026-01-20 10:00", ContactAttendance::Attended);
+    // Waited from the 4th to the 9th (band 4-6); GP contact 11 days after
+    // discharge: outside 7 days (not attended once the window closed),
+    // inside 14.
+    check(
+        &events,
+        "2026-01-25 12:00",
+        expect![[r#"
+            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 5
+            icsflow_flow_discharge_delay_discharges{place="E06000047",provider="RVW",pathway="P1",delay_days="4-6"} 1
+            icsflow_flow_discharge_delay_days{place="E06000047",provider="RVW",pathway="P1"} 5
+            icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P1",destination="usual_residence"} 1
+            icsflow_flow_care_start_delay_patients{place="E06000047",pathway="P1",delay_days="4-6"} 1
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 1
+            icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="attended"} 1
+        "#]],
+    );
+}
+
+#[test]
+fn events_without_a_journey_are_counted_as_unlinked() {
+    let mut events = Events::default();
+    events.service_started(patient(5), "2026-01-09 18:00", ServiceType::LongTermCommunity, ServiceComponent::HomeCare);
+    events.contact(patient(5), "2026-01-10 10:00", ContactAttendance::Attended);
+    events.not_meeting(patient(6), "2026-01-04 10:00", None);
+    check(
+        &events,
+        "2026-01-25 12:00",
+        expect![[r#"
+            icsflow_quality_unlinked_events{feed="discharge",organisation="RVW"} 1
+            icsflow_quality_unlinked_events{feed="social_care",organisation="702"} 1
+            icsflow_quality_unlinked_events{feed="primary_care",organisation="M83670"} 1
+        "#]],
+    );
+    // The admission arriving late links them all.
+    events.admitted(patient(6), "2026-01-01 09:00", 70);
+    events.admitted(patient(5), "2026-01-01 09:00", 70);
+    let linked = metrics_text(&events.events, "2026-01-25 12:00");
+    assert!(!linked.contains("unlinked"), "{linked}");
+}
