@@ -1,0 +1,155 @@
+//! The engine's promises as properties over random event sets: arrival
+//! order, duplicates, restarts and eviction change no metric.
+
+use icsflow_core::*;
+use icsflow_engine::{Engine, EngineConfig};
+use proptest::prelude::*;
+
+use crate::{engine_with, patient, render, Events};
+
+/// A random event: who, which spell, what, when (day and hour offsets from
+/// 1 January 2026), and a selector for the details.
+type Ingredient = (u8, u8, u8, u8, u8, u8);
+
+fn ingredients() -> impl Strategy<Value = Vec<Ingredient>> {
+    proptest::collection::vec((1_u8..5, 1_u8..3, 0_u8..14, 0_u8..60, 0_u8..24, any::<u8>()), 1..60)
+}
+
+fn at(day: u8, hour: u8) -> String {
+    let date = Date::from_calendar(2026, 1, 1).expect("date").days_since_epoch() + i32::from(day);
+    let (year, month, day) = Date::from_days_since_epoch(date).to_calendar();
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:00")
+}
+
+fn build(ingredients: &[Ingredient]) -> Vec<Event> {
+    let mut events = Events::default();
+    let mut ids = Vec::new();
+    for &(number, spell, kind, day, hour, detail) in ingredients {
+        let who = patient(number).spell(spell);
+        let when = at(day, hour);
+        let pathway = DischargePathway::ALL[usize::from(detail % 4)];
+        let id = match kind {
+            0 | 1 => events.admitted(who, &when, 40 + i32::from(detail % 50)),
+            2 | 3 => {
+                let ready = (detail % 3 == 0).then(|| at(day.saturating_sub(detail % 4), 0));
+                events.not_meeting(who, &when, ready.as_deref())
+            }
+            4 => events.meeting(who, &when),
+            5 => events.pathway(who, &when, pathway),
+            6 => events.reason(who, &when, DelayReasonFamily::ALL[usize::from(detail % 5)]),
+            7 => events.discharged(who, &when, DischargeDestination::ALL[usize::from(detail % 9)], pathway),
+            8 => events.discharge_feed(who, &when, DischargeBody::DischargeCancelled),
+            9 => events.discharge_feed(who, &when, DischargeBody::AdmissionCancelled),
+            10 => {
+                let component = if detail % 2 == 0 { ServiceComponent::Reablement } else { ServiceComponent::HomeCare };
+                events.service_started(who, &when, ServiceType::ShortTermStMax, component)
+            }
+            11 => events.service_ended(who, &when, ServiceEndReason::ALL[usize::from(detail % 8)]),
+            12 => events.contact(who, &when, ContactAttendance::ALL[usize::from(detail % 2)]),
+            _ => events.death(who, &when, &at(day, 0)),
+        };
+        // Now and then the event corrects an earlier one of the same feed's
+        // publisher (ids are only ever corrected by their own publisher; a
+        // mismatch simply corrects nothing).
+        if detail % 7 == 0 && !ids.is_empty() {
+            events.correcting(ids[usize::from(detail) % ids.len()]);
+        }
+        ids.push(id);
+    }
+    events.events
+}
+
+fn as_of_days() -> [&'static str; 3] {
+    ["2026-01-20 12:00", "2026-02-20 12:00", "2026-06-30 12:00"]
+}
+
+fn snapshot(engine: &Engine) -> Vec<String> {
+    as_of_days().iter().map(|day| render(&engine.metrics(crate::instant(day)))).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn any_arrival_order_gives_the_same_metrics(
+        ingredients in ingredients(),
+        order in any::<prop::sample::Index>(),
+        seed in any::<u64>(),
+    ) {
+        let events = build(&ingredients);
+        let expected = snapshot(&engine_with(&events));
+        // A deterministic shuffle chosen by the seed.
+        let mut shuffled = events.clone();
+        let mut state = seed | 1;
+        for index in (1..shuffled.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            shuffled.swap(index, (state % (index as u64 + 1)) as usize);
+        }
+        let rotation = order.index(shuffled.len());
+        shuffled.rotate_left(rotation);
+        prop_assert_eq!(snapshot(&engine_with(&shuffled)), expected);
+    }
+
+    #[test]
+    fn duplicates_change_nothing(ingredients in ingredients(), copies in proptest::collection::vec(any::<prop::sample::Index>(), 1..20)) {
+        let events = build(&ingredients);
+        let expected = snapshot(&engine_with(&events));
+        let mut with_duplicates = events.clone();
+        for copy in copies {
+            with_duplicates.push(events[copy.index(events.len())]);
+        }
+        let engine = engine_with(&with_duplicates);
+        prop_assert_eq!(engine.statistics().duplicates as usize, with_duplicates.len() - events.len());
+        prop_assert_eq!(snapshot(&engine), expected);
+    }
+
+    /// A consumer restarts part-way and replays its log from the start (as
+    /// the join role does on assignment), possibly applying the tail before
+    /// the restart twice.
+    #[test]
+    fn a_restart_that_replays_gives_the_same_metrics(ingredients in ingredients(), cut in any::<prop::sample::Index>()) {
+        let events = build(&ingredients);
+        let expected = snapshot(&engine_with(&events));
+        let cut = cut.index(events.len() + 1);
+        let before_restart = engine_with(&events[..cut]);
+        drop(before_restart);
+        let mut after_restart = Engine::new(EngineConfig::default());
+        for event in events.iter().chain(&events[cut..]) {
+            after_restart.apply(event);
+        }
+        prop_assert_eq!(snapshot(&after_restart), expected);
+    }
+
+    /// Evicting complete journeys keeps every total.
+    #[test]
+    fn eviction_keeps_every_total(ingredients in ingredients()) {
+        let events = build(&ingredients);
+        let mut engine = engine_with(&events);
+        let late = crate::instant("2026-09-30 12:00");
+        let before = render(&engine.metrics(late));
+        engine.evict(late);
+        prop_assert_eq!(render(&engine.metrics(late)), before);
+    }
+}
+
+#[test]
+fn eviction_frees_complete_journeys_and_refuses_their_late_duplicates() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 80);
+    events.not_meeting(who, "2026-01-03 10:00", None);
+    events.discharged(who, "2026-01-05 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P0);
+    let open = patient(2);
+    events.admitted(open, "2026-01-01 09:00", 80);
+    let mut engine = engine_with(&events.events);
+    let as_of = crate::instant("2026-07-01 12:00");
+    let before = render(&engine.metrics(as_of));
+    assert_eq!(engine.evict(as_of), 1, "only the discharged journey is complete");
+    assert_eq!(engine.statistics().journeys, 1);
+    assert_eq!(render(&engine.metrics(as_of)), before);
+    // The discharge arriving again after eviction must not count twice.
+    assert_eq!(engine.apply(&events.events[2]), icsflow_engine::Applied::BeyondHorizon);
+    assert_eq!(render(&engine.metrics(as_of)), before);
+}
