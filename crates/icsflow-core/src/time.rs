@@ -34,14 +34,42 @@ impl Timestamp {
     /// calendar, as the NHS counts them.
     pub fn london_date(self) -> Date {
         let utc_date = self.date();
-        let (year, _, _) = civil_from_days(utc_date.0);
-        let summer_starts = last_sunday(year, 3).start().0 + 3_600_000;
-        let summer_ends = last_sunday(year, 10).start().0 + 3_600_000;
+        let (summer_starts, summer_ends) = british_summer_time(utc_date);
         if self.0 >= summer_starts && self.0 < summer_ends {
             Timestamp(self.0 + 3_600_000).date()
         } else {
             utc_date
         }
+    }
+}
+
+/// The instants (milliseconds) British Summer Time starts and ends in the
+/// year of `utc_date`. Years 2000 to 2100, the only ones validation lets
+/// through, come from a table computed once; the journey engine asks for
+/// every event it applies.
+fn british_summer_time(utc_date: Date) -> (i64, i64) {
+    const FIRST_YEAR: i32 = 2000;
+    const YEARS: usize = 101;
+    static TABLE: std::sync::OnceLock<[(i32, i64, i64); YEARS]> = std::sync::OnceLock::new();
+    let compute = |year: i32| {
+        (
+            last_sunday(year, 3).start().0 + 3_600_000,
+            last_sunday(year, 10).start().0 + 3_600_000,
+        )
+    };
+    let table = TABLE.get_or_init(|| {
+        let mut table = [(0, 0, 0); YEARS];
+        for (offset, entry) in table.iter_mut().enumerate() {
+            let year = FIRST_YEAR + offset as i32;
+            let (starts, ends) = compute(year);
+            *entry = (days_from_civil(year, 1, 1), starts, ends);
+        }
+        table
+    });
+    let index = table.partition_point(|(first_day, _, _)| *first_day <= utc_date.0);
+    match index.checked_sub(1).and_then(|index| table.get(index)) {
+        Some(&(_, starts, ends)) if index < YEARS => (starts, ends),
+        _ => compute(civil_from_days(utc_date.0).0),
     }
 }
 

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use icsflow_core::*;
 
-use crate::journey::{derive, Journey, Lookup, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH, REABLEMENT_OUTCOME_DAY};
+use crate::hashing::FastMap;
+use crate::journey::{derive, Journey, Lookup, Scratch, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH, REABLEMENT_OUTCOME_DAY};
 use crate::labels::MetricKey;
 use crate::series::{settled_value, Contribution, Series};
 
@@ -58,8 +59,8 @@ pub struct EngineStatistics {
 #[derive(Debug, Default)]
 pub struct Engine {
     config: EngineConfig,
-    journeys: HashMap<Pseudonym, Journey>,
-    series: HashMap<MetricKey, Series>,
+    journeys: FastMap<Pseudonym, Journey>,
+    series: FastMap<MetricKey, Series>,
     tables: Tables,
     /// Events before this day (since 2000) for unknown patients are beyond
     /// the horizon; set by [`Engine::evict`].
@@ -67,6 +68,7 @@ pub struct Engine {
     statistics: EngineStatistics,
     scratch_before: Vec<(MetricKey, Contribution)>,
     scratch_after: Vec<(MetricKey, Contribution)>,
+    scratch: Scratch,
 }
 
 impl Engine {
@@ -96,7 +98,7 @@ impl Engine {
         }
 
         self.scratch_before.clear();
-        derive(journey, &self.tables, &mut self.scratch_before);
+        derive(journey, &self.tables, &mut self.scratch, &mut self.scratch_before);
 
         let kind = self.tables.stored_kind(&event.body, envelope.place);
         let organisation = match event.body {
@@ -118,7 +120,7 @@ impl Engine {
         }
 
         self.scratch_after.clear();
-        derive(journey, &self.tables, &mut self.scratch_after);
+        derive(journey, &self.tables, &mut self.scratch, &mut self.scratch_after);
         apply_difference(&mut self.series, &mut self.scratch_before, &mut self.scratch_after);
         self.statistics.applied += 1;
         Applied::Applied
@@ -133,7 +135,7 @@ impl Engine {
         let candidates: Vec<Pseudonym> = self
             .journeys
             .iter()
-            .filter(|(_, journey)| journey.last_day() < horizon && !journey.has_open_spell())
+            .filter(|(_, journey)| journey.last_day() < horizon && !journey.has_open_spell(&mut self.scratch))
             .map(|(patient, _)| *patient)
             .collect();
         let mut evicted = 0;
@@ -141,7 +143,7 @@ impl Engine {
         for patient in candidates {
             let Some(journey) = self.journeys.get(&patient) else { continue };
             contributions.clear();
-            derive(journey, &self.tables, &mut contributions);
+            derive(journey, &self.tables, &mut self.scratch, &mut contributions);
             contributions.sort_unstable();
             let groups: Vec<&[(MetricKey, Contribution)]> = contributions.chunk_by(|left, right| left.0 == right.0).collect();
             // Only a journey whose every series has settled can go.
@@ -190,7 +192,7 @@ impl Engine {
 /// Removes `before` and adds `after`, skipping what both hold: most events
 /// change a few series of their journey, not all of them.
 fn apply_difference(
-    series: &mut HashMap<MetricKey, Series>,
+    series: &mut FastMap<MetricKey, Series>,
     before: &mut Vec<(MetricKey, Contribution)>,
     after: &mut Vec<(MetricKey, Contribution)>,
 ) {

@@ -13,6 +13,7 @@ use icsflow_core::{DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode,
 use crate::labels::*;
 use crate::series::Contribution;
 use icsflow_core::{DelayReasonFamily, DischargeDestination};
+use std::ops::Range;
 
 /// Days count from 2000-01-01 inside the engine, so a day fits in `u16`
 /// (until the year 2179); validation refuses anything before 2000.
@@ -141,8 +142,9 @@ impl Journey {
 
     /// Whether a spell is still open (admitted, not cancelled, not
     /// discharged): such a journey is never evicted.
-    pub(crate) fn has_open_spell(&self) -> bool {
-        spells(self).iter().any(|spell| spell.admission.is_some() && !spell.cancelled && spell.discharge.is_none())
+    pub(crate) fn has_open_spell(&self, scratch: &mut Scratch) -> bool {
+        collect_spells(self, scratch);
+        scratch.spells.iter().any(|spell| spell.admission.is_some() && !spell.cancelled && spell.discharge.is_none())
     }
 }
 
@@ -186,10 +188,21 @@ struct Spell {
     cancelled: bool,
     discharge: Option<Discharge>,
     pathway: Option<DischargePathway>,
-    periods: Vec<Period>,
-    /// (day, family) in time order.
-    reasons: Vec<(i32, DelayReasonFamily)>,
+    /// Range of [`Scratch::periods`].
+    periods: Range<usize>,
+    /// Range of [`Scratch::reasons`]: (day, family) in time order.
+    reasons: Range<usize>,
     event_count: i64,
+}
+
+/// Buffers reused from one derivation to the next, so that deriving a
+/// journey allocates nothing in the steady state.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    spells: Vec<Spell>,
+    periods: Vec<Period>,
+    reasons: Vec<(i32, DelayReasonFamily)>,
+    segments: Vec<(i32, Option<DelayReasonFamily>)>,
 }
 
 impl Spell {
@@ -202,74 +215,82 @@ fn active(journey: &Journey) -> impl Iterator<Item = &StoredEvent> {
     journey.events.iter().filter(|event| !journey.corrected.contains(&event.id))
 }
 
-/// The hospital spells of a journey, each from its own discharge-feed
-/// events: grouped by trust and spell reference.
-fn spells(journey: &Journey) -> Vec<Spell> {
-    let mut spells: Vec<Spell> = Vec::new();
+/// The hospital spells of a journey into `scratch`, each from its own
+/// discharge-feed events: grouped by trust and spell reference.
+fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
+    scratch.spells.clear();
+    scratch.periods.clear();
+    scratch.reasons.clear();
     for event in active(journey).filter(|event| event.kind.feed() == Feed::Discharge) {
-        let spell = match spells
-            .iter_mut()
-            .position(|spell| spell.trust == event.organisation && spell.reference == event.reference)
-        {
-            Some(index) => &mut spells[index],
-            None => {
-                spells.push(Spell {
-                    trust: event.organisation,
-                    reference: event.reference,
-                    admission: None,
-                    cancelled: false,
-                    discharge: None,
-                    pathway: None,
-                    periods: Vec::new(),
-                    reasons: Vec::new(),
-                    event_count: 0,
-                });
-                spells.last_mut().expect("just pushed")
-            }
-        };
-        spell.event_count += 1;
-        match event.kind {
-            StoredKind::Admitted { emergency, age_years, place } => {
-                if spell.admission.is_none() {
-                    spell.admission = Some(Admission { at: event.at, day: event.day.into(), emergency, age_years, place });
-                }
-            }
-            StoredKind::AdmissionCancelled => spell.cancelled = true,
-            StoredKind::PathwayAssigned(pathway) => spell.pathway = Some(pathway),
-            StoredKind::DelayReason(family) => spell.reasons.push((event.day.into(), family)),
-            _ => {}
+        let known = scratch.spells.iter().any(|spell| spell.trust == event.organisation && spell.reference == event.reference);
+        if !known {
+            scratch.spells.push(Spell {
+                trust: event.organisation,
+                reference: event.reference,
+                admission: None,
+                cancelled: false,
+                discharge: None,
+                pathway: None,
+                periods: 0..0,
+                reasons: 0..0,
+                event_count: 0,
+            });
         }
     }
-    for spell in &mut spells {
-        settle_discharge_and_periods(journey, spell);
+    for index in 0..scratch.spells.len() {
+        let (trust, reference) = (scratch.spells[index].trust, scratch.spells[index].reference);
+        let own = |event: &&StoredEvent| {
+            event.kind.feed() == Feed::Discharge && event.organisation == trust && event.reference == reference
+        };
+        let reasons_start = scratch.reasons.len();
+        let mut spell = scratch.spells[index].clone();
+        let mut last_cancel = None;
+        for event in active(journey).filter(own) {
+            spell.event_count += 1;
+            match event.kind {
+                StoredKind::Admitted { emergency, age_years, place } if spell.admission.is_none() => {
+                    spell.admission = Some(Admission { at: event.at, day: event.day.into(), emergency, age_years, place });
+                }
+                StoredKind::AdmissionCancelled => spell.cancelled = true,
+                StoredKind::PathwayAssigned(pathway) => spell.pathway = Some(pathway),
+                StoredKind::DelayReason(family) => scratch.reasons.push((event.day.into(), family)),
+                StoredKind::DischargeCancelled => last_cancel = Some(event.at),
+                _ => {}
+            }
+        }
+        spell.reasons = reasons_start..scratch.reasons.len();
+        // The discharge that stands: the latest one that no "discharge
+        // cancelled" at or after it voids.
+        spell.discharge = active(journey)
+            .filter(own)
+            .filter_map(|event| match event.kind {
+                StoredKind::Discharged { destination, pathway } if last_cancel.is_none_or(|cancel| cancel < event.at) => {
+                    Some(Discharge { at: event.at, day: event.day.into(), destination, pathway })
+                }
+                _ => None,
+            })
+            .last();
+        if let Some(discharge) = spell.discharge {
+            spell.pathway = Some(discharge.pathway);
+        }
+        let periods_start = scratch.periods.len();
+        if let Some(admission) = spell.admission {
+            collect_periods(journey, &spell, admission, own, &mut scratch.periods);
+        }
+        spell.periods = periods_start..scratch.periods.len();
+        scratch.spells[index] = spell;
     }
-    spells
 }
 
-/// The discharge that stands (the latest one no "discharge cancelled" at or
-/// after it voids) and the periods without criteria to reside up to it.
-fn settle_discharge_and_periods(journey: &Journey, spell: &mut Spell) {
-    let own = |event: &&StoredEvent| {
-        event.kind.feed() == Feed::Discharge && event.organisation == spell.trust && event.reference == spell.reference
-    };
-    let last_cancel = active(journey)
-        .filter(own)
-        .filter(|event| event.kind == StoredKind::DischargeCancelled)
-        .map(|event| event.at)
-        .max();
-    spell.discharge = active(journey)
-        .filter(own)
-        .filter_map(|event| match event.kind {
-            StoredKind::Discharged { destination, pathway } if last_cancel.is_none_or(|cancel| cancel < event.at) => {
-                Some(Discharge { at: event.at, day: event.day.into(), destination, pathway })
-            }
-            _ => None,
-        })
-        .last();
-    if let Some(discharge) = spell.discharge {
-        spell.pathway = Some(discharge.pathway);
-    }
-    let Some(admission) = spell.admission else { return };
+/// The periods without criteria to reside, up to the discharge that stands.
+fn collect_periods<'a>(
+    journey: &'a Journey,
+    spell: &Spell,
+    admission: Admission,
+    own: impl Fn(&&'a StoredEvent) -> bool,
+    periods: &mut Vec<Period>,
+) {
+    let first = periods.len();
     let mut open: Option<i32> = None;
     for event in active(journey).filter(own) {
         if spell.discharge.is_some_and(|discharge| event.at > discharge.at) {
@@ -282,7 +303,7 @@ fn settle_discharge_and_periods(journey: &Journey, spell: &mut Spell) {
             }
             StoredKind::CriteriaMet => {
                 if let Some(start) = open.take() {
-                    spell.periods.push(Period { start, end: Some(i32::from(event.day)), ended_by_discharge: false });
+                    periods.push(Period { start, end: Some(i32::from(event.day)), ended_by_discharge: false });
                 }
             }
             _ => {}
@@ -290,19 +311,32 @@ fn settle_discharge_and_periods(journey: &Journey, spell: &mut Spell) {
     }
     if let Some(start) = open {
         let end = spell.discharge.map(|discharge| discharge.day);
-        spell.periods.push(Period { start, end, ended_by_discharge: end.is_some() });
+        periods.push(Period { start, end, ended_by_discharge: end.is_some() });
     }
     // A period that ends the day it starts holds no day in hospital, but one
     // ended by discharge is still a discharge on the ready date (0 days).
-    spell.periods.retain(|period| {
-        period.end.is_none_or(|end| end > period.start || (end == period.start && period.ended_by_discharge))
-    });
+    let mut index = first;
+    while index < periods.len() {
+        let period = periods[index];
+        let keep = period.end.is_none_or(|end| end > period.start || (end == period.start && period.ended_by_discharge));
+        if keep {
+            index += 1;
+        } else {
+            periods.remove(index);
+        }
+    }
 }
 
 /// Every contribution of one journey, appended to `out`.
-pub(crate) fn derive(journey: &Journey, lookup: &impl Lookup, out: &mut Vec<(MetricKey, Contribution)>) {
-    let spells = spells(journey);
-    let linked_spells: Vec<&Spell> = spells.iter().filter(|spell| spell.linked().is_some()).collect();
+pub(crate) fn derive(
+    journey: &Journey,
+    lookup: &impl Lookup,
+    scratch: &mut Scratch,
+    out: &mut Vec<(MetricKey, Contribution)>,
+) {
+    collect_spells(journey, scratch);
+    let spells = std::mem::take(&mut scratch.spells);
+    let any_linked = spells.iter().any(|spell| spell.linked().is_some());
 
     for spell in &spells {
         if spell.admission.is_none() {
@@ -310,15 +344,16 @@ pub(crate) fn derive(journey: &Journey, lookup: &impl Lookup, out: &mut Vec<(Met
             out.push((MetricKey::UnlinkedEvents { feed: Feed::Discharge, organisation }, Contribution::Constant(spell.event_count)));
         }
     }
-    if linked_spells.is_empty() {
+    if !any_linked {
         for event in active(journey).filter(|event| event.kind.feed() != Feed::Discharge) {
             let key = MetricKey::UnlinkedEvents { feed: event.kind.feed(), organisation: lookup.organisation(event.organisation) };
             out.push((key, Contribution::Constant(1)));
         }
     }
-    for spell in &linked_spells {
-        derive_spell(journey, spell, &linked_spells, lookup, out);
+    for spell in spells.iter().filter(|spell| spell.linked().is_some()) {
+        derive_spell(journey, spell, &spells, lookup, scratch, out);
     }
+    scratch.spells = spells;
 }
 
 fn step(out: &mut Vec<(MetricKey, Contribution)>, key: MetricKey, from: i32, until: Option<i32>) {
@@ -334,8 +369,9 @@ fn step(out: &mut Vec<(MetricKey, Contribution)>, key: MetricKey, from: i32, unt
 fn derive_spell(
     journey: &Journey,
     spell: &Spell,
-    linked_spells: &[&Spell],
+    spells: &[Spell],
     lookup: &impl Lookup,
+    scratch: &mut Scratch,
     out: &mut Vec<(MetricKey, Contribution)>,
 ) {
     let Some(admission) = spell.linked() else { return };
@@ -343,7 +379,8 @@ fn derive_spell(
     let provider = lookup.organisation(spell.trust);
     let pathway = PathwayLabel(spell.pathway);
 
-    for period in &spell.periods {
+    let reasons = &scratch.reasons[spell.reasons.clone()];
+    for period in &scratch.periods[spell.periods.clone()] {
         step(out, MetricKey::NotMeetingCriteria { place, provider, pathway }, period.start, period.end);
         for (stay, first, after) in StayBand::RANGES {
             let from = period.start.max(admission.day.saturating_add(first));
@@ -356,9 +393,11 @@ fn derive_spell(
         }
         // The period split by the delay reason in effect each day: the
         // latest reason recorded on or before that day.
-        let family_at_start = spell.reasons.iter().take_while(|(day, _)| *day <= period.start).last().map(|(_, family)| *family);
-        let mut segments: Vec<(i32, Option<DelayReasonFamily>)> = vec![(period.start, family_at_start)];
-        for &(day, family) in &spell.reasons {
+        let family_at_start = reasons.iter().take_while(|(day, _)| *day <= period.start).last().map(|(_, family)| *family);
+        let segments = &mut scratch.segments;
+        segments.clear();
+        segments.push((period.start, family_at_start));
+        for &(day, family) in reasons {
             if day <= period.start || period.end.is_some_and(|end| day >= end) {
                 continue;
             }
@@ -379,7 +418,7 @@ fn derive_spell(
         }
     }
 
-    let latest_period = spell.periods.last().copied();
+    let latest_period = scratch.periods[spell.periods.clone()].last().copied();
     if let Some(discharge) = spell.discharge {
         let destination = discharge.destination.group();
         out.push((MetricKey::Discharges { place, provider, pathway, destination }, Contribution::Step { day: discharge.day, delta: 1 }));
@@ -410,7 +449,7 @@ fn derive_spell(
 
     let Some(discharge) = spell.discharge else { return };
     let later_admissions = || {
-        linked_spells.iter().filter_map(|other| other.linked().map(|admission| (admission, *other))).filter(move |(other, _)| other.at > discharge.at)
+        spells.iter().filter_map(|other| other.linked().map(|admission| (admission, other))).filter(move |(other, _)| other.at > discharge.at)
     };
     if let Some((readmission, _)) = later_admissions().filter(|(admission, _)| admission.emergency).min_by_key(|(admission, _)| admission.at) {
         if (0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day)) {

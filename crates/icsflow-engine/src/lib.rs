@@ -17,6 +17,7 @@
 //! Definitions of every metric: `docs/metrics.md`.
 
 mod engine;
+mod hashing;
 mod journey;
 mod labels;
 mod series;
