@@ -31,6 +31,7 @@ demo: tools
 
 bench: tools
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-avro --bench decode
+	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-engine --bench engine
 
 fmt: tools
 	$(CARGO) fmt --all

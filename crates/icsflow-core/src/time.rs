@@ -93,7 +93,8 @@ pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i32 {
     let year_of_era = year.rem_euclid(400);
     let month_index = (month + 9) % 12;
     let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era as u32 * 365 + year_of_era as u32 / 4 - year_of_era as u32 / 100 + day_of_year;
+    let day_of_era =
+        year_of_era as u32 * 365 + year_of_era as u32 / 4 - year_of_era as u32 / 100 + day_of_year;
     era * 146_097 + day_of_era as i32 - 719_468
 }
 
@@ -102,11 +103,16 @@ pub(crate) fn civil_from_days(days: i32) -> (i32, u32, u32) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097) as u32;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era as i32 + era * 400 + i32::from(month <= 2);
     (year, month, day)
 }
@@ -231,7 +237,10 @@ mod tests {
             assert_eq!(days_from_civil(year, month, day), days);
         }
         assert_eq!(Date::from_calendar(2026, 1, 1), Some(Date(20454)));
-        assert_eq!(Date::from_calendar(2024, 2, 29).map(Date::to_calendar), Some((2024, 2, 29)));
+        assert_eq!(
+            Date::from_calendar(2024, 2, 29).map(Date::to_calendar),
+            Some((2024, 2, 29))
+        );
         assert_eq!(Date::from_calendar(2026, 2, 29), None);
     }
 
@@ -243,15 +252,33 @@ mod tests {
         };
         let date = |year, month, day| Date::from_calendar(year, month, day).expect("date");
         // Winter: 23:30 UTC is still the same day in London.
-        assert_eq!(instant(2026, 1, 15, 23, 30).london_date(), date(2026, 1, 15));
+        assert_eq!(
+            instant(2026, 1, 15, 23, 30).london_date(),
+            date(2026, 1, 15)
+        );
         // Summer: 23:30 UTC is 00:30 BST the next day.
-        assert_eq!(instant(2026, 7, 15, 23, 30).london_date(), date(2026, 7, 16));
+        assert_eq!(
+            instant(2026, 7, 15, 23, 30).london_date(),
+            date(2026, 7, 16)
+        );
         // 2026 clocks go forward on Sunday 29 March at 01:00 UTC and back
         // on Sunday 25 October at 01:00 UTC.
-        assert_eq!(instant(2026, 3, 28, 23, 30).london_date(), date(2026, 3, 28));
-        assert_eq!(instant(2026, 3, 29, 23, 30).london_date(), date(2026, 3, 30));
-        assert_eq!(instant(2026, 10, 24, 23, 30).london_date(), date(2026, 10, 25));
-        assert_eq!(instant(2026, 10, 25, 23, 30).london_date(), date(2026, 10, 25));
+        assert_eq!(
+            instant(2026, 3, 28, 23, 30).london_date(),
+            date(2026, 3, 28)
+        );
+        assert_eq!(
+            instant(2026, 3, 29, 23, 30).london_date(),
+            date(2026, 3, 30)
+        );
+        assert_eq!(
+            instant(2026, 10, 24, 23, 30).london_date(),
+            date(2026, 10, 25)
+        );
+        assert_eq!(
+            instant(2026, 10, 25, 23, 30).london_date(),
+            date(2026, 10, 25)
+        );
     }
 
     #[test]

@@ -12,12 +12,17 @@ use icsflow_core::*;
 use icsflow_engine::{Engine, EngineConfig};
 
 fn main() {
-    let journeys: usize = std::env::var("ICSFLOW_BENCH_JOURNEYS").ok().and_then(|value| value.parse().ok()).unwrap_or(1_000_000);
+    let journeys: usize = std::env::var("ICSFLOW_BENCH_JOURNEYS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(1_000_000);
     let as_of = day_start(60);
 
     // 1. Throughput on a realistic mixed stream of complete journeys.
     let stream_patients = journeys / 5;
-    let stream: Vec<Event> = (0..stream_patients as u64).flat_map(|patient| complete_journey(patient, &mut Rng(patient * 7 + 1))).collect();
+    let stream: Vec<Event> = (0..stream_patients as u64)
+        .flat_map(|patient| complete_journey(patient, &mut Rng(patient * 7 + 1)))
+        .collect();
     let mut engine = Engine::new(EngineConfig::default());
     let started = Instant::now();
     for event in &stream {
@@ -38,7 +43,10 @@ fn main() {
         black_box(engine.apply(event));
     }
     let elapsed = started.elapsed();
-    println!("apply, duplicates of the same stream: {:.0} ns/event", elapsed.as_nanos() as f64 / stream.len() as f64);
+    println!(
+        "apply, duplicates of the same stream: {:.0} ns/event",
+        elapsed.as_nanos() as f64 / stream.len() as f64
+    );
     drop(engine);
     drop(stream);
 
@@ -79,7 +87,9 @@ fn main() {
     let series = engine.metrics(as_of).len();
     println!(
         "read all metrics at {} journeys: median {:.2?} for {series} series ({} day entries held)",
-        statistics.journeys, timings[timings.len() / 2], statistics.series_entries
+        statistics.journeys,
+        timings[timings.len() / 2],
+        statistics.series_entries
     );
 }
 
@@ -129,7 +139,8 @@ impl Builder {
             patient: Pseudonym::from_bytes(patient),
             spell: Pseudonym::from_bytes(spell),
             place: PlaceCode::parse("place", PLACES[rng.below(4) as usize]).expect("place"),
-            trust: OdsCode::parse("source_organisation", TRUSTS[rng.below(3) as usize]).expect("ods"),
+            trust: OdsCode::parse("source_organisation", TRUSTS[rng.below(3) as usize])
+                .expect("ods"),
             next: 0,
             patient_number,
             events: Vec::new(),
@@ -177,14 +188,24 @@ fn open_journey(patient: u64, rng: &mut Rng) -> Vec<Event> {
     for day in admitted + 1..=60 {
         let at = Timestamp::from_millis(day_start(day).as_millis() + 10 * hour);
         let outcome = if delayed && day >= admitted + 3 {
-            CriteriaToReside::DoesNotMeet { discharge_ready_date: None }
+            CriteriaToReside::DoesNotMeet {
+                discharge_ready_date: None,
+            }
         } else {
             CriteriaToReside::Meets(CriteriaToResideCode::C03)
         };
-        builder.push(at, "", EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(outcome)));
+        builder.push(
+            at,
+            "",
+            EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(outcome)),
+        );
         if delayed && day == admitted + 3 {
             let pathway = DischargePathway::ALL[[0, 0, 1, 1, 1, 2, 3][rng.below(7) as usize]];
-            builder.push(at, "", EventBody::Discharge(DischargeBody::PathwayAssigned { pathway }));
+            builder.push(
+                at,
+                "",
+                EventBody::Discharge(DischargeBody::PathwayAssigned { pathway }),
+            );
             builder.push(
                 at,
                 "",
@@ -218,7 +239,9 @@ fn complete_journey(patient: u64, rng: &mut Rng) -> Vec<Event> {
     );
     if pathway != DischargePathway::P0 {
         builder.push(
-            Timestamp::from_millis(day_start(discharge_day + rng.below(3) as i64).as_millis() + 17 * hour),
+            Timestamp::from_millis(
+                day_start(discharge_day + rng.below(3) as i64).as_millis() + 17 * hour,
+            ),
             "702",
             EventBody::SocialCare(SocialCareBody::ServiceStarted {
                 service_type: ServiceType::ShortTermStMax,
@@ -227,7 +250,9 @@ fn complete_journey(patient: u64, rng: &mut Rng) -> Vec<Event> {
         );
     }
     builder.push(
-        Timestamp::from_millis(day_start(discharge_day + 2 + rng.below(12) as i64).as_millis() + 11 * hour),
+        Timestamp::from_millis(
+            day_start(discharge_day + 2 + rng.below(12) as i64).as_millis() + 11 * hour,
+        ),
         "M83670",
         EventBody::PrimaryCare(PrimaryCareBody::PostDischargeContact {
             attendance: ContactAttendance::Attended,
@@ -241,6 +266,10 @@ fn complete_journey(patient: u64, rng: &mut Rng) -> Vec<Event> {
 /// Resident set size of this process, from /proc (Linux).
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|value| value.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use icsflow_core::*;
 
 use crate::hashing::FastMap;
-use crate::journey::{derive, Journey, Lookup, Scratch, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH, REABLEMENT_OUTCOME_DAY};
+use crate::journey::{
+    derive, Journey, Lookup, Scratch, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH,
+    REABLEMENT_OUTCOME_DAY,
+};
 use crate::labels::MetricKey;
 use crate::series::{settled_value, Contribution, Series};
 
@@ -26,7 +29,9 @@ impl EngineConfig {
 impl Default for EngineConfig {
     /// 120 days: the 91-day reablement outcome and a month of late events.
     fn default() -> EngineConfig {
-        EngineConfig { eviction_horizon_days: 120 }
+        EngineConfig {
+            eviction_horizon_days: 120,
+        }
     }
 }
 
@@ -73,8 +78,15 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
-        let eviction_horizon_days = config.eviction_horizon_days.max(EngineConfig::MINIMUM_HORIZON_DAYS);
-        Engine { config: EngineConfig { eviction_horizon_days }, ..Engine::default() }
+        let eviction_horizon_days = config
+            .eviction_horizon_days
+            .max(EngineConfig::MINIMUM_HORIZON_DAYS);
+        Engine {
+            config: EngineConfig {
+                eviction_horizon_days,
+            },
+            ..Engine::default()
+        }
     }
 
     /// Adds one validated event to its patient's journey and moves every
@@ -98,12 +110,19 @@ impl Engine {
         }
 
         self.scratch_before.clear();
-        derive(journey, &self.tables, &mut self.scratch, &mut self.scratch_before);
+        derive(
+            journey,
+            &self.tables,
+            &mut self.scratch,
+            &mut self.scratch_before,
+        );
 
         let kind = self.tables.stored_kind(&event.body, envelope.place);
         let organisation = match event.body {
             // Spells are the trust's, whichever of its sites published.
-            EventBody::Discharge(_) => self.tables.organisation_index(trust_of(envelope.source_organisation)),
+            EventBody::Discharge(_) => self
+                .tables
+                .organisation_index(trust_of(envelope.source_organisation)),
             _ => self.tables.organisation_index(envelope.source_organisation),
         };
         let reference = journey.reference_index(envelope.episode_reference);
@@ -120,8 +139,17 @@ impl Engine {
         }
 
         self.scratch_after.clear();
-        derive(journey, &self.tables, &mut self.scratch, &mut self.scratch_after);
-        apply_difference(&mut self.series, &mut self.scratch_before, &mut self.scratch_after);
+        derive(
+            journey,
+            &self.tables,
+            &mut self.scratch,
+            &mut self.scratch_after,
+        );
+        apply_difference(
+            &mut self.series,
+            &mut self.scratch_before,
+            &mut self.scratch_after,
+        );
         self.statistics.applied += 1;
         Applied::Applied
     }
@@ -135,30 +163,45 @@ impl Engine {
         let candidates: Vec<Pseudonym> = self
             .journeys
             .iter()
-            .filter(|(_, journey)| journey.last_day() < horizon && !journey.has_open_spell(&mut self.scratch))
+            .filter(|(_, journey)| {
+                journey.last_day() < horizon && !journey.has_open_spell(&mut self.scratch)
+            })
             .map(|(patient, _)| *patient)
             .collect();
         let mut evicted = 0;
         let mut contributions = Vec::new();
         for patient in candidates {
-            let Some(journey) = self.journeys.get(&patient) else { continue };
+            let Some(journey) = self.journeys.get(&patient) else {
+                continue;
+            };
             contributions.clear();
             derive(journey, &self.tables, &mut self.scratch, &mut contributions);
             contributions.sort_unstable();
-            let groups: Vec<&[(MetricKey, Contribution)]> = contributions.chunk_by(|left, right| left.0 == right.0).collect();
+            let groups: Vec<&[(MetricKey, Contribution)]> = contributions
+                .chunk_by(|left, right| left.0 == right.0)
+                .collect();
             // Only a journey whose every series has settled can go.
             let Some(settled) = groups
                 .iter()
-                .map(|group| settled_value(group.iter().map(|(_, contribution)| *contribution)).map(|value| (group[0].0, value)))
+                .map(|group| {
+                    settled_value(group.iter().map(|(_, contribution)| *contribution))
+                        .map(|value| (group[0].0, value))
+                })
                 .collect::<Option<Vec<_>>>()
             else {
                 continue;
             };
             for (key, contribution) in &contributions {
-                self.series.entry(*key).or_default().add(contribution.negated());
+                self.series
+                    .entry(*key)
+                    .or_default()
+                    .add(contribution.negated());
             }
             for (key, value) in settled {
-                self.series.entry(key).or_default().add(Contribution::Constant(value));
+                self.series
+                    .entry(key)
+                    .or_default()
+                    .add(Contribution::Constant(value));
             }
             self.journeys.remove(&patient);
             evicted += 1;
@@ -171,7 +214,11 @@ impl Engine {
     /// Costs time proportional to the series and the days they hold.
     pub fn metrics(&self, as_of: Timestamp) -> Vec<(MetricKey, i64)> {
         let day = engine_day(as_of);
-        let mut values: Vec<(MetricKey, i64)> = self.series.iter().map(|(key, series)| (*key, series.value(day))).collect();
+        let mut values: Vec<(MetricKey, i64)> = self
+            .series
+            .iter()
+            .map(|(key, series)| (*key, series.value(day)))
+            .collect();
         values.sort_unstable_by_key(|(key, _)| *key);
         values
     }
@@ -273,7 +320,11 @@ struct Tables {
 
 impl Tables {
     fn organisation_index(&mut self, organisation: OdsCode) -> u16 {
-        intern(&mut self.organisations, &mut self.organisation_indices, organisation)
+        intern(
+            &mut self.organisations,
+            &mut self.organisation_indices,
+            organisation,
+        )
     }
 
     fn place_index(&mut self, place: PlaceCode) -> u16 {
@@ -282,36 +333,65 @@ impl Tables {
 
     fn stored_kind(&mut self, body: &EventBody, place: PlaceCode) -> StoredKind {
         match *body {
-            EventBody::Discharge(DischargeBody::Admitted { admission_method, age_years, .. }) => StoredKind::Admitted {
+            EventBody::Discharge(DischargeBody::Admitted {
+                admission_method,
+                age_years,
+                ..
+            }) => StoredKind::Admitted {
                 emergency: admission_method.is_emergency(),
                 age_years: age_years.years(),
                 place: self.place_index(place),
             },
-            EventBody::Discharge(DischargeBody::AdmissionCancelled) => StoredKind::AdmissionCancelled,
-            EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(CriteriaToReside::Meets(_))) => {
-                StoredKind::CriteriaMet
+            EventBody::Discharge(DischargeBody::AdmissionCancelled) => {
+                StoredKind::AdmissionCancelled
             }
-            EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(CriteriaToReside::DoesNotMeet {
-                discharge_ready_date,
-            })) => StoredKind::CriteriaNotMet { ready_day: discharge_ready_date.map(engine_day_of_date) },
-            EventBody::Discharge(DischargeBody::PathwayAssigned { pathway }) => StoredKind::PathwayAssigned(pathway),
+            EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(
+                CriteriaToReside::Meets(_),
+            )) => StoredKind::CriteriaMet,
+            EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(
+                CriteriaToReside::DoesNotMeet {
+                    discharge_ready_date,
+                },
+            )) => StoredKind::CriteriaNotMet {
+                ready_day: discharge_ready_date.map(engine_day_of_date),
+            },
+            EventBody::Discharge(DischargeBody::PathwayAssigned { pathway }) => {
+                StoredKind::PathwayAssigned(pathway)
+            }
             EventBody::Discharge(DischargeBody::DelayReasonRecorded { reason_family, .. }) => {
                 StoredKind::DelayReason(reason_family)
             }
-            EventBody::Discharge(DischargeBody::Discharged { destination, pathway, .. }) => {
-                StoredKind::Discharged { destination, pathway }
+            EventBody::Discharge(DischargeBody::Discharged {
+                destination,
+                pathway,
+                ..
+            }) => StoredKind::Discharged {
+                destination,
+                pathway,
+            },
+            EventBody::Discharge(DischargeBody::DischargeCancelled) => {
+                StoredKind::DischargeCancelled
             }
-            EventBody::Discharge(DischargeBody::DischargeCancelled) => StoredKind::DischargeCancelled,
-            EventBody::SocialCare(SocialCareBody::ServiceStarted { service_type, service_component }) => {
-                StoredKind::ServiceStarted { service_type, component: service_component }
+            EventBody::SocialCare(SocialCareBody::ServiceStarted {
+                service_type,
+                service_component,
+            }) => StoredKind::ServiceStarted {
+                service_type,
+                component: service_component,
+            },
+            EventBody::SocialCare(SocialCareBody::ServiceEnded { end_reason }) => {
+                StoredKind::ServiceEnded(end_reason)
             }
-            EventBody::SocialCare(SocialCareBody::ServiceEnded { end_reason }) => StoredKind::ServiceEnded(end_reason),
             EventBody::SocialCare(_) => StoredKind::OtherSocialCare,
-            EventBody::PrimaryCare(PrimaryCareBody::PostDischargeContact { attendance, .. }) => {
-                StoredKind::Contact { attended: attendance == ContactAttendance::Attended }
-            }
+            EventBody::PrimaryCare(PrimaryCareBody::PostDischargeContact {
+                attendance, ..
+            }) => StoredKind::Contact {
+                attended: attendance == ContactAttendance::Attended,
+            },
             EventBody::PrimaryCare(PrimaryCareBody::DeathNotified { date_of_death }) => {
-                StoredKind::DeathNotified { day: engine_day_of_date(date_of_death) }
+                StoredKind::DeathNotified {
+                    day: engine_day_of_date(date_of_death),
+                }
             }
             EventBody::PrimaryCare(_) => StoredKind::OtherPrimaryCare,
         }
@@ -328,7 +408,11 @@ impl Lookup for Tables {
     }
 }
 
-fn intern<T: Copy + Eq + std::hash::Hash>(values: &mut Vec<T>, indices: &mut HashMap<T, u16>, value: T) -> u16 {
+fn intern<T: Copy + Eq + std::hash::Hash>(
+    values: &mut Vec<T>,
+    indices: &mut HashMap<T, u16>,
+    value: T,
+) -> u16 {
     *indices.entry(value).or_insert_with(|| {
         // Organisations and places of one ICS number in the hundreds; the
         // 65,536th distinct one would share the last index.

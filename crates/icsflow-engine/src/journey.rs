@@ -8,7 +8,10 @@
 //! cancellations are applied here, while deriving, so they restate
 //! everything that depended on what they replace.
 
-use icsflow_core::{DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode, Pseudonym, ServiceComponent, ServiceEndReason, ServiceType};
+use icsflow_core::{
+    DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode, Pseudonym, ServiceComponent,
+    ServiceEndReason, ServiceType,
+};
 
 use crate::labels::*;
 use crate::series::Contribution;
@@ -52,20 +55,36 @@ pub(crate) const NO_REFERENCE: u8 = u8::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StoredKind {
-    Admitted { emergency: bool, age_years: u8, place: u16 },
+    Admitted {
+        emergency: bool,
+        age_years: u8,
+        place: u16,
+    },
     AdmissionCancelled,
     CriteriaMet,
-    CriteriaNotMet { ready_day: Option<u16> },
+    CriteriaNotMet {
+        ready_day: Option<u16>,
+    },
     PathwayAssigned(DischargePathway),
     DelayReason(DelayReasonFamily),
-    Discharged { destination: DischargeDestination, pathway: DischargePathway },
+    Discharged {
+        destination: DischargeDestination,
+        pathway: DischargePathway,
+    },
     DischargeCancelled,
-    ServiceStarted { service_type: ServiceType, component: ServiceComponent },
+    ServiceStarted {
+        service_type: ServiceType,
+        component: ServiceComponent,
+    },
     ServiceEnded(ServiceEndReason),
     OtherSocialCare,
-    Contact { attended: bool },
+    Contact {
+        attended: bool,
+    },
     OtherPrimaryCare,
-    DeathNotified { day: u16 },
+    DeathNotified {
+        day: u16,
+    },
 }
 
 impl StoredKind {
@@ -79,12 +98,12 @@ impl StoredKind {
             | StoredKind::DelayReason(_)
             | StoredKind::Discharged { .. }
             | StoredKind::DischargeCancelled => Feed::Discharge,
-            StoredKind::ServiceStarted { .. } | StoredKind::ServiceEnded(_) | StoredKind::OtherSocialCare => {
-                Feed::SocialCare
-            }
-            StoredKind::Contact { .. } | StoredKind::OtherPrimaryCare | StoredKind::DeathNotified { .. } => {
-                Feed::PrimaryCare
-            }
+            StoredKind::ServiceStarted { .. }
+            | StoredKind::ServiceEnded(_)
+            | StoredKind::OtherSocialCare => Feed::SocialCare,
+            StoredKind::Contact { .. }
+            | StoredKind::OtherPrimaryCare
+            | StoredKind::DeathNotified { .. } => Feed::PrimaryCare,
         }
     }
 }
@@ -106,7 +125,9 @@ impl Journey {
     }
 
     pub(crate) fn insert(&mut self, event: StoredEvent) {
-        let position = self.events.partition_point(|known| (known.at, known.id) < (event.at, event.id));
+        let position = self
+            .events
+            .partition_point(|known| (known.at, known.id) < (event.at, event.id));
         // Exact growth: journeys are many and small, doubling would waste a
         // third of their memory.
         self.events.reserve_exact(1);
@@ -114,7 +135,9 @@ impl Journey {
     }
 
     pub(crate) fn reference_index(&mut self, reference: Option<Pseudonym>) -> u8 {
-        let Some(reference) = reference else { return NO_REFERENCE };
+        let Some(reference) = reference else {
+            return NO_REFERENCE;
+        };
         if let Some(index) = self.references.iter().position(|known| *known == reference) {
             return index as u8;
         }
@@ -137,14 +160,21 @@ impl Journey {
 
     /// The last day any event of the journey happened on.
     pub(crate) fn last_day(&self) -> i32 {
-        self.events.iter().map(|event| i32::from(event.day)).max().unwrap_or(0)
+        self.events
+            .iter()
+            .map(|event| i32::from(event.day))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether a spell is still open (admitted, not cancelled, not
     /// discharged): such a journey is never evicted.
     pub(crate) fn has_open_spell(&self, scratch: &mut Scratch) -> bool {
         collect_spells(self, scratch);
-        scratch.spells.iter().any(|spell| spell.admission.is_some() && !spell.cancelled && spell.discharge.is_none())
+        scratch
+            .spells
+            .iter()
+            .any(|spell| spell.admission.is_some() && !spell.cancelled && spell.discharge.is_none())
     }
 }
 
@@ -212,7 +242,10 @@ impl Spell {
 }
 
 fn active(journey: &Journey) -> impl Iterator<Item = &StoredEvent> {
-    journey.events.iter().filter(|event| !journey.corrected.contains(&event.id))
+    journey
+        .events
+        .iter()
+        .filter(|event| !journey.corrected.contains(&event.id))
 }
 
 /// The hospital spells of a journey into `scratch`, each from its own
@@ -222,7 +255,10 @@ fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
     scratch.periods.clear();
     scratch.reasons.clear();
     for event in active(journey).filter(|event| event.kind.feed() == Feed::Discharge) {
-        let known = scratch.spells.iter().any(|spell| spell.trust == event.organisation && spell.reference == event.reference);
+        let known = scratch
+            .spells
+            .iter()
+            .any(|spell| spell.trust == event.organisation && spell.reference == event.reference);
         if !known {
             scratch.spells.push(Spell {
                 trust: event.organisation,
@@ -240,7 +276,9 @@ fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
     for index in 0..scratch.spells.len() {
         let (trust, reference) = (scratch.spells[index].trust, scratch.spells[index].reference);
         let own = |event: &&StoredEvent| {
-            event.kind.feed() == Feed::Discharge && event.organisation == trust && event.reference == reference
+            event.kind.feed() == Feed::Discharge
+                && event.organisation == trust
+                && event.reference == reference
         };
         let reasons_start = scratch.reasons.len();
         let mut spell = scratch.spells[index].clone();
@@ -248,8 +286,18 @@ fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
         for event in active(journey).filter(own) {
             spell.event_count += 1;
             match event.kind {
-                StoredKind::Admitted { emergency, age_years, place } if spell.admission.is_none() => {
-                    spell.admission = Some(Admission { at: event.at, day: event.day.into(), emergency, age_years, place });
+                StoredKind::Admitted {
+                    emergency,
+                    age_years,
+                    place,
+                } if spell.admission.is_none() => {
+                    spell.admission = Some(Admission {
+                        at: event.at,
+                        day: event.day.into(),
+                        emergency,
+                        age_years,
+                        place,
+                    });
                 }
                 StoredKind::AdmissionCancelled => spell.cancelled = true,
                 StoredKind::PathwayAssigned(pathway) => spell.pathway = Some(pathway),
@@ -264,9 +312,15 @@ fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
         spell.discharge = active(journey)
             .filter(own)
             .filter_map(|event| match event.kind {
-                StoredKind::Discharged { destination, pathway } if last_cancel.is_none_or(|cancel| cancel < event.at) => {
-                    Some(Discharge { at: event.at, day: event.day.into(), destination, pathway })
-                }
+                StoredKind::Discharged {
+                    destination,
+                    pathway,
+                } if last_cancel.is_none_or(|cancel| cancel < event.at) => Some(Discharge {
+                    at: event.at,
+                    day: event.day.into(),
+                    destination,
+                    pathway,
+                }),
                 _ => None,
             })
             .last();
@@ -293,7 +347,10 @@ fn collect_periods<'a>(
     let first = periods.len();
     let mut open: Option<i32> = None;
     for event in active(journey).filter(own) {
-        if spell.discharge.is_some_and(|discharge| event.at > discharge.at) {
+        if spell
+            .discharge
+            .is_some_and(|discharge| event.at > discharge.at)
+        {
             break;
         }
         match event.kind {
@@ -303,7 +360,11 @@ fn collect_periods<'a>(
             }
             StoredKind::CriteriaMet => {
                 if let Some(start) = open.take() {
-                    periods.push(Period { start, end: Some(i32::from(event.day)), ended_by_discharge: false });
+                    periods.push(Period {
+                        start,
+                        end: Some(i32::from(event.day)),
+                        ended_by_discharge: false,
+                    });
                 }
             }
             _ => {}
@@ -311,14 +372,20 @@ fn collect_periods<'a>(
     }
     if let Some(start) = open {
         let end = spell.discharge.map(|discharge| discharge.day);
-        periods.push(Period { start, end, ended_by_discharge: end.is_some() });
+        periods.push(Period {
+            start,
+            end,
+            ended_by_discharge: end.is_some(),
+        });
     }
     // A period that ends the day it starts holds no day in hospital, but one
     // ended by discharge is still a discharge on the ready date (0 days).
     let mut index = first;
     while index < periods.len() {
         let period = periods[index];
-        let keep = period.end.is_none_or(|end| end > period.start || (end == period.start && period.ended_by_discharge));
+        let keep = period.end.is_none_or(|end| {
+            end > period.start || (end == period.start && period.ended_by_discharge)
+        });
         if keep {
             index += 1;
         } else {
@@ -341,12 +408,21 @@ pub(crate) fn derive(
     for spell in &spells {
         if spell.admission.is_none() {
             let organisation = lookup.organisation(spell.trust);
-            out.push((MetricKey::UnlinkedEvents { feed: Feed::Discharge, organisation }, Contribution::Constant(spell.event_count)));
+            out.push((
+                MetricKey::UnlinkedEvents {
+                    feed: Feed::Discharge,
+                    organisation,
+                },
+                Contribution::Constant(spell.event_count),
+            ));
         }
     }
     if !any_linked {
         for event in active(journey).filter(|event| event.kind.feed() != Feed::Discharge) {
-            let key = MetricKey::UnlinkedEvents { feed: event.kind.feed(), organisation: lookup.organisation(event.organisation) };
+            let key = MetricKey::UnlinkedEvents {
+                feed: event.kind.feed(),
+                organisation: lookup.organisation(event.organisation),
+            };
             out.push((key, Contribution::Constant(1)));
         }
     }
@@ -360,9 +436,21 @@ fn step(out: &mut Vec<(MetricKey, Contribution)>, key: MetricKey, from: i32, unt
     if until.is_some_and(|until| until <= from) {
         return;
     }
-    out.push((key, Contribution::Step { day: from, delta: 1 }));
+    out.push((
+        key,
+        Contribution::Step {
+            day: from,
+            delta: 1,
+        },
+    ));
     if let Some(until) = until {
-        out.push((key, Contribution::Step { day: until, delta: -1 }));
+        out.push((
+            key,
+            Contribution::Step {
+                day: until,
+                delta: -1,
+            },
+        ));
     }
 }
 
@@ -374,14 +462,25 @@ fn derive_spell(
     scratch: &mut Scratch,
     out: &mut Vec<(MetricKey, Contribution)>,
 ) {
-    let Some(admission) = spell.linked() else { return };
+    let Some(admission) = spell.linked() else {
+        return;
+    };
     let place = lookup.place(admission.place);
     let provider = lookup.organisation(spell.trust);
     let pathway = PathwayLabel(spell.pathway);
 
     let reasons = &scratch.reasons[spell.reasons.clone()];
     for period in &scratch.periods[spell.periods.clone()] {
-        step(out, MetricKey::NotMeetingCriteria { place, provider, pathway }, period.start, period.end);
+        step(
+            out,
+            MetricKey::NotMeetingCriteria {
+                place,
+                provider,
+                pathway,
+            },
+            period.start,
+            period.end,
+        );
         for (stay, first, after) in StayBand::RANGES {
             let from = period.start.max(admission.day.saturating_add(first));
             let until = match (period.end, after) {
@@ -389,11 +488,25 @@ fn derive_spell(
                 (Some(end), after) => Some(end.min(admission.day + after)),
                 (None, after) => Some(admission.day + after),
             };
-            step(out, MetricKey::NotMeetingCriteriaByStay { place, provider, pathway, stay }, from, until);
+            step(
+                out,
+                MetricKey::NotMeetingCriteriaByStay {
+                    place,
+                    provider,
+                    pathway,
+                    stay,
+                },
+                from,
+                until,
+            );
         }
         // The period split by the delay reason in effect each day: the
         // latest reason recorded on or before that day.
-        let family_at_start = reasons.iter().take_while(|(day, _)| *day <= period.start).last().map(|(_, family)| *family);
+        let family_at_start = reasons
+            .iter()
+            .take_while(|(day, _)| *day <= period.start)
+            .last()
+            .map(|(_, family)| *family);
         let segments = &mut scratch.segments;
         segments.clear();
         segments.push((period.start, family_at_start));
@@ -409,51 +522,146 @@ fn derive_spell(
         for (index, &(from, family)) in segments.iter().enumerate() {
             let until = segments.get(index + 1).map(|next| next.0).or(period.end);
             let reason = ReasonLabel(family);
-            let bed_days = MetricKey::DelayedBedDays { place, provider, pathway, reason };
-            out.push((bed_days, Contribution::Slope { day: from, delta: 1 }));
+            let bed_days = MetricKey::DelayedBedDays {
+                place,
+                provider,
+                pathway,
+                reason,
+            };
+            out.push((
+                bed_days,
+                Contribution::Slope {
+                    day: from,
+                    delta: 1,
+                },
+            ));
             if let Some(until) = until {
-                out.push((bed_days, Contribution::Slope { day: until, delta: -1 }));
+                out.push((
+                    bed_days,
+                    Contribution::Slope {
+                        day: until,
+                        delta: -1,
+                    },
+                ));
             }
-            step(out, MetricKey::DelayedByReason { place, provider, reason }, from, until);
+            step(
+                out,
+                MetricKey::DelayedByReason {
+                    place,
+                    provider,
+                    reason,
+                },
+                from,
+                until,
+            );
         }
     }
 
     let latest_period = scratch.periods[spell.periods.clone()].last().copied();
     if let Some(discharge) = spell.discharge {
         let destination = discharge.destination.group();
-        out.push((MetricKey::Discharges { place, provider, pathway, destination }, Contribution::Step { day: discharge.day, delta: 1 }));
+        out.push((
+            MetricKey::Discharges {
+                place,
+                provider,
+                pathway,
+                destination,
+            },
+            Contribution::Step {
+                day: discharge.day,
+                delta: 1,
+            },
+        ));
         if let Some(period) = latest_period.filter(|period| period.ended_by_discharge) {
             let delay = discharge.day - period.start;
             let band = DelayBand::of_days(delay);
-            out.push((MetricKey::DischargeDelay { place, provider, pathway, delay: band }, Contribution::Step { day: discharge.day, delta: 1 }));
-            out.push((MetricKey::DischargeDelayDays { place, provider, pathway }, Contribution::Step { day: discharge.day, delta: i64::from(delay) }));
+            out.push((
+                MetricKey::DischargeDelay {
+                    place,
+                    provider,
+                    pathway,
+                    delay: band,
+                },
+                Contribution::Step {
+                    day: discharge.day,
+                    delta: 1,
+                },
+            ));
+            out.push((
+                MetricKey::DischargeDelayDays {
+                    place,
+                    provider,
+                    pathway,
+                },
+                Contribution::Step {
+                    day: discharge.day,
+                    delta: i64::from(delay),
+                },
+            ));
         }
     }
 
     let social_care = || active(journey).filter(|event| event.kind.feed() == Feed::SocialCare);
-    let needs_care = matches!(spell.pathway, Some(DischargePathway::P1 | DischargePathway::P2 | DischargePathway::P3));
+    let needs_care = matches!(
+        spell.pathway,
+        Some(DischargePathway::P1 | DischargePathway::P2 | DischargePathway::P3)
+    );
     if let (true, Some(period)) = (needs_care, latest_period) {
         let service_day = social_care()
             .filter(|event| matches!(event.kind, StoredKind::ServiceStarted { .. }))
             .map(|event| i32::from(event.day))
             .find(|day| *day >= period.start);
         let regained_criteria = period.end.filter(|_| !period.ended_by_discharge);
-        let care_deadline = spell.discharge.map(|discharge| discharge.day + CARE_START_DAYS_AFTER_DISCHARGE);
-        let end = [service_day, regained_criteria, care_deadline].into_iter().flatten().min();
-        step(out, MetricKey::WaitingForCare { place, pathway }, period.start, end);
+        let care_deadline = spell
+            .discharge
+            .map(|discharge| discharge.day + CARE_START_DAYS_AFTER_DISCHARGE);
+        let end = [service_day, regained_criteria, care_deadline]
+            .into_iter()
+            .flatten()
+            .min();
+        step(
+            out,
+            MetricKey::WaitingForCare { place, pathway },
+            period.start,
+            end,
+        );
         if let Some(service_day) = service_day.filter(|day| Some(*day) == end) {
             let delay = DelayBand::of_days(service_day - period.start);
-            out.push((MetricKey::CareStartDelay { place, pathway, delay }, Contribution::Step { day: service_day, delta: 1 }));
+            out.push((
+                MetricKey::CareStartDelay {
+                    place,
+                    pathway,
+                    delay,
+                },
+                Contribution::Step {
+                    day: service_day,
+                    delta: 1,
+                },
+            ));
         }
     }
 
-    let Some(discharge) = spell.discharge else { return };
-    let later_admissions = || {
-        spells.iter().filter_map(|other| other.linked().map(|admission| (admission, other))).filter(move |(other, _)| other.at > discharge.at)
+    let Some(discharge) = spell.discharge else {
+        return;
     };
-    if let Some((readmission, _)) = later_admissions().filter(|(admission, _)| admission.emergency).min_by_key(|(admission, _)| admission.at) {
+    let later_admissions = || {
+        spells
+            .iter()
+            .filter_map(|other| other.linked().map(|admission| (admission, other)))
+            .filter(move |(other, _)| other.at > discharge.at)
+    };
+    if let Some((readmission, _)) = later_admissions()
+        .filter(|(admission, _)| admission.emergency)
+        .min_by_key(|(admission, _)| admission.at)
+    {
         if (0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day)) {
-            out.push((MetricKey::Readmissions { place, provider }, Contribution::Step { day: readmission.day, delta: 1 }));
+            out.push((
+                MetricKey::Readmissions { place, provider },
+                Contribution::Step {
+                    day: readmission.day,
+                    delta: 1,
+                },
+            ));
         }
     }
 
@@ -461,20 +669,40 @@ fn derive_spell(
         return;
     }
     let contact_day = active(journey)
-        .filter(|event| event.kind == StoredKind::Contact { attended: true } && event.at >= discharge.at)
+        .filter(|event| {
+            event.kind == StoredKind::Contact { attended: true } && event.at >= discharge.at
+        })
         .map(|event| i32::from(event.day))
         .next();
     for window in FollowUpWindow::ALL {
         let window_closes = discharge.day + window.days() + 1;
-        let key = |outcome| MetricKey::GpFollowUp { place, window, outcome };
+        let key = |outcome| MetricKey::GpFollowUp {
+            place,
+            window,
+            outcome,
+        };
         match contact_day.filter(|day| *day < window_closes) {
             Some(day) => {
-                out.push((key(FollowUpOutcome::Attended), Contribution::Step { day, delta: 1 }));
+                out.push((
+                    key(FollowUpOutcome::Attended),
+                    Contribution::Step { day, delta: 1 },
+                ));
                 step(out, key(FollowUpOutcome::Pending), discharge.day, Some(day));
             }
             None => {
-                out.push((key(FollowUpOutcome::NotAttended), Contribution::Step { day: window_closes, delta: 1 }));
-                step(out, key(FollowUpOutcome::Pending), discharge.day, Some(window_closes));
+                out.push((
+                    key(FollowUpOutcome::NotAttended),
+                    Contribution::Step {
+                        day: window_closes,
+                        delta: 1,
+                    },
+                ));
+                step(
+                    out,
+                    key(FollowUpOutcome::Pending),
+                    discharge.day,
+                    Some(window_closes),
+                );
             }
         }
     }
@@ -482,16 +710,48 @@ fn derive_spell(
     if admission.age_years < 65 {
         return;
     }
-    let (window_from, window_to) = (discharge.day + REABLEMENT_WINDOW.0, discharge.day + REABLEMENT_WINDOW.1);
+    let (window_from, window_to) = (
+        discharge.day + REABLEMENT_WINDOW.0,
+        discharge.day + REABLEMENT_WINDOW.1,
+    );
     let reablement_day = social_care()
-        .filter(|event| matches!(event.kind, StoredKind::ServiceStarted { component: ServiceComponent::Reablement, .. }))
+        .filter(|event| {
+            matches!(
+                event.kind,
+                StoredKind::ServiceStarted {
+                    component: ServiceComponent::Reablement,
+                    ..
+                }
+            )
+        })
         .map(|event| i32::from(event.day))
         .find(|day| (window_from..=window_to).contains(day));
-    let Some(reablement_day) = reablement_day else { return };
+    let Some(reablement_day) = reablement_day else {
+        return;
+    };
     let outcome_day = discharge.day + REABLEMENT_OUTCOME_DAY;
-    let outcome = reablement_outcome(journey, discharge, outcome_day, later_admissions().map(|(_, spell)| spell));
-    step(out, MetricKey::Reablement { place, outcome: ReablementOutcome::Pending }, reablement_day.max(discharge.day), Some(outcome_day));
-    out.push((MetricKey::Reablement { place, outcome }, Contribution::Step { day: outcome_day, delta: 1 }));
+    let outcome = reablement_outcome(
+        journey,
+        discharge,
+        outcome_day,
+        later_admissions().map(|(_, spell)| spell),
+    );
+    step(
+        out,
+        MetricKey::Reablement {
+            place,
+            outcome: ReablementOutcome::Pending,
+        },
+        reablement_day.max(discharge.day),
+        Some(outcome_day),
+    );
+    out.push((
+        MetricKey::Reablement { place, outcome },
+        Contribution::Step {
+            day: outcome_day,
+            delta: 1,
+        },
+    ));
 }
 
 /// Where the person is on day 91 after `discharge`: died, in a care home,
@@ -503,8 +763,15 @@ fn reablement_outcome<'a>(
     later_spells: impl Iterator<Item = &'a Spell> + Clone,
 ) -> ReablementOutcome {
     let by_outcome_day = |day: i32| day >= discharge.day && day <= outcome_day;
-    let events = || active(journey).filter(|event| event.at >= discharge.at && by_outcome_day(event.day.into()));
-    let later_discharges = || later_spells.clone().filter_map(|spell| spell.discharge).filter(|later| by_outcome_day(later.day));
+    let events = || {
+        active(journey).filter(|event| event.at >= discharge.at && by_outcome_day(event.day.into()))
+    };
+    let later_discharges = || {
+        later_spells
+            .clone()
+            .filter_map(|spell| spell.discharge)
+            .filter(|later| by_outcome_day(later.day))
+    };
 
     let died = active(journey).any(|event| matches!(event.kind, StoredKind::DeathNotified { day } if by_outcome_day(day.into())))
         || events().any(|event| event.kind == StoredKind::ServiceEnded(ServiceEndReason::Died))
@@ -516,14 +783,20 @@ fn reablement_outcome<'a>(
         matches!(
             event.kind,
             StoredKind::ServiceEnded(ServiceEndReason::MovedToResidentialOrNursing)
-                | StoredKind::ServiceStarted { service_type: ServiceType::LongTermNursing | ServiceType::LongTermResidential, .. }
+                | StoredKind::ServiceStarted {
+                    service_type: ServiceType::LongTermNursing | ServiceType::LongTermResidential,
+                    ..
+                }
         )
-    }) || later_discharges().any(|later| later.destination.group() == DestinationGroup::CareHome);
+    }) || later_discharges()
+        .any(|later| later.destination.group() == DestinationGroup::CareHome);
     if care_home {
         return ReablementOutcome::CareHome;
     }
     let in_hospital = later_spells.clone().any(|spell| {
-        spell.linked().is_some_and(|admission| admission.day <= outcome_day)
+        spell
+            .linked()
+            .is_some_and(|admission| admission.day <= outcome_day)
             && spell.discharge.is_none_or(|later| later.day > outcome_day)
     });
     if in_hospital {

@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use icsflow_core::{CodeList, DelayReasonFamily, DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode};
+use icsflow_core::{
+    CodeList, DelayReasonFamily, DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode,
+};
 
 /// The pathway label: a pathway, or none assigned yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -197,30 +199,76 @@ impl ReablementOutcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricKey {
     /// 1. Patients in hospital who no longer meet the criteria to reside.
-    NotMeetingCriteria { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel },
+    NotMeetingCriteria {
+        place: PlaceCode,
+        provider: OdsCode,
+        pathway: PathwayLabel,
+    },
     /// 2. The same, by days since admission.
-    NotMeetingCriteriaByStay { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel, stay: StayBand },
+    NotMeetingCriteriaByStay {
+        place: PlaceCode,
+        provider: OdsCode,
+        pathway: PathwayLabel,
+        stay: StayBand,
+    },
     /// 3. Midnights spent in hospital after the Discharge Ready Date.
-    DelayedBedDays { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel, reason: ReasonLabel },
+    DelayedBedDays {
+        place: PlaceCode,
+        provider: OdsCode,
+        pathway: PathwayLabel,
+        reason: ReasonLabel,
+    },
     /// 4. Discharges of patients who had a Discharge Ready Date, by days
     /// from it to discharge.
-    DischargeDelay { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel, delay: DelayBand },
+    DischargeDelay {
+        place: PlaceCode,
+        provider: OdsCode,
+        pathway: PathwayLabel,
+        delay: DelayBand,
+    },
     /// 4. Sum of those days, for the mean.
-    DischargeDelayDays { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel },
+    DischargeDelayDays {
+        place: PlaceCode,
+        provider: OdsCode,
+        pathway: PathwayLabel,
+    },
     /// 5. Discharges by destination group.
-    Discharges { place: PlaceCode, provider: OdsCode, pathway: PathwayLabel, destination: DestinationGroup },
+    Discharges {
+        place: PlaceCode,
+        provider: OdsCode,
+        pathway: PathwayLabel,
+        destination: DestinationGroup,
+    },
     /// 6. Patients not meeting the criteria by the reason currently recorded.
-    DelayedByReason { place: PlaceCode, provider: OdsCode, reason: ReasonLabel },
+    DelayedByReason {
+        place: PlaceCode,
+        provider: OdsCode,
+        reason: ReasonLabel,
+    },
     /// 7. Patients on P1-P3 past their DRD with no social care started.
-    WaitingForCare { place: PlaceCode, pathway: PathwayLabel },
+    WaitingForCare {
+        place: PlaceCode,
+        pathway: PathwayLabel,
+    },
     /// 7. Days from DRD to the first social care service start.
-    CareStartDelay { place: PlaceCode, pathway: PathwayLabel, delay: DelayBand },
+    CareStartDelay {
+        place: PlaceCode,
+        pathway: PathwayLabel,
+        delay: DelayBand,
+    },
     /// 8. Emergency readmissions 0-29 days after a discharge.
     Readmissions { place: PlaceCode, provider: OdsCode },
     /// 9. Discharged patients against the GP follow-up windows.
-    GpFollowUp { place: PlaceCode, window: FollowUpWindow, outcome: FollowUpOutcome },
+    GpFollowUp {
+        place: PlaceCode,
+        window: FollowUpWindow,
+        outcome: FollowUpOutcome,
+    },
     /// 10. People 65+ discharged into reablement, by status at day 91.
-    Reablement { place: PlaceCode, outcome: ReablementOutcome },
+    Reablement {
+        place: PlaceCode,
+        outcome: ReablementOutcome,
+    },
     /// 11. Events that link to no journey.
     UnlinkedEvents { feed: Feed, organisation: OdsCode },
 }
@@ -230,7 +278,9 @@ impl MetricKey {
     pub fn name(&self) -> &'static str {
         match self {
             MetricKey::NotMeetingCriteria { .. } => "icsflow_flow_not_meeting_criteria_patients",
-            MetricKey::NotMeetingCriteriaByStay { .. } => "icsflow_flow_not_meeting_criteria_by_stay_patients",
+            MetricKey::NotMeetingCriteriaByStay { .. } => {
+                "icsflow_flow_not_meeting_criteria_by_stay_patients"
+            }
             MetricKey::DelayedBedDays { .. } => "icsflow_flow_delayed_bed_days",
             MetricKey::DischargeDelay { .. } => "icsflow_flow_discharge_delay_discharges",
             MetricKey::DischargeDelayDays { .. } => "icsflow_flow_discharge_delay_days",
@@ -270,34 +320,116 @@ impl MetricKey {
         let provider = |provider: &OdsCode| ("provider", provider.to_string());
         let pathway = |pathway: &PathwayLabel| ("pathway", pathway.to_string());
         match self {
-            MetricKey::NotMeetingCriteria { place: p, provider: o, pathway: w } => vec![place(p), provider(o), pathway(w)],
-            MetricKey::NotMeetingCriteriaByStay { place: p, provider: o, pathway: w, stay } => {
-                vec![place(p), provider(o), pathway(w), ("stay_days", stay.as_str().to_owned())]
+            MetricKey::NotMeetingCriteria {
+                place: p,
+                provider: o,
+                pathway: w,
+            } => vec![place(p), provider(o), pathway(w)],
+            MetricKey::NotMeetingCriteriaByStay {
+                place: p,
+                provider: o,
+                pathway: w,
+                stay,
+            } => {
+                vec![
+                    place(p),
+                    provider(o),
+                    pathway(w),
+                    ("stay_days", stay.as_str().to_owned()),
+                ]
             }
-            MetricKey::DelayedBedDays { place: p, provider: o, pathway: w, reason } => {
-                vec![place(p), provider(o), pathway(w), ("reason_family", reason.to_string())]
+            MetricKey::DelayedBedDays {
+                place: p,
+                provider: o,
+                pathway: w,
+                reason,
+            } => {
+                vec![
+                    place(p),
+                    provider(o),
+                    pathway(w),
+                    ("reason_family", reason.to_string()),
+                ]
             }
-            MetricKey::DischargeDelay { place: p, provider: o, pathway: w, delay } => {
-                vec![place(p), provider(o), pathway(w), ("delay_days", delay.as_str().to_owned())]
+            MetricKey::DischargeDelay {
+                place: p,
+                provider: o,
+                pathway: w,
+                delay,
+            } => {
+                vec![
+                    place(p),
+                    provider(o),
+                    pathway(w),
+                    ("delay_days", delay.as_str().to_owned()),
+                ]
             }
-            MetricKey::DischargeDelayDays { place: p, provider: o, pathway: w } => vec![place(p), provider(o), pathway(w)],
-            MetricKey::Discharges { place: p, provider: o, pathway: w, destination } => {
-                vec![place(p), provider(o), pathway(w), ("destination", destination_group_label(*destination).to_owned())]
+            MetricKey::DischargeDelayDays {
+                place: p,
+                provider: o,
+                pathway: w,
+            } => vec![place(p), provider(o), pathway(w)],
+            MetricKey::Discharges {
+                place: p,
+                provider: o,
+                pathway: w,
+                destination,
+            } => {
+                vec![
+                    place(p),
+                    provider(o),
+                    pathway(w),
+                    (
+                        "destination",
+                        destination_group_label(*destination).to_owned(),
+                    ),
+                ]
             }
-            MetricKey::DelayedByReason { place: p, provider: o, reason } => {
+            MetricKey::DelayedByReason {
+                place: p,
+                provider: o,
+                reason,
+            } => {
                 vec![place(p), provider(o), ("reason_family", reason.to_string())]
             }
-            MetricKey::WaitingForCare { place: p, pathway: w } => vec![place(p), pathway(w)],
-            MetricKey::CareStartDelay { place: p, pathway: w, delay } => {
-                vec![place(p), pathway(w), ("delay_days", delay.as_str().to_owned())]
+            MetricKey::WaitingForCare {
+                place: p,
+                pathway: w,
+            } => vec![place(p), pathway(w)],
+            MetricKey::CareStartDelay {
+                place: p,
+                pathway: w,
+                delay,
+            } => {
+                vec![
+                    place(p),
+                    pathway(w),
+                    ("delay_days", delay.as_str().to_owned()),
+                ]
             }
-            MetricKey::Readmissions { place: p, provider: o } => vec![place(p), provider(o)],
-            MetricKey::GpFollowUp { place: p, window, outcome } => {
-                vec![place(p), ("window", window.as_str().to_owned()), ("outcome", outcome.as_str().to_owned())]
+            MetricKey::Readmissions {
+                place: p,
+                provider: o,
+            } => vec![place(p), provider(o)],
+            MetricKey::GpFollowUp {
+                place: p,
+                window,
+                outcome,
+            } => {
+                vec![
+                    place(p),
+                    ("window", window.as_str().to_owned()),
+                    ("outcome", outcome.as_str().to_owned()),
+                ]
             }
-            MetricKey::Reablement { place: p, outcome } => vec![place(p), ("outcome", outcome.as_str().to_owned())],
+            MetricKey::Reablement { place: p, outcome } => {
+                vec![place(p), ("outcome", outcome.as_str().to_owned())]
+            }
             MetricKey::UnlinkedEvents { feed, organisation } => {
-                vec![("feed", feed.as_str().to_owned()), ("organisation", organisation.to_string())]
+                vec![
+                    ("feed", feed.as_str().to_owned()),
+                    ("organisation", organisation.to_string()),
+                ]
             }
         }
     }
@@ -323,7 +455,15 @@ mod tests {
 
     #[test]
     fn delay_bands_follow_the_published_bands() {
-        let bands: Vec<&str> = [0, 1, 2, 3, 4, 6, 7, 13, 14, 20, 21, 400].map(|days| DelayBand::of_days(days).as_str()).to_vec();
-        assert_eq!(bands, ["0", "1", "2-3", "2-3", "4-6", "4-6", "7-13", "7-13", "14-20", "14-20", "21+", "21+"]);
+        let bands: Vec<&str> = [0, 1, 2, 3, 4, 6, 7, 13, 14, 20, 21, 400]
+            .map(|days| DelayBand::of_days(days).as_str())
+            .to_vec();
+        assert_eq!(
+            bands,
+            [
+                "0", "1", "2-3", "2-3", "4-6", "4-6", "7-13", "7-13", "14-20", "14-20", "21+",
+                "21+"
+            ]
+        );
     }
 }

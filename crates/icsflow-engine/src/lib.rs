@@ -24,5 +24,6 @@ mod series;
 
 pub use engine::{Applied, Engine, EngineConfig, EngineStatistics};
 pub use labels::{
-    DelayBand, FollowUpOutcome, FollowUpWindow, MetricKey, PathwayLabel, ReablementOutcome, ReasonLabel, StayBand,
+    DelayBand, FollowUpOutcome, FollowUpWindow, MetricKey, PathwayLabel, ReablementOutcome,
+    ReasonLabel, StayBand,
 };

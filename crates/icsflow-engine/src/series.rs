@@ -52,8 +52,11 @@ impl Series {
     /// The value as of `day`.
     pub(crate) fn value(&self, day: i32) -> i64 {
         let steps: i64 = self.steps.range(..=day).map(|(_, delta)| delta).sum();
-        let slopes: i64 =
-            self.slopes.range(..=day).map(|(start, delta)| delta * i64::from(day - start)).sum();
+        let slopes: i64 = self
+            .slopes
+            .range(..=day)
+            .map(|(start, delta)| delta * i64::from(day - start))
+            .sum();
         self.constant + steps + slopes
     }
 
@@ -99,13 +102,29 @@ mod tests {
         series.add(Contribution::Constant(2));
         series.add(Contribution::Step { day: 10, delta: 1 });
         series.add(Contribution::Step { day: 15, delta: -1 });
-        assert_eq!([series.value(9), series.value(10), series.value(14), series.value(15)], [2, 3, 3, 2]);
+        assert_eq!(
+            [
+                series.value(9),
+                series.value(10),
+                series.value(14),
+                series.value(15)
+            ],
+            [2, 3, 3, 2]
+        );
 
         let mut bed_days = Series::default();
         bed_days.add(Contribution::Slope { day: 10, delta: 1 });
         bed_days.add(Contribution::Slope { day: 13, delta: -1 });
         bed_days.add(Contribution::Slope { day: 12, delta: 1 });
-        assert_eq!([bed_days.value(10), bed_days.value(12), bed_days.value(13), bed_days.value(20)], [0, 2, 4, 11]);
+        assert_eq!(
+            [
+                bed_days.value(10),
+                bed_days.value(12),
+                bed_days.value(13),
+                bed_days.value(20)
+            ],
+            [0, 2, 4, 11]
+        );
     }
 
     #[test]
@@ -120,8 +139,15 @@ mod tests {
 
     #[test]
     fn settled_values() {
-        let closed = [Contribution::Slope { day: 10, delta: 1 }, Contribution::Slope { day: 13, delta: -1 }, Contribution::Step { day: 5, delta: 1 }];
+        let closed = [
+            Contribution::Slope { day: 10, delta: 1 },
+            Contribution::Slope { day: 13, delta: -1 },
+            Contribution::Step { day: 5, delta: 1 },
+        ];
         assert_eq!(settled_value(closed), Some(4));
-        assert_eq!(settled_value([Contribution::Slope { day: 10, delta: 1 }]), None);
+        assert_eq!(
+            settled_value([Contribution::Slope { day: 10, delta: 1 }]),
+            None
+        );
     }
 }

@@ -27,11 +27,16 @@ impl Patient {
 /// "2026-01-05 10:00" in UTC (January: the same as London).
 pub(crate) fn instant(text: &str) -> Timestamp {
     let (date, time) = text.split_once(' ').unwrap_or((text, "12:00"));
-    let parts: Vec<u32> = date.split('-').map(|part| part.parse().expect("date part")).collect();
+    let parts: Vec<u32> = date
+        .split('-')
+        .map(|part| part.parse().expect("date part"))
+        .collect();
     let (hour, minute) = time.split_once(':').expect("hh:mm");
     let day = Date::from_calendar(parts[0] as i32, parts[1], parts[2]).expect("calendar date");
     Timestamp::from_millis(
-        day.start().as_millis() + (hour.parse::<i64>().expect("hour") * 60 + minute.parse::<i64>().expect("minute")) * 60_000,
+        day.start().as_millis()
+            + (hour.parse::<i64>().expect("hour") * 60 + minute.parse::<i64>().expect("minute"))
+                * 60_000,
     )
 }
 
@@ -65,7 +70,12 @@ impl Events {
         event_id
     }
 
-    pub(crate) fn discharge_feed(&mut self, who: Patient, at: &str, body: DischargeBody) -> EventId {
+    pub(crate) fn discharge_feed(
+        &mut self,
+        who: Patient,
+        at: &str,
+        body: DischargeBody,
+    ) -> EventId {
         self.push(who, "RVW", at, EventBody::Discharge(body))
     }
 
@@ -88,7 +98,9 @@ impl Events {
     }
 
     pub(crate) fn not_meeting(&mut self, who: Patient, at: &str, ready: Option<&str>) -> EventId {
-        let outcome = CriteriaToReside::DoesNotMeet { discharge_ready_date: ready.map(date) };
+        let outcome = CriteriaToReside::DoesNotMeet {
+            discharge_ready_date: ready.map(date),
+        };
         self.discharge_feed(who, at, DischargeBody::CriteriaToResideAssessed(outcome))
     }
 
@@ -101,31 +113,92 @@ impl Events {
         self.discharge_feed(who, at, DischargeBody::PathwayAssigned { pathway })
     }
 
-    pub(crate) fn reason(&mut self, who: Patient, at: &str, reason_family: DelayReasonFamily) -> EventId {
+    pub(crate) fn reason(
+        &mut self,
+        who: Patient,
+        at: &str,
+        reason_family: DelayReasonFamily,
+    ) -> EventId {
         let reason_code = ReasonCode::parse("reason_code", "local").expect("code");
-        self.discharge_feed(who, at, DischargeBody::DelayReasonRecorded { reason_family, reason_code })
+        self.discharge_feed(
+            who,
+            at,
+            DischargeBody::DelayReasonRecorded {
+                reason_family,
+                reason_code,
+            },
+        )
     }
 
-    pub(crate) fn discharged(&mut self, who: Patient, at: &str, destination: DischargeDestination, pathway: DischargePathway) -> EventId {
-        let body = DischargeBody::Discharged { destination, discharge_method: DischargeMethod::ClinicalAdvice, pathway };
+    pub(crate) fn discharged(
+        &mut self,
+        who: Patient,
+        at: &str,
+        destination: DischargeDestination,
+        pathway: DischargePathway,
+    ) -> EventId {
+        let body = DischargeBody::Discharged {
+            destination,
+            discharge_method: DischargeMethod::ClinicalAdvice,
+            pathway,
+        };
         self.discharge_feed(who, at, body)
     }
 
-    pub(crate) fn service_started(&mut self, who: Patient, at: &str, service_type: ServiceType, service_component: ServiceComponent) -> EventId {
-        self.push(who, "702", at, EventBody::SocialCare(SocialCareBody::ServiceStarted { service_type, service_component }))
+    pub(crate) fn service_started(
+        &mut self,
+        who: Patient,
+        at: &str,
+        service_type: ServiceType,
+        service_component: ServiceComponent,
+    ) -> EventId {
+        self.push(
+            who,
+            "702",
+            at,
+            EventBody::SocialCare(SocialCareBody::ServiceStarted {
+                service_type,
+                service_component,
+            }),
+        )
     }
 
-    pub(crate) fn service_ended(&mut self, who: Patient, at: &str, end_reason: ServiceEndReason) -> EventId {
-        self.push(who, "702", at, EventBody::SocialCare(SocialCareBody::ServiceEnded { end_reason }))
+    pub(crate) fn service_ended(
+        &mut self,
+        who: Patient,
+        at: &str,
+        end_reason: ServiceEndReason,
+    ) -> EventId {
+        self.push(
+            who,
+            "702",
+            at,
+            EventBody::SocialCare(SocialCareBody::ServiceEnded { end_reason }),
+        )
     }
 
-    pub(crate) fn contact(&mut self, who: Patient, at: &str, attendance: ContactAttendance) -> EventId {
-        let body = PrimaryCareBody::PostDischargeContact { attendance, contact_mode: ContactMode::Telephone };
+    pub(crate) fn contact(
+        &mut self,
+        who: Patient,
+        at: &str,
+        attendance: ContactAttendance,
+    ) -> EventId {
+        let body = PrimaryCareBody::PostDischargeContact {
+            attendance,
+            contact_mode: ContactMode::Telephone,
+        };
         self.push(who, "M83670", at, EventBody::PrimaryCare(body))
     }
 
     pub(crate) fn death(&mut self, who: Patient, at: &str, died_on: &str) -> EventId {
-        self.push(who, "M83670", at, EventBody::PrimaryCare(PrimaryCareBody::DeathNotified { date_of_death: date(died_on) }))
+        self.push(
+            who,
+            "M83670",
+            at,
+            EventBody::PrimaryCare(PrimaryCareBody::DeathNotified {
+                date_of_death: date(died_on),
+            }),
+        )
     }
 
     /// Marks the last event as correcting `corrected`.

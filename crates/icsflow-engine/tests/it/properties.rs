@@ -12,11 +12,17 @@ use crate::{engine_with, patient, render, Events};
 type Ingredient = (u8, u8, u8, u8, u8, u8);
 
 fn ingredients() -> impl Strategy<Value = Vec<Ingredient>> {
-    proptest::collection::vec((1_u8..5, 1_u8..3, 0_u8..14, 0_u8..60, 0_u8..24, any::<u8>()), 1..60)
+    proptest::collection::vec(
+        (1_u8..5, 1_u8..3, 0_u8..14, 0_u8..60, 0_u8..24, any::<u8>()),
+        1..60,
+    )
 }
 
 fn at(day: u8, hour: u8) -> String {
-    let date = Date::from_calendar(2026, 1, 1).expect("date").days_since_epoch() + i32::from(day);
+    let date = Date::from_calendar(2026, 1, 1)
+        .expect("date")
+        .days_since_epoch()
+        + i32::from(day);
     let (year, month, day) = Date::from_days_since_epoch(date).to_calendar();
     format!("{year:04}-{month:02}-{day:02} {hour:02}:00")
 }
@@ -37,11 +43,20 @@ fn build(ingredients: &[Ingredient]) -> Vec<Event> {
             4 => events.meeting(who, &when),
             5 => events.pathway(who, &when, pathway),
             6 => events.reason(who, &when, DelayReasonFamily::ALL[usize::from(detail % 5)]),
-            7 => events.discharged(who, &when, DischargeDestination::ALL[usize::from(detail % 9)], pathway),
+            7 => events.discharged(
+                who,
+                &when,
+                DischargeDestination::ALL[usize::from(detail % 9)],
+                pathway,
+            ),
             8 => events.discharge_feed(who, &when, DischargeBody::DischargeCancelled),
             9 => events.discharge_feed(who, &when, DischargeBody::AdmissionCancelled),
             10 => {
-                let component = if detail % 2 == 0 { ServiceComponent::Reablement } else { ServiceComponent::HomeCare };
+                let component = if detail % 2 == 0 {
+                    ServiceComponent::Reablement
+                } else {
+                    ServiceComponent::HomeCare
+                };
                 events.service_started(who, &when, ServiceType::ShortTermStMax, component)
             }
             11 => events.service_ended(who, &when, ServiceEndReason::ALL[usize::from(detail % 8)]),
@@ -64,7 +79,10 @@ fn as_of_days() -> [&'static str; 3] {
 }
 
 fn snapshot(engine: &Engine) -> Vec<String> {
-    as_of_days().iter().map(|day| render(&engine.metrics(crate::instant(day)))).collect()
+    as_of_days()
+        .iter()
+        .map(|day| render(&engine.metrics(crate::instant(day))))
+        .collect()
 }
 
 proptest! {
@@ -140,16 +158,28 @@ fn eviction_frees_complete_journeys_and_refuses_their_late_duplicates() {
     let who = patient(1);
     events.admitted(who, "2026-01-01 09:00", 80);
     events.not_meeting(who, "2026-01-03 10:00", None);
-    events.discharged(who, "2026-01-05 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P0);
+    events.discharged(
+        who,
+        "2026-01-05 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
     let open = patient(2);
     events.admitted(open, "2026-01-01 09:00", 80);
     let mut engine = engine_with(&events.events);
     let as_of = crate::instant("2026-07-01 12:00");
     let before = render(&engine.metrics(as_of));
-    assert_eq!(engine.evict(as_of), 1, "only the discharged journey is complete");
+    assert_eq!(
+        engine.evict(as_of),
+        1,
+        "only the discharged journey is complete"
+    );
     assert_eq!(engine.statistics().journeys, 1);
     assert_eq!(render(&engine.metrics(as_of)), before);
     // The discharge arriving again after eviction must not count twice.
-    assert_eq!(engine.apply(&events.events[2]), icsflow_engine::Applied::BeyondHorizon);
+    assert_eq!(
+        engine.apply(&events.events[2]),
+        icsflow_engine::Applied::BeyondHorizon
+    );
     assert_eq!(render(&engine.metrics(as_of)), before);
 }

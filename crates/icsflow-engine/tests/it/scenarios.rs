@@ -3,7 +3,10 @@
 //! against docs/metrics.md, not only recorded.
 
 use expect_test::{expect, Expect};
-use icsflow_core::{ContactAttendance, DelayReasonFamily, DischargeDestination, DischargePathway, ServiceComponent, ServiceEndReason, ServiceType};
+use icsflow_core::{
+    ContactAttendance, DelayReasonFamily, DischargeDestination, DischargePathway, ServiceComponent,
+    ServiceEndReason, ServiceType,
+};
 
 use crate::{metrics_text, patient, Events};
 
@@ -44,7 +47,12 @@ fn discharge_on_the_ready_date_is_a_zero_day_delay() {
     events.admitted(who, "2026-01-01 09:00", 70);
     events.not_meeting(who, "2026-01-05 08:00", None);
     events.pathway(who, "2026-01-05 09:00", DischargePathway::P0);
-    events.discharged(who, "2026-01-05 17:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P0);
+    events.discharged(
+        who,
+        "2026-01-05 17:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
     // No bed day (no midnight passed), no longer in hospital, one discharge
     // in band "0" with 0 delay days; P0 waits for no care; the GP windows
     // are open (pending).
@@ -69,7 +77,12 @@ fn regaining_the_criteria_restarts_the_ready_date() {
     events.meeting(who, "2026-01-06 10:00");
     events.not_meeting(who, "2026-01-08 10:00", Some("2026-01-08"));
     events.pathway(who, "2026-01-08 11:00", DischargePathway::P1);
-    events.discharged(who, "2026-01-11 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P1);
+    events.discharged(
+        who,
+        "2026-01-11 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P1,
+    );
     // Delay is from the latest DRD (8th) to discharge (11th): 3 days, band
     // 2-3. Bed days: 3 midnights in the first period (4th, 5th, 6th... the
     // period ends on the 6th: midnights beginning the 4th, 5th, 6th) and 3
@@ -92,15 +105,28 @@ fn regaining_the_criteria_restarts_the_ready_date() {
 #[test]
 fn emergency_readmission_on_day_29_counts_and_day_30_does_not() {
     let mut events = Events::default();
-    for (who, readmitted_on) in [(patient(1), "2026-01-30 10:00"), (patient(2), "2026-01-31 10:00")] {
+    for (who, readmitted_on) in [
+        (patient(1), "2026-01-30 10:00"),
+        (patient(2), "2026-01-31 10:00"),
+    ] {
         events.admitted(who, "2025-12-20 09:00", 70);
-        events.discharged(who, "2026-01-01 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P0);
+        events.discharged(
+            who,
+            "2026-01-01 15:00",
+            DischargeDestination::UsualPlaceOfResidence,
+            DischargePathway::P0,
+        );
         events.admitted(who.spell(2), readmitted_on, 70);
     }
     // An elective admission inside the window is not a readmission.
     let third = patient(3);
     events.admitted(third, "2025-12-20 09:00", 70);
-    events.discharged(third, "2026-01-01 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P0);
+    events.discharged(
+        third,
+        "2026-01-01 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
     events.elective(third.spell(2), "2026-01-10 10:00");
     check(
         &events,
@@ -117,10 +143,23 @@ fn emergency_readmission_on_day_29_counts_and_day_30_does_not() {
 #[test]
 fn reablement_window_runs_from_three_days_before_discharge() {
     let mut events = Events::default();
-    for (who, reablement_on) in [(patient(1), "2026-01-07 10:00"), (patient(2), "2026-01-06 10:00")] {
+    for (who, reablement_on) in [
+        (patient(1), "2026-01-07 10:00"),
+        (patient(2), "2026-01-06 10:00"),
+    ] {
         events.admitted(who, "2026-01-01 09:00", 81);
-        events.discharged(who, "2026-01-10 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P1);
-        events.service_started(who, reablement_on, ServiceType::ShortTermStMax, ServiceComponent::Reablement);
+        events.discharged(
+            who,
+            "2026-01-10 15:00",
+            DischargeDestination::UsualPlaceOfResidence,
+            DischargePathway::P1,
+        );
+        events.service_started(
+            who,
+            reablement_on,
+            ServiceType::ShortTermStMax,
+            ServiceComponent::Reablement,
+        );
     }
     // Patient 1 started 3 days before discharge (in the window), patient 2
     // 4 days before (out). Day 91 after 10 January is 11 April.
@@ -152,11 +191,25 @@ fn reablement_outcomes_at_day_91() {
     let outcomes = [patient(1), patient(2), patient(3), patient(4)];
     for who in outcomes {
         events.admitted(who, "2026-01-01 09:00", 75);
-        events.discharged(who, "2026-01-10 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P1);
-        events.service_started(who, "2026-01-11 10:00", ServiceType::ShortTermStMax, ServiceComponent::Reablement);
+        events.discharged(
+            who,
+            "2026-01-10 15:00",
+            DischargeDestination::UsualPlaceOfResidence,
+            DischargePathway::P1,
+        );
+        events.service_started(
+            who,
+            "2026-01-11 10:00",
+            ServiceType::ShortTermStMax,
+            ServiceComponent::Reablement,
+        );
     }
     events.death(patient(2), "2026-03-02 10:00", "2026-03-01");
-    events.service_ended(patient(3), "2026-02-20 10:00", ServiceEndReason::MovedToResidentialOrNursing);
+    events.service_ended(
+        patient(3),
+        "2026-02-20 10:00",
+        ServiceEndReason::MovedToResidentialOrNursing,
+    );
     events.admitted(patient(4).spell(2), "2026-04-05 10:00", 75);
     check(
         &events,
@@ -180,10 +233,22 @@ fn cancelled_discharge_returns_the_patient_to_hospital() {
     events.admitted(who, "2026-01-01 09:00", 70);
     events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
     events.pathway(who, "2026-01-04 11:00", DischargePathway::P2);
-    events.discharged(who, "2026-01-06 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P2);
+    events.discharged(
+        who,
+        "2026-01-06 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P2,
+    );
     let discharged = metrics_text(&events.events, "2026-01-08 12:00");
-    assert!(discharged.contains("icsflow_flow_discharges{"), "{discharged}");
-    events.discharge_feed(who, "2026-01-06 16:00", icsflow_core::DischargeBody::DischargeCancelled);
+    assert!(
+        discharged.contains("icsflow_flow_discharges{"),
+        "{discharged}"
+    );
+    events.discharge_feed(
+        who,
+        "2026-01-06 16:00",
+        icsflow_core::DischargeBody::DischargeCancelled,
+    );
     // Back in hospital, not meeting the criteria since the 4th: 4 bed days
     // as of the 8th, no discharge, waiting for care on P2.
     check(
@@ -205,7 +270,11 @@ fn cancelled_admission_removes_the_spell() {
     let who = patient(1);
     events.admitted(who, "2026-01-01 09:00", 70);
     events.not_meeting(who, "2026-01-04 10:00", None);
-    events.discharge_feed(who, "2026-01-05 10:00", icsflow_core::DischargeBody::AdmissionCancelled);
+    events.discharge_feed(
+        who,
+        "2026-01-05 10:00",
+        icsflow_core::DischargeBody::AdmissionCancelled,
+    );
     check(&events, "2026-01-08 12:00", expect![[r#""#]]);
 }
 
@@ -238,8 +307,18 @@ fn waiting_for_care_ends_when_a_service_starts() {
     events.admitted(who, "2026-01-01 09:00", 70);
     events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
     events.pathway(who, "2026-01-04 11:00", DischargePathway::P1);
-    events.discharged(who, "2026-01-09 15:00", DischargeDestination::UsualPlaceOfResidence, DischargePathway::P1);
-    events.service_started(who, "2026-01-09 18:00", ServiceType::ShortTermStMax, ServiceComponent::HomeCare);
+    events.discharged(
+        who,
+        "2026-01-09 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P1,
+    );
+    events.service_started(
+        who,
+        "2026-01-09 18:00",
+        ServiceType::ShortTermStMax,
+        ServiceComponent::HomeCare,
+    );
     events.contact(who, "2026-01-20 10:00", ContactAttendance::Attended);
     // Waited from the 4th to the 9th (band 4-6); GP contact 11 days after
     // discharge: outside 7 days (not attended once the window closed),
@@ -262,7 +341,12 @@ fn waiting_for_care_ends_when_a_service_starts() {
 #[test]
 fn events_without_a_journey_are_counted_as_unlinked() {
     let mut events = Events::default();
-    events.service_started(patient(5), "2026-01-09 18:00", ServiceType::LongTermCommunity, ServiceComponent::HomeCare);
+    events.service_started(
+        patient(5),
+        "2026-01-09 18:00",
+        ServiceType::LongTermCommunity,
+        ServiceComponent::HomeCare,
+    );
     events.contact(patient(5), "2026-01-10 10:00", ContactAttendance::Attended);
     events.not_meeting(patient(6), "2026-01-04 10:00", None);
     check(
