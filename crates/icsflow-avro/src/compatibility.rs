@@ -183,13 +183,8 @@ fn collect_undocumented(schema: &serde_json::Value, missing: &mut Vec<String>) {
                 .get("name")
                 .and_then(|name| name.as_str())
                 .unwrap_or_default();
-            match kind {
-                "record" | "enum" | "fixed" => {
-                    if !has_doc(schema) {
-                        missing.push(format!("{kind} {name}"));
-                    }
-                }
-                _ => {}
+            if matches!(kind, "record" | "enum" | "fixed") && !has_doc(schema) {
+                missing.push(format!("{kind} {name}"));
             }
             if let Some(fields) = object.get("fields").and_then(|fields| fields.as_array()) {
                 for field in fields {

@@ -240,8 +240,8 @@ impl Engine {
 /// change a few series of their journey, not all of them.
 fn apply_difference(
     series: &mut FastMap<MetricKey, Series>,
-    before: &mut Vec<(MetricKey, Contribution)>,
-    after: &mut Vec<(MetricKey, Contribution)>,
+    before: &mut [(MetricKey, Contribution)],
+    after: &mut [(MetricKey, Contribution)],
 ) {
     before.sort_unstable();
     after.sort_unstable();

@@ -218,8 +218,8 @@ pub enum MetricKey {
         pathway: PathwayLabel,
         reason: ReasonLabel,
     },
-    /// 4. Discharges of patients who had a Discharge Ready Date, by days
-    /// from it to discharge.
+    /// 4. Discharges of patients who had a Discharge Ready Date, by the
+    ///    days from it to discharge.
     DischargeDelay {
         place: PlaceCode,
         provider: OdsCode,
