@@ -128,9 +128,12 @@ impl Journey {
         let position = self
             .events
             .partition_point(|known| (known.at, known.id) < (event.at, event.id));
-        // Exact growth: journeys are many and small, doubling would waste a
-        // third of their memory.
-        self.events.reserve_exact(1);
+        // Growth by a quarter: journeys are many and small, so doubling
+        // would waste a third of their memory, while growing by one would
+        // reallocate on every event.
+        if self.events.len() == self.events.capacity() {
+            self.events.reserve_exact((self.events.len() / 4).max(2));
+        }
         self.events.insert(position, event);
     }
 
