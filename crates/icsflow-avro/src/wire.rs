@@ -274,12 +274,17 @@ impl<EventType: CodeList, Payload: IntoDomainPayload> WireRecord<'_, EventType, 
     pub(crate) fn into_event(self, policy: &TimestampPolicy) -> Result<Event, Rejection> {
         match self.validate(policy) {
             Ok(event) => {
-                guard_identifiable_data(self.payload.free_text())?;
+                guard_identifiable_data(self.payload.free_text()).map_err(|rejection| {
+                    rejection.from_organisation(Some(event.envelope.source_organisation))
+                })?;
                 Ok(event)
             }
             Err(rejection) => {
-                guard_identifiable_data(self.envelope_strings().chain(self.payload.strings()))?;
-                Err(rejection)
+                let organisation =
+                    OdsCode::parse("source_organisation", self.source_organisation.as_str()).ok();
+                guard_identifiable_data(self.envelope_strings().chain(self.payload.strings()))
+                    .map_err(|rejection| rejection.from_organisation(organisation))?;
+                Err(rejection.from_organisation(organisation))
             }
         }
     }

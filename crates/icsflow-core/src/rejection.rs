@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::identifiers::OdsCode;
+
 /// The reason a partner record was rejected. Stable: these strings appear
 /// in dead-letter headers, metric labels and partner-facing documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +78,9 @@ pub struct Rejection {
     pub field: Option<&'static str>,
     /// What rule was broken, written for the partner who sent the record.
     pub explanation: &'static str,
+    /// The publishing organisation, when the record got far enough to name
+    /// a valid one: who to tell.
+    pub organisation: Option<OdsCode>,
 }
 
 impl Rejection {
@@ -84,6 +89,7 @@ impl Rejection {
             reason,
             field: None,
             explanation,
+            organisation: None,
         }
     }
 
@@ -96,11 +102,19 @@ impl Rejection {
             reason,
             field: Some(field),
             explanation,
+            organisation: None,
         }
     }
 
     pub const fn invalid_field(field: &'static str, explanation: &'static str) -> Rejection {
         Rejection::in_field(RejectReason::InvalidField, field, explanation)
+    }
+
+    pub const fn from_organisation(self, organisation: Option<OdsCode>) -> Rejection {
+        Rejection {
+            organisation,
+            ..self
+        }
     }
 }
 

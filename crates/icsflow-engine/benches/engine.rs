@@ -53,8 +53,9 @@ fn main() {
     // 2. Memory per open journey and 3. reading every metric, at size. The
     // events are generated first so that neither the timing nor the memory
     // growth includes making them.
-    let open_events: Vec<Event> =
-        (0..journeys as u64).flat_map(|patient| open_journey(patient, &mut Rng(patient * 13 + 5))).collect();
+    let open_events: Vec<Event> = (0..journeys as u64)
+        .flat_map(|patient| open_journey(patient, &mut Rng(patient * 13 + 5)))
+        .collect();
     let events = open_events.len();
     let resident_before = resident_bytes();
     let mut engine = Engine::new(EngineConfig::default());

@@ -274,6 +274,81 @@ pub enum MetricKey {
 }
 
 impl MetricKey {
+    /// One key of every metric, with placeholder label values: what a
+    /// collector needs to describe every metric before any series exists.
+    pub fn one_of_each() -> Vec<MetricKey> {
+        let (place, provider) = (
+            PlaceCode::parse("place", "E06000001"),
+            OdsCode::parse("provider", "AAA"),
+        );
+        let (Ok(place), Ok(provider)) = (place, provider) else {
+            return Vec::new();
+        };
+        let pathway = PathwayLabel(None);
+        let reason = ReasonLabel(None);
+        vec![
+            MetricKey::NotMeetingCriteria {
+                place,
+                provider,
+                pathway,
+            },
+            MetricKey::NotMeetingCriteriaByStay {
+                place,
+                provider,
+                pathway,
+                stay: StayBand::Days0To6,
+            },
+            MetricKey::DelayedBedDays {
+                place,
+                provider,
+                pathway,
+                reason,
+            },
+            MetricKey::DischargeDelay {
+                place,
+                provider,
+                pathway,
+                delay: DelayBand::Days0,
+            },
+            MetricKey::DischargeDelayDays {
+                place,
+                provider,
+                pathway,
+            },
+            MetricKey::Discharges {
+                place,
+                provider,
+                pathway,
+                destination: DestinationGroup::Other,
+            },
+            MetricKey::DelayedByReason {
+                place,
+                provider,
+                reason,
+            },
+            MetricKey::WaitingForCare { place, pathway },
+            MetricKey::CareStartDelay {
+                place,
+                pathway,
+                delay: DelayBand::Days0,
+            },
+            MetricKey::Readmissions { place, provider },
+            MetricKey::GpFollowUp {
+                place,
+                window: FollowUpWindow::Days7,
+                outcome: FollowUpOutcome::Pending,
+            },
+            MetricKey::Reablement {
+                place,
+                outcome: ReablementOutcome::Pending,
+            },
+            MetricKey::UnlinkedEvents {
+                feed: Feed::Discharge,
+                organisation: provider,
+            },
+        ]
+    }
+
     /// The metric's name.
     pub fn name(&self) -> &'static str {
         match self {

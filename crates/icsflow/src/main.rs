@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod roles;
 mod schemas;
+mod settings;
 
 /// Links the operational feeds of an Integrated Care System's partners and
 /// measures discharge flow per place.
@@ -21,6 +23,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Consume the partner topics, validate every record, and produce
+    /// events to the journey topic or rejects to the dead-letter topic.
+    Ingest(roles::RoleArgs),
+    /// Consume the journey topic in a consumer group, rebuild the journeys
+    /// of the assigned partitions, and serve the flow metrics.
+    Join(roles::RoleArgs),
+    /// Ingest and join in one process, for small deployments.
+    Run(roles::RoleArgs),
     /// Check the partner schemas and generate the data dictionary.
     #[command(subcommand)]
     Schemas(schemas::SchemasCommand),
@@ -29,6 +39,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Ingest(arguments) => roles::run(roles::Role::Ingest, arguments),
+        Command::Join(arguments) => roles::run(roles::Role::Join, arguments),
+        Command::Run(arguments) => roles::run(roles::Role::Run, arguments),
         Command::Schemas(command) => schemas::run(command),
     };
     match outcome {

@@ -1,0 +1,96 @@
+//! rdkafka client contexts: librdkafka's statistics turned into broker
+//! reachability and consumer lag; rebalances turned into messages for the
+//! join loop (never handled inside the callback).
+
+use std::sync::Arc;
+
+use icsflow_telemetry::{Health, PipelineMetrics};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{info, warn};
+
+/// A change of the join replica's assignment, sent to its loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RebalanceEvent {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+pub(crate) struct RoleContext {
+    pub(crate) role: &'static str,
+    pub(crate) health: Arc<Health>,
+    pub(crate) metrics: PipelineMetrics,
+    /// Only the join role listens to rebalances.
+    pub(crate) rebalances: Option<UnboundedSender<RebalanceEvent>>,
+    /// The topic whose lag this role reports.
+    pub(crate) lag_topics: Vec<String>,
+}
+
+impl ClientContext for RoleContext {
+    fn stats(&self, statistics: Statistics) {
+        let reachable = statistics
+            .brokers
+            .values()
+            .any(|broker| broker.state == "UP");
+        if reachable != self.health.broker_reachable() {
+            if reachable {
+                info!(role = self.role, "broker reachable");
+            } else {
+                warn!(role = self.role, "no broker reachable");
+            }
+        }
+        self.health.set_broker_reachable(reachable);
+        for (name, topic) in &statistics.topics {
+            if !self.lag_topics.iter().any(|known| known == name) {
+                continue;
+            }
+            for (partition, partition_statistics) in &topic.partitions {
+                // -1 is "unknown" (not assigned or not yet fetched).
+                if *partition >= 0 && partition_statistics.consumer_lag >= 0 {
+                    self.metrics
+                        .lag
+                        .with_label_values(&[self.role, name.as_str(), &partition.to_string()])
+                        .set(partition_statistics.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.health.set_broker_reachable(false);
+        }
+        warn!(role = self.role, %error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for RoleContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Some(sender) = &self.rebalances else {
+            return;
+        };
+        let partitions = |list: &rdkafka::TopicPartitionList| {
+            list.elements()
+                .iter()
+                .map(|element| element.partition())
+                .collect()
+        };
+        let event = match rebalance {
+            Rebalance::Assign(list) => RebalanceEvent::Assigned(partitions(list)),
+            Rebalance::Revoke(list) => RebalanceEvent::Revoked(partitions(list)),
+            Rebalance::Error(error) => {
+                warn!(role = self.role, %error, "rebalance failed");
+                return;
+            }
+        };
+        info!(role = self.role, ?event, "rebalance");
+        let _ = sender.send(event);
+    }
+}

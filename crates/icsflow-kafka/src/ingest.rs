@@ -1,0 +1,363 @@
+//! The ingest role: partner topics in; journey topic and dead-letter topic
+//! out; at-least-once.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use icsflow_avro::{encode_single_object, DecodeError, EventDecoder};
+use icsflow_core::{Feed, RejectReason, Rejection, Timestamp, TimestampPolicy};
+use icsflow_telemetry::{Health, PipelineMetrics};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::context::RoleContext;
+use crate::dead_letter::DeadLetterHeaders;
+use crate::{stopped, KafkaSettings, RoleError, Shutdown, Topics};
+
+/// What an ingest run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestSummary {
+    pub consumed: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+/// A produced record waiting for the broker's acknowledgement before the
+/// partner offset it came from may be stored.
+struct PendingAcknowledgement {
+    delivery: DeliveryFuture,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    output_topic: &'static str,
+}
+
+/// How long to wait before asking an unavailable schema registry again.
+const REGISTRY_RETRY: Duration = Duration::from_secs(2);
+
+/// Runs the ingest role until `shutdown` is raised or a produced record
+/// cannot be delivered (then the process should exit and restart from the
+/// last stored offsets).
+pub async fn run_ingest(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    decoder: EventDecoder,
+    metrics: PipelineMetrics,
+    health: Arc<Health>,
+    mut shutdown: Shutdown,
+) -> Result<IngestSummary, RoleError> {
+    let context = RoleContext {
+        role: "ingest",
+        health: Arc::clone(&health),
+        metrics: metrics.clone(),
+        rebalances: None,
+        lag_topics: topics
+            .partner_topics()
+            .iter()
+            .map(|(topic, _)| topic.to_string())
+            .collect(),
+    };
+    let mut consumer_config = settings.client_config();
+    consumer_config
+        .set("group.id", &settings.ingest_group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    for (key, value) in &settings.librdkafka {
+        consumer_config.set(key, value);
+    }
+    let consumer: Arc<StreamConsumer<RoleContext>> =
+        Arc::new(consumer_config.create_with_context(context)?);
+    let producer: FutureProducer = settings.producer_config().create()?;
+    let partner_topics: Vec<&str> = topics
+        .partner_topics()
+        .iter()
+        .map(|(topic, _)| *topic)
+        .collect();
+    consumer.subscribe(&partner_topics)?;
+    // Ingest has nothing to replay: it is ready once it can reach a broker.
+    health.set_caught_up(true);
+    info!(topics = ?partner_topics, journey_topic = %topics.journey, dead_letter_topic = %topics.dead_letter, "ingest started");
+
+    let (acknowledgements, pending) = mpsc::channel::<PendingAcknowledgement>(50_000);
+    let acknowledger = tokio::spawn(store_offsets_when_acknowledged(
+        pending,
+        Arc::clone(&consumer),
+        metrics.clone(),
+    ));
+
+    let mut summary = IngestSummary::default();
+    let journey_topic: &'static str = Box::leak(topics.journey.clone().into_boxed_str());
+    let dead_letter_topic: &'static str = Box::leak(topics.dead_letter.clone().into_boxed_str());
+    let outcome: Result<(), RoleError> = loop {
+        let message = tokio::select! {
+            biased;
+            () = stopped(&mut shutdown) => break Ok(()),
+            received = consumer.recv() => received,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                warn!(%error, "consume failed; retrying");
+                continue;
+            }
+        };
+        summary.consumed += 1;
+        metrics
+            .consumed
+            .with_label_values(&["ingest", message.topic()])
+            .inc();
+        let Some(feed) = topics.feed_of(message.topic()) else {
+            continue;
+        };
+        let produced = loop {
+            match route(
+                &message,
+                feed,
+                &decoder,
+                &metrics,
+                journey_topic,
+                dead_letter_topic,
+            ) {
+                Routed::Ready(routed) => break routed,
+                Routed::RegistryUnavailable(detail) => {
+                    metrics
+                        .registry_unavailable
+                        .with_label_values(&[feed.as_str()])
+                        .inc();
+                    warn!(
+                        topic = message.topic(),
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        detail,
+                        "schema registry unavailable; holding the record and retrying"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(REGISTRY_RETRY) => {}
+                        () = stopped(&mut shutdown) => break None,
+                    }
+                }
+            }
+        };
+        let Some(output) = produced else { break Ok(()) };
+        match output.kind {
+            OutputKind::Accepted => summary.accepted += 1,
+            OutputKind::Rejected => summary.rejected += 1,
+        }
+        let delivery = match send_with_backpressure(&producer, output.record(&message)).await {
+            Ok(delivery) => delivery,
+            Err(error) => break Err(RoleError::Kafka(error)),
+        };
+        let acknowledgement = PendingAcknowledgement {
+            delivery,
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            output_topic: output.topic,
+        };
+        if acknowledgements.send(acknowledgement).await.is_err() {
+            break Err(RoleError::DeliveryFailed(
+                "the acknowledgement task stopped".to_owned(),
+            ));
+        }
+    };
+
+    // Finish in-flight work: every produced record acknowledged and its
+    // offset stored, then commit.
+    drop(acknowledgements);
+    let acknowledged = acknowledger
+        .await
+        .unwrap_or_else(|error| Err(RoleError::DeliveryFailed(error.to_string())));
+    let _ = producer.flush(Duration::from_secs(10));
+    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+        // Nothing stored yet is not a failure.
+        if !matches!(
+            error,
+            KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
+        ) {
+            warn!(%error, "final commit failed");
+        }
+    }
+    info!(
+        consumed = summary.consumed,
+        accepted = summary.accepted,
+        rejected = summary.rejected,
+        "ingest stopped"
+    );
+    outcome.and(acknowledged).map(|()| summary)
+}
+
+enum OutputKind {
+    Accepted,
+    Rejected,
+}
+
+/// What to produce for one partner record.
+struct Output {
+    kind: OutputKind,
+    topic: &'static str,
+    key: Option<String>,
+    value: Vec<u8>,
+    headers: Option<rdkafka::message::OwnedHeaders>,
+}
+
+impl Output {
+    fn record<'a>(&'a self, _source: &BorrowedMessage<'_>) -> FutureRecord<'a, str, [u8]> {
+        let mut record = FutureRecord::to(self.topic).payload(self.value.as_slice());
+        if let Some(key) = &self.key {
+            record = record.key(key.as_str());
+        }
+        if let Some(headers) = &self.headers {
+            record = record.headers(headers.clone());
+        }
+        record
+    }
+}
+
+enum Routed {
+    Ready(Option<Output>),
+    RegistryUnavailable(String),
+}
+
+fn route(
+    message: &BorrowedMessage<'_>,
+    feed: Feed,
+    decoder: &EventDecoder,
+    metrics: &PipelineMetrics,
+    journey_topic: &'static str,
+    dead_letter_topic: &'static str,
+) -> Routed {
+    let payload = message.payload().unwrap_or_default();
+    let now = now();
+    let decoded = decoder
+        .decode(payload, &TimestampPolicy::wall_clock(now))
+        .and_then(|event| {
+            if event.feed() == feed {
+                Ok(event)
+            } else {
+                Err(DecodeError::Rejected(
+                    Rejection::new(
+                        RejectReason::IncompatibleSchema,
+                        "the record belongs to another feed than its topic",
+                    )
+                    .from_organisation(Some(event.envelope.source_organisation)),
+                ))
+            }
+        });
+    match decoded {
+        Ok(event) => {
+            let organisation = event.envelope.source_organisation;
+            metrics
+                .last_event
+                .with_label_values(&[feed.as_str(), organisation.as_str()])
+                .set(event.envelope.occurred_at.as_millis() / 1000);
+            Routed::Ready(Some(Output {
+                kind: OutputKind::Accepted,
+                topic: journey_topic,
+                key: Some(event.envelope.patient.to_string()),
+                value: encode_single_object(decoder.catalogue(), &event),
+                headers: None,
+            }))
+        }
+        Err(DecodeError::Rejected(rejection)) => {
+            let organisation = rejection.organisation.map_or_else(
+                || "unknown".to_owned(),
+                |organisation| organisation.to_string(),
+            );
+            metrics
+                .rejected
+                .with_label_values(&[feed.as_str(), &organisation, rejection.reason.as_str()])
+                .inc();
+            // The explanation names a field and a rule, never a value.
+            debug!(topic = message.topic(), partition = message.partition(), offset = message.offset(), reason = %rejection.reason, field = rejection.field.unwrap_or("-"), "record rejected");
+            let headers = DeadLetterHeaders {
+                reason: rejection.reason,
+                topic: message.topic().to_owned(),
+                partition: message.partition(),
+                offset: message.offset(),
+                feed,
+                organisation: rejection.organisation,
+                rejected_at_millis: now.as_millis(),
+            };
+            Routed::Ready(Some(Output {
+                kind: OutputKind::Rejected,
+                topic: dead_letter_topic,
+                key: None,
+                value: headers
+                    .value(message.payload().unwrap_or_default())
+                    .to_vec(),
+                headers: Some(headers.to_kafka()),
+            }))
+        }
+        Err(DecodeError::RegistryUnavailable { detail, .. }) => Routed::RegistryUnavailable(detail),
+    }
+}
+
+/// Hands a record to librdkafka, waiting while its queue is full.
+async fn send_with_backpressure(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'_, str, [u8]>,
+) -> Result<DeliveryFuture, KafkaError> {
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((error, _)) => return Err(error),
+        }
+    }
+}
+
+/// Awaits acknowledgements in the order records were produced and stores
+/// each partner offset only once its output is acknowledged.
+async fn store_offsets_when_acknowledged(
+    mut pending: mpsc::Receiver<PendingAcknowledgement>,
+    consumer: Arc<StreamConsumer<RoleContext>>,
+    metrics: PipelineMetrics,
+) -> Result<(), RoleError> {
+    while let Some(acknowledgement) = pending.recv().await {
+        match acknowledgement.delivery.await {
+            Ok(Ok(_)) => {
+                metrics
+                    .produced
+                    .with_label_values(&["ingest", acknowledgement.output_topic])
+                    .inc();
+                // librdkafka stores this offset + 1, the next one to read.
+                if let Err(error) = consumer.store_offset(
+                    &acknowledgement.topic,
+                    acknowledgement.partition,
+                    acknowledgement.offset,
+                ) {
+                    // A revoked partition: its next owner starts from the
+                    // last committed offset and re-produces (at-least-once).
+                    debug!(%error, topic = acknowledgement.topic, partition = acknowledgement.partition, "offset not stored");
+                }
+            }
+            Ok(Err((error, _))) => {
+                error!(%error, topic = acknowledgement.output_topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
+                return Err(RoleError::DeliveryFailed(error.to_string()));
+            }
+            Err(_) => {
+                return Err(RoleError::DeliveryFailed(
+                    "the producer was dropped".to_owned(),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64);
+    Timestamp::from_millis(millis)
+}

@@ -1,0 +1,218 @@
+//! The join role: the journey topic in, journeys and metrics out.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use icsflow_avro::EventDecoder;
+use icsflow_core::{Timestamp, TimestampPolicy};
+use icsflow_engine::{Applied, Engine, EngineConfig, MetricKey};
+use icsflow_telemetry::{Health, PipelineMetrics};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::context::{RebalanceEvent, RoleContext};
+use crate::{stopped, KafkaSettings, RoleError, Shutdown, Topics};
+
+/// The engines of the partitions this replica owns, one per partition so
+/// that a revoked partition's journeys can be dropped whole.
+#[derive(Debug, Default)]
+pub struct PartitionEngines {
+    engines: Mutex<BTreeMap<i32, Engine>>,
+}
+
+impl PartitionEngines {
+    /// Every series of every owned partition, summed, as of `as_of`.
+    pub fn metrics(&self, as_of: Timestamp) -> Vec<(MetricKey, i64)> {
+        let engines = self.lock();
+        let mut summed: BTreeMap<MetricKey, i64> = BTreeMap::new();
+        for engine in engines.values() {
+            for (key, value) in engine.metrics(as_of) {
+                *summed.entry(key).or_insert(0) += value;
+            }
+        }
+        summed.into_iter().collect()
+    }
+
+    pub fn journeys(&self) -> usize {
+        self.lock()
+            .values()
+            .map(|engine| engine.statistics().journeys)
+            .sum()
+    }
+
+    /// Evicts complete journeys older than the horizon in every partition.
+    pub fn evict(&self, as_of: Timestamp) -> usize {
+        self.lock()
+            .values_mut()
+            .map(|engine| engine.evict(as_of))
+            .sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Engine>> {
+        self.engines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What a join run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JoinSummary {
+    pub consumed: u64,
+    pub applied: u64,
+    pub undecodable: u64,
+}
+
+/// Replay state of one assigned partition.
+#[derive(Clone, Copy, Debug)]
+struct Replay {
+    /// The high watermark seen at assignment; ready once reached.
+    target: i64,
+    next_offset: i64,
+}
+
+/// Runs the join role until `shutdown` is raised. `clock` gives the
+/// instant metrics and eviction are computed as of.
+pub async fn run_join(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    engine_config: EngineConfig,
+    engines: Arc<PartitionEngines>,
+    metrics: PipelineMetrics,
+    health: Arc<Health>,
+    clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    mut shutdown: Shutdown,
+) -> Result<JoinSummary, RoleError> {
+    let (rebalance_sender, mut rebalances) = mpsc::unbounded_channel();
+    let context = RoleContext {
+        role: "join",
+        health: Arc::clone(&health),
+        metrics: metrics.clone(),
+        rebalances: Some(rebalance_sender),
+        lag_topics: vec![topics.journey.clone()],
+    };
+    let mut config = settings.client_config();
+    // Never commit: with no committed offset, every assignment starts from
+    // the beginning of retention, which is exactly the replay we want.
+    config
+        .set("group.id", &settings.join_group_id)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    for (key, value) in &settings.librdkafka {
+        config.set(key, value);
+    }
+    let consumer: Arc<StreamConsumer<RoleContext>> = Arc::new(config.create_with_context(context)?);
+    consumer.subscribe(&[topics.journey.as_str()])?;
+    info!(topic = %topics.journey, "join started");
+
+    // Canonical events were validated by ingest; replay must not refuse them
+    // for being old, so no wall clock here.
+    let decoder = EventDecoder::new(Arc::new(icsflow_avro::SchemaCatalogue::embedded()));
+    let policy = TimestampPolicy::without_clock();
+    let mut replays: BTreeMap<i32, Replay> = BTreeMap::new();
+    let mut summary = JoinSummary::default();
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
+    health.set_caught_up(false);
+
+    loop {
+        tokio::select! {
+            biased;
+            () = stopped(&mut shutdown) => break,
+            Some(event) = rebalances.recv() => {
+                match event {
+                    RebalanceEvent::Assigned(partitions) => {
+                        for partition in partitions {
+                            let target = high_watermark(&consumer, &topics.journey, partition).await;
+                            engines.lock().insert(partition, Engine::new(engine_config));
+                            replays.insert(partition, Replay { target, next_offset: 0 });
+                            metrics.replay_remaining.with_label_values(&[&partition.to_string()]).set(target);
+                            info!(partition, target, "partition assigned; replaying from the start");
+                        }
+                    }
+                    RebalanceEvent::Revoked(partitions) => {
+                        for partition in partitions {
+                            engines.lock().remove(&partition);
+                            replays.remove(&partition);
+                            metrics.replay_remaining.with_label_values(&[&partition.to_string()]).set(0);
+                            info!(partition, "partition revoked; its journeys dropped");
+                        }
+                    }
+                }
+                metrics.owned_partitions.set(replays.len() as i64);
+                health.set_caught_up(!replays.is_empty() && replays.values().all(|replay| replay.next_offset >= replay.target));
+            }
+            _ = housekeeping.tick() => {
+                let evicted = engines.evict(clock());
+                if evicted > 0 {
+                    info!(evicted, "complete journeys evicted");
+                }
+                metrics.journeys.set(engines.journeys() as i64);
+            }
+            received = consumer.recv() => {
+                let message = match received {
+                    Ok(message) => message,
+                    Err(error) => {
+                        warn!(%error, "consume failed; retrying");
+                        continue;
+                    }
+                };
+                summary.consumed += 1;
+                metrics.consumed.with_label_values(&["join", message.topic()]).inc();
+                let partition = message.partition();
+                let Some(replay) = replays.get_mut(&partition) else { continue };
+                replay.next_offset = replay.next_offset.max(message.offset() + 1);
+                match decoder.decode(message.payload().unwrap_or_default(), &policy) {
+                    Ok(event) => {
+                        let outcome = engines.lock().get_mut(&partition).map(|engine| engine.apply(&event));
+                        let label = match outcome {
+                            Some(Applied::Applied) => { summary.applied += 1; "applied" }
+                            Some(Applied::Duplicate) => "duplicate",
+                            Some(Applied::BeyondHorizon) => "beyond_horizon",
+                            None => continue,
+                        };
+                        metrics.engine_events.with_label_values(&[label]).inc();
+                    }
+                    Err(error) => {
+                        summary.undecodable += 1;
+                        metrics.engine_events.with_label_values(&["undecodable"]).inc();
+                        warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
+                    }
+                }
+                let remaining = (replay.target - replay.next_offset).max(0);
+                metrics.replay_remaining.with_label_values(&[&partition.to_string()]).set(remaining);
+                if remaining == 0 && !health.caught_up() && replays.values().all(|replay| replay.next_offset >= replay.target) {
+                    info!(partitions = replays.len(), "assigned partitions replayed; ready");
+                    health.set_caught_up(true);
+                }
+            }
+        }
+    }
+    info!(
+        consumed = summary.consumed,
+        applied = summary.applied,
+        "join stopped"
+    );
+    Ok(summary)
+}
+
+/// The partition's high watermark now, asked of the broker off the async
+/// reactor. An unreachable broker gives 0 (ready at once, then catching up).
+async fn high_watermark(
+    consumer: &Arc<StreamConsumer<RoleContext>>,
+    topic: &str,
+    partition: i32,
+) -> i64 {
+    let consumer = Arc::clone(consumer);
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .map_or(0, |(_, high)| high)
+}

@@ -1,0 +1,51 @@
+//! The only crate that knows Kafka: the `ingest` and `join` roles over
+//! rdkafka.
+//!
+//! - **ingest** consumes the partner topics, decodes and validates each
+//!   record, produces the event to the journey topic keyed by pseudonym
+//!   (murmur2 partitioner, as the Java client) or the record to the
+//!   dead-letter topic with a reason, and stores a partner offset only after
+//!   the broker acknowledged what it produced for it (at-least-once).
+//! - **join** consumes the journey topic in a consumer group. It never
+//!   commits: every assignment starts from the beginning of retention, so a
+//!   partition's journeys are rebuilt by replay, and the replica reports
+//!   ready once each assigned partition reached the high watermark seen at
+//!   assignment. Revocation drops the partition's engine.
+//!
+//! Bad input never stops a role: it is dead-lettered and counted.
+
+mod context;
+mod dead_letter;
+mod ingest;
+mod join;
+mod settings;
+
+pub use dead_letter::{
+    DeadLetterHeaders, HEADER_FEED, HEADER_OFFSET, HEADER_ORGANISATION, HEADER_PARTITION,
+    HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
+};
+pub use ingest::{run_ingest, IngestSummary};
+pub use join::{run_join, JoinSummary, PartitionEngines};
+pub use settings::{KafkaSettings, Topics};
+
+/// Why a role stopped with an error (bad input never does).
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error("kafka client: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the broker did not acknowledge a produced record: {0}")]
+    DeliveryFailed(String),
+}
+
+/// Tells a role to stop: it stops fetching, finishes in-flight work,
+/// commits and returns.
+pub type Shutdown = tokio::sync::watch::Receiver<bool>;
+
+/// Resolves when the shutdown signal is raised.
+pub(crate) async fn stopped(shutdown: &mut Shutdown) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}

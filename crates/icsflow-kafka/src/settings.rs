@@ -1,0 +1,79 @@
+//! Broker connection and topic names, as the roles need them.
+
+use std::collections::BTreeMap;
+
+use icsflow_core::Feed;
+use rdkafka::ClientConfig;
+
+/// How to reach the brokers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    /// Consumer group of the ingest role.
+    pub ingest_group_id: String,
+    /// Consumer group of the join role.
+    pub join_group_id: String,
+    pub session_timeout_ms: u32,
+    /// Passed to librdkafka as they are (SASL, TLS, tuning). Applied last,
+    /// so they override icsflow's own choices.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    pub(crate) fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("session.timeout.ms", self.session_timeout_ms.to_string())
+            .set("statistics.interval.ms", "5000");
+        for (key, value) in &self.librdkafka {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// Producer settings: idempotent, acknowledged by all in-sync replicas,
+    /// keys hashed with murmur2 like the Java client so that every producer
+    /// language puts a pseudonym on the same partition.
+    pub(crate) fn producer_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("partitioner", "murmur2_random")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4");
+        for (key, value) in &self.librdkafka {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// Topic names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topics {
+    pub discharge: String,
+    pub social_care: String,
+    pub primary_care: String,
+    /// Canonical events keyed by pseudonym, written by ingest, read by join.
+    pub journey: String,
+    /// Rejected partner records, with the reason in headers.
+    pub dead_letter: String,
+}
+
+impl Topics {
+    pub fn partner_topics(&self) -> [(&str, Feed); 3] {
+        [
+            (self.discharge.as_str(), Feed::Discharge),
+            (self.social_care.as_str(), Feed::SocialCare),
+            (self.primary_care.as_str(), Feed::PrimaryCare),
+        ]
+    }
+
+    pub fn feed_of(&self, topic: &str) -> Option<Feed> {
+        self.partner_topics()
+            .into_iter()
+            .find(|(name, _)| *name == topic)
+            .map(|(_, feed)| feed)
+    }
+}

@@ -1,0 +1,119 @@
+//! The admin endpoint: `/metrics`, `/healthz` (alive) and `/readyz`
+//! (assigned partitions replayed and broker reachable), on their own port.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus::Registry;
+
+/// What `/readyz` reports; set by the roles.
+#[derive(Debug)]
+pub struct Health {
+    /// Every assigned partition replayed (join), or consuming (ingest).
+    caught_up: AtomicBool,
+    /// A broker answered recently.
+    broker_reachable: AtomicBool,
+    ready_gauge: Option<prometheus::IntGauge>,
+}
+
+impl Health {
+    pub fn new(ready_gauge: Option<prometheus::IntGauge>) -> Health {
+        Health {
+            caught_up: AtomicBool::new(false),
+            broker_reachable: AtomicBool::new(false),
+            ready_gauge,
+        }
+    }
+
+    pub fn set_caught_up(&self, caught_up: bool) {
+        self.caught_up.store(caught_up, Ordering::Relaxed);
+        self.update_gauge();
+    }
+
+    pub fn set_broker_reachable(&self, reachable: bool) {
+        self.broker_reachable.store(reachable, Ordering::Relaxed);
+        self.update_gauge();
+    }
+
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
+    }
+
+    pub fn broker_reachable(&self) -> bool {
+        self.broker_reachable.load(Ordering::Relaxed)
+    }
+
+    pub fn ready(&self) -> bool {
+        self.caught_up() && self.broker_reachable()
+    }
+
+    fn update_gauge(&self) {
+        if let Some(gauge) = &self.ready_gauge {
+            gauge.set(i64::from(self.ready()));
+        }
+    }
+}
+
+/// What the admin handlers need.
+#[derive(Clone, Debug)]
+pub struct AdminState {
+    pub registry: Registry,
+    pub health: Arc<Health>,
+}
+
+/// Serves the admin endpoint on an already bound listener until `shutdown`
+/// completes.
+pub async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .with_state(state);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    // Rendering walks engine state under a lock; keep it off the reactor.
+    let registry = state.registry.clone();
+    let body = tokio::task::spawn_blocking(move || crate::render(&registry))
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+async fn readiness(State(state): State<AdminState>) -> impl IntoResponse {
+    let health = &state.health;
+    match (health.caught_up(), health.broker_reachable()) {
+        (true, true) => (StatusCode::OK, "ready\n".to_owned()),
+        (caught_up, reachable) => {
+            let mut reasons = Vec::new();
+            if !caught_up {
+                reasons.push("assigned partitions not yet replayed or consuming");
+            }
+            if !reachable {
+                reasons.push("no broker reachable");
+            }
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {}\n", reasons.join("; ")),
+            )
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The only crate that knows Prometheus and HTTP.
+//!
+//! - [`EngineCollector`]: renders the journey engine's series at scrape
+//!   time. Nothing expires and no series disappears while the process
+//!   lives: a label set seen once is reported (as 0 if need be) until exit.
+//! - [`PipelineMetrics`]: records consumed, produced and rejected, consumer
+//!   lag, freshness, replay progress, build info.
+//! - [`Health`] and [`serve_admin`]: `/metrics`, `/healthz`, `/readyz`.
+//!
+//! The registry is passed explicitly, never global.
+
+mod admin;
+mod engine_collector;
+mod pipeline;
+
+pub use admin::{serve_admin, AdminState, Health};
+pub use engine_collector::{EngineCollector, EngineMetricsSource};
+pub use pipeline::PipelineMetrics;
+pub use prometheus::Registry;
+
+/// Renders a registry in the Prometheus text format.
+pub fn render(registry: &Registry) -> String {
+    use prometheus::Encoder;
+    let mut buffer = Vec::new();
+    let encoder = prometheus::TextEncoder::new();
+    if let Err(error) = encoder.encode(&registry.gather(), &mut buffer) {
+        tracing::warn!(%error, "metrics encoding failed");
+    }
+    String::from_utf8(buffer).unwrap_or_default()
+}

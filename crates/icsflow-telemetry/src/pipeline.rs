@@ -1,0 +1,91 @@
+//! Metrics about the pipeline itself: what each role consumed, produced and
+//! rejected, how far behind it is, how fresh each partner feed is, and how
+//! far a replay has got. Labels: feed, organisation (ODS), reason code,
+//! topic, partition, role. All bounded.
+
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// Every pipeline metric, registered on one registry.
+#[derive(Clone, Debug)]
+pub struct PipelineMetrics {
+    /// `icsflow_pipeline_consumed_records_total{role, topic}`
+    pub consumed: IntCounterVec,
+    /// `icsflow_pipeline_produced_records_total{role, topic}`
+    pub produced: IntCounterVec,
+    /// `icsflow_ingest_rejected_records_total{feed, organisation, reason}`
+    pub rejected: IntCounterVec,
+    /// `icsflow_ingest_registry_unavailable_total{feed}`: records held back
+    /// because the schema registry could not be asked (retried, not lost).
+    pub registry_unavailable: IntCounterVec,
+    /// `icsflow_pipeline_consumer_lag_records{role, topic, partition}`
+    pub lag: IntGaugeVec,
+    /// `icsflow_ingest_last_event_timestamp_seconds{feed, organisation}`:
+    /// `occurred_at` of the newest accepted event per partner feed.
+    pub last_event: IntGaugeVec,
+    /// `icsflow_join_replay_remaining_records{partition}`: records left to
+    /// replay before an assigned partition is ready.
+    pub replay_remaining: IntGaugeVec,
+    /// `icsflow_join_owned_partitions`
+    pub owned_partitions: IntGauge,
+    /// `icsflow_join_journeys`: journeys held by this replica.
+    pub journeys: IntGauge,
+    /// `icsflow_engine_events_total{outcome}`: applied, duplicate,
+    /// beyond_horizon.
+    pub engine_events: IntCounterVec,
+    /// `icsflow_ready`: 1 when `/readyz` would answer 200.
+    pub ready: IntGauge,
+    /// `icsflow_build_info{version, role}`: always 1.
+    pub build_info: IntGaugeVec,
+}
+
+impl PipelineMetrics {
+    pub fn register(registry: &Registry) -> Result<PipelineMetrics, prometheus::Error> {
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(metric.clone()))?;
+                Ok(metric)
+            };
+        let gauge_vec =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+                let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(metric.clone()))?;
+                Ok(metric)
+            };
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let metric = IntGauge::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        Ok(PipelineMetrics {
+            consumed: counter("icsflow_pipeline_consumed_records_total", "Records consumed.", &["role", "topic"])?,
+            produced: counter("icsflow_pipeline_produced_records_total", "Records produced and acknowledged by the broker.", &["role", "topic"])?,
+            rejected: counter(
+                "icsflow_ingest_rejected_records_total",
+                "Partner records rejected and sent to the dead-letter topic, by reason code.",
+                &["feed", "organisation", "reason"],
+            )?,
+            registry_unavailable: counter(
+                "icsflow_ingest_registry_unavailable_total",
+                "Times a record was held back because the schema registry could not be asked; it is retried, not rejected.",
+                &["feed"],
+            )?,
+            lag: gauge_vec("icsflow_pipeline_consumer_lag_records", "Records between the committed position and the end of the partition.", &["role", "topic", "partition"])?,
+            last_event: gauge_vec(
+                "icsflow_ingest_last_event_timestamp_seconds",
+                "occurred_at of the newest accepted event, per partner feed (freshness).",
+                &["feed", "organisation"],
+            )?,
+            replay_remaining: gauge_vec(
+                "icsflow_join_replay_remaining_records",
+                "Records still to replay before an assigned journey partition is ready.",
+                &["partition"],
+            )?,
+            owned_partitions: gauge("icsflow_join_owned_partitions", "Journey topic partitions this replica owns.")?,
+            journeys: gauge("icsflow_join_journeys", "Patient journeys held in memory by this replica.")?,
+            engine_events: counter("icsflow_engine_events_total", "Events given to the journey engine, by outcome.", &["outcome"])?,
+            ready: gauge("icsflow_ready", "1 when the process is ready (assigned partitions replayed, broker reachable).")?,
+            build_info: gauge_vec("icsflow_build_info", "Always 1; the labels say what is running.", &["version", "role"])?,
+        })
+    }
+}

@@ -1,0 +1,274 @@
+//! `icsflow ingest`, `icsflow join` and `icsflow run`: the consumer roles,
+//! with their admin endpoint, logging and graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Args;
+use icsflow_avro::{EventDecoder, SchemaCatalogue, SchemaRegistryClient};
+use icsflow_core::Timestamp;
+use icsflow_kafka::{run_ingest, run_join, PartitionEngines};
+use icsflow_telemetry::{
+    serve_admin, AdminState, EngineCollector, Health, PipelineMetrics, Registry,
+};
+use tracing::{error, info};
+
+use crate::settings::{self, LogFormat, Settings, EXAMPLE_CONFIG};
+
+/// Which role(s) to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Ingest,
+    Join,
+    Run,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Join => "join",
+            Role::Run => "run",
+        }
+    }
+}
+
+/// Flags every role takes.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every setting, with its default and what it does: deploy/config/icsflow.example.toml.\nEnvironment variables ICSFLOW__SECTION__KEY override the file.\nInvalid settings are listed together and the process exits 64 before opening any port."
+)]
+pub(crate) struct RoleArgs {
+    /// TOML configuration file (see deploy/config/icsflow.example.toml).
+    /// Without it, built-in defaults and ICSFLOW__* variables apply.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where /metrics, /healthz and /readyz are served, for example
+    /// 127.0.0.1:9464. Overrides `admin.addr`.
+    #[arg(long, value_name = "HOST:PORT")]
+    admin_addr: Option<String>,
+}
+
+/// Exit status for configuration problems (EX_USAGE).
+const EXIT_CONFIGURATION: u8 = 64;
+
+pub(crate) fn run(role: Role, arguments: RoleArgs) -> anyhow::Result<ExitCode> {
+    let mut environment: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(address) = &arguments.admin_addr {
+        environment.insert("ICSFLOW__ADMIN__ADDR".to_owned(), address.clone());
+    }
+    let file_text = match &arguments.config {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some((path.display().to_string(), text)),
+            Err(error) => {
+                eprintln!(
+                    "icsflow {}: cannot read the configuration file {}: {error}",
+                    role.name(),
+                    path.display()
+                );
+                return Ok(ExitCode::from(EXIT_CONFIGURATION));
+            }
+        },
+        None => None,
+    };
+    let settings = match settings::load(
+        file_text
+            .as_ref()
+            .map(|(name, text)| (name.as_str(), text.as_str())),
+        &environment,
+    ) {
+        Ok(settings) => settings,
+        Err(problems) => {
+            eprintln!(
+                "icsflow {}: the configuration has {} problem(s):",
+                role.name(),
+                problems.len()
+            );
+            for problem in &problems {
+                eprintln!("  - {problem}");
+            }
+            eprintln!("Every setting is documented in {EXAMPLE_CONFIG}.");
+            return Ok(ExitCode::from(EXIT_CONFIGURATION));
+        }
+    };
+    init_logging(&settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_roles(role, settings))
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn wall_clock() -> Timestamp {
+    Timestamp::from_millis(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64),
+    )
+}
+
+async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
+    let registry = Registry::new();
+    let metrics = PipelineMetrics::register(&registry).context("registering metrics")?;
+    metrics
+        .build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION"), role.name()])
+        .set(1);
+    let health = Arc::new(Health::new(Some(metrics.ready.clone())));
+    let engines = Arc::new(PartitionEngines::default());
+    if role != Role::Ingest {
+        let source_engines = Arc::clone(&engines);
+        let source = move || source_engines.metrics(wall_clock());
+        registry
+            .register(Box::new(EngineCollector::new(Arc::new(source))))
+            .context("registering the engine collector")?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(settings.admin_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the admin endpoint to {} (set --admin-addr or admin.addr)",
+                settings.admin_addr
+            )
+        })?;
+    let bound = listener.local_addr().context("reading the admin address")?;
+    println!(
+        "icsflow {}: admin endpoint at http://{bound}/metrics (also /healthz, /readyz)",
+        role.name()
+    );
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut admin_shutdown = shutdown.clone();
+    let admin = tokio::spawn(serve_admin(
+        listener,
+        AdminState {
+            registry: registry.clone(),
+            health: Arc::clone(&health),
+        },
+        async move {
+            while !*admin_shutdown.borrow() {
+                if admin_shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+        },
+    ));
+    let signals = tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("stop requested: finishing in-flight work");
+        let _ = stop.send(true);
+        wait_for_signal().await;
+        error!("second stop request: exiting at once");
+        std::process::exit(130);
+    });
+
+    let catalogue = Arc::new(SchemaCatalogue::embedded());
+    let decoder = match &settings.schema_registry_url {
+        Some(url) => {
+            let client = SchemaRegistryClient::over_http(
+                url,
+                Duration::from_millis(settings.schema_registry_timeout_ms),
+                Arc::clone(&catalogue),
+            );
+            EventDecoder::with_registry(catalogue, Arc::new(client))
+        }
+        None => EventDecoder::new(catalogue),
+    };
+    let ingest = async {
+        if role == Role::Join {
+            return Ok(());
+        }
+        run_ingest(
+            &settings.kafka,
+            &settings.topics,
+            decoder,
+            metrics.clone(),
+            Arc::clone(&health),
+            shutdown.clone(),
+        )
+        .await
+        .map(|_| ())
+    };
+    let join = async {
+        if role == Role::Ingest {
+            return Ok(());
+        }
+        let clock: Arc<dyn Fn() -> Timestamp + Send + Sync> = Arc::new(wall_clock);
+        run_join(
+            &settings.kafka,
+            &settings.topics,
+            settings.engine,
+            Arc::clone(&engines),
+            metrics.clone(),
+            Arc::clone(&health),
+            clock,
+            shutdown.clone(),
+        )
+        .await
+        .map(|_| ())
+    };
+    let mut roles_shutdown = shutdown.clone();
+    let deadline = Duration::from_secs(settings.shutdown_timeout_seconds);
+    let roles = async { tokio::try_join!(ingest, join) };
+    tokio::pin!(roles);
+    // The roles run until they stop; after a stop request they have
+    // `shutdown.timeout_seconds` to finish.
+    let outcome = tokio::select! {
+        outcome = &mut roles => Some(outcome),
+        () = async {
+            while !*roles_shutdown.borrow() {
+                if roles_shutdown.changed().await.is_err() { break; }
+            }
+            tokio::time::sleep(deadline).await;
+        } => None,
+    };
+    signals.abort();
+    let exit = match outcome {
+        Some(Ok(_)) => ExitCode::SUCCESS,
+        Some(Err(role_error)) => {
+            error!(error = %role_error, "role stopped with an error");
+            ExitCode::FAILURE
+        }
+        None => {
+            error!(
+                seconds = settings.shutdown_timeout_seconds,
+                "shutdown took longer than shutdown.timeout_seconds"
+            );
+            ExitCode::FAILURE
+        }
+    };
+    admin.abort();
+    Ok(exit)
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,535 @@
+//! Configuration of the consumer roles: built-in defaults, then a TOML
+//! file, then `ICSFLOW__SECTION__KEY` environment variables.
+//!
+//! Loading is a pure function of the file's text and an environment map
+//! (tests never touch the process environment). Every problem is collected
+//! and reported together: unknown keys, values of the wrong type, values
+//! out of range. The caller exits 64 on any, before binding a port.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use config::{Config, Environment, File, FileFormat, Value, ValueKind};
+use icsflow_engine::EngineConfig;
+use icsflow_kafka::{KafkaSettings, Topics};
+
+/// Where the commented example of every setting lives.
+pub(crate) const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
+
+/// Every setting, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) kafka: KafkaSettings,
+    pub(crate) topics: Topics,
+    /// Base URL of a Confluent-compatible Schema Registry, for records in
+    /// Confluent framing; `None` accepts single-object framing only.
+    pub(crate) schema_registry_url: Option<String>,
+    pub(crate) schema_registry_timeout_ms: u64,
+    pub(crate) admin_addr: SocketAddr,
+    pub(crate) engine: EngineConfig,
+    pub(crate) log_format: LogFormat,
+    pub(crate) log_level: String,
+    pub(crate) shutdown_timeout_seconds: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One documented setting: its key, its default, what it is.
+struct Setting {
+    key: &'static str,
+    default: &'static str,
+}
+
+/// Every key with its default, in file order. The example file documents
+/// each one; a test holds the two together.
+const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "kafka.bootstrap_servers",
+        default: "127.0.0.1:9092",
+    },
+    Setting {
+        key: "kafka.session_timeout_ms",
+        default: "10000",
+    },
+    Setting {
+        key: "ingest.group_id",
+        default: "icsflow-ingest",
+    },
+    Setting {
+        key: "join.group_id",
+        default: "icsflow-join",
+    },
+    Setting {
+        key: "topics.discharge",
+        default: "ics.discharge.v1",
+    },
+    Setting {
+        key: "topics.social_care",
+        default: "ics.social_care.v1",
+    },
+    Setting {
+        key: "topics.primary_care",
+        default: "ics.primary_care.v1",
+    },
+    Setting {
+        key: "topics.journey",
+        default: "icsflow.journey.v1",
+    },
+    Setting {
+        key: "topics.dead_letter",
+        default: "icsflow.deadletter.v1",
+    },
+    Setting {
+        key: "schema_registry.url",
+        default: "",
+    },
+    Setting {
+        key: "schema_registry.timeout_ms",
+        default: "5000",
+    },
+    Setting {
+        key: "admin.addr",
+        default: "0.0.0.0:9464",
+    },
+    Setting {
+        key: "engine.eviction_horizon_days",
+        default: "120",
+    },
+    Setting {
+        key: "log.format",
+        default: "text",
+    },
+    Setting {
+        key: "log.level",
+        default: "info",
+    },
+    Setting {
+        key: "shutdown.timeout_seconds",
+        default: "20",
+    },
+];
+
+/// The free-form map passed to librdkafka as it is.
+const PASSTHROUGH: &str = "kafka.librdkafka";
+
+pub(crate) fn known_keys() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().map(|setting| setting.key)
+}
+
+/// Loads settings from an optional TOML file (its name, for messages, and
+/// its text) and an environment map. Returns every problem found.
+pub(crate) fn load(
+    file: Option<(&str, &str)>,
+    environment: &BTreeMap<String, String>,
+) -> Result<Settings, Vec<String>> {
+    let mut builder = Config::builder();
+    if let Some((_, text)) = file {
+        builder = builder.add_source(File::from_str(text, FileFormat::Toml));
+    }
+    let variables: config::Map<String, String> = environment
+        .iter()
+        .filter(|(name, _)| name.starts_with("ICSFLOW__"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    builder = builder.add_source(
+        Environment::with_prefix("ICSFLOW")
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(variables)),
+    );
+    let built = match builder.build() {
+        Ok(built) => built,
+        Err(error) => {
+            let origin = file.map_or("configuration", |(name, _)| name);
+            return Err(vec![format!("{origin}: {error}")]);
+        }
+    };
+
+    let mut problems = Vec::new();
+    let table = built
+        .clone()
+        .try_deserialize::<config::Map<String, Value>>()
+        .unwrap_or_default();
+    let mut leaves = Vec::new();
+    collect_leaves("", table, &mut leaves);
+    for (key, value) in &leaves {
+        if key == PASSTHROUGH
+            || key.starts_with(&format!("{PASSTHROUGH}."))
+            || known_keys().any(|known| known == key)
+        {
+            continue;
+        }
+        let origin = value
+            .origin()
+            .map(str::to_owned)
+            .unwrap_or_else(|| environment_name(key));
+        let suggestion = known_keys()
+            .filter(|known| known.split('.').next() == key.split('.').next())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let hint = if suggestion.is_empty() {
+            String::new()
+        } else {
+            format!(" (known keys in this section: {suggestion})")
+        };
+        problems.push(format!("unknown key `{key}` in {origin}{hint}"));
+    }
+
+    let mut reader = Reader {
+        config: &built,
+        problems: &mut problems,
+    };
+    let bootstrap_servers = reader.string("kafka.bootstrap_servers");
+    let session_timeout_ms = reader.number::<u32>("kafka.session_timeout_ms", 1000..=3_600_000);
+    let ingest_group_id = reader.string("ingest.group_id");
+    let join_group_id = reader.string("join.group_id");
+    let topics = Topics {
+        discharge: reader.string("topics.discharge"),
+        social_care: reader.string("topics.social_care"),
+        primary_care: reader.string("topics.primary_care"),
+        journey: reader.string("topics.journey"),
+        dead_letter: reader.string("topics.dead_letter"),
+    };
+    let registry_url = reader.string("schema_registry.url");
+    let schema_registry_timeout_ms =
+        reader.number::<u64>("schema_registry.timeout_ms", 100..=120_000);
+    let admin_addr = reader.string("admin.addr");
+    let eviction_horizon_days = reader.number::<i32>(
+        "engine.eviction_horizon_days",
+        EngineConfig::MINIMUM_HORIZON_DAYS..=3650,
+    );
+    let log_format = reader.string("log.format");
+    let log_level = reader.string("log.level");
+    let shutdown_timeout_seconds = reader.number::<u64>("shutdown.timeout_seconds", 1..=600);
+    let librdkafka = reader.passthrough();
+
+    if bootstrap_servers.trim().is_empty() {
+        problems.push(
+            "`kafka.bootstrap_servers` is empty: give host:port of at least one broker".to_owned(),
+        );
+    }
+    for (key, name) in [
+        ("topics.discharge", &topics.discharge),
+        ("topics.social_care", &topics.social_care),
+        ("topics.primary_care", &topics.primary_care),
+        ("topics.journey", &topics.journey),
+        ("topics.dead_letter", &topics.dead_letter),
+    ] {
+        if name.trim().is_empty() {
+            problems.push(format!("`{key}` is empty: every topic needs a name"));
+        }
+    }
+    let mut names = [
+        &topics.discharge,
+        &topics.social_care,
+        &topics.primary_care,
+        &topics.journey,
+        &topics.dead_letter,
+    ];
+    names.sort();
+    if names
+        .windows(2)
+        .any(|pair| pair[0] == pair[1] && !pair[0].is_empty())
+    {
+        problems.push("two `topics.*` settings name the same topic: each feed, the journey topic and the dead-letter topic need their own".to_owned());
+    }
+    let schema_registry_url = match registry_url.trim() {
+        "" => None,
+        url if url.starts_with("http://") => Some(url.trim_end_matches('/').to_owned()),
+        url if url.starts_with("https://") => {
+            problems.push(format!("`schema_registry.url` is {url}: this build speaks plain HTTP to the registry; reach it through a local TLS proxy or sidecar"));
+            None
+        }
+        url => {
+            problems.push(format!(
+                "`schema_registry.url` is `{url}`: expected a URL such as http://registry:8081"
+            ));
+            None
+        }
+    };
+    let admin_addr = match admin_addr.parse::<SocketAddr>() {
+        Ok(address) => address,
+        Err(_) => {
+            problems.push(format!("`admin.addr` is `{admin_addr}`: expected HOST:PORT with an IP address, for example 0.0.0.0:9464"));
+            SocketAddr::from(([0, 0, 0, 0], 9464))
+        }
+    };
+    let log_format = match log_format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            problems.push(format!(
+                "`log.format` is `{other}`: expected `text` or `json`"
+            ));
+            LogFormat::Text
+        }
+    };
+    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        problems.push(format!("`log.level` is `{log_level}`: expected a level (error, warn, info, debug, trace) or a filter such as `info,icsflow_kafka=debug`"));
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Settings {
+        kafka: KafkaSettings {
+            bootstrap_servers,
+            ingest_group_id,
+            join_group_id,
+            session_timeout_ms,
+            librdkafka,
+        },
+        topics,
+        schema_registry_url,
+        schema_registry_timeout_ms,
+        admin_addr,
+        engine: EngineConfig {
+            eviction_horizon_days,
+        },
+        log_format,
+        log_level,
+        shutdown_timeout_seconds,
+    })
+}
+
+/// The environment variable that sets `key`.
+fn environment_name(key: &str) -> String {
+    format!(
+        "the environment (ICSFLOW__{})",
+        key.replace('.', "__").to_uppercase()
+    )
+}
+
+fn collect_leaves(
+    prefix: &str,
+    table: config::Map<String, Value>,
+    leaves: &mut Vec<(String, Value)>,
+) {
+    let mut entries: Vec<(String, Value)> = table.into_iter().collect();
+    entries.sort_by(|left, right| left.0.cmp(&right.0));
+    for (name, value) in entries {
+        let key = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value.kind.clone() {
+            ValueKind::Table(inner) if key != PASSTHROUGH => collect_leaves(&key, inner, leaves),
+            _ => leaves.push((key, value)),
+        }
+    }
+}
+
+/// Reads typed values, recording problems instead of stopping at the first.
+struct Reader<'a> {
+    config: &'a Config,
+    problems: &'a mut Vec<String>,
+}
+
+impl Reader<'_> {
+    fn default_of(key: &str) -> &'static str {
+        SETTINGS
+            .iter()
+            .find(|setting| setting.key == key)
+            .map_or("", |setting| setting.default)
+    }
+
+    fn string(&mut self, key: &str) -> String {
+        match self.config.get::<String>(key) {
+            Ok(value) => value,
+            Err(config::ConfigError::NotFound(_)) => Self::default_of(key).to_owned(),
+            Err(error) => {
+                self.problems.push(format!("`{key}`: {error}"));
+                Self::default_of(key).to_owned()
+            }
+        }
+    }
+
+    fn number<T>(&mut self, key: &str, range: std::ops::RangeInclusive<T>) -> T
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let fallback = || Self::default_of(key).parse::<T>().ok();
+        let text = self.string(key);
+        match text.trim().parse::<T>() {
+            Ok(value) if range.contains(&value) => value,
+            Ok(value) => {
+                self.problems.push(format!(
+                    "`{key}` is {value}: expected a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ));
+                fallback().unwrap_or(*range.start())
+            }
+            Err(_) => {
+                self.problems.push(format!(
+                    "`{key}` is `{text}`: expected a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ));
+                fallback().unwrap_or(*range.start())
+            }
+        }
+    }
+
+    /// `kafka.librdkafka`: string values, passed through. Names given
+    /// through the environment use `_` for librdkafka's `.`.
+    fn passthrough(&mut self) -> BTreeMap<String, String> {
+        let table = match self.config.get_table(PASSTHROUGH) {
+            Ok(table) => table,
+            Err(config::ConfigError::NotFound(_)) => return BTreeMap::new(),
+            Err(error) => {
+                self.problems.push(format!(
+                    "`{PASSTHROUGH}`: {error}; expected a table of librdkafka settings"
+                ));
+                return BTreeMap::new();
+            }
+        };
+        let mut settings = BTreeMap::new();
+        for (name, value) in table {
+            match value.into_string() {
+                Ok(text) => {
+                    settings.insert(name.replace('_', "."), text);
+                }
+                Err(error) => self.problems.push(format!(
+                    "`{PASSTHROUGH}.{name}`: {error}; librdkafka settings are strings"
+                )),
+            }
+        }
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_work_with_nothing_given() {
+        let settings = load(None, &BTreeMap::new()).expect("defaults are valid");
+        assert_eq!(settings.kafka.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(settings.topics.discharge, "ics.discharge.v1");
+        assert_eq!(settings.admin_addr.port(), 9464);
+        assert_eq!(settings.schema_registry_url, None);
+        assert_eq!(settings.engine.eviction_horizon_days, 120);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let file = r#"
+            [kafka]
+            bootstrap_servers = "broker-1:9092"
+            [kafka.librdkafka]
+            "security.protocol" = "SASL_SSL"
+            [topics]
+            journey = "journey"
+        "#;
+        let settings = load(
+            Some(("icsflow.toml", file)),
+            &environment(&[
+                ("ICSFLOW__KAFKA__BOOTSTRAP_SERVERS", "broker-2:9092"),
+                ("ICSFLOW__KAFKA__LIBRDKAFKA__SASL_USERNAME", "ics"),
+                ("ICSFLOW__ENGINE__EVICTION_HORIZON_DAYS", "200"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(settings.kafka.bootstrap_servers, "broker-2:9092");
+        assert_eq!(settings.topics.journey, "journey");
+        assert_eq!(settings.engine.eviction_horizon_days, 200);
+        assert_eq!(
+            settings
+                .kafka
+                .librdkafka
+                .get("security.protocol")
+                .map(String::as_str),
+            Some("SASL_SSL")
+        );
+        assert_eq!(
+            settings
+                .kafka
+                .librdkafka
+                .get("sasl.username")
+                .map(String::as_str),
+            Some("ics")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_together() {
+        let file = r#"
+            [kafka]
+            bootstrap_server = "typo:9092"
+            session_timeout_ms = "soon"
+            [admin]
+            addr = "localhost"
+            [log]
+            format = "xml"
+            [engine]
+            eviction_horizon_days = 30
+            [surprise]
+            key = 1
+        "#;
+        let problems = load(
+            Some(("bad.toml", file)),
+            &environment(&[("ICSFLOW__TOPICS__JOURNY", "x")]),
+        )
+        .expect_err("invalid");
+        let joined = problems.join("\n");
+        for expected in [
+            "unknown key `kafka.bootstrap_server`",
+            "unknown key `surprise.key`",
+            "unknown key `topics.journy` in the environment (ICSFLOW__TOPICS__JOURNY)",
+            "`kafka.session_timeout_ms` is `soon`",
+            "`admin.addr` is `localhost`",
+            "`log.format` is `xml`",
+            "`engine.eviction_horizon_days` is 30",
+        ] {
+            assert!(
+                joined.contains(expected),
+                "missing {expected:?} in:\n{joined}"
+            );
+        }
+        assert_eq!(problems.len(), 7, "{joined}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_one_clear_problem() {
+        let problems = load(Some(("broken.toml", "[kafka\nbootstrap")), &BTreeMap::new())
+            .expect_err("invalid");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("broken.toml:"), "{problems:?}");
+    }
+
+    /// The commented example file sets every key with its default value,
+    /// so it can be copied as it is and every setting is documented.
+    #[test]
+    fn the_example_file_documents_every_setting() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/config/icsflow.example.toml"
+        );
+        let text = std::fs::read_to_string(path).expect("example config exists");
+        let settings =
+            load(Some((EXAMPLE_CONFIG, &text)), &BTreeMap::new()).expect("the example is valid");
+        assert_eq!(settings, load(None, &BTreeMap::new()).expect("defaults"));
+        for key in known_keys() {
+            let name = key.rsplit('.').next().unwrap_or(key);
+            assert!(
+                text.contains(&format!("\n{name} = ")),
+                "the example does not set {key}"
+            );
+        }
+    }
+}
