@@ -156,17 +156,22 @@ pub(crate) fn load(
         .unwrap_or_default();
     let mut leaves = Vec::new();
     collect_leaves("", table, &mut leaves);
-    for (key, value) in &leaves {
+    for (key, _) in &leaves {
         if key == PASSTHROUGH
             || key.starts_with(&format!("{PASSTHROUGH}."))
             || known_keys().any(|known| known == key)
         {
             continue;
         }
-        let origin = value
-            .origin()
-            .map(str::to_owned)
-            .unwrap_or_else(|| environment_name(key));
+        let variable = format!("ICSFLOW__{}", key.replace('.', "__").to_uppercase());
+        let origin = if environment.contains_key(&variable) {
+            format!("the environment ({variable})")
+        } else {
+            file.map_or_else(
+                || "the configuration".to_owned(),
+                |(name, _)| name.to_owned(),
+            )
+        };
         let suggestion = known_keys()
             .filter(|known| known.split('.').next() == key.split('.').next())
             .collect::<Vec<_>>()
@@ -294,14 +299,6 @@ pub(crate) fn load(
         log_level,
         shutdown_timeout_seconds,
     })
-}
-
-/// The environment variable that sets `key`.
-fn environment_name(key: &str) -> String {
-    format!(
-        "the environment (ICSFLOW__{})",
-        key.replace('.', "__").to_uppercase()
-    )
 }
 
 fn collect_leaves(
@@ -488,8 +485,8 @@ mod tests {
         .expect_err("invalid");
         let joined = problems.join("\n");
         for expected in [
-            "unknown key `kafka.bootstrap_server`",
-            "unknown key `surprise.key`",
+            "unknown key `kafka.bootstrap_server` in bad.toml",
+            "unknown key `surprise.key` in bad.toml",
             "unknown key `topics.journy` in the environment (ICSFLOW__TOPICS__JOURNY)",
             "`kafka.session_timeout_ms` is `soon`",
             "`admin.addr` is `localhost`",
