@@ -117,36 +117,27 @@ pub async fn run_join(
     let mut summary = JoinSummary::default();
     let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
     health.set_caught_up(false);
+    let shared = Shared {
+        consumer: &consumer,
+        topic: &topics.journey,
+        engines: &engines,
+        engine_config,
+        metrics: &metrics,
+        health: &health,
+    };
 
     loop {
         tokio::select! {
             biased;
             () = stopped(&mut shutdown) => break,
             Some(event) = rebalances.recv() => {
-                match event {
-                    RebalanceEvent::Assigned(partitions) => {
-                        for partition in partitions {
-                            let target = high_watermark(&consumer, &topics.journey, partition).await;
-                            engines.lock().insert(partition, Engine::new(engine_config));
-                            replays.insert(partition, Replay { target, next_offset: 0 });
-                            metrics.replay_remaining.with_label_values(&[&partition.to_string()]).set(target);
-                            info!(partition, target, "partition assigned; replaying from the start");
-                        }
-                    }
-                    RebalanceEvent::Revoked(partitions) => {
-                        for partition in partitions {
-                            engines.lock().remove(&partition);
-                            replays.remove(&partition);
-                            metrics.replay_remaining.with_label_values(&[&partition.to_string()]).set(0);
-                            info!(partition, "partition revoked; its journeys dropped");
-                        }
-                    }
-                }
-                metrics.owned_partitions.set(replays.len() as i64);
-                health.set_caught_up(!replays.is_empty() && replays.values().all(|replay| replay.next_offset >= replay.target));
+                apply_rebalance(&shared, &mut replays, event).await;
             }
             _ = housekeeping.tick() => {
-                let evicted = engines.evict(clock());
+                // Not while replaying: eviction sets the horizon before
+                // which events of unknown patients are refused, and a replay
+                // is made of exactly such events.
+                let evicted = if health.caught_up() { engines.evict(clock()) } else { 0 };
                 if evicted > 0 {
                     info!(evicted, "complete journeys evicted");
                 }
@@ -163,7 +154,17 @@ pub async fn run_join(
                 summary.consumed += 1;
                 metrics.consumed.with_label_values(&["join", message.topic()]).inc();
                 let partition = message.partition();
-                let Some(replay) = replays.get_mut(&partition) else { continue };
+                // librdkafka reports an assignment before it delivers the
+                // partition's first message: apply any pending one first.
+                if !replays.contains_key(&partition) {
+                    while let Ok(event) = rebalances.try_recv() {
+                        apply_rebalance(&shared, &mut replays, event).await;
+                    }
+                }
+                let Some(replay) = replays.get_mut(&partition) else {
+                    warn!(partition, "record from a partition this replica does not own; skipped");
+                    continue;
+                };
                 replay.next_offset = replay.next_offset.max(message.offset() + 1);
                 match decoder.decode(message.payload().unwrap_or_default(), &policy) {
                     Ok(event) => {
@@ -197,6 +198,71 @@ pub async fn run_join(
         "join stopped"
     );
     Ok(summary)
+}
+
+/// What applying a rebalance needs.
+struct Shared<'a> {
+    consumer: &'a Arc<StreamConsumer<RoleContext>>,
+    topic: &'a str,
+    engines: &'a PartitionEngines,
+    engine_config: EngineConfig,
+    metrics: &'a PipelineMetrics,
+    health: &'a Health,
+}
+
+/// An assigned partition gets a fresh engine and a replay target; a revoked
+/// one loses its engine.
+async fn apply_rebalance(
+    shared: &Shared<'_>,
+    replays: &mut BTreeMap<i32, Replay>,
+    event: RebalanceEvent,
+) {
+    match event {
+        RebalanceEvent::Assigned(partitions) => {
+            for partition in partitions {
+                let target = high_watermark(shared.consumer, shared.topic, partition).await;
+                shared
+                    .engines
+                    .lock()
+                    .insert(partition, Engine::new(shared.engine_config));
+                replays.insert(
+                    partition,
+                    Replay {
+                        target,
+                        next_offset: 0,
+                    },
+                );
+                shared
+                    .metrics
+                    .replay_remaining
+                    .with_label_values(&[&partition.to_string()])
+                    .set(target);
+                info!(
+                    partition,
+                    target, "partition assigned; replaying from the start"
+                );
+            }
+        }
+        RebalanceEvent::Revoked(partitions) => {
+            for partition in partitions {
+                shared.engines.lock().remove(&partition);
+                replays.remove(&partition);
+                shared
+                    .metrics
+                    .replay_remaining
+                    .with_label_values(&[&partition.to_string()])
+                    .set(0);
+                info!(partition, "partition revoked; its journeys dropped");
+            }
+        }
+    }
+    shared.metrics.owned_partitions.set(replays.len() as i64);
+    shared.health.set_caught_up(
+        !replays.is_empty()
+            && replays
+                .values()
+                .all(|replay| replay.next_offset >= replay.target),
+    );
 }
 
 /// The partition's high watermark now, asked of the broker off the async

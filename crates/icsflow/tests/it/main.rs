@@ -1,5 +1,8 @@
 //! The `icsflow` command as a user runs it: the built binary, its exit
-//! status and what it prints.
+//! status and what it prints; the consumer roles against a real broker.
+
+mod broker;
+mod roles;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,478 @@
+//! The consumer roles as an operator runs them: the built binary against a
+//! real broker, read through its admin endpoint and the dead-letter topic.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use icsflow_avro::{encode_single_object, SchemaCatalogue};
+use icsflow_core::{one_event_of_each_type, Event, Feed, Timestamp};
+use icsflow_engine::{Engine, EngineConfig};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+use crate::broker::{free_port, Broker};
+
+const TOPICS: [(&str, u32); 5] = [
+    ("ics.discharge.v1", 2),
+    ("ics.social_care.v1", 2),
+    ("ics.primary_care.v1", 2),
+    ("icsflow.journey.v1", 4),
+    ("icsflow.deadletter.v1", 1),
+];
+
+fn broker_with_topics() -> Broker {
+    let broker = Broker::start();
+    for (name, partitions) in TOPICS {
+        broker.create_topic(name, partitions);
+    }
+    broker
+}
+
+/// A running `icsflow` role, stopped with SIGINT when dropped.
+struct Role {
+    child: Child,
+    admin: String,
+    /// The role's log (stderr), for diagnosing a failure.
+    log: std::path::PathBuf,
+}
+
+impl Role {
+    fn start(role: &str, broker: &Broker) -> Role {
+        let admin_port = free_port();
+        let folder =
+            std::env::temp_dir().join(format!("icsflow-role-{}-{admin_port}", std::process::id()));
+        std::fs::create_dir_all(&folder).expect("config folder");
+        let config = folder.join("icsflow.toml");
+        std::fs::write(
+            &config,
+            format!("[kafka]\nbootstrap_servers = \"{}\"\nsession_timeout_ms = 6000\n[log]\nlevel = \"info\"\n", broker.address),
+        )
+        .expect("config written");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+            .args([role, "--config"])
+            .arg(&config)
+            .args(["--admin-addr", &format!("127.0.0.1:{admin_port}")])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(folder.join("role.log")).expect("log file"))
+            .spawn()
+            .expect("icsflow starts");
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut first_line)
+            .expect("admin line");
+        let admin = format!("127.0.0.1:{admin_port}");
+        assert!(
+            first_line.contains(&format!("http://{admin}/metrics")),
+            "start-up line: {first_line}"
+        );
+        Role {
+            child,
+            admin,
+            log: folder.join("role.log"),
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.admin, path)
+    }
+
+    /// SIGINT, then the exit status, within a bound.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "role did not stop within 30 s of SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return (0, String::new());
+    };
+    let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn topic_of(feed: Feed) -> &'static str {
+    match feed {
+        Feed::Discharge => "ics.discharge.v1",
+        Feed::SocialCare => "ics.social_care.v1",
+        Feed::PrimaryCare => "ics.primary_care.v1",
+    }
+}
+
+fn publish(broker: &Broker, records: &[(&str, Vec<u8>)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .expect("producer");
+    for (topic, payload) in records {
+        producer
+            .send(BaseRecord::to(topic).key("partner-key").payload(payload))
+            .expect("queued");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+}
+
+/// The sample events moved by whole days to end about now: events older
+/// than the eviction horizon are refused for patients the engine holds no
+/// journey for, as a live stream's would be.
+fn recent_samples() -> Vec<Event> {
+    use icsflow_core::{CriteriaToReside, Date, DischargeBody, EventBody, PrimaryCareBody};
+    let day = Timestamp::MILLIS_PER_DAY;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let samples = one_event_of_each_type();
+    let latest = samples
+        .iter()
+        .map(|event| event.envelope.recorded_at.as_millis())
+        .max()
+        .expect("samples");
+    let shift_days = (now - latest) / day - 1;
+    let shift = |instant: Timestamp| Timestamp::from_millis(instant.as_millis() + shift_days * day);
+    let shift_date =
+        |date: Date| Date::from_days_since_epoch(date.days_since_epoch() + shift_days as i32);
+    samples
+        .into_iter()
+        .map(|mut event| {
+            event.envelope.occurred_at = shift(event.envelope.occurred_at);
+            event.envelope.recorded_at = shift(event.envelope.recorded_at);
+            match &mut event.body {
+                EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(
+                    CriteriaToReside::DoesNotMeet {
+                        discharge_ready_date: Some(date),
+                    },
+                )) => {
+                    *date = shift_date(*date);
+                }
+                EventBody::PrimaryCare(PrimaryCareBody::DeathNotified { date_of_death }) => {
+                    *date_of_death = shift_date(*date_of_death)
+                }
+                _ => {}
+            }
+            event
+        })
+        .collect()
+}
+
+fn sample_records() -> Vec<(&'static str, Vec<u8>)> {
+    let catalogue = SchemaCatalogue::embedded();
+    recent_samples()
+        .iter()
+        .map(|event| {
+            (
+                topic_of(event.feed()),
+                encode_single_object(&catalogue, event),
+            )
+        })
+        .collect()
+}
+
+/// The gauge lines (`name{labels} value`) an engine fed `events` shows now,
+/// non-zero only, as Prometheus renders them.
+fn expected_gauge_lines(events: &[Event]) -> Vec<String> {
+    let mut engine = Engine::new(EngineConfig::default());
+    for event in events {
+        engine.apply(event);
+    }
+    let now = Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64,
+    );
+    engine
+        .metrics(now)
+        .into_iter()
+        .filter(|(_, value)| *value != 0)
+        .map(|(key, value)| format!("{key} {value}"))
+        .collect()
+}
+
+/// Engine gauge lines with a non-zero value in a /metrics body, summed
+/// across bodies (replicas).
+fn gauge_lines(bodies: &[String]) -> Vec<String> {
+    let mut summed: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
+    for body in bodies {
+        for line in body.lines().filter(|line| {
+            line.starts_with("icsflow_flow_") || line.starts_with("icsflow_quality_")
+        }) {
+            if let Some((series, value)) = line.rsplit_once(' ') {
+                *summed.entry(series.to_owned()).or_insert(0.0) +=
+                    value.parse::<f64>().unwrap_or(0.0);
+            }
+        }
+    }
+    let mut lines: Vec<String> = summed
+        .into_iter()
+        .filter(|(_, value)| *value != 0.0)
+        .map(|(series, value)| format!("{series} {value}"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
+
+/// Waits until the replicas' summed engine gauges equal `expected`; on
+/// timeout, shows what differs.
+fn wait_for_gauges(what: &str, replicas: &[&Role], expected: &[String]) {
+    let started = Instant::now();
+    loop {
+        let actual = gauge_lines(
+            &replicas
+                .iter()
+                .map(|role| role.get("/metrics").1)
+                .collect::<Vec<_>>(),
+        );
+        if actual == expected {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            let missing: Vec<&String> = expected
+                .iter()
+                .filter(|line| !actual.contains(line))
+                .collect();
+            let unexpected: Vec<&String> = actual
+                .iter()
+                .filter(|line| !expected.contains(line))
+                .collect();
+            let logs: Vec<String> = replicas
+                .iter()
+                .map(|role| role.log.display().to_string())
+                .collect();
+            panic!("timed out waiting for {what}\nmissing: {missing:#?}\nunexpected: {unexpected:#?}\nrole logs: {logs:?}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn eventually(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
+    let broker = broker_with_topics();
+    let role = Role::start("run", &broker);
+    let mut records = sample_records();
+    records.insert(
+        3,
+        ("ics.discharge.v1", b"\x00\x00\x00\x00\x07garbage".to_vec()),
+    );
+    records.insert(
+        8,
+        ("ics.social_care.v1", b"{\"json\": \"not avro\"}".to_vec()),
+    );
+    publish(&broker, &records);
+
+    let expected = sorted(expected_gauge_lines(&recent_samples()));
+    wait_for_gauges("the gauges on /metrics", &[&role], &expected);
+    let (status, body) = role.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("icsflow_ingest_rejected_records_total{feed=\"discharge\",organisation=\"unknown\",reason=\"unknown_schema\"} 1"), "{body}");
+    assert!(body.contains("icsflow_ingest_rejected_records_total{feed=\"social_care\",organisation=\"unknown\",reason=\"malformed\"} 1"), "{body}");
+    assert!(body.contains("icsflow_build_info{role=\"run\""), "{body}");
+    assert_eq!(role.get("/healthz").0, 200);
+    eventually("/readyz", Duration::from_secs(30), || {
+        role.get("/readyz").0 == 200
+    });
+
+    // The dead-letter topic holds the two bad records, coordinates in headers.
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", "dead-letter-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("reader");
+    reader
+        .subscribe(&["icsflow.deadletter.v1"])
+        .expect("subscribe");
+    let mut reasons = Vec::new();
+    let started = Instant::now();
+    while reasons.len() < 2 && started.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(message)) = reader.poll(Duration::from_millis(250)) {
+            let headers = message.headers().expect("headers");
+            let value = |name: &str| {
+                headers
+                    .iter()
+                    .find(|header| header.key == name)
+                    .and_then(|header| header.value)
+                    .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            };
+            assert!(
+                value("icsflow.source.offset").is_some()
+                    && value("icsflow.source.partition").is_some()
+            );
+            reasons.push((
+                value("icsflow.reason"),
+                value("icsflow.source.topic"),
+                message.payload().map(<[u8]>::to_vec),
+            ));
+        }
+    }
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            (
+                Some("malformed".to_owned()),
+                Some("ics.social_care.v1".to_owned()),
+                Some(b"{\"json\": \"not avro\"}".to_vec())
+            ),
+            (
+                Some("unknown_schema".to_owned()),
+                Some("ics.discharge.v1".to_owned()),
+                Some(b"\x00\x00\x00\x00\x07garbage".to_vec())
+            ),
+        ]
+    );
+
+    assert_eq!(role.interrupt().code(), Some(0), "SIGINT exits 0");
+}
+
+#[test]
+fn a_restarted_join_and_two_joins_in_one_group_show_the_same_gauges() {
+    let broker = broker_with_topics();
+    let ingest = Role::start("ingest", &broker);
+    // Spread the journeys over partitions: the sample journey for several
+    // patients.
+    let catalogue = SchemaCatalogue::embedded();
+    let mut events = Vec::new();
+    for patient in 1..=8_u8 {
+        for mut event in recent_samples() {
+            event.envelope.patient = icsflow_core::sample_pseudonym(patient);
+            event.envelope.event_id = icsflow_core::EventId::from_u128(
+                event.envelope.event_id.as_u128() + (u128::from(patient) << 64),
+            );
+            if let Some(corrected) = event.envelope.corrects_event_id {
+                event.envelope.corrects_event_id = Some(icsflow_core::EventId::from_u128(
+                    corrected.as_u128() + (u128::from(patient) << 64),
+                ));
+            }
+            events.push(event);
+        }
+    }
+    publish(
+        &broker,
+        &events
+            .iter()
+            .map(|event| {
+                (
+                    topic_of(event.feed()),
+                    encode_single_object(&catalogue, event),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let expected = sorted(expected_gauge_lines(&events));
+
+    let first = Role::start("join", &broker);
+    wait_for_gauges("the first join's gauges", &[&first], &expected);
+    assert_eq!(first.interrupt().code(), Some(0));
+
+    // A restarted replica replays the journey topic and shows the same.
+    let second = Role::start("join", &broker);
+    wait_for_gauges("the restarted join's gauges", &[&second], &expected);
+
+    // A second replica in the group: the partitions are shared, each replica
+    // reports its own, and the sums are the single replica's values.
+    let third = Role::start("join", &broker);
+    eventually(
+        "both replicas owning partitions",
+        Duration::from_secs(90),
+        || {
+            let owned = |role: &Role| {
+                role.get("/metrics").1.lines().any(|line| {
+                    line.starts_with("icsflow_join_owned_partitions ") && !line.ends_with(" 0")
+                })
+            };
+            owned(&second) && owned(&third)
+        },
+    );
+    wait_for_gauges(
+        "summed gauges of two replicas",
+        &[&second, &third],
+        &expected,
+    );
+    assert_eq!(third.interrupt().code(), Some(0));
+    assert_eq!(second.interrupt().code(), Some(0));
+    assert_eq!(ingest.interrupt().code(), Some(0));
+}
+
+#[test]
+fn a_configuration_with_several_mistakes_gets_one_message_and_exit_64() {
+    let folder = std::env::temp_dir().join(format!("icsflow-bad-config-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let config = folder.join("bad.toml");
+    std::fs::write(&config, "[kafka]\nbootstrap_server = \"typo\"\nsession_timeout_ms = -5\n[log]\nformat = \"xml\"\n[nonsense]\nx = 1\n").expect("written");
+    let admin_port = free_port();
+    let output = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--admin-addr", &format!("127.0.0.1:{admin_port}")])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "4 problem(s)",
+        "unknown key `kafka.bootstrap_server`",
+        "`kafka.session_timeout_ms` is `-5`",
+        "`log.format` is `xml`",
+        "unknown key `nonsense.x`",
+        "deploy/config/icsflow.example.toml",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    // Nothing was bound.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", admin_port)).is_ok());
+    let _ = std::fs::remove_dir_all(&folder);
+}
