@@ -2,23 +2,42 @@
 # need when it is missing; see README.md.
 
 CARGO ?= cargo
-# Reuse one target directory for every step so nothing is built twice.
 CARGO_FLAGS ?= --locked
+# Tools installed with `cargo install` land here.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+TANSU_VERSION := 0.6.0
 
-.PHONY: test demo bench fmt tools help
+.PHONY: test demo bench fmt tools test-tools native-libraries help
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded broker"
 	@echo "make test   build and run every test and check"
 	@echo "make bench  run the benchmarks recorded in BENCHMARKS.md"
 
-## Tools: Rust is the only thing the current test suite needs.
+## Tools: the Rust toolchain, then what the tests need beside it.
 tools:
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
 		echo "make: cargo is missing; install the Rust toolchain (rustup) and run make again" >&2; exit 1; }
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 
-test: tools
+# The libraries librdkafka builds against (already on most machines).
+native-libraries:
+	@pkg-config --exists openssl zlib 2>/dev/null || { \
+		echo "make: installing libssl-dev, zlib1g-dev and pkg-config"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev zlib1g-dev pkg-config; }
+
+# A real Kafka-protocol broker for the integration tests (built once, about
+# 20 minutes on 2 cores, then cached in ~/.cargo/bin), and promtool to
+# check the metrics exposition.
+test-tools: tools
+	@tansu --version 2>/dev/null | grep -q "$(TANSU_VERSION)" || { \
+		echo "make: installing the tansu broker $(TANSU_VERSION) (once; about 20 minutes)"; \
+		$(CARGO) install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql; }
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo "make: installing Prometheus (for promtool)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
+
+test: test-tools native-libraries
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-targets
 	$(CARGO) test $(CARGO_FLAGS) --workspace
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas check

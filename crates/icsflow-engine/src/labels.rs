@@ -356,9 +356,9 @@ impl MetricKey {
             MetricKey::NotMeetingCriteriaByStay { .. } => {
                 "icsflow_flow_not_meeting_criteria_by_stay_patients"
             }
-            MetricKey::DelayedBedDays { .. } => "icsflow_flow_delayed_bed_days",
+            MetricKey::DelayedBedDays { .. } => "icsflow_flow_delayed_bed_nights",
             MetricKey::DischargeDelay { .. } => "icsflow_flow_discharge_delay_discharges",
-            MetricKey::DischargeDelayDays { .. } => "icsflow_flow_discharge_delay_days",
+            MetricKey::DischargeDelayDays { .. } => "icsflow_flow_discharge_delay_length",
             MetricKey::Discharges { .. } => "icsflow_flow_discharges",
             MetricKey::DelayedByReason { .. } => "icsflow_flow_delayed_by_reason_patients",
             MetricKey::WaitingForCare { .. } => "icsflow_flow_waiting_for_care_patients",
@@ -375,9 +375,9 @@ impl MetricKey {
         match self {
             MetricKey::NotMeetingCriteria { .. } => "Patients in hospital who no longer meet the criteria to reside (past their Discharge Ready Date).",
             MetricKey::NotMeetingCriteriaByStay { .. } => "Patients not meeting the criteria to reside, by days since admission.",
-            MetricKey::DelayedBedDays { .. } => "Midnights spent in hospital after a Discharge Ready Date, by the delay reason family in effect that day.",
+            MetricKey::DelayedBedDays { .. } => "Delayed bed days: midnights spent in hospital after a Discharge Ready Date, by the delay reason family in effect the day before.",
             MetricKey::DischargeDelay { .. } => "Discharges of patients with a Discharge Ready Date, by days from it to discharge.",
-            MetricKey::DischargeDelayDays { .. } => "Total days from Discharge Ready Date to discharge over those discharges.",
+            MetricKey::DischargeDelayDays { .. } => "Total length in days, from Discharge Ready Date to discharge, of those discharges.",
             MetricKey::Discharges { .. } => "Discharges by pathway and destination group.",
             MetricKey::DelayedByReason { .. } => "Patients not meeting the criteria to reside, by the delay reason family currently recorded.",
             MetricKey::WaitingForCare { .. } => "Patients on pathways P1-P3 past their Discharge Ready Date with no social care service started yet.",

@@ -32,8 +32,8 @@ fn patient_past_their_ready_date_is_counted_with_stay_band_and_bed_days() {
         expect![[r#"
             icsflow_flow_not_meeting_criteria_patients{place="E06000047",provider="RVW",pathway="P1"} 1
             icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="P1",stay_days="7-13"} 1
-            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 2
-            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="capacity"} 3
+            icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 2
+            icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P1",reason_family="capacity"} 3
             icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="capacity"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
         "#]],
@@ -91,9 +91,9 @@ fn regaining_the_criteria_restarts_the_ready_date() {
         &events,
         "2026-01-12 12:00",
         expect![[r#"
-            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 6
+            icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 6
             icsflow_flow_discharge_delay_discharges{place="E06000047",provider="RVW",pathway="P1",delay_days="2-3"} 1
-            icsflow_flow_discharge_delay_days{place="E06000047",provider="RVW",pathway="P1"} 3
+            icsflow_flow_discharge_delay_length{place="E06000047",provider="RVW",pathway="P1"} 3
             icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P1",destination="usual_residence"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="pending"} 1
@@ -257,7 +257,7 @@ fn cancelled_discharge_returns_the_patient_to_hospital() {
         expect![[r#"
             icsflow_flow_not_meeting_criteria_patients{place="E06000047",provider="RVW",pathway="P2"} 1
             icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="P2",stay_days="7-13"} 1
-            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P2",reason_family="not_recorded"} 4
+            icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P2",reason_family="not_recorded"} 4
             icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P2"} 1
         "#]],
@@ -293,7 +293,7 @@ fn a_correction_replaces_the_fact_it_corrects() {
         expect![[r#"
             icsflow_flow_not_meeting_criteria_patients{place="E06000047",provider="RVW",pathway="P1"} 1
             icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="P1",stay_days="0-6"} 1
-            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 1
+            icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 1
             icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
         "#]],
@@ -327,9 +327,9 @@ fn waiting_for_care_ends_when_a_service_starts() {
         &events,
         "2026-01-25 12:00",
         expect![[r#"
-            icsflow_flow_delayed_bed_days{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 5
+            icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 5
             icsflow_flow_discharge_delay_discharges{place="E06000047",provider="RVW",pathway="P1",delay_days="4-6"} 1
-            icsflow_flow_discharge_delay_days{place="E06000047",provider="RVW",pathway="P1"} 5
+            icsflow_flow_discharge_delay_length{place="E06000047",provider="RVW",pathway="P1"} 5
             icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P1",destination="usual_residence"} 1
             icsflow_flow_care_start_delay_patients{place="E06000047",pathway="P1",delay_days="4-6"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 1

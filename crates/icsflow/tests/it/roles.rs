@@ -286,6 +286,30 @@ fn wait_for_gauges(what: &str, replicas: &[&Role], expected: &[String]) {
     }
 }
 
+/// `promtool check metrics` (Prometheus' own linter) accepts the exposition.
+fn assert_passes_promtool(body: &str) {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (`make test` installs Debian's prometheus package)");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("written");
+    let output = promtool.wait_with_output().expect("promtool finishes");
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn eventually(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
@@ -316,6 +340,7 @@ fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
     assert!(body.contains("icsflow_ingest_rejected_records_total{feed=\"discharge\",organisation=\"unknown\",reason=\"unknown_schema\"} 1"), "{body}");
     assert!(body.contains("icsflow_ingest_rejected_records_total{feed=\"social_care\",organisation=\"unknown\",reason=\"malformed\"} 1"), "{body}");
     assert!(body.contains("icsflow_build_info{role=\"run\""), "{body}");
+    assert_passes_promtool(&body);
     assert_eq!(role.get("/healthz").0, 200);
     eventually("/readyz", Duration::from_secs(30), || {
         role.get("/readyz").0 == 200
