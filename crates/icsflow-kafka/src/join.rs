@@ -74,18 +74,38 @@ struct Replay {
     next_offset: i64,
 }
 
-/// Runs the join role until `shutdown` is raised. `clock` gives the
-/// instant metrics and eviction are computed as of.
+/// How the join role's engines are built and what time they read.
+#[derive(Clone)]
+pub struct JoinOptions {
+    pub engine_config: EngineConfig,
+    /// The instant eviction is computed as of (the wall clock, or simulated
+    /// time).
+    pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+impl std::fmt::Debug for JoinOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("JoinOptions")
+            .field("engine_config", &self.engine_config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the join role until `shutdown` is raised.
 pub async fn run_join(
     settings: &KafkaSettings,
     topics: &Topics,
-    engine_config: EngineConfig,
+    options: JoinOptions,
     engines: Arc<PartitionEngines>,
     metrics: PipelineMetrics,
     health: Arc<Health>,
-    clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
     mut shutdown: Shutdown,
 ) -> Result<JoinSummary, RoleError> {
+    let JoinOptions {
+        engine_config,
+        clock,
+    } = options;
     let (rebalance_sender, mut rebalances) = mpsc::unbounded_channel();
     let context = RoleContext {
         role: "join",

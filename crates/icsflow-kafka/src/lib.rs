@@ -25,7 +25,7 @@ pub use dead_letter::{
     HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
 };
 pub use ingest::{run_ingest, IngestSummary};
-pub use join::{run_join, JoinSummary, PartitionEngines};
+pub use join::{run_join, JoinOptions, JoinSummary, PartitionEngines};
 pub use settings::{KafkaSettings, Topics};
 
 /// Why a role stopped with an error (bad input never does).

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use icsflow_avro::{EventDecoder, SchemaCatalogue, SchemaRegistryClient};
 use icsflow_core::Timestamp;
-use icsflow_kafka::{run_ingest, run_join, PartitionEngines};
+use icsflow_kafka::{run_ingest, run_join, JoinOptions, PartitionEngines};
 use icsflow_telemetry::{
     serve_admin, AdminState, EngineCollector, Health, PipelineMetrics, Registry,
 };
@@ -210,15 +210,17 @@ async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
         if role == Role::Ingest {
             return Ok(());
         }
-        let clock: Arc<dyn Fn() -> Timestamp + Send + Sync> = Arc::new(wall_clock);
+        let options = JoinOptions {
+            engine_config: settings.engine,
+            clock: Arc::new(wall_clock),
+        };
         run_join(
             &settings.kafka,
             &settings.topics,
-            settings.engine,
+            options,
             Arc::clone(&engines),
             metrics.clone(),
             Arc::clone(&health),
-            clock,
             shutdown.clone(),
         )
         .await

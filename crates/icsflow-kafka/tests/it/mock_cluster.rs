@@ -5,8 +5,8 @@ use icsflow_avro::{encode_single_object, EventDecoder, SchemaCatalogue};
 use icsflow_core::{one_event_of_each_type, RejectReason, Timestamp};
 use icsflow_engine::{Engine, EngineConfig};
 use icsflow_kafka::{
-    run_ingest, run_join, KafkaSettings, PartitionEngines, Topics, HEADER_OFFSET, HEADER_REASON,
-    HEADER_TOPIC,
+    run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics, HEADER_OFFSET,
+    HEADER_REASON, HEADER_TOPIC,
 };
 use icsflow_telemetry::{Health, PipelineMetrics, Registry};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -139,14 +139,17 @@ async fn partner_records_become_gauges_and_bad_ones_dead_letters() {
         );
         let join_health = Arc::new(Health::new(None));
         tokio::spawn(async move {
+            let options = JoinOptions {
+                engine_config: EngineConfig::default(),
+                clock: Arc::new(as_of),
+            };
             run_join(
                 &settings,
                 &topics,
-                EngineConfig::default(),
+                options,
                 engines,
                 metrics,
                 join_health,
-                Arc::new(as_of),
                 shutdown,
             )
             .await
