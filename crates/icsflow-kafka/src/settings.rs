@@ -25,7 +25,11 @@ impl KafkaSettings {
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set("statistics.interval.ms", "5000");
+            .set("statistics.interval.ms", "5000")
+            // A broker holds a fetch at most this long waiting for data;
+            // librdkafka's 500 ms would add up to a second of latency over
+            // the two consumer stages.
+            .set("fetch.wait.max.ms", "20");
         for (key, value) in &self.librdkafka {
             config.set(key, value);
         }

@@ -1,0 +1,336 @@
+//! Pipeline benchmarks against a baseline measured in the same run, on the
+//! same broker and data (see BENCHMARKS.md):
+//!
+//! 1. end-to-end throughput, partner topics to gauges, against a consumer
+//!    that only counts the partner records;
+//! 2. publish-to-gauge latency, one event at a time;
+//! 3. rebuilding state on assignment (replay) against a consumer that only
+//!    counts the journey topic's records.
+//!
+//! `cargo bench -p icsflow-kafka --bench pipeline -- [mock|tansu] [EVENTS]`.
+//! `tansu` starts `tansu broker` with `memory://` storage on a loopback
+//! port (installed by `make test`).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use icsflow_avro::{encode_single_object, EventDecoder, SchemaCatalogue};
+use icsflow_core::{one_event_of_each_type, sample_pseudonym, Event, EventId, Feed, Timestamp};
+use icsflow_engine::EngineConfig;
+use icsflow_kafka::{run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics};
+use icsflow_telemetry::{Health, PipelineMetrics, Registry};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+const PARTITIONS: i32 = 8;
+
+fn main() {
+    let arguments: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with("--")).collect();
+    let broker_kind = arguments.first().map_or("mock", String::as_str).to_owned();
+    let events: usize = arguments.get(1).and_then(|value| value.parse().ok()).unwrap_or(100_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    match broker_kind.as_str() {
+        "tansu" => {
+            let tansu = Tansu::start();
+            for topic in ["discharge", "social_care", "primary_care", "journey", "dead_letter"] {
+                tansu.create_topic(topic);
+            }
+            runtime.block_on(measure("tansu memory://", &tansu.address, events));
+        }
+        _ => {
+            let cluster = MockCluster::new(1).expect("mock cluster");
+            for topic in ["discharge", "social_care", "primary_care", "journey", "dead_letter"] {
+                cluster.create_topic(topic, PARTITIONS, 1).expect("topic");
+            }
+            runtime.block_on(measure("librdkafka mock cluster", &cluster.bootstrap_servers(), events));
+        }
+    }
+}
+
+fn topics() -> Topics {
+    Topics {
+        discharge: "discharge".to_owned(),
+        social_care: "social_care".to_owned(),
+        primary_care: "primary_care".to_owned(),
+        journey: "journey".to_owned(),
+        dead_letter: "dead_letter".to_owned(),
+    }
+}
+
+fn settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
+    KafkaSettings {
+        bootstrap_servers: bootstrap_servers.to_owned(),
+        ingest_group_id: format!("ingest-{suffix}"),
+        join_group_id: format!("join-{suffix}"),
+        session_timeout_ms: 6000,
+        librdkafka: Default::default(),
+    }
+}
+
+/// The sample journey (one event of every type) for `patients` patients,
+/// with distinct ids, moved to end yesterday so none is beyond the horizon.
+fn workload(patients: usize) -> Vec<Event> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let samples = one_event_of_each_type();
+    let latest = samples.iter().map(|event| event.envelope.recorded_at.as_millis()).max().expect("samples");
+    let shift = ((now - latest) / Timestamp::MILLIS_PER_DAY - 1) * Timestamp::MILLIS_PER_DAY;
+    let mut events = Vec::with_capacity(patients * samples.len());
+    for patient in 0..patients {
+        for mut event in samples.iter().copied() {
+            let mut bytes = *sample_pseudonym(1).as_bytes();
+            bytes[..8].copy_from_slice(&(patient as u64).to_le_bytes());
+            event.envelope.patient = icsflow_core::Pseudonym::from_bytes(bytes);
+            event.envelope.event_id = EventId::from_u128(event.envelope.event_id.as_u128() ^ ((patient as u128) << 64));
+            event.envelope.corrects_event_id = event.envelope.corrects_event_id.map(|id| EventId::from_u128(id.as_u128() ^ ((patient as u128) << 64)));
+            event.envelope.occurred_at = Timestamp::from_millis(event.envelope.occurred_at.as_millis() + shift);
+            event.envelope.recorded_at = Timestamp::from_millis(event.envelope.recorded_at.as_millis() + shift);
+            events.push(event);
+        }
+    }
+    events
+}
+
+fn topic_of(feed: Feed) -> &'static str {
+    match feed {
+        Feed::Discharge => "discharge",
+        Feed::SocialCare => "social_care",
+        Feed::PrimaryCare => "primary_care",
+    }
+}
+
+fn publish(bootstrap: &str, events: &[Event]) {
+    let catalogue = SchemaCatalogue::embedded();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer");
+    for event in events {
+        let payload = encode_single_object(&catalogue, event);
+        let key = event.envelope.patient.to_string();
+        let mut record = BaseRecord::to(topic_of(event.feed())).key(&key).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    producer.poll(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flushed");
+}
+
+/// Records per second a consumer that only counts reaches on `topics`.
+fn raw_consume_rate(bootstrap: &str, topics: &[&str], expected: usize, group: &str) -> f64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(topics).expect("subscribe");
+    let mut counted = 0;
+    let mut started: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while counted < expected && Instant::now() < deadline {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            started.get_or_insert_with(Instant::now);
+            counted += 1;
+        }
+    }
+    let elapsed = started.map_or(Duration::ZERO, |started| started.elapsed());
+    counted as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+fn applied(metrics: &PipelineMetrics) -> u64 {
+    ["applied", "duplicate", "beyond_horizon"].iter().map(|outcome| metrics.engine_events.with_label_values(&[outcome]).get()).sum()
+}
+
+async fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while !condition() {
+        if started.elapsed() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Some(started.elapsed())
+}
+
+async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
+    let samples_per_patient = one_event_of_each_type().len();
+    let events = workload(event_count.div_ceil(samples_per_patient));
+    let count = events.len();
+    println!("{broker}: {count} events, {PARTITIONS} partitions per topic (tansu: as created by its default)");
+    let published = Instant::now();
+    publish(bootstrap, &events);
+    println!("  published in {:.2?}", published.elapsed());
+
+    // Baseline 1: count the partner records.
+    let raw = raw_consume_rate(bootstrap, &["discharge", "social_care", "primary_care"], count, "raw-partner");
+    println!("  baseline, raw consume of the partner topics: {raw:.0} records/s");
+
+    // 1. End to end: the same records through ingest and join to the engines.
+    let registry = Registry::new();
+    let metrics = PipelineMetrics::register(&registry).expect("metrics");
+    let engines = Arc::new(PartitionEngines::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let settings = settings(bootstrap, "first");
+    let topics = topics();
+    let ingest = {
+        let (settings, topics, metrics, shutdown) = (settings.clone(), topics.clone(), metrics.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let decoder = EventDecoder::new(Arc::new(SchemaCatalogue::embedded()));
+            run_ingest(&settings, &topics, decoder, metrics, Arc::new(Health::new(None)), shutdown).await
+        })
+    };
+    let join_health = Arc::new(Health::new(None));
+    let join = {
+        let (settings, topics, metrics, engines, health, shutdown) = (settings.clone(), topics.clone(), metrics.clone(), Arc::clone(&engines), Arc::clone(&join_health), shutdown.clone());
+        tokio::spawn(async move {
+            let options = JoinOptions { engine_config: EngineConfig::default(), clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)) };
+            run_join(&settings, &topics, options, engines, metrics, health, shutdown).await
+        })
+    };
+    let started = Instant::now();
+    let mut first: Option<Instant> = None;
+    let finished = wait_until(Duration::from_secs(900), || {
+        let done = applied(&metrics);
+        if done > 0 {
+            first.get_or_insert_with(Instant::now);
+        }
+        done >= count as u64
+    })
+    .await;
+    let end_to_end = finished.map(|_| count as f64 / first.map_or(started, |first| first).elapsed().as_secs_f64());
+    match end_to_end {
+        Some(rate) => println!("  end to end, partner topics to engines: {rate:.0} events/s = {:.0}% of raw consume", 100.0 * rate / raw),
+        None => println!("  end to end: did not finish ({} of {count} applied)", applied(&metrics)),
+    }
+
+    // 2. Latency: one event at a time, from produce to applied.
+    let latency_events = workload(count / samples_per_patient + 400);
+    let latency_events = &latency_events[count..(count + 400).min(latency_events.len())];
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "0").create().expect("producer");
+    let catalogue = SchemaCatalogue::embedded();
+    let mut latencies = Vec::new();
+    for event in latency_events.iter().take(300) {
+        let before = applied(&metrics);
+        let payload = encode_single_object(&catalogue, event);
+        let key = event.envelope.patient.to_string();
+        let sent = Instant::now();
+        producer.send(BaseRecord::to(topic_of(event.feed())).key(&key).payload(&payload)).expect("queued");
+        producer.poll(Duration::ZERO);
+        if wait_until(Duration::from_secs(10), || {
+            producer.poll(Duration::ZERO);
+            applied(&metrics) > before
+        })
+        .await
+        .is_some()
+        {
+            latencies.push(sent.elapsed());
+        }
+    }
+    latencies.sort();
+    if !latencies.is_empty() {
+        let percentile = |fraction: f64| latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)];
+        println!("  publish to engine, one at a time: p50 {:.1?}, p99 {:.1?} over {} events", percentile(0.5), percentile(0.99), latencies.len());
+    }
+    let _ = stop.send(true);
+    let _ = ingest.await;
+    let _ = join.await;
+    let journey_records = count + latencies.len();
+
+    // 3. Replay: a new join replica rebuilds from the journey topic.
+    let raw_journey = raw_consume_rate(bootstrap, &["journey"], journey_records, "raw-journey");
+    println!("  baseline, raw consume of the journey topic: {raw_journey:.0} records/s");
+    let registry = Registry::new();
+    let metrics = PipelineMetrics::register(&registry).expect("metrics");
+    let health = Arc::new(Health::new(None));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let settings = settings_with_group(bootstrap, "replay");
+    let replay = {
+        let (topics, metrics, health) = (topics.clone(), metrics.clone(), Arc::clone(&health));
+        tokio::spawn(async move {
+            let options = JoinOptions { engine_config: EngineConfig::default(), clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)) };
+            run_join(&settings, &topics, options, Arc::new(PartitionEngines::default()), metrics, health, shutdown).await
+        })
+    };
+    let mut first: Option<Instant> = None;
+    let replayed = wait_until(Duration::from_secs(900), || {
+        if applied(&metrics) > 0 {
+            first.get_or_insert_with(Instant::now);
+        }
+        health.caught_up() && applied(&metrics) >= journey_records as u64
+    })
+    .await;
+    match (replayed, first) {
+        (Some(_), Some(first)) => {
+            let rate = journey_records as f64 / first.elapsed().as_secs_f64();
+            println!(
+                "  replay on assignment: {journey_records} events in {:.2?}: {rate:.0} events/s = {:.0}% of raw consume",
+                first.elapsed(),
+                100.0 * rate / raw_journey
+            );
+        }
+        _ => println!("  replay did not finish ({} applied)", applied(&metrics)),
+    }
+    let _ = stop.send(true);
+    let _ = replay.await;
+}
+
+fn settings_with_group(bootstrap: &str, suffix: &str) -> KafkaSettings {
+    settings(bootstrap, suffix)
+}
+
+/// tansu with in-memory storage: fast, for throughput (its high watermarks
+/// on `memory://` can be wrong, so replay readiness uses a count too).
+struct Tansu {
+    child: Child,
+    address: String,
+}
+
+impl Tansu {
+    fn start() -> Tansu {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("port").port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new("tansu")
+            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts (make test installs it)");
+        let address = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "tansu did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tansu { child, address }
+    }
+
+    fn create_topic(&self, name: &str) {
+        let status = Command::new("tansu")
+            .args(["topic", "create", name, "--broker", &format!("tcp://{}", self.address), "--partitions", &PARTITIONS.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .expect("tansu topic create");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
