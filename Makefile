@@ -45,12 +45,14 @@ test: test-tools native-libraries
 	$(CARGO) fmt --all -- --check
 
 demo: tools
-	@echo "icsflow demo: not yet available; the embedded-broker demo arrives with the consumer roles."
-	@echo "Meanwhile: cargo run -p icsflow -- --help"
+	@echo "icsflow demo: not yet available (the embedded-broker demo and its simulator come next)."
+	@echo "Meanwhile: cargo run -p icsflow -- --help, and README.md for the ingest, join and run roles."
 
-bench: tools
+bench: test-tools native-libraries
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-avro --bench decode
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-engine --bench engine
+	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- mock 100000
+	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- tansu 100000
 
 fmt: tools
 	$(CARGO) fmt --all

@@ -28,24 +28,49 @@ use rdkafka::ClientConfig;
 const PARTITIONS: i32 = 8;
 
 fn main() {
-    let arguments: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with("--")).collect();
+    let arguments: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|argument| !argument.starts_with("--"))
+        .collect();
     let broker_kind = arguments.first().map_or("mock", String::as_str).to_owned();
-    let events: usize = arguments.get(1).and_then(|value| value.parse().ok()).unwrap_or(100_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let events: usize = arguments
+        .get(1)
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(100_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     match broker_kind.as_str() {
         "tansu" => {
             let tansu = Tansu::start();
-            for topic in ["discharge", "social_care", "primary_care", "journey", "dead_letter"] {
+            for topic in [
+                "discharge",
+                "social_care",
+                "primary_care",
+                "journey",
+                "dead_letter",
+            ] {
                 tansu.create_topic(topic);
             }
             runtime.block_on(measure("tansu memory://", &tansu.address, events));
         }
         _ => {
             let cluster = MockCluster::new(1).expect("mock cluster");
-            for topic in ["discharge", "social_care", "primary_care", "journey", "dead_letter"] {
+            for topic in [
+                "discharge",
+                "social_care",
+                "primary_care",
+                "journey",
+                "dead_letter",
+            ] {
                 cluster.create_topic(topic, PARTITIONS, 1).expect("topic");
             }
-            runtime.block_on(measure("librdkafka mock cluster", &cluster.bootstrap_servers(), events));
+            runtime.block_on(measure(
+                "librdkafka mock cluster",
+                &cluster.bootstrap_servers(),
+                events,
+            ));
         }
     }
 }
@@ -73,9 +98,16 @@ fn settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
 /// The sample journey (one event of every type) for `patients` patients,
 /// with distinct ids, moved to end yesterday so none is beyond the horizon.
 fn workload(patients: usize) -> Vec<Event> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
     let samples = one_event_of_each_type();
-    let latest = samples.iter().map(|event| event.envelope.recorded_at.as_millis()).max().expect("samples");
+    let latest = samples
+        .iter()
+        .map(|event| event.envelope.recorded_at.as_millis())
+        .max()
+        .expect("samples");
     let shift = ((now - latest) / Timestamp::MILLIS_PER_DAY - 1) * Timestamp::MILLIS_PER_DAY;
     let mut events = Vec::with_capacity(patients * samples.len());
     for patient in 0..patients {
@@ -83,10 +115,16 @@ fn workload(patients: usize) -> Vec<Event> {
             let mut bytes = *sample_pseudonym(1).as_bytes();
             bytes[..8].copy_from_slice(&(patient as u64).to_le_bytes());
             event.envelope.patient = icsflow_core::Pseudonym::from_bytes(bytes);
-            event.envelope.event_id = EventId::from_u128(event.envelope.event_id.as_u128() ^ ((patient as u128) << 64));
-            event.envelope.corrects_event_id = event.envelope.corrects_event_id.map(|id| EventId::from_u128(id.as_u128() ^ ((patient as u128) << 64)));
-            event.envelope.occurred_at = Timestamp::from_millis(event.envelope.occurred_at.as_millis() + shift);
-            event.envelope.recorded_at = Timestamp::from_millis(event.envelope.recorded_at.as_millis() + shift);
+            event.envelope.event_id =
+                EventId::from_u128(event.envelope.event_id.as_u128() ^ ((patient as u128) << 64));
+            event.envelope.corrects_event_id = event
+                .envelope
+                .corrects_event_id
+                .map(|id| EventId::from_u128(id.as_u128() ^ ((patient as u128) << 64)));
+            event.envelope.occurred_at =
+                Timestamp::from_millis(event.envelope.occurred_at.as_millis() + shift);
+            event.envelope.recorded_at =
+                Timestamp::from_millis(event.envelope.recorded_at.as_millis() + shift);
             events.push(event);
         }
     }
@@ -113,7 +151,9 @@ fn publish(bootstrap: &str, events: &[Event]) {
     for event in events {
         let payload = encode_single_object(&catalogue, event);
         let key = event.envelope.patient.to_string();
-        let mut record = BaseRecord::to(topic_of(event.feed())).key(&key).payload(&payload);
+        let mut record = BaseRecord::to(topic_of(event.feed()))
+            .key(&key)
+            .payload(&payload);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -152,7 +192,10 @@ fn raw_consume_rate(bootstrap: &str, topics: &[&str], expected: usize, group: &s
 }
 
 fn applied(metrics: &PipelineMetrics) -> u64 {
-    ["applied", "duplicate", "beyond_horizon"].iter().map(|outcome| metrics.engine_events.with_label_values(&[outcome]).get()).sum()
+    ["applied", "duplicate", "beyond_horizon"]
+        .iter()
+        .map(|outcome| metrics.engine_events.with_label_values(&[outcome]).get())
+        .sum()
 }
 
 async fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
@@ -176,7 +219,12 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     println!("  published in {:.2?}", published.elapsed());
 
     // Baseline 1: count the partner records.
-    let raw = raw_consume_rate(bootstrap, &["discharge", "social_care", "primary_care"], count, "raw-partner");
+    let raw = raw_consume_rate(
+        bootstrap,
+        &["discharge", "social_care", "primary_care"],
+        count,
+        "raw-partner",
+    );
     println!("  baseline, raw consume of the partner topics: {raw:.0} records/s");
 
     // 1. End to end: the same records through ingest and join to the engines.
@@ -187,18 +235,44 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     let settings = settings(bootstrap, "first");
     let topics = topics();
     let ingest = {
-        let (settings, topics, metrics, shutdown) = (settings.clone(), topics.clone(), metrics.clone(), shutdown.clone());
+        let (settings, topics, metrics, shutdown) = (
+            settings.clone(),
+            topics.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
         tokio::spawn(async move {
             let decoder = EventDecoder::new(Arc::new(SchemaCatalogue::embedded()));
-            run_ingest(&settings, &topics, decoder, metrics, Arc::new(Health::new(None)), shutdown).await
+            run_ingest(
+                &settings,
+                &topics,
+                decoder,
+                metrics,
+                Arc::new(Health::new(None)),
+                shutdown,
+            )
+            .await
         })
     };
     let join_health = Arc::new(Health::new(None));
     let join = {
-        let (settings, topics, metrics, engines, health, shutdown) = (settings.clone(), topics.clone(), metrics.clone(), Arc::clone(&engines), Arc::clone(&join_health), shutdown.clone());
+        let (settings, topics, metrics, engines, health, shutdown) = (
+            settings.clone(),
+            topics.clone(),
+            metrics.clone(),
+            Arc::clone(&engines),
+            Arc::clone(&join_health),
+            shutdown.clone(),
+        );
         tokio::spawn(async move {
-            let options = JoinOptions { engine_config: EngineConfig::default(), clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)) };
-            run_join(&settings, &topics, options, engines, metrics, health, shutdown).await
+            let options = JoinOptions {
+                engine_config: EngineConfig::default(),
+                clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+            };
+            run_join(
+                &settings, &topics, options, engines, metrics, health, shutdown,
+            )
+            .await
         })
     };
     let started = Instant::now();
@@ -211,16 +285,27 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
         done >= count as u64
     })
     .await;
-    let end_to_end = finished.map(|_| count as f64 / first.map_or(started, |first| first).elapsed().as_secs_f64());
+    let end_to_end = finished
+        .map(|_| count as f64 / first.map_or(started, |first| first).elapsed().as_secs_f64());
     match end_to_end {
-        Some(rate) => println!("  end to end, partner topics to engines: {rate:.0} events/s = {:.0}% of raw consume", 100.0 * rate / raw),
-        None => println!("  end to end: did not finish ({} of {count} applied)", applied(&metrics)),
+        Some(rate) => println!(
+            "  end to end, partner topics to engines: {rate:.0} events/s = {:.0}% of raw consume",
+            100.0 * rate / raw
+        ),
+        None => println!(
+            "  end to end: did not finish ({} of {count} applied)",
+            applied(&metrics)
+        ),
     }
 
     // 2. Latency: one event at a time, from produce to applied.
     let latency_events = workload(count / samples_per_patient + 400);
     let latency_events = &latency_events[count..(count + 400).min(latency_events.len())];
-    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "0").create().expect("producer");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
     let catalogue = SchemaCatalogue::embedded();
     let mut latencies = Vec::new();
     for event in latency_events.iter().take(300) {
@@ -228,7 +313,13 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
         let payload = encode_single_object(&catalogue, event);
         let key = event.envelope.patient.to_string();
         let sent = Instant::now();
-        producer.send(BaseRecord::to(topic_of(event.feed())).key(&key).payload(&payload)).expect("queued");
+        producer
+            .send(
+                BaseRecord::to(topic_of(event.feed()))
+                    .key(&key)
+                    .payload(&payload),
+            )
+            .expect("queued");
         producer.poll(Duration::ZERO);
         if wait_until(Duration::from_secs(10), || {
             producer.poll(Duration::ZERO);
@@ -242,8 +333,15 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     }
     latencies.sort();
     if !latencies.is_empty() {
-        let percentile = |fraction: f64| latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)];
-        println!("  publish to engine, one at a time: p50 {:.1?}, p99 {:.1?} over {} events", percentile(0.5), percentile(0.99), latencies.len());
+        let percentile = |fraction: f64| {
+            latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
+        };
+        println!(
+            "  publish to engine, one at a time: p50 {:.1?}, p99 {:.1?} over {} events",
+            percentile(0.5),
+            percentile(0.99),
+            latencies.len()
+        );
     }
     let _ = stop.send(true);
     let _ = ingest.await;
@@ -261,8 +359,20 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     let replay = {
         let (topics, metrics, health) = (topics.clone(), metrics.clone(), Arc::clone(&health));
         tokio::spawn(async move {
-            let options = JoinOptions { engine_config: EngineConfig::default(), clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)) };
-            run_join(&settings, &topics, options, Arc::new(PartitionEngines::default()), metrics, health, shutdown).await
+            let options = JoinOptions {
+                engine_config: EngineConfig::default(),
+                clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+            };
+            run_join(
+                &settings,
+                &topics,
+                options,
+                Arc::new(PartitionEngines::default()),
+                metrics,
+                health,
+                shutdown,
+            )
+            .await
         })
     };
     let mut first: Option<Instant> = None;
@@ -301,10 +411,21 @@ struct Tansu {
 
 impl Tansu {
     fn start() -> Tansu {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("port").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("port")
+            .port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new("tansu")
-            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -312,7 +433,10 @@ impl Tansu {
         let address = format!("127.0.0.1:{port}");
         let started = Instant::now();
         while std::net::TcpStream::connect(&address).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "tansu did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "tansu did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Tansu { child, address }
@@ -320,7 +444,15 @@ impl Tansu {
 
     fn create_topic(&self, name: &str) {
         let status = Command::new("tansu")
-            .args(["topic", "create", name, "--broker", &format!("tcp://{}", self.address), "--partitions", &PARTITIONS.to_string()])
+            .args([
+                "topic",
+                "create",
+                name,
+                "--broker",
+                &format!("tcp://{}", self.address),
+                "--partitions",
+                &PARTITIONS.to_string(),
+            ])
             .stdout(Stdio::null())
             .status()
             .expect("tansu topic create");
