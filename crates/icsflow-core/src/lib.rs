@@ -22,5 +22,7 @@ pub use event::*;
 pub use identifiers::{EventId, OdsCode, PlaceCode, Pseudonym};
 pub use nhs_number::{contains_nhs_number, is_valid_nhs_number};
 pub use rejection::{RejectReason, Rejection};
-pub use samples::{one_event_of_each_type, sample_envelope, sample_pseudonym};
+pub use samples::{
+    one_event_of_each_type, sample_envelope, sample_pseudonym, shifted_to_end_before,
+};
 pub use time::{Date, Timestamp, TimestampPolicy};

@@ -188,6 +188,43 @@ pub fn one_event_of_each_type() -> Vec<Event> {
     ]
 }
 
+/// `events` moved by whole days so that the latest was recorded the day
+/// before `now`: dates in payloads (Discharge Ready Date, date of death)
+/// move with them. For streams that must look live: an engine refuses
+/// events older than its eviction horizon for patients it holds no journey
+/// for.
+pub fn shifted_to_end_before(mut events: Vec<Event>, now: Timestamp) -> Vec<Event> {
+    let Some(latest) = events
+        .iter()
+        .map(|event| event.envelope.recorded_at.as_millis())
+        .max()
+    else {
+        return events;
+    };
+    let days = (now.as_millis() - latest).div_euclid(Timestamp::MILLIS_PER_DAY) - 1;
+    let shift = |instant: Timestamp| {
+        Timestamp::from_millis(instant.as_millis() + days * Timestamp::MILLIS_PER_DAY)
+    };
+    let shift_date =
+        |date: Date| Date::from_days_since_epoch(date.days_since_epoch() + days as i32);
+    for event in &mut events {
+        event.envelope.occurred_at = shift(event.envelope.occurred_at);
+        event.envelope.recorded_at = shift(event.envelope.recorded_at);
+        match &mut event.body {
+            EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(
+                CriteriaToReside::DoesNotMeet {
+                    discharge_ready_date: Some(date),
+                },
+            )) => *date = shift_date(*date),
+            EventBody::PrimaryCare(PrimaryCareBody::DeathNotified { date_of_death }) => {
+                *date_of_death = shift_date(*date_of_death);
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
 /// The sample values above are literals that satisfy their rules.
 fn sample_code<T>(parsed: Result<T, crate::Rejection>) -> T {
     match parsed {
@@ -199,6 +236,38 @@ fn sample_code<T>(parsed: Result<T, crate::Rejection>) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shifting_keeps_days_apart_and_moves_payload_dates() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let shifted = shifted_to_end_before(one_event_of_each_type(), now);
+        let latest = shifted
+            .iter()
+            .map(|event| event.envelope.recorded_at)
+            .max()
+            .expect("events");
+        assert!(
+            latest < now && latest.as_millis() > now.as_millis() - 2 * Timestamp::MILLIS_PER_DAY
+        );
+        let original = one_event_of_each_type();
+        let days = (shifted[0].envelope.occurred_at.as_millis()
+            - original[0].envelope.occurred_at.as_millis())
+            / Timestamp::MILLIS_PER_DAY;
+        let ready = |events: &[Event]| {
+            events.iter().find_map(|event| match event.body {
+                EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(
+                    CriteriaToReside::DoesNotMeet {
+                        discharge_ready_date: Some(date),
+                    },
+                )) => Some(date.days_since_epoch()),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            ready(&shifted),
+            ready(&original).map(|day| day + days as i32)
+        );
+    }
 
     #[test]
     fn every_event_type_is_sampled() {

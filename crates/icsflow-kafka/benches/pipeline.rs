@@ -102,13 +102,8 @@ fn workload(patients: usize) -> Vec<Event> {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
-    let samples = one_event_of_each_type();
-    let latest = samples
-        .iter()
-        .map(|event| event.envelope.recorded_at.as_millis())
-        .max()
-        .expect("samples");
-    let shift = ((now - latest) / Timestamp::MILLIS_PER_DAY - 1) * Timestamp::MILLIS_PER_DAY;
+    let samples =
+        icsflow_core::shifted_to_end_before(one_event_of_each_type(), Timestamp::from_millis(now));
     let mut events = Vec::with_capacity(patients * samples.len());
     for patient in 0..patients {
         for mut event in samples.iter().copied() {
@@ -121,10 +116,6 @@ fn workload(patients: usize) -> Vec<Event> {
                 .envelope
                 .corrects_event_id
                 .map(|id| EventId::from_u128(id.as_u128() ^ ((patient as u128) << 64)));
-            event.envelope.occurred_at =
-                Timestamp::from_millis(event.envelope.occurred_at.as_millis() + shift);
-            event.envelope.recorded_at =
-                Timestamp::from_millis(event.envelope.recorded_at.as_millis() + shift);
             events.push(event);
         }
     }

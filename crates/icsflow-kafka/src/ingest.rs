@@ -61,17 +61,16 @@ pub async fn run_ingest(
             .map(|(topic, _)| topic.to_string())
             .collect(),
     };
-    let mut consumer_config = settings.client_config();
-    consumer_config
-        .set("group.id", &settings.ingest_group_id)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
-    for (key, value) in &settings.librdkafka {
-        consumer_config.set(key, value);
-    }
+    // Offsets are stored by hand once outputs are acknowledged, and
+    // committed from the store every second.
+    let consumer_config = settings.client_config(&[
+        ("group.id", &settings.ingest_group_id),
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "1000"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.partition.eof", "false"),
+    ]);
     let consumer: Arc<StreamConsumer<RoleContext>> =
         Arc::new(consumer_config.create_with_context(context)?);
     let producer: FutureProducer = settings.producer_config().create()?;

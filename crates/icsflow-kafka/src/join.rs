@@ -114,17 +114,14 @@ pub async fn run_join(
         rebalances: Some(rebalance_sender),
         lag_topics: vec![topics.journey.clone()],
     };
-    let mut config = settings.client_config();
     // Never commit: with no committed offset, every assignment starts from
     // the beginning of retention, which is exactly the replay we want.
-    config
-        .set("group.id", &settings.join_group_id)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
-    for (key, value) in &settings.librdkafka {
-        config.set(key, value);
-    }
+    let config = settings.client_config(&[
+        ("group.id", &settings.join_group_id),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.partition.eof", "false"),
+    ]);
     let consumer: Arc<StreamConsumer<RoleContext>> = Arc::new(config.create_with_context(context)?);
     consumer.subscribe(&[topics.journey.as_str()])?;
     info!(topic = %topics.journey, "join started");

@@ -20,7 +20,9 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
-    pub(crate) fn client_config(&self) -> ClientConfig {
+    /// A client configuration: icsflow's common settings, then the role's
+    /// own, then the librdkafka passthrough, which always wins.
+    pub(crate) fn client_config(&self, role_settings: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
@@ -30,6 +32,9 @@ impl KafkaSettings {
             // librdkafka's 500 ms would add up to a second of latency over
             // the two consumer stages.
             .set("fetch.wait.max.ms", "20");
+        for (key, value) in role_settings {
+            config.set(*key, *value);
+        }
         for (key, value) in &self.librdkafka {
             config.set(key, value);
         }
@@ -40,16 +45,12 @@ impl KafkaSettings {
     /// keys hashed with murmur2 like the Java client so that every producer
     /// language puts a pseudonym on the same partition.
     pub(crate) fn producer_config(&self) -> ClientConfig {
-        let mut config = self.client_config();
-        config
-            .set("partitioner", "murmur2_random")
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .set("compression.type", "lz4");
-        for (key, value) in &self.librdkafka {
-            config.set(key, value);
-        }
-        config
+        self.client_config(&[
+            ("partitioner", "murmur2_random"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "5"),
+            ("compression.type", "lz4"),
+        ])
     }
 }
 

@@ -148,47 +148,15 @@ fn publish(broker: &Broker, records: &[(&str, Vec<u8>)]) {
     producer.flush(Duration::from_secs(30)).expect("flushed");
 }
 
-/// The sample events moved by whole days to end about now: events older
-/// than the eviction horizon are refused for patients the engine holds no
-/// journey for, as a live stream's would be.
+/// The sample events moved to end yesterday: events older than the
+/// eviction horizon are refused for patients the engine holds no journey
+/// for, as a live stream's would be.
 fn recent_samples() -> Vec<Event> {
-    use icsflow_core::{CriteriaToReside, Date, DischargeBody, EventBody, PrimaryCareBody};
-    let day = Timestamp::MILLIS_PER_DAY;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
-    let samples = one_event_of_each_type();
-    let latest = samples
-        .iter()
-        .map(|event| event.envelope.recorded_at.as_millis())
-        .max()
-        .expect("samples");
-    let shift_days = (now - latest) / day - 1;
-    let shift = |instant: Timestamp| Timestamp::from_millis(instant.as_millis() + shift_days * day);
-    let shift_date =
-        |date: Date| Date::from_days_since_epoch(date.days_since_epoch() + shift_days as i32);
-    samples
-        .into_iter()
-        .map(|mut event| {
-            event.envelope.occurred_at = shift(event.envelope.occurred_at);
-            event.envelope.recorded_at = shift(event.envelope.recorded_at);
-            match &mut event.body {
-                EventBody::Discharge(DischargeBody::CriteriaToResideAssessed(
-                    CriteriaToReside::DoesNotMeet {
-                        discharge_ready_date: Some(date),
-                    },
-                )) => {
-                    *date = shift_date(*date);
-                }
-                EventBody::PrimaryCare(PrimaryCareBody::DeathNotified { date_of_death }) => {
-                    *date_of_death = shift_date(*date_of_death)
-                }
-                _ => {}
-            }
-            event
-        })
-        .collect()
+    icsflow_core::shifted_to_end_before(one_event_of_each_type(), Timestamp::from_millis(now))
 }
 
 fn sample_records() -> Vec<(&'static str, Vec<u8>)> {
