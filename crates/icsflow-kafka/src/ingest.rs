@@ -33,7 +33,7 @@ struct PendingAcknowledgement {
     topic: String,
     partition: i32,
     offset: i64,
-    output_topic: &'static str,
+    output_topic: Arc<str>,
 }
 
 /// How long to wait before asking an unavailable schema registry again.
@@ -92,8 +92,8 @@ pub async fn run_ingest(
     ));
 
     let mut summary = IngestSummary::default();
-    let journey_topic: &'static str = Box::leak(topics.journey.clone().into_boxed_str());
-    let dead_letter_topic: &'static str = Box::leak(topics.dead_letter.clone().into_boxed_str());
+    let journey_topic: Arc<str> = Arc::from(topics.journey.as_str());
+    let dead_letter_topic: Arc<str> = Arc::from(topics.dead_letter.as_str());
     let outcome: Result<(), RoleError> = loop {
         let message = tokio::select! {
             biased;
@@ -121,8 +121,8 @@ pub async fn run_ingest(
                 feed,
                 &decoder,
                 &metrics,
-                journey_topic,
-                dead_letter_topic,
+                &journey_topic,
+                &dead_letter_topic,
             ) {
                 Routed::Ready(routed) => break routed,
                 Routed::RegistryUnavailable(detail) => {
@@ -158,7 +158,7 @@ pub async fn run_ingest(
             topic: message.topic().to_owned(),
             partition: message.partition(),
             offset: message.offset(),
-            output_topic: output.topic,
+            output_topic: Arc::clone(&output.topic),
         };
         if acknowledgements.send(acknowledgement).await.is_err() {
             break Err(RoleError::DeliveryFailed(
@@ -200,7 +200,7 @@ enum OutputKind {
 /// What to produce for one partner record.
 struct Output {
     kind: OutputKind,
-    topic: &'static str,
+    topic: Arc<str>,
     key: Option<String>,
     value: Vec<u8>,
     headers: Option<rdkafka::message::OwnedHeaders>,
@@ -208,7 +208,7 @@ struct Output {
 
 impl Output {
     fn record<'a>(&'a self, _source: &BorrowedMessage<'_>) -> FutureRecord<'a, str, [u8]> {
-        let mut record = FutureRecord::to(self.topic).payload(self.value.as_slice());
+        let mut record = FutureRecord::to(&self.topic).payload(self.value.as_slice());
         if let Some(key) = &self.key {
             record = record.key(key.as_str());
         }
@@ -229,8 +229,8 @@ fn route(
     feed: Feed,
     decoder: &EventDecoder,
     metrics: &PipelineMetrics,
-    journey_topic: &'static str,
-    dead_letter_topic: &'static str,
+    journey_topic: &Arc<str>,
+    dead_letter_topic: &Arc<str>,
 ) -> Routed {
     let payload = message.payload().unwrap_or_default();
     let now = now();
@@ -258,7 +258,7 @@ fn route(
                 .set(event.envelope.occurred_at.as_millis() / 1000);
             Routed::Ready(Some(Output {
                 kind: OutputKind::Accepted,
-                topic: journey_topic,
+                topic: Arc::clone(journey_topic),
                 key: Some(event.envelope.patient.to_string()),
                 value: encode_single_object(decoder.catalogue(), &event),
                 headers: None,
@@ -286,7 +286,7 @@ fn route(
             };
             Routed::Ready(Some(Output {
                 kind: OutputKind::Rejected,
-                topic: dead_letter_topic,
+                topic: Arc::clone(dead_letter_topic),
                 key: None,
                 value: headers
                     .value(message.payload().unwrap_or_default())
@@ -327,7 +327,7 @@ async fn store_offsets_when_acknowledged(
             Ok(Ok(_)) => {
                 metrics
                     .produced
-                    .with_label_values(&["ingest", acknowledgement.output_topic])
+                    .with_label_values(&["ingest", &acknowledgement.output_topic])
                     .inc();
                 // librdkafka stores this offset + 1, the next one to read.
                 if let Err(error) = consumer.store_offset(
@@ -341,7 +341,7 @@ async fn store_offsets_when_acknowledged(
                 }
             }
             Ok(Err((error, _))) => {
-                error!(%error, topic = acknowledgement.output_topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
+                error!(%error, topic = &*acknowledgement.output_topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
                 return Err(RoleError::DeliveryFailed(error.to_string()));
             }
             Err(_) => {
