@@ -14,7 +14,7 @@ use icsflow_core::{Event, Feed, RejectReason, Rejection, TimestampPolicy};
 use crate::binary::{self, BinaryError};
 use crate::catalogue::{Resolution, SchemaCatalogue, WriterSchema};
 use crate::registry::{LookupError, SchemaRegistryClient};
-use crate::wire::{AnyRecord, DischargeRecord, PrimaryCareRecord, SocialCareRecord};
+use crate::wire::{AnyRecord, DischargeRecord, PrimaryCareRecord, SocialCareRecord, TextBuffers};
 
 /// The two byte layouts partners may publish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,7 +270,8 @@ fn append_datum(event: &Event, output: &mut Vec<u8>) {
     // The wire types built from domain events use only records, enums,
     // unions, strings, booleans and integers, which the encoder always
     // accepts; a failure here is a bug in this crate, not bad input.
-    let encoded = match AnyRecord::from_event(event) {
+    let mut buffers = TextBuffers::default();
+    let encoded = match AnyRecord::from_event(event, &mut buffers) {
         AnyRecord::Discharge(record) => binary::to_writer(&record, output),
         AnyRecord::SocialCare(record) => binary::to_writer(&record, output),
         AnyRecord::PrimaryCare(record) => binary::to_writer(&record, output),

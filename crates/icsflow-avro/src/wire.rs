@@ -26,10 +26,6 @@ impl<'a> Text<'a> {
         &self.0
     }
 
-    fn owned(text: String) -> Text<'static> {
-        Text(Cow::Owned(text))
-    }
-
     fn borrowed(text: &'a str) -> Text<'a> {
         Text(Cow::Borrowed(text))
     }
@@ -334,25 +330,87 @@ impl<EventType: CodeList, Payload: IntoDomainPayload> WireRecord<'_, EventType, 
         }
         Ok(Event { envelope, body })
     }
+}
 
-    fn from_envelope(envelope: &Envelope, event_type: EventType, payload: Payload) -> Self {
+impl<'a, EventType: CodeList, Payload> WireRecord<'a, EventType, Payload> {
+    /// The envelope's strings are written into `buffers` and borrowed from
+    /// there: encoding allocates nothing for them.
+    fn from_envelope(
+        envelope: &'a Envelope,
+        buffers: &'a mut TextBuffers,
+        event_type: EventType,
+        payload: Payload,
+    ) -> Self {
+        let TextBuffers {
+            event_id,
+            patient,
+            episode,
+            corrects,
+        } = buffers;
         WireRecord {
-            event_id: Text::owned(envelope.event_id.to_string()),
+            event_id: Text::borrowed(write_uuid(envelope.event_id, event_id)),
             event_type: Symbol(event_type),
             occurred_at: envelope.occurred_at.as_millis(),
             recorded_at: envelope.recorded_at.as_millis(),
-            source_organisation: Text::owned(envelope.source_organisation.as_str().to_owned()),
-            place: Text::owned(envelope.place.as_str().to_owned()),
-            patient_pseudonym: Text::owned(envelope.patient.to_string()),
+            source_organisation: Text::borrowed(envelope.source_organisation.as_str()),
+            place: Text::borrowed(envelope.place.as_str()),
+            patient_pseudonym: Text::borrowed(write_hex(envelope.patient.as_bytes(), patient)),
             episode_reference: envelope
                 .episode_reference
-                .map(|reference| Text::owned(reference.to_string())),
+                .as_ref()
+                .map(|reference| Text::borrowed(write_hex(reference.as_bytes(), episode))),
             corrects_event_id: envelope
                 .corrects_event_id
-                .map(|event_id| Text::owned(event_id.to_string())),
+                .map(|corrected| Text::borrowed(write_uuid(corrected, corrects))),
             payload,
         }
     }
+}
+
+/// Room for the envelope strings of one record being encoded.
+#[derive(Debug)]
+pub(crate) struct TextBuffers {
+    event_id: [u8; 36],
+    patient: [u8; 64],
+    episode: [u8; 64],
+    corrects: [u8; 36],
+}
+
+impl Default for TextBuffers {
+    fn default() -> TextBuffers {
+        TextBuffers {
+            event_id: [0; 36],
+            patient: [0; 64],
+            episode: [0; 64],
+            corrects: [0; 36],
+        }
+    }
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+fn write_hex<'b>(bytes: &[u8; 32], out: &'b mut [u8; 64]) -> &'b str {
+    for (index, byte) in bytes.iter().enumerate() {
+        out[2 * index] = HEX_DIGITS[usize::from(byte >> 4)];
+        out[2 * index + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+    }
+    // Only ASCII hexadecimal digits were written.
+    std::str::from_utf8(&out[..]).unwrap_or_default()
+}
+
+/// The canonical 8-4-4-4-12 lower-case form.
+fn write_uuid(event_id: EventId, out: &mut [u8; 36]) -> &str {
+    let value = event_id.as_u128();
+    let mut nibble = 0;
+    for (position, slot) in out.iter_mut().enumerate() {
+        if matches!(position, 8 | 13 | 18 | 23) {
+            *slot = b'-';
+            continue;
+        }
+        *slot = HEX_DIGITS[((value >> (124 - 4 * nibble)) & 0x0f) as usize];
+        nibble += 1;
+    }
+    std::str::from_utf8(&out[..]).unwrap_or_default()
 }
 
 /// The per-feed part of [`WireRecord::into_event`].
@@ -539,21 +597,24 @@ pub(crate) enum AnyRecord<'a> {
 }
 
 impl<'a> AnyRecord<'a> {
-    pub(crate) fn from_event(event: &'a Event) -> AnyRecord<'a> {
+    pub(crate) fn from_event(event: &'a Event, buffers: &'a mut TextBuffers) -> AnyRecord<'a> {
         let envelope = &event.envelope;
         match &event.body {
             EventBody::Discharge(body) => AnyRecord::Discharge(WireRecord::from_envelope(
                 envelope,
+                buffers,
                 body.event_type(),
                 discharge_payload(body),
             )),
             EventBody::SocialCare(body) => AnyRecord::SocialCare(WireRecord::from_envelope(
                 envelope,
+                buffers,
                 body.event_type(),
                 social_care_payload(body),
             )),
             EventBody::PrimaryCare(body) => AnyRecord::PrimaryCare(WireRecord::from_envelope(
                 envelope,
+                buffers,
                 body.event_type(),
                 primary_care_payload(body),
             )),

@@ -34,6 +34,7 @@ struct PendingAcknowledgement {
     partition: i32,
     offset: i64,
     output_topic: Arc<str>,
+    produced: icsflow_telemetry::IntCounter,
 }
 
 /// How long to wait before asking an unavailable schema registry again.
@@ -88,10 +89,21 @@ pub async fn run_ingest(
     let acknowledger = tokio::spawn(store_offsets_when_acknowledged(
         pending,
         Arc::clone(&consumer),
-        metrics.clone(),
     ));
 
     let mut summary = IngestSummary::default();
+    // Metric handles looked up once, not per record.
+    let consumed = Feed::ALL.map(|feed| {
+        let topic = topics.partner_topics()[feed as usize].0;
+        metrics.consumed.with_label_values(&["ingest", topic])
+    });
+    let mut freshness = Freshness::default();
+    let produced_journey = metrics
+        .produced
+        .with_label_values(&["ingest", &topics.journey]);
+    let produced_dead_letter = metrics
+        .produced
+        .with_label_values(&["ingest", &topics.dead_letter]);
     let journey_topic: Arc<str> = Arc::from(topics.journey.as_str());
     let dead_letter_topic: Arc<str> = Arc::from(topics.dead_letter.as_str());
     let outcome: Result<(), RoleError> = loop {
@@ -108,19 +120,17 @@ pub async fn run_ingest(
             }
         };
         summary.consumed += 1;
-        metrics
-            .consumed
-            .with_label_values(&["ingest", message.topic()])
-            .inc();
         let Some(feed) = topics.feed_of(message.topic()) else {
             continue;
         };
+        consumed[feed as usize].inc();
         let produced = loop {
             match route(
                 &message,
                 feed,
                 &decoder,
                 &metrics,
+                &mut freshness,
                 &journey_topic,
                 &dead_letter_topic,
             ) {
@@ -159,6 +169,10 @@ pub async fn run_ingest(
             partition: message.partition(),
             offset: message.offset(),
             output_topic: Arc::clone(&output.topic),
+            produced: match output.kind {
+                OutputKind::Accepted => produced_journey.clone(),
+                OutputKind::Rejected => produced_dead_letter.clone(),
+            },
         };
         if acknowledgements.send(acknowledgement).await.is_err() {
             break Err(RoleError::DeliveryFailed(
@@ -229,6 +243,7 @@ fn route(
     feed: Feed,
     decoder: &EventDecoder,
     metrics: &PipelineMetrics,
+    freshness: &mut Freshness,
     journey_topic: &Arc<str>,
     dead_letter_topic: &Arc<str>,
 ) -> Routed {
@@ -251,11 +266,12 @@ fn route(
         });
     match decoded {
         Ok(event) => {
-            let organisation = event.envelope.source_organisation;
-            metrics
-                .last_event
-                .with_label_values(&[feed.as_str(), organisation.as_str()])
-                .set(event.envelope.occurred_at.as_millis() / 1000);
+            freshness.record(
+                metrics,
+                feed,
+                event.envelope.source_organisation,
+                event.envelope.occurred_at,
+            );
             Routed::Ready(Some(Output {
                 kind: OutputKind::Accepted,
                 topic: Arc::clone(journey_topic),
@@ -315,20 +331,49 @@ async fn send_with_backpressure(
     }
 }
 
+/// The newest `occurred_at` seen per partner feed, with its gauge handle.
+#[derive(Default)]
+struct Freshness {
+    newest: std::collections::HashMap<
+        (Feed, icsflow_core::OdsCode),
+        (icsflow_telemetry::IntGauge, i64),
+    >,
+}
+
+impl Freshness {
+    fn record(
+        &mut self,
+        metrics: &PipelineMetrics,
+        feed: Feed,
+        organisation: icsflow_core::OdsCode,
+        occurred_at: Timestamp,
+    ) {
+        let seconds = occurred_at.as_millis() / 1000;
+        let (gauge, newest) = self.newest.entry((feed, organisation)).or_insert_with(|| {
+            (
+                metrics
+                    .last_event
+                    .with_label_values(&[feed.as_str(), organisation.as_str()]),
+                i64::MIN,
+            )
+        });
+        if seconds > *newest {
+            *newest = seconds;
+            gauge.set(seconds);
+        }
+    }
+}
+
 /// Awaits acknowledgements in the order records were produced and stores
 /// each partner offset only once its output is acknowledged.
 async fn store_offsets_when_acknowledged(
     mut pending: mpsc::Receiver<PendingAcknowledgement>,
     consumer: Arc<StreamConsumer<RoleContext>>,
-    metrics: PipelineMetrics,
 ) -> Result<(), RoleError> {
     while let Some(acknowledgement) = pending.recv().await {
         match acknowledgement.delivery.await {
             Ok(Ok(_)) => {
-                metrics
-                    .produced
-                    .with_label_values(&["ingest", &acknowledgement.output_topic])
-                    .inc();
+                acknowledgement.produced.inc();
                 // librdkafka stores this offset + 1, the next one to read.
                 if let Err(error) = consumer.store_offset(
                     &acknowledgement.topic,

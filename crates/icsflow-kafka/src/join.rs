@@ -58,6 +58,11 @@ impl PartitionEngines {
     }
 }
 
+const APPLIED: usize = 0;
+const DUPLICATE: usize = 1;
+const BEYOND_HORIZON: usize = 2;
+const UNDECODABLE: usize = 3;
+
 /// What a join run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JoinSummary {
@@ -72,6 +77,8 @@ struct Replay {
     /// The high watermark seen at assignment; ready once reached.
     target: i64,
     next_offset: i64,
+    /// Whether the replay gauge already shows 0.
+    reported_done: bool,
 }
 
 /// How the join role's engines are built and what time they read.
@@ -134,6 +141,12 @@ pub async fn run_join(
     let mut summary = JoinSummary::default();
     let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
     health.set_caught_up(false);
+    // Metric handles looked up once, not per record.
+    let consumed = metrics
+        .consumed
+        .with_label_values(&["join", &topics.journey]);
+    let outcomes = ["applied", "duplicate", "beyond_horizon", "undecodable"]
+        .map(|outcome| metrics.engine_events.with_label_values(&[outcome]));
     let shared = Shared {
         consumer: &consumer,
         topic: &topics.journey,
@@ -169,7 +182,7 @@ pub async fn run_join(
                     }
                 };
                 summary.consumed += 1;
-                metrics.consumed.with_label_values(&["join", message.topic()]).inc();
+                consumed.inc();
                 let partition = message.partition();
                 // librdkafka reports an assignment before it delivers the
                 // partition's first message: apply any pending one first.
@@ -186,22 +199,26 @@ pub async fn run_join(
                 match decoder.decode(message.payload().unwrap_or_default(), &policy) {
                     Ok(event) => {
                         let outcome = engines.lock().get_mut(&partition).map(|engine| engine.apply(&event));
-                        let label = match outcome {
-                            Some(Applied::Applied) => { summary.applied += 1; "applied" }
-                            Some(Applied::Duplicate) => "duplicate",
-                            Some(Applied::BeyondHorizon) => "beyond_horizon",
+                        let outcome = match outcome {
+                            Some(Applied::Applied) => { summary.applied += 1; APPLIED }
+                            Some(Applied::Duplicate) => DUPLICATE,
+                            Some(Applied::BeyondHorizon) => BEYOND_HORIZON,
                             None => continue,
                         };
-                        metrics.engine_events.with_label_values(&[label]).inc();
+                        outcomes[outcome].inc();
                     }
                     Err(error) => {
                         summary.undecodable += 1;
-                        metrics.engine_events.with_label_values(&["undecodable"]).inc();
+                        outcomes[UNDECODABLE].inc();
                         warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
                     }
                 }
                 let remaining = (replay.target - replay.next_offset).max(0);
-                metrics.replay_remaining.with_label_values(&[&partition.to_string()]).set(remaining);
+                // The gauge only moves while the partition is replaying.
+                if remaining > 0 || !replay.reported_done {
+                    metrics.replay_remaining.with_label_values(&[&partition.to_string()]).set(remaining);
+                    replay.reported_done = remaining == 0;
+                }
                 if remaining == 0 && !health.caught_up() && replays.values().all(|replay| replay.next_offset >= replay.target) {
                     info!(partitions = replays.len(), "assigned partitions replayed; ready");
                     health.set_caught_up(true);
@@ -247,6 +264,7 @@ async fn apply_rebalance(
                     Replay {
                         target,
                         next_offset: 0,
+                        reported_done: false,
                     },
                 );
                 shared

@@ -16,7 +16,7 @@ mod pipeline;
 pub use admin::{serve_admin, AdminState, Health};
 pub use engine_collector::{EngineCollector, EngineMetricsSource};
 pub use pipeline::PipelineMetrics;
-pub use prometheus::Registry;
+pub use prometheus::{IntCounter, IntGauge, Registry};
 
 /// Renders a registry in the Prometheus text format.
 pub fn render(registry: &Registry) -> String {
