@@ -354,11 +354,11 @@ impl<'a, EventType: CodeList, Payload> WireRecord<'a, EventType, Payload> {
             recorded_at: envelope.recorded_at.as_millis(),
             source_organisation: Text::borrowed(envelope.source_organisation.as_str()),
             place: Text::borrowed(envelope.place.as_str()),
-            patient_pseudonym: Text::borrowed(write_hex(envelope.patient.as_bytes(), patient)),
+            patient_pseudonym: Text::borrowed(write_hex(&envelope.patient, patient)),
             episode_reference: envelope
                 .episode_reference
                 .as_ref()
-                .map(|reference| Text::borrowed(write_hex(reference.as_bytes(), episode))),
+                .map(|reference| Text::borrowed(write_hex(reference, episode))),
             corrects_event_id: envelope
                 .corrects_event_id
                 .map(|corrected| Text::borrowed(write_uuid(corrected, corrects))),
@@ -389,11 +389,8 @@ impl Default for TextBuffers {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-fn write_hex<'b>(bytes: &[u8; 32], out: &'b mut [u8; 64]) -> &'b str {
-    for (index, byte) in bytes.iter().enumerate() {
-        out[2 * index] = HEX_DIGITS[usize::from(byte >> 4)];
-        out[2 * index + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
-    }
+fn write_hex<'b>(pseudonym: &Pseudonym, out: &'b mut [u8; 64]) -> &'b str {
+    out.copy_from_slice(pseudonym.hex().as_str().as_bytes());
     // Only ASCII hexadecimal digits were written.
     std::str::from_utf8(&out[..]).unwrap_or_default()
 }

@@ -55,14 +55,39 @@ impl Pseudonym {
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// The wire form, without allocating (a message key per record).
+    pub fn hex(&self) -> PseudonymHex {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0_u8; 64];
+        for (index, byte) in self.0.iter().enumerate() {
+            text[2 * index] = DIGITS[usize::from(byte >> 4)];
+            text[2 * index + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        PseudonymHex(text)
+    }
+}
+
+/// A pseudonym's 64 lower-case hexadecimal characters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PseudonymHex([u8; 64]);
+
+impl PseudonymHex {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hexadecimal digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for PseudonymHex {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "PseudonymHex({}..)", &self.as_str()[..4])
+    }
 }
 
 impl fmt::Display for Pseudonym {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(formatter, "{byte:02x}")?;
-        }
-        Ok(())
+        formatter.write_str(self.hex().as_str())
     }
 }
 

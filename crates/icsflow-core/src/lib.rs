@@ -19,7 +19,7 @@ mod time;
 
 pub use codes::*;
 pub use event::*;
-pub use identifiers::{EventId, OdsCode, PlaceCode, Pseudonym};
+pub use identifiers::{EventId, OdsCode, PlaceCode, Pseudonym, PseudonymHex};
 pub use nhs_number::{contains_nhs_number, is_valid_nhs_number};
 pub use rejection::{RejectReason, Rejection};
 pub use samples::{

@@ -215,7 +215,7 @@ enum OutputKind {
 struct Output {
     kind: OutputKind,
     topic: Arc<str>,
-    key: Option<String>,
+    key: Option<icsflow_core::PseudonymHex>,
     value: Vec<u8>,
     headers: Option<rdkafka::message::OwnedHeaders>,
 }
@@ -275,7 +275,7 @@ fn route(
             Routed::Ready(Some(Output {
                 kind: OutputKind::Accepted,
                 topic: Arc::clone(journey_topic),
-                key: Some(event.envelope.patient.to_string()),
+                key: Some(event.envelope.patient.hex()),
                 value: encode_single_object(decoder.catalogue(), &event),
                 headers: None,
             }))
