@@ -20,7 +20,7 @@ use icsflow_core::{one_event_of_each_type, sample_pseudonym, Event, EventId, Fee
 use icsflow_engine::EngineConfig;
 use icsflow_kafka::{run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics};
 use icsflow_telemetry::{Health, PipelineMetrics, Registry};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
@@ -158,14 +158,16 @@ fn publish(bootstrap: &str, events: &[Event]) {
     producer.flush(Duration::from_secs(120)).expect("flushed");
 }
 
-/// Records per second a consumer that only counts reaches on `topics`.
-fn raw_consume_rate(bootstrap: &str, topics: &[&str], expected: usize, group: &str) -> f64 {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// Records per second a consumer that only counts reaches on `topics`: the
+/// same stream consumer and fetch settings the roles use.
+async fn raw_consume_rate(bootstrap: &str, topics: &[&str], expected: usize, group: &str) -> f64 {
+    let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
         .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "20")
         .create()
         .expect("consumer");
     consumer.subscribe(topics).expect("subscribe");
@@ -173,7 +175,7 @@ fn raw_consume_rate(bootstrap: &str, topics: &[&str], expected: usize, group: &s
     let mut started: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     while counted < expected && Instant::now() < deadline {
-        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
             started.get_or_insert_with(Instant::now);
             counted += 1;
         }
@@ -215,7 +217,8 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
         &["discharge", "social_care", "primary_care"],
         count,
         "raw-partner",
-    );
+    )
+    .await;
     println!("  baseline, raw consume of the partner topics: {raw:.0} records/s");
 
     // 1. End to end: the same records through ingest and join to the engines.
@@ -340,7 +343,8 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     let journey_records = count + latencies.len();
 
     // 3. Replay: a new join replica rebuilds from the journey topic.
-    let raw_journey = raw_consume_rate(bootstrap, &["journey"], journey_records, "raw-journey");
+    let raw_journey =
+        raw_consume_rate(bootstrap, &["journey"], journey_records, "raw-journey").await;
     println!("  baseline, raw consume of the journey topic: {raw_journey:.0} records/s");
     let registry = Registry::new();
     let metrics = PipelineMetrics::register(&registry).expect("metrics");
