@@ -20,7 +20,7 @@ use icsflow_core::{one_event_of_each_type, sample_pseudonym, Event, EventId, Fee
 use icsflow_engine::EngineConfig;
 use icsflow_kafka::{run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics};
 use icsflow_telemetry::{Health, PipelineMetrics, Registry};
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
