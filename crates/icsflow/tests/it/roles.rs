@@ -42,6 +42,10 @@ struct Role {
 
 impl Role {
     fn start(role: &str, broker: &Broker) -> Role {
+        Role::start_with(role, broker, &[])
+    }
+
+    fn start_with(role: &str, broker: &Broker, environment: &[(&str, &str)]) -> Role {
         let admin_port = free_port();
         let folder =
             std::env::temp_dir().join(format!("icsflow-role-{}-{admin_port}", std::process::id()));
@@ -53,6 +57,7 @@ impl Role {
         )
         .expect("config written");
         let mut child = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+            .envs(environment.iter().copied())
             .args([role, "--config"])
             .arg(&config)
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}")])
@@ -81,9 +86,15 @@ impl Role {
     }
 
     /// SIGINT, then the exit status, within a bound.
-    fn interrupt(mut self) -> std::process::ExitStatus {
+    fn interrupt(self) -> std::process::ExitStatus {
+        self.signal("-INT")
+    }
+
+    /// Sends `signal` (for example `-TERM`), then waits for the exit
+    /// status, within a bound.
+    fn signal(mut self, signal: &str) -> std::process::ExitStatus {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
@@ -94,7 +105,7 @@ impl Role {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
-                "role did not stop within 30 s of SIGINT"
+                "role did not stop within 30 s of {signal}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -468,4 +479,56 @@ fn a_configuration_with_several_mistakes_gets_one_message_and_exit_64() {
     // Nothing was bound.
     assert!(std::net::TcpListener::bind(("127.0.0.1", admin_port)).is_ok());
     let _ = std::fs::remove_dir_all(&folder);
+}
+
+/// SIGTERM (what Kubernetes sends) stops a role cleanly, and its JSON logs
+/// hold neither a pseudonym nor an NHS number.
+#[test]
+fn sigterm_exits_zero_and_json_logs_hold_no_identifiers() {
+    let broker = broker_with_topics();
+    let role = Role::start_with(
+        "run",
+        &broker,
+        &[
+            ("ICSFLOW__LOG__FORMAT", "json"),
+            ("ICSFLOW__LOG__LEVEL", "debug"),
+        ],
+    );
+    let events = recent_samples();
+    let mut records = sample_records();
+    // A record with an NHS number in a field, which must be rejected
+    // without the number reaching any log line.
+    let catalogue = SchemaCatalogue::embedded();
+    let mut identifiable = encode_single_object(&catalogue, &events[4]);
+    let position = identifiable
+        .windows(8)
+        .position(|window| window == b"CAP.domi")
+        .expect("reason code bytes");
+    identifiable[position..position + 11].copy_from_slice(b"9434765919.");
+    records.push(("ics.discharge.v1", identifiable));
+    publish(&broker, &records);
+    let expected = sorted(expected_gauge_lines(&events));
+    wait_for_gauges("the gauges on /metrics", &[&role], &expected);
+    let log_path = role.log.clone();
+    assert_eq!(role.signal("-TERM").code(), Some(0), "SIGTERM exits 0");
+
+    let log = std::fs::read_to_string(&log_path).expect("role log");
+    assert!(log.lines().count() > 5, "the role logged: {log}");
+    for line in log.lines() {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "not a JSON line: {line}"
+        );
+    }
+    assert!(
+        log.contains("\"level\":\"DEBUG\"") && log.contains("record rejected"),
+        "debug lines present"
+    );
+    assert!(!log.contains("9434765919"), "an NHS number reached the log");
+    for event in &events {
+        assert!(
+            !log.contains(&event.envelope.patient.to_string()),
+            "a pseudonym reached the log"
+        );
+    }
 }
