@@ -72,13 +72,15 @@ pub struct JoinSummary {
 }
 
 /// Replay state of one assigned partition.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Replay {
     /// The high watermark seen at assignment; ready once reached.
     target: i64,
     next_offset: i64,
     /// Whether the replay gauge already shows 0.
     reported_done: bool,
+    /// `icsflow_join_replay_remaining_records` for this partition.
+    gauge: icsflow_telemetry::IntGauge,
 }
 
 /// How the join role's engines are built and what time they read.
@@ -214,9 +216,10 @@ pub async fn run_join(
                     }
                 }
                 let remaining = (replay.target - replay.next_offset).max(0);
-                // The gauge only moves while the partition is replaying.
-                if remaining > 0 || !replay.reported_done {
-                    metrics.replay_remaining.with_label_values(&[&partition.to_string()]).set(remaining);
+                // The gauge moves while the partition is replaying, every
+                // so many records (a scrape every few seconds sees it move).
+                if !replay.reported_done && (remaining == 0 || replay.next_offset % 1024 == 0) {
+                    replay.gauge.set(remaining);
                     replay.reported_done = remaining == 0;
                 }
                 if remaining == 0 && !health.caught_up() && replays.values().all(|replay| replay.next_offset >= replay.target) {
@@ -265,6 +268,10 @@ async fn apply_rebalance(
                         target,
                         next_offset: 0,
                         reported_done: false,
+                        gauge: shared
+                            .metrics
+                            .replay_remaining
+                            .with_label_values(&[&partition.to_string()]),
                     },
                 );
                 shared
