@@ -85,7 +85,7 @@ fn topics() -> Topics {
     }
 }
 
-fn settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
+fn kafka_settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
     KafkaSettings {
         bootstrap_servers: bootstrap_servers.to_owned(),
         ingest_group_id: format!("ingest-{suffix}"),
@@ -226,7 +226,7 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     let metrics = PipelineMetrics::register(&registry).expect("metrics");
     let engines = Arc::new(PartitionEngines::default());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let settings = settings(bootstrap, "first");
+    let settings = kafka_settings(bootstrap, "first");
     let topics = topics();
     let ingest = {
         let (settings, topics, metrics, shutdown) = (
@@ -350,7 +350,7 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     let metrics = PipelineMetrics::register(&registry).expect("metrics");
     let health = Arc::new(Health::new(None));
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let settings = settings_with_group(bootstrap, "replay");
+    let replay_settings = kafka_settings(bootstrap, "replay");
     let replay = {
         let (topics, metrics, health) = (topics.clone(), metrics.clone(), Arc::clone(&health));
         tokio::spawn(async move {
@@ -359,7 +359,7 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
                 clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
             };
             run_join(
-                &settings,
+                &replay_settings,
                 &topics,
                 options,
                 Arc::new(PartitionEngines::default()),
@@ -391,10 +391,6 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     }
     let _ = stop.send(true);
     let _ = replay.await;
-}
-
-fn settings_with_group(bootstrap: &str, suffix: &str) -> KafkaSettings {
-    settings(bootstrap, suffix)
 }
 
 /// tansu with in-memory storage: fast, for throughput (its high watermarks

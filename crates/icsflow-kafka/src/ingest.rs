@@ -159,7 +159,7 @@ pub async fn run_ingest(
             OutputKind::Accepted => summary.accepted += 1,
             OutputKind::Rejected => summary.rejected += 1,
         }
-        let delivery = match send_with_backpressure(&producer, output.record(&message)).await {
+        let delivery = match send_with_backpressure(&producer, output.record()).await {
             Ok(delivery) => delivery,
             Err(error) => break Err(RoleError::Kafka(error)),
         };
@@ -221,7 +221,7 @@ struct Output {
 }
 
 impl Output {
-    fn record<'a>(&'a self, _source: &BorrowedMessage<'_>) -> FutureRecord<'a, str, [u8]> {
+    fn record(&self) -> FutureRecord<'_, str, [u8]> {
         let mut record = FutureRecord::to(&self.topic).payload(self.value.as_slice());
         if let Some(key) = &self.key {
             record = record.key(key.as_str());

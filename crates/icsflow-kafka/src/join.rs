@@ -308,19 +308,31 @@ async fn apply_rebalance(
 }
 
 /// The partition's high watermark now, asked of the broker off the async
-/// reactor. An unreachable broker gives 0 (ready at once, then catching up).
+/// reactor. Retried a few times: answering 0 would report the replica ready
+/// before its replay.
 async fn high_watermark(
     consumer: &Arc<StreamConsumer<RoleContext>>,
     topic: &str,
     partition: i32,
 ) -> i64 {
-    let consumer = Arc::clone(consumer);
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))
-    })
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .map_or(0, |(_, high)| high)
+    const ATTEMPTS: u32 = 6;
+    for attempt in 1..=ATTEMPTS {
+        let (consumer, topic_name) = (Arc::clone(consumer), topic.to_owned());
+        let answer = tokio::task::spawn_blocking(move || {
+            consumer.fetch_watermarks(&topic_name, partition, Duration::from_secs(10))
+        })
+        .await;
+        match answer {
+            Ok(Ok((_, high))) => return high,
+            Ok(Err(error)) => {
+                warn!(partition, attempt, %error, "high watermark not available; retrying")
+            }
+            Err(error) => {
+                warn!(partition, attempt, %error, "high watermark query failed; retrying")
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    tracing::error!(partition, "no high watermark after {ATTEMPTS} attempts; readiness may be reported before the replay ends");
+    0
 }
