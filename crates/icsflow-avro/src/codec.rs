@@ -14,7 +14,7 @@ use icsflow_core::{Event, Feed, RejectReason, Rejection, TimestampPolicy};
 use crate::binary::{self, BinaryError};
 use crate::catalogue::{Resolution, SchemaCatalogue, WriterSchema};
 use crate::registry::{LookupError, SchemaRegistryClient};
-use crate::wire::{AnyRecord, DischargeRecord, PrimaryCareRecord, SocialCareRecord, TextBuffers};
+use crate::wire::{Alteration, AnyRecord, DischargeRecord, PrimaryCareRecord, SocialCareRecord, TextBuffers};
 
 /// The two byte layouts partners may publish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,15 +266,54 @@ pub fn encode_confluent(event: &Event, schema_id: u32) -> Vec<u8> {
     output
 }
 
+/// Encodes an event in the given framing (the schema id of a Confluent
+/// framing is the registry's id for the current schema of the event's feed).
+pub fn encode(catalogue: &SchemaCatalogue, event: &Event, framing: Framing) -> Vec<u8> {
+    match framing {
+        Framing::SingleObject => encode_single_object(catalogue, event),
+        Framing::Confluent { schema_id } => encode_confluent(event, schema_id),
+    }
+}
+
+/// Encodes an event with one field made invalid ([`Alteration`]): the
+/// bytes of a record a partner got wrong, for simulators and tests.
+pub fn encode_altered(
+    catalogue: &SchemaCatalogue,
+    event: &Event,
+    framing: Framing,
+    alteration: Alteration<'_>,
+) -> Vec<u8> {
+    let mut output = Vec::with_capacity(256);
+    match framing {
+        Framing::SingleObject => {
+            output.extend_from_slice(&SINGLE_OBJECT_MARKER);
+            output.extend_from_slice(&catalogue.current(event.feed()).fingerprint.to_le_bytes());
+        }
+        Framing::Confluent { schema_id } => {
+            output.push(CONFLUENT_MAGIC);
+            output.extend_from_slice(&schema_id.to_be_bytes());
+        }
+    }
+    let mut buffers = TextBuffers::default();
+    let mut record = AnyRecord::from_event(event, &mut buffers);
+    record.alter(alteration);
+    write_record(&record, &mut output);
+    output
+}
+
 fn append_datum(event: &Event, output: &mut Vec<u8>) {
+    let mut buffers = TextBuffers::default();
+    write_record(&AnyRecord::from_event(event, &mut buffers), output);
+}
+
+fn write_record(record: &AnyRecord<'_>, output: &mut Vec<u8>) {
     // The wire types built from domain events use only records, enums,
     // unions, strings, booleans and integers, which the encoder always
     // accepts; a failure here is a bug in this crate, not bad input.
-    let mut buffers = TextBuffers::default();
-    let encoded = match AnyRecord::from_event(event, &mut buffers) {
-        AnyRecord::Discharge(record) => binary::to_writer(&record, output),
-        AnyRecord::SocialCare(record) => binary::to_writer(&record, output),
-        AnyRecord::PrimaryCare(record) => binary::to_writer(&record, output),
+    let encoded = match record {
+        AnyRecord::Discharge(record) => binary::to_writer(record, output),
+        AnyRecord::SocialCare(record) => binary::to_writer(record, output),
+        AnyRecord::PrimaryCare(record) => binary::to_writer(record, output),
     };
     encoded.expect("domain events always encode");
 }

@@ -17,20 +17,24 @@ mod catalogue;
 mod codec;
 mod compatibility;
 mod dictionary;
+mod json;
 mod registry;
 mod resolve;
 mod wire;
+
+pub use wire::Alteration;
 
 pub use canonical::fingerprint_of;
 pub use catalogue::{
     CurrentSchema, Resolution, SchemaCatalogue, SchemaFile, WriterSchema, EMBEDDED_SCHEMAS,
 };
 pub use codec::{
-    encode_confluent, encode_datum, encode_single_object, split_framing, DecodeError, EventDecoder,
-    Framing, MAX_RECORD_BYTES,
+    encode, encode_altered, encode_confluent, encode_datum, encode_single_object, split_framing,
+    DecodeError, EventDecoder, Framing, MAX_RECORD_BYTES,
 };
 pub use compatibility::{check_schema_directory, CompatibilityReport, SchemaProblem};
 pub use dictionary::render_data_dictionary;
+pub use json::{decode_json, encode_json, encode_json_altered, json_organisation, JsonRejection};
 pub use registry::{
     HttpTransport, LookupError, RegistryResponse, RegistryTransport, SchemaRegistryClient,
 };

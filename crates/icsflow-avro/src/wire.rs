@@ -29,6 +29,10 @@ impl<'a> Text<'a> {
     fn borrowed(text: &'a str) -> Text<'a> {
         Text(Cow::Borrowed(text))
     }
+
+    fn owned(text: &str) -> Text<'a> {
+        Text(Cow::Owned(text.to_owned()))
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
@@ -133,6 +137,7 @@ impl<'de, Code: CodeList> Deserialize<'de> for SymbolKey<Code> {
 
 /// The envelope and payload of one event, generic over the feed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(bound(
     serialize = "EventType: CodeList, Payload: Serialize",
     deserialize = "EventType: CodeList, Payload: Deserialize<'de>"
@@ -163,6 +168,7 @@ pub(crate) type PrimaryCareRecord<'a> =
 
 /// A record with no fields (`AdmissionCancelled`, `DischargeCancelled`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct NoFields {}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -178,6 +184,7 @@ pub(crate) enum DischargePayload<'a> {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Admitted {
     admission_method: Symbol<AdmissionMethod>,
     admission_source: Symbol<AdmissionSource>,
@@ -185,6 +192,7 @@ pub(crate) struct Admitted {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CriteriaToResideAssessed {
     meets_criteria: bool,
     criterion: Option<Symbol<CriteriaToResideCode>>,
@@ -192,11 +200,13 @@ pub(crate) struct CriteriaToResideAssessed {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct PathwayAssigned {
     pathway: Symbol<DischargePathway>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct DelayReasonRecorded<'a> {
     reason_family: Symbol<DelayReasonFamily>,
     #[serde(borrow)]
@@ -204,6 +214,7 @@ pub(crate) struct DelayReasonRecorded<'a> {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Discharged {
     destination: Symbol<DischargeDestination>,
     discharge_method: Symbol<DischargeMethod>,
@@ -211,6 +222,7 @@ pub(crate) struct Discharged {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) enum SocialCarePayload {
     RequestCompleted {
         route_of_access: Symbol<RouteOfAccess>,
@@ -233,6 +245,7 @@ pub(crate) enum SocialCarePayload {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) enum PrimaryCarePayload<'a> {
     DischargeSummaryFiled {
         #[serde(borrow)]
@@ -734,5 +747,38 @@ fn primary_care_payload(body: &PrimaryCareBody) -> PrimaryCarePayload<'_> {
         PrimaryCareBody::DeathNotified { date_of_death } => PrimaryCarePayload::DeathNotified {
             date_of_death: date_of_death.days_since_epoch(),
         },
+    }
+}
+
+/// A record made invalid on purpose: one envelope string replaced by text no
+/// validated [`Event`] can hold. Simulators and tests use it to exercise
+/// the reject path with records shaped the way partners get them wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alteration<'t> {
+    /// `place` replaced, for example by a lower-tier district code.
+    Place(&'t str),
+    /// `episode_reference` replaced, for example by a hospital number or an
+    /// NHS number in clear.
+    EpisodeReference(&'t str),
+}
+
+impl AnyRecord<'_> {
+    pub(crate) fn alter(&mut self, alteration: Alteration<'_>) {
+        fn apply<EventType, Payload>(
+            record: &mut WireRecord<'_, EventType, Payload>,
+            alteration: Alteration<'_>,
+        ) {
+            match alteration {
+                Alteration::Place(text) => record.place = Text::owned(text),
+                Alteration::EpisodeReference(text) => {
+                    record.episode_reference = Some(Text::owned(text));
+                }
+            }
+        }
+        match self {
+            AnyRecord::Discharge(record) => apply(record, alteration),
+            AnyRecord::SocialCare(record) => apply(record, alteration),
+            AnyRecord::PrimaryCare(record) => apply(record, alteration),
+        }
     }
 }

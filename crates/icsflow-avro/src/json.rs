@@ -1,0 +1,161 @@
+//! The JSON form of partner events, one record per line: what partners
+//! write before `icsflow publish` validates and encodes it, and what the
+//! simulator writes to files.
+//!
+//! A line is the schema's record as a JSON object, field for field:
+//! timestamps are milliseconds since 1970 (`timestamp-millis`), dates are
+//! days since 1970 (`date`), enums are their symbol, a nullable field is
+//! its value or `null` (or left out), and the `payload` union is an object
+//! with one key, the branch's record name, for example
+//! `{"Admitted": {"admission_method": "EMERGENCY_ACCIDENT_AND_EMERGENCY", ...}}`.
+//! Fields the schema does not have are refused. `schemas/examples/` holds
+//! one line per event type.
+
+use std::fmt;
+
+use icsflow_core::{
+    contains_nhs_number, Event, Feed, OdsCode, RejectReason, Rejection, TimestampPolicy,
+};
+
+use crate::wire::{
+    Alteration, AnyRecord, DischargeRecord, PrimaryCareRecord, SocialCareRecord, TextBuffers,
+};
+
+/// Why a JSON line did not become an event: the bounded rejection, and,
+/// when the line did not match the schema, which part did not (never a
+/// value that could be an NHS number).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonRejection {
+    pub rejection: Rejection,
+    pub detail: Option<String>,
+}
+
+impl fmt::Display for JsonRejection {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.rejection)?;
+        if let Some(detail) = &self.detail {
+            write!(formatter, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for JsonRejection {}
+
+impl From<Rejection> for JsonRejection {
+    fn from(rejection: Rejection) -> JsonRejection {
+        JsonRejection {
+            rejection,
+            detail: None,
+        }
+    }
+}
+
+/// Parses and validates one JSON line of `feed`, with the same checks as
+/// an Avro record, the identifiable-data guard first.
+pub fn decode_json(
+    feed: Feed,
+    line: &str,
+    policy: &TimestampPolicy,
+) -> Result<Event, JsonRejection> {
+    if contains_nhs_number(line) {
+        return Err(JsonRejection {
+            rejection: Rejection::new(
+                RejectReason::IdentifiableData,
+                "the line holds what looks like an NHS number; publish pseudonyms only",
+            ),
+            detail: identifiable_field(line).map(|path| format!("in {path}")),
+        });
+    }
+    let event = match feed {
+        Feed::Discharge => serde_json::from_str::<DischargeRecord<'_>>(line)
+            .map_err(shape_rejection)?
+            .into_event(policy)?,
+        Feed::SocialCare => serde_json::from_str::<SocialCareRecord<'_>>(line)
+            .map_err(shape_rejection)?
+            .into_event(policy)?,
+        Feed::PrimaryCare => serde_json::from_str::<PrimaryCareRecord<'_>>(line)
+            .map_err(shape_rejection)?
+            .into_event(policy)?,
+    };
+    Ok(event)
+}
+
+/// The organisation a line claims to come from, when it can be read, for
+/// counting rejections per partner.
+pub fn json_organisation(line: &str) -> Option<OdsCode> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let text = value.get("source_organisation")?.as_str()?;
+    OdsCode::parse("source_organisation", text).ok()
+}
+
+/// The JSON line of an event (no trailing newline).
+pub fn encode_json(event: &Event) -> String {
+    let mut buffers = TextBuffers::default();
+    to_json(&AnyRecord::from_event(event, &mut buffers))
+}
+
+/// The JSON line of an event with one field made invalid ([`Alteration`]).
+pub fn encode_json_altered(event: &Event, alteration: Alteration<'_>) -> String {
+    let mut buffers = TextBuffers::default();
+    let mut record = AnyRecord::from_event(event, &mut buffers);
+    record.alter(alteration);
+    to_json(&record)
+}
+
+fn to_json(record: &AnyRecord<'_>) -> String {
+    // Strings, integers, booleans and maps with string keys always
+    // serialise to JSON.
+    let encoded = match record {
+        AnyRecord::Discharge(record) => serde_json::to_string(record),
+        AnyRecord::SocialCare(record) => serde_json::to_string(record),
+        AnyRecord::PrimaryCare(record) => serde_json::to_string(record),
+    };
+    encoded.expect("wire records always serialise to JSON")
+}
+
+fn shape_rejection(error: serde_json::Error) -> JsonRejection {
+    use serde_json::error::Category;
+    let rejection = match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            Rejection::new(RejectReason::Malformed, "the line is not one JSON object")
+        }
+        Category::Data => Rejection::new(
+            RejectReason::Malformed,
+            "the JSON object does not match the feed's schema",
+        ),
+    };
+    // serde_json's message names the field or symbol at fault and where;
+    // the line holds no NHS number (checked first), so neither does this.
+    JsonRejection {
+        rejection,
+        detail: Some(error.to_string()),
+    }
+}
+
+/// The path of the first string or number holding an NHS number.
+fn identifiable_field(line: &str) -> Option<String> {
+    fn search(value: &serde_json::Value, path: &str) -> Option<String> {
+        match value {
+            serde_json::Value::String(text) if contains_nhs_number(text) => Some(path.to_owned()),
+            serde_json::Value::Number(number) if contains_nhs_number(&number.to_string()) => {
+                Some(path.to_owned())
+            }
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(name, inner)| {
+                let inner_path = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                search(inner, &inner_path)
+            }),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(index, inner)| search(inner, &format!("{path}[{index}]"))),
+            _ => None,
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    search(&value, "")
+}

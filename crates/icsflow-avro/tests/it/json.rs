@@ -1,0 +1,116 @@
+//! The JSON line form partners publish from: round trip, the same checks
+//! as Avro records, and the shape errors a partner needs to see.
+
+use icsflow_avro::{
+    decode_json, encode_altered, encode_json, encode_json_altered, json_organisation, Alteration,
+    DecodeError, Framing,
+};
+use icsflow_core::{one_event_of_each_type, Feed, RejectReason};
+
+use crate::{decoder, policy};
+
+/// 943 476 5919 is the NHS number used in NHS Digital's own examples.
+const NHS_NUMBER: &str = "9434765919";
+
+#[test]
+fn every_event_type_round_trips_through_json() {
+    for event in one_event_of_each_type() {
+        let line = encode_json(&event);
+        assert!(!line.contains('\n'));
+        assert_eq!(
+            decode_json(event.feed(), &line, &policy()),
+            Ok(event),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn the_json_form_uses_symbols_and_the_branch_name() {
+    let admitted = one_event_of_each_type()[0];
+    let value: serde_json::Value =
+        serde_json::from_str(&encode_json(&admitted)).expect("valid JSON");
+    assert_eq!(value["event_type"], "ADMITTED");
+    assert_eq!(
+        value["payload"]["Admitted"]["admission_method"],
+        "EMERGENCY_ACCIDENT_AND_EMERGENCY"
+    );
+    assert_eq!(value["place"], "E06000047");
+    assert_eq!(value["corrects_event_id"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_line_of_another_feed_or_with_unknown_fields_is_refused_with_the_field_named() {
+    let admitted = encode_json(&one_event_of_each_type()[0]);
+    let wrong_feed = decode_json(Feed::SocialCare, &admitted, &policy()).unwrap_err();
+    assert_eq!(wrong_feed.rejection.reason, RejectReason::Malformed);
+
+    let extra = admitted.replacen('{', r#"{"nhs_flag":true,"#, 1);
+    let refused = decode_json(Feed::Discharge, &extra, &policy()).unwrap_err();
+    assert_eq!(refused.rejection.reason, RejectReason::Malformed);
+    assert!(
+        refused.detail.as_deref().unwrap_or_default().contains("nhs_flag"),
+        "{refused}"
+    );
+
+    let unknown_symbol = admitted.replace("EMERGENCY_ACCIDENT_AND_EMERGENCY", "A_AND_E");
+    let refused = decode_json(Feed::Discharge, &unknown_symbol, &policy()).unwrap_err();
+    assert_eq!(refused.rejection.reason, RejectReason::Malformed);
+    assert!(refused.to_string().contains("AdmissionMethod"), "{refused}");
+
+    let truncated = &admitted[..admitted.len() / 2];
+    let refused = decode_json(Feed::Discharge, truncated, &policy()).unwrap_err();
+    assert_eq!(refused.rejection.reason, RejectReason::Malformed);
+}
+
+#[test]
+fn an_nhs_number_anywhere_in_a_line_is_identifiable_data_and_never_echoed() {
+    for event in one_event_of_each_type() {
+        let line = encode_json_altered(&event, Alteration::EpisodeReference(NHS_NUMBER));
+        let refused = decode_json(event.feed(), &line, &policy()).unwrap_err();
+        assert_eq!(refused.rejection.reason, RejectReason::IdentifiableData);
+        assert_eq!(refused.detail.as_deref(), Some("in episode_reference"));
+        assert!(!refused.to_string().contains(NHS_NUMBER));
+    }
+    let admitted = encode_json(&one_event_of_each_type()[0]);
+    let as_number = admitted.replace(r#""age_years":82"#, &format!(r#""age_years":{NHS_NUMBER}"#));
+    assert_ne!(as_number, admitted);
+    let refused = decode_json(Feed::Discharge, &as_number, &policy()).unwrap_err();
+    assert_eq!(refused.rejection.reason, RejectReason::IdentifiableData);
+    assert_eq!(
+        refused.detail.as_deref(),
+        Some("in payload.Admitted.age_years")
+    );
+}
+
+#[test]
+fn altered_records_fail_the_same_way_in_json_and_in_both_framings() {
+    let decoder = decoder();
+    for event in one_event_of_each_type() {
+        for (alteration, reason) in [
+            (Alteration::Place("E07000001"), RejectReason::InvalidField),
+            (
+                Alteration::EpisodeReference(NHS_NUMBER),
+                RejectReason::IdentifiableData,
+            ),
+        ] {
+            let line = encode_json_altered(&event, alteration);
+            let json = decode_json(event.feed(), &line, &policy()).unwrap_err();
+            assert_eq!(json.rejection.reason, reason, "{line}");
+            assert_eq!(
+                json_organisation(&line),
+                Some(event.envelope.source_organisation)
+            );
+            let bytes = encode_altered(
+                decoder.catalogue(),
+                &event,
+                Framing::SingleObject,
+                alteration,
+            );
+            match decoder.decode(&bytes, &policy()) {
+                Err(DecodeError::Rejected(rejection)) => assert_eq!(rejection.reason, reason),
+                other => panic!("{alteration:?}: {other:?}"),
+            }
+        }
+    }
+}
