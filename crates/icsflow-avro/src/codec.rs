@@ -14,7 +14,9 @@ use icsflow_core::{Event, Feed, RejectReason, Rejection, TimestampPolicy};
 use crate::binary::{self, BinaryError};
 use crate::catalogue::{Resolution, SchemaCatalogue, WriterSchema};
 use crate::registry::{LookupError, SchemaRegistryClient};
-use crate::wire::{Alteration, AnyRecord, DischargeRecord, PrimaryCareRecord, SocialCareRecord, TextBuffers};
+use crate::wire::{
+    Alteration, AnyRecord, DischargeRecord, PrimaryCareRecord, SocialCareRecord, TextBuffers,
+};
 
 /// The two byte layouts partners may publish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -42,24 +42,28 @@ fn the_json_form_uses_symbols_and_the_branch_name() {
 #[test]
 fn a_line_of_another_feed_or_with_unknown_fields_is_refused_with_the_field_named() {
     let admitted = encode_json(&one_event_of_each_type()[0]);
-    let wrong_feed = decode_json(Feed::SocialCare, &admitted, &policy()).unwrap_err();
+    let wrong_feed = decode_json(Feed::SocialCare, &admitted, &policy()).expect_err("refused");
     assert_eq!(wrong_feed.rejection.reason, RejectReason::Malformed);
 
     let extra = admitted.replacen('{', r#"{"nhs_flag":true,"#, 1);
-    let refused = decode_json(Feed::Discharge, &extra, &policy()).unwrap_err();
+    let refused = decode_json(Feed::Discharge, &extra, &policy()).expect_err("refused");
     assert_eq!(refused.rejection.reason, RejectReason::Malformed);
     assert!(
-        refused.detail.as_deref().unwrap_or_default().contains("nhs_flag"),
+        refused
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("nhs_flag"),
         "{refused}"
     );
 
     let unknown_symbol = admitted.replace("EMERGENCY_ACCIDENT_AND_EMERGENCY", "A_AND_E");
-    let refused = decode_json(Feed::Discharge, &unknown_symbol, &policy()).unwrap_err();
+    let refused = decode_json(Feed::Discharge, &unknown_symbol, &policy()).expect_err("refused");
     assert_eq!(refused.rejection.reason, RejectReason::Malformed);
     assert!(refused.to_string().contains("AdmissionMethod"), "{refused}");
 
     let truncated = &admitted[..admitted.len() / 2];
-    let refused = decode_json(Feed::Discharge, truncated, &policy()).unwrap_err();
+    let refused = decode_json(Feed::Discharge, truncated, &policy()).expect_err("refused");
     assert_eq!(refused.rejection.reason, RejectReason::Malformed);
 }
 
@@ -67,7 +71,7 @@ fn a_line_of_another_feed_or_with_unknown_fields_is_refused_with_the_field_named
 fn an_nhs_number_anywhere_in_a_line_is_identifiable_data_and_never_echoed() {
     for event in one_event_of_each_type() {
         let line = encode_json_altered(&event, Alteration::EpisodeReference(NHS_NUMBER));
-        let refused = decode_json(event.feed(), &line, &policy()).unwrap_err();
+        let refused = decode_json(event.feed(), &line, &policy()).expect_err("refused");
         assert_eq!(refused.rejection.reason, RejectReason::IdentifiableData);
         assert_eq!(refused.detail.as_deref(), Some("in episode_reference"));
         assert!(!refused.to_string().contains(NHS_NUMBER));
@@ -75,7 +79,7 @@ fn an_nhs_number_anywhere_in_a_line_is_identifiable_data_and_never_echoed() {
     let admitted = encode_json(&one_event_of_each_type()[0]);
     let as_number = admitted.replace(r#""age_years":82"#, &format!(r#""age_years":{NHS_NUMBER}"#));
     assert_ne!(as_number, admitted);
-    let refused = decode_json(Feed::Discharge, &as_number, &policy()).unwrap_err();
+    let refused = decode_json(Feed::Discharge, &as_number, &policy()).expect_err("refused");
     assert_eq!(refused.rejection.reason, RejectReason::IdentifiableData);
     assert_eq!(
         refused.detail.as_deref(),
@@ -95,7 +99,7 @@ fn altered_records_fail_the_same_way_in_json_and_in_both_framings() {
             ),
         ] {
             let line = encode_json_altered(&event, alteration);
-            let json = decode_json(event.feed(), &line, &policy()).unwrap_err();
+            let json = decode_json(event.feed(), &line, &policy()).expect_err("refused");
             assert_eq!(json.rejection.reason, reason, "{line}");
             assert_eq!(
                 json_organisation(&line),
