@@ -241,6 +241,7 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
                 &settings,
                 &topics,
                 decoder,
+                icsflow_kafka::wall_clock(),
                 metrics,
                 Arc::new(Health::new(None)),
                 shutdown,

@@ -2,7 +2,7 @@
 //! out; at-least-once.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use icsflow_avro::{encode_single_object, DecodeError, EventDecoder};
 use icsflow_core::{Feed, RejectReason, Rejection, Timestamp, TimestampPolicy};
@@ -47,6 +47,7 @@ pub async fn run_ingest(
     settings: &KafkaSettings,
     topics: &Topics,
     decoder: EventDecoder,
+    clock: crate::Clock,
     metrics: PipelineMetrics,
     health: Arc<Health>,
     mut shutdown: Shutdown,
@@ -104,8 +105,10 @@ pub async fn run_ingest(
     let produced_dead_letter = metrics
         .produced
         .with_label_values(&["ingest", &topics.dead_letter]);
-    let journey_topic: Arc<str> = Arc::from(topics.journey.as_str());
-    let dead_letter_topic: Arc<str> = Arc::from(topics.dead_letter.as_str());
+    let outputs = OutputTopics {
+        journey: Arc::from(topics.journey.as_str()),
+        dead_letter: Arc::from(topics.dead_letter.as_str()),
+    };
     let outcome: Result<(), RoleError> = loop {
         let message = tokio::select! {
             biased;
@@ -128,11 +131,11 @@ pub async fn run_ingest(
             match route(
                 &message,
                 feed,
+                clock(),
                 &decoder,
                 &metrics,
                 &mut freshness,
-                &journey_topic,
-                &dead_letter_topic,
+                &outputs,
             ) {
                 Routed::Ready(routed) => break routed,
                 Routed::RegistryUnavailable(detail) => {
@@ -233,6 +236,13 @@ impl Output {
     }
 }
 
+/// Where ingest writes: events to the journey topic, rejects to the
+/// dead-letter topic.
+struct OutputTopics {
+    journey: Arc<str>,
+    dead_letter: Arc<str>,
+}
+
 enum Routed {
     Ready(Option<Output>),
     RegistryUnavailable(String),
@@ -241,14 +251,13 @@ enum Routed {
 fn route(
     message: &BorrowedMessage<'_>,
     feed: Feed,
+    now: Timestamp,
     decoder: &EventDecoder,
     metrics: &PipelineMetrics,
     freshness: &mut Freshness,
-    journey_topic: &Arc<str>,
-    dead_letter_topic: &Arc<str>,
+    outputs: &OutputTopics,
 ) -> Routed {
     let payload = message.payload().unwrap_or_default();
-    let now = now();
     let decoded = decoder
         .decode(payload, &TimestampPolicy::wall_clock(now))
         .and_then(|event| {
@@ -274,7 +283,7 @@ fn route(
             );
             Routed::Ready(Some(Output {
                 kind: OutputKind::Accepted,
-                topic: Arc::clone(journey_topic),
+                topic: Arc::clone(&outputs.journey),
                 key: Some(event.envelope.patient.hex()),
                 value: encode_single_object(decoder.catalogue(), &event),
                 headers: None,
@@ -302,7 +311,7 @@ fn route(
             };
             Routed::Ready(Some(Output {
                 kind: OutputKind::Rejected,
-                topic: Arc::clone(dead_letter_topic),
+                topic: Arc::clone(&outputs.dead_letter),
                 key: None,
                 value: headers
                     .value(message.payload().unwrap_or_default())
@@ -397,11 +406,4 @@ async fn store_offsets_when_acknowledged(
         }
     }
     Ok(())
-}
-
-fn now() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64);
-    Timestamp::from_millis(millis)
 }

@@ -89,7 +89,7 @@ pub struct JoinOptions {
     pub engine_config: EngineConfig,
     /// The instant eviction is computed as of (the wall clock, or simulated
     /// time).
-    pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    pub clock: crate::Clock,
 }
 
 impl std::fmt::Debug for JoinOptions {

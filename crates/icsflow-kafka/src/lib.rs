@@ -16,16 +16,20 @@
 
 mod context;
 mod dead_letter;
+mod embedded;
 mod ingest;
 mod join;
+mod publisher;
 mod settings;
 
 pub use dead_letter::{
     DeadLetterHeaders, HEADER_FEED, HEADER_OFFSET, HEADER_ORGANISATION, HEADER_PARTITION,
     HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
 };
+pub use embedded::{create_missing_topics, EmbeddedBroker};
 pub use ingest::{run_ingest, IngestSummary};
 pub use join::{run_join, JoinOptions, JoinSummary, PartitionEngines};
+pub use publisher::{Delivery, PartnerProducer};
 pub use settings::{KafkaSettings, Topics};
 
 /// Why a role stopped with an error (bad input never does).
@@ -35,6 +39,22 @@ pub enum RoleError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("the broker did not acknowledge a produced record: {0}")]
     DeliveryFailed(String),
+    #[error("could not create topic {0}")]
+    TopicCreation(String),
+}
+
+/// The instant a role treats as now: the wall clock in deployments, the
+/// simulated clock in the demo.
+pub type Clock = std::sync::Arc<dyn Fn() -> icsflow_core::Timestamp + Send + Sync>;
+
+/// The wall clock as a [`Clock`].
+pub fn wall_clock() -> Clock {
+    std::sync::Arc::new(|| {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        icsflow_core::Timestamp::from_millis(millis)
+    })
 }
 
 /// Tells a role to stop: it stops fetching, finishes in-flight work,

@@ -88,4 +88,23 @@ impl PipelineMetrics {
             build_info: gauge_vec("icsflow_build_info", "Always 1; the labels say what is running.", &["version", "role"])?,
         })
     }
+
+    /// The series of a counter vector with their label values, sorted by
+    /// label name (for terminal summaries).
+    pub fn counter_values(counter: &IntCounterVec) -> Vec<(Vec<String>, u64)> {
+        use prometheus::core::Collector;
+        counter
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .map(|metric| {
+                let labels = metric
+                    .get_label()
+                    .iter()
+                    .map(|pair| pair.value().to_owned())
+                    .collect();
+                (labels, metric.get_counter().get_value() as u64)
+            })
+            .collect()
+    }
 }

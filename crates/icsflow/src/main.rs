@@ -8,9 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
+mod pseudonymise;
+mod publish;
 mod roles;
 mod schemas;
 mod settings;
+mod simulate;
 
 /// Links the operational feeds of an Integrated Care System's partners and
 /// measures discharge flow per place.
@@ -31,6 +35,16 @@ enum Command {
     Join(roles::RoleArgs),
     /// Ingest and join in one process, for small deployments.
     Run(roles::RoleArgs),
+    /// The whole pipeline in one process on an embedded broker, fed by the
+    /// simulator, with a live summary. Start here.
+    Demo(demo::DemoArgs),
+    /// Simulate an ICS's partner feeds, to JSON lines files or a broker.
+    Simulate(simulate::SimulateArgs),
+    /// Validate JSON lines of one feed and produce them as Avro records to
+    /// its partner topic.
+    Publish(publish::PublishArgs),
+    /// Turn NHS numbers into the ICS pseudonyms, at source.
+    Pseudonymise(pseudonymise::PseudonymiseArgs),
     /// Check the partner schemas and generate the data dictionary.
     #[command(subcommand)]
     Schemas(schemas::SchemasCommand),
@@ -42,6 +56,10 @@ fn main() -> ExitCode {
         Command::Ingest(arguments) => roles::run(roles::Role::Ingest, arguments),
         Command::Join(arguments) => roles::run(roles::Role::Join, arguments),
         Command::Run(arguments) => roles::run(roles::Role::Run, arguments),
+        Command::Demo(arguments) => demo::run(arguments),
+        Command::Simulate(arguments) => simulate::run(arguments),
+        Command::Publish(arguments) => publish::run(arguments),
+        Command::Pseudonymise(arguments) => pseudonymise::run(arguments),
         Command::Schemas(command) => schemas::run(command),
     };
     match outcome {

@@ -5,13 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use icsflow_avro::{EventDecoder, SchemaCatalogue, SchemaRegistryClient};
-use icsflow_core::Timestamp;
-use icsflow_kafka::{run_ingest, run_join, JoinOptions, PartitionEngines};
+use icsflow_kafka::{run_ingest, run_join, Clock, JoinOptions, PartitionEngines, Shutdown};
 use icsflow_telemetry::{
     serve_admin, AdminState, EngineCollector, Health, PipelineMetrics, Registry,
 };
@@ -46,54 +45,20 @@ pub(crate) struct RoleArgs {
     /// TOML configuration file (see deploy/config/icsflow.example.toml).
     /// Without it, built-in defaults and ICSFLOW__* variables apply.
     #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Where /metrics, /healthz and /readyz are served, for example
     /// 127.0.0.1:9464. Overrides `admin.addr`.
     #[arg(long, value_name = "HOST:PORT")]
-    admin_addr: Option<String>,
+    pub(crate) admin_addr: Option<String>,
 }
 
 /// Exit status for configuration problems (EX_USAGE).
 const EXIT_CONFIGURATION: u8 = 64;
 
 pub(crate) fn run(role: Role, arguments: RoleArgs) -> anyhow::Result<ExitCode> {
-    let mut environment: BTreeMap<String, String> = std::env::vars().collect();
-    if let Some(address) = &arguments.admin_addr {
-        environment.insert("ICSFLOW__ADMIN__ADDR".to_owned(), address.clone());
-    }
-    let file_text = match &arguments.config {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some((path.display().to_string(), text)),
-            Err(error) => {
-                eprintln!(
-                    "icsflow {}: cannot read the configuration file {}: {error}",
-                    role.name(),
-                    path.display()
-                );
-                return Ok(ExitCode::from(EXIT_CONFIGURATION));
-            }
-        },
-        None => None,
-    };
-    let settings = match settings::load(
-        file_text
-            .as_ref()
-            .map(|(name, text)| (name.as_str(), text.as_str())),
-        &environment,
-    ) {
+    let settings = match load_settings(role.name(), &arguments) {
         Ok(settings) => settings,
-        Err(problems) => {
-            eprintln!(
-                "icsflow {}: the configuration has {} problem(s):",
-                role.name(),
-                problems.len()
-            );
-            for problem in &problems {
-                eprintln!("  - {problem}");
-            }
-            eprintln!("Every setting is documented in {EXAMPLE_CONFIG}.");
-            return Ok(ExitCode::from(EXIT_CONFIGURATION));
-        }
+        Err(exit) => return Ok(exit),
     };
     init_logging(&settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -103,7 +68,46 @@ pub(crate) fn run(role: Role, arguments: RoleArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_roles(role, settings))
 }
 
-fn init_logging(settings: &Settings) {
+/// Loads the settings (defaults, the file, ICSFLOW__* variables, then the
+/// flags), or prints every problem and returns exit status 64.
+pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings, ExitCode> {
+    let mut environment: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(address) = &arguments.admin_addr {
+        environment.insert("ICSFLOW__ADMIN__ADDR".to_owned(), address.clone());
+    }
+    let file_text = match &arguments.config {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some((path.display().to_string(), text)),
+            Err(error) => {
+                eprintln!(
+                    "icsflow {name}: cannot read the configuration file {}: {error}",
+                    path.display()
+                );
+                return Err(ExitCode::from(EXIT_CONFIGURATION));
+            }
+        },
+        None => None,
+    };
+    settings::load(
+        file_text
+            .as_ref()
+            .map(|(name, text)| (name.as_str(), text.as_str())),
+        &environment,
+    )
+    .map_err(|problems| {
+        eprintln!(
+            "icsflow {name}: the configuration has {} problem(s):",
+            problems.len()
+        );
+        for problem in &problems {
+            eprintln!("  - {problem}");
+        }
+        eprintln!("Every setting is documented in {EXAMPLE_CONFIG}.");
+        ExitCode::from(EXIT_CONFIGURATION)
+    })
+}
+
+pub(crate) fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -115,31 +119,69 @@ fn init_logging(settings: &Settings) {
     };
 }
 
-fn wall_clock() -> Timestamp {
-    Timestamp::from_millis(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as i64),
-    )
+/// What a process serving the roles holds: the metrics registry, health,
+/// and the join role's engines.
+pub(crate) struct Pipeline {
+    pub(crate) registry: Registry,
+    pub(crate) metrics: PipelineMetrics,
+    pub(crate) health: Arc<Health>,
+    pub(crate) engines: Arc<PartitionEngines>,
+}
+
+impl Pipeline {
+    /// Registers the pipeline metrics and, unless the role is ingest only,
+    /// the engine collector reading the engines as of `clock`.
+    pub(crate) fn new(role: Role, clock: Clock) -> anyhow::Result<Pipeline> {
+        let registry = Registry::new();
+        let metrics = PipelineMetrics::register(&registry).context("registering metrics")?;
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), role.name()])
+            .set(1);
+        let health = Arc::new(Health::new(Some(metrics.ready.clone())));
+        let engines = Arc::new(PartitionEngines::default());
+        if role != Role::Ingest {
+            let source_engines = Arc::clone(&engines);
+            let source = move || source_engines.metrics(clock());
+            registry
+                .register(Box::new(EngineCollector::new(Arc::new(source))))
+                .context("registering the engine collector")?;
+        }
+        Ok(Pipeline {
+            registry,
+            metrics,
+            health,
+            engines,
+        })
+    }
 }
 
 async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
-    let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).context("registering metrics")?;
-    metrics
-        .build_info
-        .with_label_values(&[env!("CARGO_PKG_VERSION"), role.name()])
-        .set(1);
-    let health = Arc::new(Health::new(Some(metrics.ready.clone())));
-    let engines = Arc::new(PartitionEngines::default());
-    if role != Role::Ingest {
-        let source_engines = Arc::clone(&engines);
-        let source = move || source_engines.metrics(wall_clock());
-        registry
-            .register(Box::new(EngineCollector::new(Arc::new(source))))
-            .context("registering the engine collector")?;
-    }
+    let clock = icsflow_kafka::wall_clock();
+    let pipeline = Pipeline::new(role, Arc::clone(&clock))?;
+    serve(role.name(), role, &settings, &pipeline, clock, |_| async {}).await
+}
 
+/// Serves the admin endpoint and runs the role(s) until a stop signal,
+/// with `companion` (given the shutdown signal) running alongside.
+pub(crate) async fn serve<Companion, Running>(
+    name: &str,
+    role: Role,
+    settings: &Settings,
+    pipeline: &Pipeline,
+    clock: Clock,
+    companion: Companion,
+) -> anyhow::Result<ExitCode>
+where
+    Companion: FnOnce(Shutdown) -> Running,
+    Running: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Pipeline {
+        registry,
+        metrics,
+        health,
+        engines,
+    } = pipeline;
     let listener = tokio::net::TcpListener::bind(settings.admin_addr)
         .await
         .with_context(|| {
@@ -149,10 +191,7 @@ async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
             )
         })?;
     let bound = listener.local_addr().context("reading the admin address")?;
-    println!(
-        "icsflow {}: admin endpoint at http://{bound}/metrics (also /healthz, /readyz)",
-        role.name()
-    );
+    println!("icsflow {name}: admin endpoint at http://{bound}/metrics (also /healthz, /readyz)");
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let mut admin_shutdown = shutdown.clone();
@@ -160,7 +199,7 @@ async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
         listener,
         AdminState {
             registry: registry.clone(),
-            health: Arc::clone(&health),
+            health: Arc::clone(health),
         },
         async move {
             while !*admin_shutdown.borrow() {
@@ -178,6 +217,7 @@ async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
         error!("second stop request: exiting at once");
         std::process::exit(130);
     });
+    let companion = tokio::spawn(companion(shutdown.clone()));
 
     let catalogue = Arc::new(SchemaCatalogue::embedded());
     let decoder = match &settings.schema_registry_url {
@@ -199,8 +239,9 @@ async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
             &settings.kafka,
             &settings.topics,
             decoder,
+            Arc::clone(&clock),
             metrics.clone(),
-            Arc::clone(&health),
+            Arc::clone(health),
             shutdown.clone(),
         )
         .await
@@ -212,15 +253,15 @@ async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         let options = JoinOptions {
             engine_config: settings.engine,
-            clock: Arc::new(wall_clock),
+            clock: Arc::clone(&clock),
         };
         run_join(
             &settings.kafka,
             &settings.topics,
             options,
-            Arc::clone(&engines),
+            Arc::clone(engines),
             metrics.clone(),
-            Arc::clone(&health),
+            Arc::clone(health),
             shutdown.clone(),
         )
         .await
@@ -256,6 +297,7 @@ async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }
     };
+    companion.abort();
     admin.abort();
     Ok(exit)
 }

@@ -1,4 +1,5 @@
-//! `icsflow schemas check` and `icsflow schemas docs`.
+//! `icsflow schemas check`, `icsflow schemas docs` and `icsflow schemas
+//! examples`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,12 +32,45 @@ pub(crate) enum SchemasCommand {
         #[arg(long)]
         check: bool,
     },
+    /// Write one JSON line per event type, per feed: the examples partners
+    /// start from, in the form `icsflow publish` reads.
+    Examples {
+        /// Where to write discharge.jsonl, social_care.jsonl and
+        /// primary_care.jsonl.
+        #[arg(long, default_value = "schemas/examples", value_name = "DIR")]
+        output_dir: PathBuf,
+        /// Write nothing; exit 1 if a file differs from what would be
+        /// written (for CI).
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 pub(crate) fn run(command: SchemasCommand) -> anyhow::Result<ExitCode> {
     match command {
         SchemasCommand::Check { dir } => Ok(check(&dir)),
-        SchemasCommand::Docs { output, check } => docs(&output, check),
+        SchemasCommand::Docs { output, check } => {
+            let rendered = icsflow_avro::render_data_dictionary(icsflow_avro::EMBEDDED_SCHEMAS);
+            write_or_check(&output, &rendered, check, "icsflow schemas docs")
+        }
+        SchemasCommand::Examples { output_dir, check } => {
+            let events = icsflow_core::one_event_of_each_type();
+            let mut exit = ExitCode::SUCCESS;
+            for feed in icsflow_core::Feed::ALL {
+                let lines: String = events
+                    .iter()
+                    .filter(|event| event.feed() == feed)
+                    .map(|event| icsflow_avro::encode_json(event) + "\n")
+                    .collect();
+                let path = output_dir.join(format!("{}.jsonl", feed.as_str()));
+                if write_or_check(&path, &lines, check, "icsflow schemas examples")?
+                    != ExitCode::SUCCESS
+                {
+                    exit = ExitCode::FAILURE;
+                }
+            }
+            Ok(exit)
+        }
     }
 }
 
@@ -63,8 +97,14 @@ fn check(dir: &std::path::Path) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn docs(output: &std::path::Path, check: bool) -> anyhow::Result<ExitCode> {
-    let rendered = icsflow_avro::render_data_dictionary(icsflow_avro::EMBEDDED_SCHEMAS);
+/// Writes a generated file, or with `check` compares it with the
+/// committed one.
+fn write_or_check(
+    output: &std::path::Path,
+    rendered: &str,
+    check: bool,
+    command: &str,
+) -> anyhow::Result<ExitCode> {
     if check {
         let committed = std::fs::read_to_string(output).unwrap_or_default();
         if committed == rendered {
@@ -72,7 +112,7 @@ fn docs(output: &std::path::Path, check: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         eprintln!(
-            "{} is stale: run `icsflow schemas docs` and commit the result",
+            "{} is stale: run `{command}` and commit the result",
             output.display()
         );
         return Ok(ExitCode::FAILURE);

@@ -126,7 +126,16 @@ async fn partner_records_become_gauges_and_bad_ones_dead_letters() {
             shutdown.clone(),
         );
         tokio::spawn(async move {
-            run_ingest(&settings, &topics, decoder, metrics, health, shutdown).await
+            run_ingest(
+                &settings,
+                &topics,
+                decoder,
+                icsflow_kafka::wall_clock(),
+                metrics,
+                health,
+                shutdown,
+            )
+            .await
         })
     };
     let join = {

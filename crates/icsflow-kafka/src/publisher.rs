@@ -1,0 +1,82 @@
+//! Producing partner records: what `icsflow publish`, the simulator and the
+//! demo use to write to the partner topics.
+
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+use crate::settings::KafkaSettings;
+use crate::RoleError;
+
+/// A producer for partner topics, with the same settings as the roles'
+/// producers (idempotent, murmur2 partitioner, lz4).
+#[derive(Clone)]
+pub struct PartnerProducer {
+    producer: FutureProducer,
+}
+
+impl std::fmt::Debug for PartnerProducer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PartnerProducer")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolves once the broker acknowledged the record, or with why it did
+/// not.
+pub type Delivery = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+impl PartnerProducer {
+    pub fn new(settings: &KafkaSettings) -> Result<PartnerProducer, RoleError> {
+        let mut config = settings.producer_config();
+        // A command-line publisher should give up on an unreachable broker
+        // within seconds, not librdkafka's five minutes.
+        if !settings.librdkafka.contains_key("message.timeout.ms") {
+            config.set("message.timeout.ms", "30000");
+        }
+        Ok(PartnerProducer {
+            producer: config.create()?,
+        })
+    }
+
+    /// Queues one record. It is produced in the background; await the
+    /// returned delivery for the broker's answer. Waits while librdkafka's
+    /// queue is full.
+    pub async fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Delivery {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    return Box::pin(async move {
+                        match delivery.await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err((error, _))) => Err(error.to_string()),
+                            Err(_) => Err("the producer was dropped".to_owned()),
+                        }
+                    });
+                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    returned,
+                )) => {
+                    record = returned;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((error, _)) => {
+                    let message = error.to_string();
+                    return Box::pin(async move { Err(message) });
+                }
+            }
+        }
+    }
+
+    /// Waits for every queued record to be delivered or to fail.
+    pub fn flush(&self, timeout: Duration) -> Result<(), RoleError> {
+        self.producer.flush(Timeout::After(timeout))?;
+        Ok(())
+    }
+}

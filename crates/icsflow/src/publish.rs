@@ -1,0 +1,291 @@
+//! `icsflow publish`: JSON lines in, validated Avro records on a partner
+//! topic out.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use icsflow_avro::{decode_json, encode, Framing, SchemaCatalogue};
+use icsflow_core::{Feed, TimestampPolicy};
+use icsflow_kafka::{Delivery, PartnerProducer};
+
+use crate::roles::{load_settings, RoleArgs};
+
+/// The partner feeds, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FeedArg {
+    Discharge,
+    #[value(name = "social_care")]
+    SocialCare,
+    #[value(name = "primary_care")]
+    PrimaryCare,
+}
+
+impl FeedArg {
+    pub(crate) fn feed(self) -> Feed {
+        match self {
+            FeedArg::Discharge => Feed::Discharge,
+            FeedArg::SocialCare => Feed::SocialCare,
+            FeedArg::PrimaryCare => Feed::PrimaryCare,
+        }
+    }
+}
+
+/// The Avro framings, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FramingArg {
+    /// Avro single-object encoding (no registry needed).
+    SingleObject,
+    /// Confluent wire format; needs --schema-id.
+    Confluent,
+}
+
+/// Flags choosing how records are framed.
+#[derive(Debug, Args)]
+pub(crate) struct FramingArgs {
+    /// How records are framed on the topic.
+    #[arg(long, value_enum, default_value_t = FramingArg::SingleObject)]
+    framing: FramingArg,
+    /// The id the schema registry gave the feed's current schema (with
+    /// --framing confluent).
+    #[arg(long, value_name = "ID", required_if_eq("framing", "confluent"))]
+    schema_id: Option<u32>,
+}
+
+impl FramingArgs {
+    pub(crate) fn framing(&self) -> Framing {
+        match (self.framing, self.schema_id) {
+            (FramingArg::Confluent, Some(schema_id)) => Framing::Confluent { schema_id },
+            _ => Framing::SingleObject,
+        }
+    }
+}
+
+/// Flags of `icsflow publish`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each line is one event as a JSON object shaped like the feed's Avro schema; docs/data-dictionary.md
+lists the fields and schemas/examples/ has one line per event type. Every line gets the same checks
+as a record the ingest role consumes (schema, codes, identifiers, timestamps, and no NHS number
+anywhere). A bad line is reported with its line number and reason, and nothing is produced for it;
+good lines around it are produced, keyed by patient pseudonym, and each is confirmed by the broker.
+
+Exit status: 0 when every line was produced; 1 when any line was refused or not delivered;
+64 when the configuration is invalid.")]
+pub(crate) struct PublishArgs {
+    /// Which partner feed the lines belong to.
+    #[arg(long, value_enum)]
+    feed: FeedArg,
+    /// Topic to produce to (default: the feed's topic in the configuration,
+    /// for example ics.discharge.v1).
+    #[arg(long, value_name = "TOPIC")]
+    topic: Option<String>,
+    #[command(flatten)]
+    framing: FramingArgs,
+    /// Kafka bootstrap servers (default: kafka.bootstrap_servers).
+    #[arg(long, value_name = "HOST:PORT")]
+    broker: Option<String>,
+    /// TOML configuration file, for the broker connection (SASL, TLS) and
+    /// topic names; see deploy/config/icsflow.example.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check every line and report, without producing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// JSON lines file, or `-` for standard input.
+    #[arg(value_name = "FILE")]
+    input: PathBuf,
+}
+
+/// Records in flight before waiting for the oldest acknowledgement.
+const MAX_IN_FLIGHT: usize = 10_000;
+
+pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
+    let role_arguments = RoleArgs {
+        config: arguments.config.clone(),
+        admin_addr: None,
+    };
+    let mut settings = match load_settings("publish", &role_arguments) {
+        Ok(settings) => settings,
+        Err(exit) => return Ok(exit),
+    };
+    if let Some(broker) = &arguments.broker {
+        settings.kafka.bootstrap_servers = broker.clone();
+    }
+    let feed = arguments.feed.feed();
+    let topic = arguments
+        .topic
+        .clone()
+        .unwrap_or_else(|| settings.topics.partner_topics()[feed as usize].0.to_owned());
+    let reader: Box<dyn BufRead> = if arguments.input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(&arguments.input)
+                .with_context(|| format!("cannot open {}", arguments.input.display()))?,
+        ))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let producer = if arguments.dry_run {
+        None
+    } else {
+        Some(PartnerProducer::new(&settings.kafka).context("creating the Kafka producer")?)
+    };
+    let publish = Publish {
+        feed,
+        topic: &topic,
+        framing: arguments.framing.framing(),
+        producer: producer.as_ref(),
+    };
+    let totals = runtime.block_on(publish.lines(reader))?;
+    let rejected: u64 = totals.rejected.values().sum();
+    let reasons = totals
+        .rejected
+        .iter()
+        .map(|(reason, count)| format!("{reason} {count}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let destination = if arguments.dry_run {
+        "valid (dry run, nothing produced)".to_owned()
+    } else {
+        format!("produced to {topic}")
+    };
+    eprintln!(
+        "icsflow publish: {} line(s) read: {} {destination}, {rejected} refused{}{}",
+        totals.lines,
+        totals.produced,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({reasons})")
+        },
+        if totals.undelivered > 0 {
+            format!(", {} not delivered", totals.undelivered)
+        } else {
+            String::new()
+        },
+    );
+    Ok(if rejected == 0 && totals.undelivered == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+struct Publish<'a> {
+    feed: Feed,
+    topic: &'a str,
+    framing: Framing,
+    producer: Option<&'a PartnerProducer>,
+}
+
+#[derive(Default)]
+struct Totals {
+    lines: u64,
+    produced: u64,
+    undelivered: u64,
+    rejected: BTreeMap<&'static str, u64>,
+}
+
+impl Publish<'_> {
+    async fn lines(&self, reader: Box<dyn BufRead>) -> anyhow::Result<Totals> {
+        let catalogue = SchemaCatalogue::embedded();
+        let clock = icsflow_kafka::wall_clock();
+        let mut totals = Totals::default();
+        let mut in_flight: VecDeque<(usize, Delivery)> = VecDeque::new();
+        let progress = Progress::new();
+        for (index, line) in reader.lines().enumerate() {
+            let number = index + 1;
+            let line = line.with_context(|| format!("reading line {number}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            totals.lines += 1;
+            let event = match decode_json(self.feed, &line, &TimestampPolicy::wall_clock(clock())) {
+                Ok(event) => event,
+                Err(refused) => {
+                    *totals
+                        .rejected
+                        .entry(refused.rejection.reason.as_str())
+                        .or_default() += 1;
+                    progress.clear();
+                    eprintln!("line {number}: {refused}");
+                    continue;
+                }
+            };
+            let Some(producer) = self.producer else {
+                totals.produced += 1;
+                continue;
+            };
+            let payload = encode(&catalogue, &event, self.framing);
+            let key = event.envelope.patient.hex();
+            let delivery = producer
+                .send(self.topic, key.as_str().as_bytes(), &payload)
+                .await;
+            in_flight.push_back((number, delivery));
+            if in_flight.len() >= MAX_IN_FLIGHT {
+                if let Some((number, delivery)) = in_flight.pop_front() {
+                    settle(number, delivery, &mut totals, &progress).await;
+                }
+            }
+            progress.show(&totals);
+        }
+        while let Some((number, delivery)) = in_flight.pop_front() {
+            settle(number, delivery, &mut totals, &progress).await;
+        }
+        progress.clear();
+        Ok(totals)
+    }
+}
+
+async fn settle(number: usize, delivery: Delivery, totals: &mut Totals, progress: &Progress) {
+    match delivery.await {
+        Ok(()) => totals.produced += 1,
+        Err(error) => {
+            totals.undelivered += 1;
+            progress.clear();
+            eprintln!("line {number}: not delivered: {error}");
+        }
+    }
+}
+
+/// A one-line progress report on a terminal, at most twice a second.
+struct Progress {
+    terminal: bool,
+    last: std::cell::Cell<Instant>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            last: std::cell::Cell::new(Instant::now()),
+        }
+    }
+
+    fn show(&self, totals: &Totals) {
+        if !self.terminal || self.last.get().elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        self.last.set(Instant::now());
+        let rejected: u64 = totals.rejected.values().sum();
+        eprint!(
+            "\r\x1b[2K{} lines read, {} produced, {rejected} refused",
+            totals.lines, totals.produced
+        );
+    }
+
+    fn clear(&self) {
+        if self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

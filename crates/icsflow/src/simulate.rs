@@ -1,0 +1,320 @@
+//! `icsflow simulate`: a simulated ICS's partner feeds, to JSON lines files
+//! or to the partner topics of a broker.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use icsflow_avro::{
+    encode, encode_altered, encode_json, encode_json_altered, Alteration, Framing, SchemaCatalogue,
+};
+use icsflow_core::{Date, Feed, Timestamp};
+use icsflow_kafka::{PartnerProducer, Topics};
+use icsflow_partner::{Publication, PublicationKind, SimulationConfig, Simulator};
+
+use crate::publish::FramingArgs;
+use crate::roles::{load_settings, RoleArgs};
+
+/// What to simulate: flags shared by `simulate` and `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct ModelArgs {
+    /// Everything random follows from the seed: the same seed and flags
+    /// give the same records, byte for byte.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of places (1 to 4), each with an acute trust, a local
+    /// authority and six GP practices.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=4))]
+    places: u8,
+    /// Mean admissions per day in each place.
+    #[arg(long, default_value_t = 50.0, value_name = "N")]
+    admissions_per_day: f64,
+    /// Social care starts available per day, as a share of mean need.
+    /// Below about 1.0 delays keep growing.
+    #[arg(long, default_value_t = 1.2, value_name = "SHARE")]
+    care_capacity: f64,
+    /// Share of records that are first published in a bad form (a district
+    /// code for the place, an NHS number in clear, or cut short).
+    #[arg(long, default_value_t = 0.005, value_name = "SHARE")]
+    bad_record_rate: f64,
+    /// Share of records published twice.
+    #[arg(long, default_value_t = 0.01, value_name = "SHARE")]
+    duplicate_rate: f64,
+}
+
+impl ModelArgs {
+    pub(crate) fn config(&self, start: Timestamp) -> SimulationConfig {
+        SimulationConfig {
+            seed: self.seed,
+            places: usize::from(self.places),
+            start,
+            admissions_per_day: self.admissions_per_day,
+            care_capacity: self.care_capacity,
+            duplicate_rate: self.duplicate_rate.clamp(0.0, 1.0),
+            bad_record_rate: self.bad_record_rate.clamp(0.0, 1.0),
+        }
+    }
+}
+
+/// Flags of `icsflow simulate`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+By default the simulation covers the --days days up to now and is written as fast as possible.
+With --start it covers --days days from that date instead (dates after today give records the
+roles refuse as timestamp_out_of_range). Patients are synthetic, with NHS numbers from the 999
+range that is never issued; pseudonyms use a simulation-only key.
+
+Publishing to a broker is paced with --speed; icsflow demo runs the simulator, the roles and the
+metrics on one simulated clock.")]
+pub(crate) struct SimulateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Days to simulate.
+    #[arg(long, default_value_t = 28, value_name = "N")]
+    days: u32,
+    /// First simulated day (YYYY-MM-DD); default: --days before today.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    start: Option<Date>,
+    /// Write discharge.jsonl, social_care.jsonl and primary_care.jsonl to
+    /// this folder (the JSON form `icsflow publish` reads).
+    #[arg(long, value_name = "DIR", conflicts_with = "broker")]
+    output_dir: Option<PathBuf>,
+    /// Produce to the partner topics of this broker instead.
+    #[arg(long, value_name = "HOST:PORT", required_unless_present = "output_dir")]
+    broker: Option<String>,
+    /// TOML configuration file, for the broker connection and topic names.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    framing: FramingArgs,
+    /// Simulated seconds per real second when producing to a broker
+    /// (8640: a day every 10 seconds); default: as fast as possible.
+    #[arg(long, value_name = "N")]
+    speed: Option<f64>,
+}
+
+fn parse_date(text: &str) -> Result<Date, String> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let parsed = match parts.as_slice() {
+        [year, month, day] => match (year.parse(), month.parse(), day.parse()) {
+            (Ok(year), Ok(month), Ok(day)) => Date::from_calendar(year, month, day),
+            _ => None,
+        },
+        _ => None,
+    };
+    parsed.ok_or_else(|| format!("`{text}` is not a date in the form YYYY-MM-DD"))
+}
+
+const DAY: i64 = Timestamp::MILLIS_PER_DAY;
+
+pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let now = icsflow_kafka::wall_clock()();
+    let (start, end) = match arguments.start {
+        Some(date) => {
+            let start = date.start();
+            (
+                start,
+                Timestamp::from_millis(start.as_millis() + i64::from(arguments.days) * DAY),
+            )
+        }
+        None => {
+            let today = now.as_millis().div_euclid(DAY) * DAY;
+            (
+                Timestamp::from_millis(today - i64::from(arguments.days) * DAY),
+                now,
+            )
+        }
+    };
+    let mut simulator = Simulator::new(arguments.model.config(start));
+    let started = Instant::now();
+    let destination = match (&arguments.output_dir, &arguments.broker) {
+        (Some(folder), _) => {
+            write_files(&mut simulator, folder, start, end)?;
+            folder.display().to_string()
+        }
+        (None, Some(broker)) => {
+            let role_arguments = RoleArgs {
+                config: arguments.config.clone(),
+                admin_addr: None,
+            };
+            let mut settings = match load_settings("simulate", &role_arguments) {
+                Ok(settings) => settings,
+                Err(exit) => return Ok(exit),
+            };
+            settings.kafka.bootstrap_servers = broker.clone();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime
+                .block_on(icsflow_kafka::create_missing_topics(
+                    &settings.kafka,
+                    &settings.topics,
+                    3,
+                ))
+                .with_context(|| format!("creating the icsflow topics on {broker}"))?;
+            let producer = PartnerProducer::new(&settings.kafka)?;
+            let sink = KafkaSink {
+                producer,
+                topics: settings.topics.clone(),
+                catalogue: SchemaCatalogue::embedded(),
+                framing: arguments.framing.framing(),
+            };
+            let undelivered =
+                runtime.block_on(produce(&mut simulator, &sink, start, end, arguments.speed))?;
+            if undelivered > 0 {
+                anyhow::bail!("{undelivered} record(s) were not delivered to {broker}");
+            }
+            format!("the partner topics on {broker}")
+        }
+        (None, None) => anyhow::bail!("give --output-dir DIR or --broker HOST:PORT"),
+    };
+    let statistics = simulator.statistics();
+    eprintln!(
+        "icsflow simulate: {} day(s), {} place(s), {} admissions, {} discharges, {} care starts; {} records (+{} duplicates, {} bad) written to {destination} in {:.1} s",
+        (end.as_millis() - start.as_millis()) / DAY,
+        simulator.places().len(),
+        statistics.admissions,
+        statistics.discharges,
+        statistics.care_starts,
+        statistics.valid,
+        statistics.duplicates,
+        statistics.bad,
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_files(
+    simulator: &mut Simulator,
+    folder: &std::path::Path,
+    start: Timestamp,
+    end: Timestamp,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let mut files = Vec::new();
+    for feed in Feed::ALL {
+        let path = folder.join(format!("{}.jsonl", feed.as_str()));
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        files.push(std::io::BufWriter::new(file));
+    }
+    let mut batch = Vec::new();
+    let mut day = start;
+    while day < end {
+        day = Timestamp::from_millis((day.as_millis() + DAY).min(end.as_millis()));
+        simulator.advance(day, &mut batch);
+        for publication in batch.drain(..) {
+            let file = &mut files[publication.event.feed() as usize];
+            writeln!(file, "{}", json_line(&publication))?;
+        }
+    }
+    for mut file in files {
+        file.flush()?;
+    }
+    Ok(())
+}
+
+/// A publication as a JSON line, bad ones made bad the way the kind says.
+pub(crate) fn json_line(publication: &Publication) -> String {
+    match &publication.kind {
+        PublicationKind::Valid | PublicationKind::Duplicate => encode_json(&publication.event),
+        PublicationKind::DistrictCodeAsPlace(code) => {
+            encode_json_altered(&publication.event, Alteration::Place(code))
+        }
+        PublicationKind::NhsNumberInClear(number) => {
+            encode_json_altered(&publication.event, Alteration::EpisodeReference(number))
+        }
+        PublicationKind::Truncated => {
+            let line = encode_json(&publication.event);
+            line[..line.len() / 2].to_owned()
+        }
+    }
+}
+
+/// Where simulated publications go on a broker.
+pub(crate) struct KafkaSink {
+    pub(crate) producer: PartnerProducer,
+    pub(crate) topics: Topics,
+    pub(crate) catalogue: SchemaCatalogue,
+    pub(crate) framing: Framing,
+}
+
+impl KafkaSink {
+    /// Produces a batch and waits for the broker's acknowledgements;
+    /// returns how many were not delivered.
+    pub(crate) async fn send(&self, batch: &[Publication]) -> u64 {
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for publication in batch {
+            let event = &publication.event;
+            let payload = match &publication.kind {
+                PublicationKind::Valid | PublicationKind::Duplicate => {
+                    encode(&self.catalogue, event, self.framing)
+                }
+                PublicationKind::DistrictCodeAsPlace(code) => encode_altered(
+                    &self.catalogue,
+                    event,
+                    self.framing,
+                    Alteration::Place(code),
+                ),
+                PublicationKind::NhsNumberInClear(number) => encode_altered(
+                    &self.catalogue,
+                    event,
+                    self.framing,
+                    Alteration::EpisodeReference(number),
+                ),
+                PublicationKind::Truncated => {
+                    let bytes = encode(&self.catalogue, event, self.framing);
+                    bytes[..bytes.len() / 2].to_vec()
+                }
+            };
+            let topic = self.topics.partner_topics()[event.feed() as usize].0;
+            let key = event.envelope.patient.hex();
+            deliveries.push(
+                self.producer
+                    .send(topic, key.as_str().as_bytes(), &payload)
+                    .await,
+            );
+        }
+        let mut undelivered = 0;
+        for delivery in deliveries {
+            if let Err(error) = delivery.await {
+                undelivered += 1;
+                tracing::warn!(%error, "a simulated record was not delivered");
+            }
+        }
+        undelivered
+    }
+}
+
+async fn produce(
+    simulator: &mut Simulator,
+    sink: &KafkaSink,
+    start: Timestamp,
+    end: Timestamp,
+    speed: Option<f64>,
+) -> anyhow::Result<u64> {
+    let mut batch = Vec::new();
+    let mut undelivered = 0;
+    let real_start = Instant::now();
+    let mut simulated = start;
+    while simulated < end {
+        simulated = match speed {
+            Some(speed) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let elapsed = real_start.elapsed().as_millis() as f64 * speed;
+                Timestamp::from_millis(start.as_millis() + elapsed as i64)
+            }
+            None => Timestamp::from_millis(simulated.as_millis() + DAY),
+        }
+        .min(end);
+        simulator.advance(simulated, &mut batch);
+        undelivered += sink.send(&batch).await;
+        batch.clear();
+    }
+    Ok(undelivered)
+}
