@@ -42,11 +42,15 @@ test: test-tools native-libraries
 	$(CARGO) test $(CARGO_FLAGS) --workspace
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas check
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas docs --check
+	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas examples --check
 	$(CARGO) fmt --all -- --check
 
-demo: tools
-	@echo "icsflow demo: not yet available (the embedded-broker demo and its simulator come next)."
-	@echo "Meanwhile: cargo run -p icsflow -- --help, and README.md for the ingest, join and run roles."
+# The whole pipeline in one process: embedded broker, simulator, roles,
+# metrics at http://127.0.0.1:9464/metrics. Ctrl-C stops it. Pass flags
+# with DEMO_FLAGS, for example DEMO_FLAGS="--care-capacity 0.8".
+DEMO_FLAGS ?=
+demo: tools native-libraries
+	$(CARGO) run $(CARGO_FLAGS) --release -p icsflow -- demo $(DEMO_FLAGS)
 
 bench: test-tools native-libraries
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-avro --bench decode

@@ -2,6 +2,8 @@
 //! status and what it prints; the consumer roles against a real broker.
 
 mod broker;
+mod demo;
+mod partner_tools;
 mod roles;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,273 @@
+//! The partner tools as a partner runs them: pseudonymise, simulate and
+//! publish, through the built binary.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use icsflow_avro::{EventDecoder, SchemaCatalogue};
+use icsflow_core::{Event, Feed, TimestampPolicy};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::ClientConfig;
+
+use crate::broker::Broker;
+use crate::{icsflow, repository_root, text};
+
+fn scratch_folder(name: &str) -> std::path::PathBuf {
+    let folder = std::env::temp_dir().join(format!("icsflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).expect("scratch folder");
+    folder
+}
+
+/// Runs icsflow with `input` on standard input.
+fn icsflow_with_input(arguments: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .args(arguments)
+        .current_dir(repository_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("icsflow runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input written");
+    child.wait_with_output().expect("icsflow finishes")
+}
+
+const KEY: &str = "icsflow test key, 32 bytes long!";
+/// `hmac.new(KEY, b"9434765919", hashlib.sha256).hexdigest()` in Python.
+const PSEUDONYM_9434765919: &str =
+    "600917ec2133070637c9f9f8c4fc63a4f25e98668ef180995d98175b449e262f";
+/// The same for 9990000018 (a 999-range test number).
+const PSEUDONYM_9990000018: &str =
+    "8163695e93b1bed1486f4949b52793fecf9d425ae563b9f9f818bc1420cfed42";
+
+#[test]
+fn pseudonymise_matches_fixed_vectors_and_refuses_bad_check_digits_by_line() {
+    let folder = scratch_folder("pseudonymise");
+    let key_file = folder.join("ics.key");
+    std::fs::write(&key_file, format!("{KEY}\n")).expect("key written");
+    let key_arguments = [
+        "pseudonymise",
+        "--key-file",
+        key_file.to_str().expect("path"),
+    ];
+
+    let output = icsflow_with_input(&key_arguments, "9434765919\n943 476 5919\n9990000018\n");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!("{PSEUDONYM_9434765919}\n{PSEUDONYM_9434765919}\n{PSEUDONYM_9990000018}\n")
+    );
+
+    // Line 2 has a wrong check digit, line 3 too few digits.
+    let output = icsflow_with_input(&key_arguments, "9434765919\n9434765918\n12345\n");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(text(&output.stdout), format!("{PSEUDONYM_9434765919}\n"));
+    let errors = text(&output.stderr);
+    assert!(
+        errors.contains("line 2: not an NHS number: the check digit"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("line 3: not an NHS number: it must have ten digits"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("9434765918") && !errors.contains(KEY),
+        "{errors}"
+    );
+
+    let mut csv_arguments = key_arguments.to_vec();
+    csv_arguments.extend(["--column", "nhs_number"]);
+    let output = icsflow_with_input(
+        &csv_arguments,
+        "ward,nhs_number,note\n12,943 476 5919,\"bay 3, bed 2\"\n",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!("ward,patient_pseudonym,note\n12,{PSEUDONYM_9434765919},\"bay 3, bed 2\"\n")
+    );
+
+    std::fs::write(&key_file, "too short").expect("key written");
+    let output = icsflow_with_input(&key_arguments, "9434765919\n");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("at least 32"));
+    assert!(!text(&output.stderr).contains("too short"));
+}
+
+fn simulate_to(folder: &std::path::Path, seed: &str) -> Vec<String> {
+    let output = icsflow(&[
+        "simulate",
+        "--seed",
+        seed,
+        "--days",
+        "5",
+        "--start",
+        "2026-01-05",
+        "--output-dir",
+        folder.to_str().expect("path"),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    Feed::ALL
+        .iter()
+        .map(|feed| {
+            std::fs::read_to_string(folder.join(format!("{}.jsonl", feed.as_str())))
+                .expect("feed file")
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_files_and_publish_accepts_all_but_the_bad_lines() {
+    let folder = scratch_folder("simulate");
+    let first = simulate_to(&folder.join("first"), "42");
+    let again = simulate_to(&folder.join("again"), "42");
+    let other = simulate_to(&folder.join("other"), "43");
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    assert!(first.iter().all(|lines| lines.lines().count() > 10));
+
+    // Every line the simulator meant to be bad is refused, and only those.
+    let discharge = folder.join("first/discharge.jsonl");
+    let output = icsflow(&[
+        "publish",
+        "--feed",
+        "discharge",
+        "--dry-run",
+        discharge.to_str().expect("path"),
+    ]);
+    let errors = text(&output.stderr);
+    let refused = errors
+        .lines()
+        .filter(|line| line.starts_with("line "))
+        .count();
+    assert!(refused > 0, "{errors}");
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    let total = first[0].lines().count();
+    assert!(
+        errors.contains(&format!(
+            "{total} line(s) read: {} valid (dry run, nothing produced), {refused} refused",
+            total - refused
+        )),
+        "{errors}"
+    );
+}
+
+#[test]
+fn every_example_is_accepted_and_every_event_type_has_one() {
+    let mut event_types = 0;
+    for feed in Feed::ALL {
+        let path = repository_root().join(format!("schemas/examples/{}.jsonl", feed.as_str()));
+        let output = icsflow(&[
+            "publish",
+            "--feed",
+            feed.as_str(),
+            "--dry-run",
+            path.to_str().expect("path"),
+        ]);
+        assert!(output.status.success(), "{feed}: {}", text(&output.stderr));
+        event_types += std::fs::read_to_string(&path)
+            .expect("examples")
+            .lines()
+            .count();
+    }
+    // 7 discharge, 5 social care and 5 primary care event types; the
+    // discharge examples add a correction and a cancellation.
+    assert!(event_types >= 17, "{event_types}");
+}
+
+/// Reads every record of a one-partition topic.
+fn read_topic(broker: &Broker, topic: &str, expected: usize) -> Vec<Vec<u8>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", "read-back")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut payloads = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // Poll past the expected count for a while, to see any extra record.
+    let mut quiet_polls = 0;
+    while std::time::Instant::now() < deadline && quiet_polls < 10 {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => payloads.push(message.payload().unwrap_or_default().to_vec()),
+            _ if payloads.len() >= expected => quiet_polls += 1,
+            _ => {}
+        }
+    }
+    payloads
+}
+
+#[test]
+fn publish_produces_exactly_the_good_lines_and_reports_the_bad_ones() {
+    let broker = Broker::start();
+    broker.create_topic("ics.discharge.v1", 1);
+    let examples =
+        std::fs::read_to_string(repository_root().join("schemas/examples/discharge.jsonl"))
+            .expect("examples");
+    let good: Vec<&str> = examples.lines().collect();
+    let with_nhs_number = good[1].replace(
+        "0202020202020202020202020202020202020202020202020202020202020202",
+        "9434765919",
+    );
+    let cut_short = &good[2][..good[2].len() / 2];
+    let unknown_field = good[3].replacen('{', "{\"ward\":\"12\",", 1);
+    let lines = [
+        good[0],
+        &with_nhs_number,
+        good[1],
+        cut_short,
+        good[2],
+        &unknown_field,
+        good[3],
+        "",
+        good[4],
+    ];
+    let folder = scratch_folder("publish");
+    let file = folder.join("mixed.jsonl");
+    std::fs::write(&file, lines.join("\n")).expect("file written");
+
+    let output = icsflow(&[
+        "publish",
+        "--feed",
+        "discharge",
+        "--broker",
+        &broker.address,
+        file.to_str().expect("path"),
+    ]);
+    let errors = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    assert!(errors.contains("line 2: identifiable_data"), "{errors}");
+    assert!(errors.contains("line 4: malformed"), "{errors}");
+    assert!(
+        errors.contains("line 6: malformed") && errors.contains("ward"),
+        "{errors}"
+    );
+    assert!(!errors.contains("9434765919"), "{errors}");
+    assert!(
+        errors.contains("8 line(s) read: 5 produced to ics.discharge.v1, 3 refused"),
+        "{errors}"
+    );
+
+    let decoder = EventDecoder::new(std::sync::Arc::new(SchemaCatalogue::embedded()));
+    let policy = TimestampPolicy::without_clock();
+    let produced: Vec<Event> = read_topic(&broker, "ics.discharge.v1", 5)
+        .iter()
+        .map(|payload| decoder.decode(payload, &policy).expect("a valid record"))
+        .collect();
+    let expected: Vec<Event> = good[..5]
+        .iter()
+        .map(|line| icsflow_avro::decode_json(Feed::Discharge, line, &policy).expect("example"))
+        .collect();
+    assert_eq!(produced, expected);
+}
