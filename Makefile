@@ -50,7 +50,7 @@ test: test-tools native-libraries
 # with DEMO_FLAGS, for example DEMO_FLAGS="--care-capacity 0.8".
 DEMO_FLAGS ?=
 demo: tools native-libraries
-	$(CARGO) run $(CARGO_FLAGS) --release -p icsflow -- demo $(DEMO_FLAGS)
+	$(CARGO) run $(CARGO_FLAGS) -p icsflow -- demo $(DEMO_FLAGS)
 
 bench: test-tools native-libraries
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-avro --bench decode
