@@ -567,7 +567,6 @@ impl Simulator {
     fn review(&mut self, index: usize) {
         let spell = self.patients[index].spell;
         let today = self.now.london_date();
-        let tomorrow = self.next_morning();
         match self.patients[index].stage {
             Stage::Acute {
                 mornings_left,
@@ -597,13 +596,7 @@ impl Simulator {
                     mornings_left: mornings_left - 1,
                     dies,
                 };
-                self.schedule(
-                    tomorrow,
-                    Action::Review {
-                        patient: index,
-                        spell,
-                    },
-                );
+                self.review_tomorrow(index, spell);
             }
             Stage::Acute { .. } => self.become_ready(index, today),
             Stage::Ready {
@@ -624,13 +617,7 @@ impl Simulator {
                         dies: false,
                     };
                     self.patients[index].relapsed = true;
-                    self.schedule(
-                        tomorrow,
-                        Action::Review {
-                            patient: index,
-                            spell,
-                        },
-                    );
+                    self.review_tomorrow(index, spell);
                     return;
                 }
                 self.emit(
@@ -648,13 +635,7 @@ impl Simulator {
                         delay_recorded: true,
                     };
                 }
-                self.schedule(
-                    tomorrow,
-                    Action::Review {
-                        patient: index,
-                        spell,
-                    },
-                );
+                self.review_tomorrow(index, spell);
             }
         }
     }
@@ -692,15 +673,8 @@ impl Simulator {
             assigned_at,
             EventBody::Discharge(DischargeBody::PathwayAssigned { pathway }),
         );
-        let tomorrow = self.next_morning();
         if relapse {
-            self.schedule(
-                tomorrow,
-                Action::Review {
-                    patient: index,
-                    spell,
-                },
-            );
+            self.review_tomorrow(index, spell);
             return;
         }
         if pathway == DischargePathway::P0 {
@@ -714,13 +688,7 @@ impl Simulator {
                 },
             );
             if delay_days > 0 {
-                self.schedule(
-                    tomorrow,
-                    Action::Review {
-                        patient: index,
-                        spell,
-                    },
-                );
+                self.review_tomorrow(index, spell);
             }
             return;
         }
@@ -745,13 +713,7 @@ impl Simulator {
                 },
             );
         }
-        self.schedule(
-            tomorrow,
-            Action::Review {
-                patient: index,
-                spell,
-            },
-        );
+        self.review_tomorrow(index, spell);
     }
 
     fn record_delay_reason(&mut self, index: usize) {
@@ -1242,6 +1204,11 @@ impl Simulator {
     /// A random instant between `low` and `high` milliseconds from now.
     fn later(&mut self, low: i64, high: i64) -> Timestamp {
         Timestamp::from_millis(self.now.as_millis() + self.random.between(low, high))
+    }
+
+    fn review_tomorrow(&mut self, patient: usize, spell: u32) {
+        let morning = self.next_morning();
+        self.schedule(morning, Action::Review { patient, spell });
     }
 
     /// Tomorrow between 08:00 and 11:00 (UTC): ward-round time.

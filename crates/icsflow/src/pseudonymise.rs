@@ -44,14 +44,7 @@ pub(crate) fn run(arguments: PseudonymiseArgs) -> anyhow::Result<ExitCode> {
             arguments.key_file.display()
         )
     })?;
-    let reader: Box<dyn BufRead> = if arguments.input.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(&arguments.input)
-                .with_context(|| format!("cannot open {}", arguments.input.display()))?,
-        ))
-    };
+    let reader = crate::roles::open_input(&arguments.input)?;
     let stdout = std::io::stdout();
     let mut output = std::io::BufWriter::new(stdout.lock());
     let mut invalid = 0_u64;

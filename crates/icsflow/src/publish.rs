@@ -13,7 +13,7 @@ use icsflow_avro::{decode_json, encode, Framing, SchemaCatalogue};
 use icsflow_core::{Feed, TimestampPolicy};
 use icsflow_kafka::{Delivery, PartnerProducer};
 
-use crate::roles::{load_settings, RoleArgs};
+use crate::roles::{load_client_settings, open_input};
 
 /// The partner feeds, as command-line values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,30 +105,20 @@ pub(crate) struct PublishArgs {
 const MAX_IN_FLIGHT: usize = 10_000;
 
 pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
-    let role_arguments = RoleArgs {
-        config: arguments.config.clone(),
-        admin_addr: None,
-    };
-    let mut settings = match load_settings("publish", &role_arguments) {
+    let settings = match load_client_settings(
+        "publish",
+        arguments.config.as_deref(),
+        arguments.broker.as_deref(),
+    ) {
         Ok(settings) => settings,
         Err(exit) => return Ok(exit),
     };
-    if let Some(broker) = &arguments.broker {
-        settings.kafka.bootstrap_servers = broker.clone();
-    }
     let feed = arguments.feed.feed();
     let topic = arguments
         .topic
         .clone()
         .unwrap_or_else(|| settings.topics.partner_topics()[feed as usize].0.to_owned());
-    let reader: Box<dyn BufRead> = if arguments.input.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(&arguments.input)
-                .with_context(|| format!("cannot open {}", arguments.input.display()))?,
-        ))
-    };
+    let reader = open_input(&arguments.input)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

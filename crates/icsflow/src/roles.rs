@@ -68,6 +68,35 @@ pub(crate) fn run(role: Role, arguments: RoleArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_roles(role, settings))
 }
 
+/// The settings of a tool that only talks to a broker (publish, simulate):
+/// the configuration file if given, then `--broker` over
+/// `kafka.bootstrap_servers`.
+pub(crate) fn load_client_settings(
+    name: &str,
+    config: Option<&std::path::Path>,
+    broker: Option<&str>,
+) -> Result<Settings, ExitCode> {
+    let arguments = RoleArgs {
+        config: config.map(std::path::Path::to_path_buf),
+        admin_addr: None,
+    };
+    let mut settings = load_settings(name, &arguments)?;
+    if let Some(broker) = broker {
+        settings.kafka.bootstrap_servers = broker.to_owned();
+    }
+    Ok(settings)
+}
+
+/// Standard input for `-`, otherwise the file, buffered.
+pub(crate) fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(std::io::BufReader::new(file)))
+}
+
 /// Loads the settings (defaults, the file, ICSFLOW__* variables, then the
 /// flags), or prints every problem and returns exit status 64.
 pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings, ExitCode> {

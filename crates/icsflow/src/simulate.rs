@@ -16,7 +16,7 @@ use icsflow_kafka::{PartnerProducer, Topics};
 use icsflow_partner::{Publication, PublicationKind, SimulationConfig, Simulator};
 
 use crate::publish::FramingArgs;
-use crate::roles::{load_settings, RoleArgs};
+use crate::roles::load_client_settings;
 
 /// What to simulate: flags shared by `simulate` and `demo`.
 #[derive(Debug, Args)]
@@ -136,15 +136,11 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
             folder.display().to_string()
         }
         (None, Some(broker)) => {
-            let role_arguments = RoleArgs {
-                config: arguments.config.clone(),
-                admin_addr: None,
-            };
-            let mut settings = match load_settings("simulate", &role_arguments) {
-                Ok(settings) => settings,
-                Err(exit) => return Ok(exit),
-            };
-            settings.kafka.bootstrap_servers = broker.clone();
+            let settings =
+                match load_client_settings("simulate", arguments.config.as_deref(), Some(broker)) {
+                    Ok(settings) => settings,
+                    Err(exit) => return Ok(exit),
+                };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()
