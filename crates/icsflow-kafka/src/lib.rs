@@ -62,7 +62,7 @@ pub fn wall_clock() -> Clock {
 pub type Shutdown = tokio::sync::watch::Receiver<bool>;
 
 /// Resolves when the shutdown signal is raised.
-pub(crate) async fn stopped(shutdown: &mut Shutdown) {
+pub async fn stopped(shutdown: &mut Shutdown) {
     while !*shutdown.borrow() {
         if shutdown.changed().await.is_err() {
             return;

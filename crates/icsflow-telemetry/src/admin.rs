@@ -83,10 +83,35 @@ pub async fn serve_admin(
         .await
 }
 
+/// Serves the published view (`/metrics` only, flow gauges under the
+/// small-number rule) on its own listener until `shutdown` completes. A
+/// port of its own lets a network policy open it wider than the admin
+/// port.
+pub async fn serve_published(
+    listener: tokio::net::TcpListener,
+    registry: Registry,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = Router::new()
+        .route(
+            "/metrics",
+            get(|State(registry): State<Registry>| async move {
+                exposition(registry, crate::render_published).await
+            }),
+        )
+        .with_state(registry);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    exposition(state.registry.clone(), crate::render).await
+}
+
+async fn exposition(registry: Registry, render: fn(&Registry) -> String) -> impl IntoResponse {
     // Rendering walks engine state under a lock; keep it off the reactor.
-    let registry = state.registry.clone();
-    let body = tokio::task::spawn_blocking(move || crate::render(&registry))
+    let body = tokio::task::spawn_blocking(move || render(&registry))
         .await
         .unwrap_or_default();
     (

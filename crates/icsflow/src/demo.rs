@@ -37,6 +37,10 @@ pub(crate) struct DemoArgs {
     /// Where /metrics, /healthz and /readyz are served.
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADMIN_ADDR)]
     admin_addr: String,
+    /// Also serve the published view (flow metrics under the NHS
+    /// small-number rule) here.
+    #[arg(long, value_name = "HOST:PORT")]
+    published_addr: Option<String>,
     /// Use this Kafka-protocol broker instead of the embedded one (topics
     /// are created if missing).
     #[arg(long, value_name = "HOST:PORT")]
@@ -65,6 +69,7 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
     let role_arguments = RoleArgs {
         config: arguments.config.clone(),
         admin_addr: Some(arguments.admin_addr.clone()),
+        published_addr: arguments.published_addr.clone(),
     };
     let mut settings = match load_settings("demo", &role_arguments) {
         Ok(settings) => settings,

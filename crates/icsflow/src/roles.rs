@@ -12,7 +12,7 @@ use clap::Args;
 use icsflow_avro::{EventDecoder, SchemaCatalogue, SchemaRegistryClient};
 use icsflow_kafka::{run_ingest, run_join, Clock, JoinOptions, PartitionEngines, Shutdown};
 use icsflow_telemetry::{
-    serve_admin, AdminState, EngineCollector, Health, PipelineMetrics, Registry,
+    serve_admin, serve_published, AdminState, EngineCollector, Health, PipelineMetrics, Registry,
 };
 use tracing::{error, info};
 
@@ -50,6 +50,12 @@ pub(crate) struct RoleArgs {
     /// 127.0.0.1:9464. Overrides `admin.addr`.
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) admin_addr: Option<String>,
+    /// Also serve the published view here: the flow metrics only, counts of
+    /// 1-7 left out and the rest rounded to the nearest 5 (the NHS
+    /// small-number rule), for dashboards shared beyond the partners.
+    /// Overrides `admin.published_addr`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) published_addr: Option<String>,
 }
 
 /// Exit status for configuration problems (EX_USAGE).
@@ -79,6 +85,7 @@ pub(crate) fn load_client_settings(
     let arguments = RoleArgs {
         config: config.map(std::path::Path::to_path_buf),
         admin_addr: None,
+        published_addr: None,
     };
     let mut settings = load_settings(name, &arguments)?;
     if let Some(broker) = broker {
@@ -103,6 +110,9 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
     let mut environment: BTreeMap<String, String> = std::env::vars().collect();
     if let Some(address) = &arguments.admin_addr {
         environment.insert("ICSFLOW__ADMIN__ADDR".to_owned(), address.clone());
+    }
+    if let Some(address) = &arguments.published_addr {
+        environment.insert("ICSFLOW__ADMIN__PUBLISHED_ADDR".to_owned(), address.clone());
     }
     let file_text = match &arguments.config {
         Some(path) => match std::fs::read_to_string(path) {
@@ -223,21 +233,35 @@ where
     println!("icsflow {name}: admin endpoint at http://{bound}/metrics (also /healthz, /readyz)");
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let mut admin_shutdown = shutdown.clone();
     let admin = tokio::spawn(serve_admin(
         listener,
         AdminState {
             registry: registry.clone(),
             health: Arc::clone(health),
         },
-        async move {
-            while !*admin_shutdown.borrow() {
-                if admin_shutdown.changed().await.is_err() {
-                    return;
-                }
-            }
-        },
+        stopped(shutdown.clone()),
     ));
+    let published = match settings.published_addr {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| {
+                    format!(
+                        "binding the published view to {address} (set --published-addr or admin.published_addr)"
+                    )
+                })?;
+            let bound = listener
+                .local_addr()
+                .context("reading the published address")?;
+            println!("icsflow {name}: published view (small numbers suppressed) at http://{bound}/metrics");
+            Some(tokio::spawn(serve_published(
+                listener,
+                registry.clone(),
+                stopped(shutdown.clone()),
+            )))
+        }
+        None => None,
+    };
     let signals = tokio::spawn(async move {
         wait_for_signal().await;
         info!("stop requested: finishing in-flight work");
@@ -328,7 +352,15 @@ where
     };
     companion.abort();
     admin.abort();
+    if let Some(published) = published {
+        published.abort();
+    }
     Ok(exit)
+}
+
+/// Completes once the shutdown signal says stop.
+async fn stopped(mut shutdown: Shutdown) {
+    icsflow_kafka::stopped(&mut shutdown).await;
 }
 
 async fn wait_for_signal() {

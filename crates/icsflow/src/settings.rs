@@ -26,6 +26,9 @@ pub(crate) struct Settings {
     pub(crate) schema_registry_url: Option<String>,
     pub(crate) schema_registry_timeout_ms: u64,
     pub(crate) admin_addr: SocketAddr,
+    /// Where the published view (flow metrics under the small-number rule)
+    /// is served; `None`: not served.
+    pub(crate) published_addr: Option<SocketAddr>,
     pub(crate) engine: EngineConfig,
     pub(crate) log_format: LogFormat,
     pub(crate) log_level: String,
@@ -94,6 +97,10 @@ const SETTINGS: &[Setting] = &[
     Setting {
         key: "admin.addr",
         default: "0.0.0.0:9464",
+    },
+    Setting {
+        key: "admin.published_addr",
+        default: "",
     },
     Setting {
         key: "engine.eviction_horizon_days",
@@ -203,6 +210,7 @@ pub(crate) fn load(
     let schema_registry_timeout_ms =
         reader.number::<u64>("schema_registry.timeout_ms", 100..=120_000);
     let admin_addr = reader.string("admin.addr");
+    let published_addr = reader.string("admin.published_addr");
     let eviction_horizon_days = reader.number::<i32>(
         "engine.eviction_horizon_days",
         EngineConfig::MINIMUM_HORIZON_DAYS..=3650,
@@ -263,6 +271,20 @@ pub(crate) fn load(
             SocketAddr::from(([0, 0, 0, 0], 9464))
         }
     };
+    let published_addr = match published_addr.trim() {
+        "" => None,
+        text => match text.parse::<SocketAddr>() {
+            Ok(address) if address == admin_addr => {
+                problems.push(format!("`admin.published_addr` is `{text}`, the same as `admin.addr`: the published view needs a port of its own"));
+                None
+            }
+            Ok(address) => Some(address),
+            Err(_) => {
+                problems.push(format!("`admin.published_addr` is `{text}`: expected HOST:PORT with an IP address, for example 0.0.0.0:9465, or empty for none"));
+                None
+            }
+        },
+    };
     let log_format = match log_format.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -292,6 +314,7 @@ pub(crate) fn load(
         schema_registry_url,
         schema_registry_timeout_ms,
         admin_addr,
+        published_addr,
         engine: EngineConfig {
             eviction_horizon_days,
         },
@@ -499,6 +522,36 @@ mod tests {
             );
         }
         assert_eq!(problems.len(), 7, "{joined}");
+    }
+
+    #[test]
+    fn the_published_view_is_off_by_default_and_needs_a_port_of_its_own() {
+        assert_eq!(
+            load(None, &BTreeMap::new())
+                .expect("defaults")
+                .published_addr,
+            None
+        );
+        let on = load(
+            None,
+            &environment(&[("ICSFLOW__ADMIN__PUBLISHED_ADDR", "0.0.0.0:9465")]),
+        )
+        .expect("valid");
+        assert_eq!(
+            on.published_addr,
+            Some(SocketAddr::from(([0, 0, 0, 0], 9465)))
+        );
+        for (value, expected) in [
+            ("0.0.0.0:9464", "the same as `admin.addr`"),
+            ("public", "expected HOST:PORT"),
+        ] {
+            let problems = load(
+                None,
+                &environment(&[("ICSFLOW__ADMIN__PUBLISHED_ADDR", value)]),
+            )
+            .expect_err("invalid");
+            assert!(problems[0].contains(expected), "{problems:?}");
+        }
     }
 
     #[test]

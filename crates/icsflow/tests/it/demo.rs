@@ -22,10 +22,11 @@ fn total(body: &str, metric: &str, place: &str) -> f64 {
 
 #[test]
 fn the_demo_serves_gauges_for_every_place_and_stops_cleanly_on_sigint() {
-    let port = free_port();
-    let admin = format!("127.0.0.1:{port}");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let published = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_icsflow"))
         .args(["demo", "--admin-addr", &admin, "--summary-every", "2"])
+        .args(["--published-addr", &published])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -39,7 +40,7 @@ fn the_demo_serves_gauges_for_every_place_and_stops_cleanly_on_sigint() {
             }
         }
     });
-    let first_lines: Vec<String> = (0..2)
+    let first_lines: Vec<String> = (0..3)
         .map(|_| {
             lines
                 .recv_timeout(Duration::from_secs(30))
@@ -52,6 +53,10 @@ fn the_demo_serves_gauges_for_every_place_and_stops_cleanly_on_sigint() {
     );
     assert!(
         first_lines[1].contains(&format!("http://{admin}/metrics")),
+        "{first_lines:?}"
+    );
+    assert!(
+        first_lines[2].contains(&format!("http://{published}/metrics")),
         "{first_lines:?}"
     );
 
@@ -75,6 +80,7 @@ fn the_demo_serves_gauges_for_every_place_and_stops_cleanly_on_sigint() {
         body.contains("icsflow_ingest_rejected_records_total{"),
         "the simulator's bad records are dead-lettered and counted"
     );
+    assert_published_view_hides_small_numbers(&http_get(&published, "/metrics").1);
     // Ready once librdkafka's first statistics show the broker up.
     let started = Instant::now();
     while http_get(&admin, "/readyz").0 != 200 {
@@ -112,4 +118,31 @@ fn the_demo_serves_gauges_for_every_place_and_stops_cleanly_on_sigint() {
         rest.iter().any(|line| line.starts_with("dead-lettered: ")),
         "{rest:?}"
     );
+}
+
+/// The published view: flow gauges and the suppressed-series counts only;
+/// every value 0 or a multiple of 5 from 10 up; some series suppressed (a
+/// simulated ICS has small cells).
+fn assert_published_view_hides_small_numbers(body: &str) {
+    let mut flow_series = 0;
+    let mut suppressed = 0.0;
+    for line in body.lines().filter(|line| !line.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').expect("name and value");
+        let value: f64 = value.parse().expect("a number");
+        if series.starts_with("icsflow_disclosure_suppressed_series{") {
+            suppressed += value;
+            continue;
+        }
+        assert!(
+            series.starts_with("icsflow_flow_"),
+            "only flow metrics are published: {line}"
+        );
+        assert!(
+            value == 0.0 || (value >= 10.0 && value % 5.0 == 0.0),
+            "not disclosure-controlled: {line}"
+        );
+        flow_series += 1;
+    }
+    assert!(flow_series >= 10, "{flow_series} flow series:\n{body}");
+    assert!(suppressed > 0.0, "{body}");
 }
