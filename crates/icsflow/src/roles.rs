@@ -363,7 +363,7 @@ async fn stopped(mut shutdown: Shutdown) {
     icsflow_kafka::stopped(&mut shutdown).await;
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut stream) => {

@@ -67,7 +67,8 @@ With --start it covers --days days from that date instead (dates after today giv
 roles refuse as timestamp_out_of_range). Patients are synthetic, with NHS numbers from the 999
 range that is never issued; pseudonyms use a simulation-only key.
 
-Publishing to a broker is paced with --speed; icsflow demo runs the simulator, the roles and the
+Publishing to a broker is paced with --speed, or with --follow continues in real time after the
+history (what a deployment beside separate ingest and join roles needs); icsflow demo runs the simulator, the roles and the
 metrics on one simulated clock.")]
 pub(crate) struct SimulateArgs {
     #[command(flatten)]
@@ -92,8 +93,13 @@ pub(crate) struct SimulateArgs {
     framing: FramingArgs,
     /// Simulated seconds per real second when producing to a broker
     /// (8640: a day every 10 seconds); default: as fast as possible.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "follow")]
     speed: Option<f64>,
+    /// After the history, keep publishing in real time until SIGINT or
+    /// SIGTERM, as live partner feeds would (for a standing demo beside
+    /// separately deployed roles).
+    #[arg(long, requires = "broker", conflicts_with = "start")]
+    follow: bool,
 }
 
 fn parse_date(text: &str) -> Result<Date, String> {
@@ -160,14 +166,24 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
                 catalogue: SchemaCatalogue::embedded(),
                 framing: arguments.framing.framing(),
             };
-            let undelivered =
+            let mut undelivered =
                 runtime.block_on(produce(&mut simulator, &sink, start, end, arguments.speed));
+            if arguments.follow {
+                eprintln!("icsflow simulate: history published; following in real time until stopped (Ctrl-C)");
+                undelivered += runtime.block_on(follow(&mut simulator, &sink));
+            }
             if undelivered > 0 {
                 anyhow::bail!("{undelivered} record(s) were not delivered to {broker}");
             }
             format!("the partner topics on {broker}")
         }
         (None, None) => anyhow::bail!("give --output-dir DIR or --broker HOST:PORT"),
+    };
+    // A followed simulation ran until now.
+    let end = if arguments.follow {
+        icsflow_kafka::wall_clock()()
+    } else {
+        end
     };
     let statistics = simulator.statistics();
     eprintln!(
@@ -309,6 +325,26 @@ async fn produce(
         }
         .min(end);
         simulator.advance(simulated, &mut batch);
+        undelivered += sink.send(&batch).await;
+        batch.clear();
+    }
+    undelivered
+}
+
+/// Publishes in real time, a batch every second, until SIGINT or SIGTERM;
+/// returns how many records were not delivered.
+async fn follow(simulator: &mut Simulator, sink: &KafkaSink) -> u64 {
+    let clock = icsflow_kafka::wall_clock();
+    let mut batch = Vec::new();
+    let mut undelivered = 0;
+    let stop = crate::roles::wait_for_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        simulator.advance(clock(), &mut batch);
         undelivered += sink.send(&batch).await;
         batch.clear();
     }
