@@ -1,0 +1,727 @@
+#!/usr/bin/env python3
+"""Builds the provisioned Grafana dashboards from the panel lists below.
+
+    python3 deploy/grafana/build_dashboards.py          # write dashboards/*.json
+    python3 deploy/grafana/build_dashboards.py --check  # fail if they are stale
+
+Every panel states its definition in its description (shown on the panel's
+(i) icon). Queries use only metric names the icsflow binary exports; the
+end-to-end test (deploy/tests/check_deploy.py) runs each of them against a
+real Prometheus scraping the pipeline and requires at least one series.
+Standard library only.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "dashboards"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+# Label filters from the dashboard variables, per label set.
+PLACE = 'place=~"$place"'
+PROVIDER = 'place=~"$place", provider=~"$provider"'
+
+
+def matching(selector, matcher):
+    """The selector with one more label matcher."""
+    return selector[:-1] + ", " + matcher + "}"
+
+
+class Layout:
+    """Places panels left to right in rows of 24 grid units."""
+
+    def __init__(self):
+        self.y = 0
+        self.x = 0
+        self.row_height = 0
+        self.next_id = 1
+        self.panels = []
+
+    def row(self, title):
+        self.newline()
+        self.panels.append(
+            {
+                "type": "row",
+                "title": title,
+                "id": self.take_id(),
+                "collapsed": False,
+                "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y},
+                "panels": [],
+            }
+        )
+        self.y += 1
+
+    def newline(self):
+        self.y += self.row_height
+        self.x = 0
+        self.row_height = 0
+
+    def take_id(self):
+        self.next_id += 1
+        return self.next_id - 1
+
+    def add(self, panel, width, height):
+        if self.x + width > 24:
+            self.newline()
+        panel["id"] = self.take_id()
+        panel["gridPos"] = {"h": height, "w": width, "x": self.x, "y": self.y}
+        self.x += width
+        self.row_height = max(self.row_height, height)
+        self.panels.append(panel)
+
+
+def targets(queries):
+    return [
+        {
+            "datasource": DATASOURCE,
+            "expr": expr,
+            "legendFormat": legend,
+            "refId": chr(ord("A") + index),
+            "range": True,
+            "instant": False,
+        }
+        for index, (expr, legend) in enumerate(queries)
+    ]
+
+
+def panel(kind, title, description, queries, unit="none", **options):
+    result = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": targets(queries),
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {},
+    }
+    if kind == "stat":
+        result["options"] = {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "area",
+            "textMode": "auto",
+        }
+    elif kind == "bargauge":
+        result["options"] = {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "orientation": "horizontal",
+            "displayMode": "basic",
+            "showUnfilled": True,
+        }
+    elif kind == "timeseries":
+        result["options"] = {
+            "legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull"]},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        }
+        if options.get("stacked"):
+            result["fieldConfig"]["defaults"]["custom"] = {
+                "stacking": {"mode": "normal", "group": "A"},
+                "fillOpacity": 40,
+            }
+    elif kind == "table":
+        result["options"] = {"showHeader": True}
+        for target in result["targets"]:
+            target["instant"] = True
+            target["range"] = False
+            target["format"] = "table"
+    return result
+
+
+def variable(name, label, query, include_all=True, multi=True):
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": include_all,
+        "multi": multi,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 1,
+    }
+
+
+DATASOURCE_VARIABLE = {
+    "name": "datasource",
+    "label": "Prometheus",
+    "type": "datasource",
+    "query": "prometheus",
+    "current": {"selected": False, "text": "Prometheus", "value": "prometheus"},
+}
+
+
+def dashboard(uid, title, description, tags, variables, layout):
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": tags,
+        "editable": True,
+        "graphTooltip": 1,
+        "refresh": "1m",
+        "schemaVersion": 39,
+        "version": 1,
+        "time": {"from": "now-7d", "to": "now"},
+        "timezone": "Europe/London",
+        "templating": {"list": [DATASOURCE_VARIABLE, *variables]},
+        "annotations": {"list": []},
+        "links": [],
+        "panels": layout.panels,
+    }
+
+
+def flow_by_place():
+    nctr = f"icsflow_flow_not_meeting_criteria_patients{{{PROVIDER}}}"
+    by_stay = f"icsflow_flow_not_meeting_criteria_by_stay_patients{{{PROVIDER}}}"
+    delays = f"icsflow_flow_discharge_delay_discharges{{{PROVIDER}}}"
+    discharges = f"icsflow_flow_discharges{{{PROVIDER}}}"
+    waiting = f"icsflow_flow_waiting_for_care_patients{{{PLACE}}}"
+    layout = Layout()
+
+    layout.row("Who is in hospital and no longer needs to be")
+    layout.add(
+        panel(
+            "stat",
+            "Not meeting the criteria to reside",
+            "Patients in hospital now whose Discharge Ready Date has passed: open spells with a "
+            "DRD and no discharge (the discharge sitrep's headline count). A patient who meets a "
+            "criterion again leaves this count until a new DRD is set.",
+            [(f"sum({nctr})", "patients")],
+        ),
+        6,
+        5,
+    )
+    layout.add(
+        panel(
+            "stat",
+            "Of those, in hospital 21+ days",
+            "Patients not meeting the criteria to reside whose stay since admission is 21 days or "
+            "more (\"super-stranded\").",
+            [("sum(" + matching(by_stay, 'stay_days="21+"') + ")", "patients")],
+        ),
+        6,
+        5,
+    )
+    layout.add(
+        panel(
+            "stat",
+            "Delayed bed days, last 24 hours",
+            "Midnights spent in hospital after a Discharge Ready Date in the last 24 hours: each "
+            "one is a bed day lost. The gauge is a running total, so the panel shows its change.",
+            [(f"sum(delta(icsflow_flow_delayed_bed_nights{{{PROVIDER}}}[24h]))", "bed days")],
+        ),
+        6,
+        5,
+    )
+    layout.add(
+        panel(
+            "stat",
+            "Waiting for social care to start",
+            "Patients on pathways P1-P3 past their Discharge Ready Date (in hospital or already "
+            "discharged) whose first social care service has not started.",
+            [(f"sum({waiting})", "patients")],
+        ),
+        6,
+        5,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Not meeting the criteria to reside, by place",
+            "Patients past their Discharge Ready Date and still in hospital, per place (GSS code), "
+            "summed over its providers.",
+            [(f"sum by (place) ({nctr})", "{{place}}")],
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Not meeting the criteria to reside, by pathway",
+            "The same patients by the discharge pathway assigned (P0 home without new support, P1 "
+            "home with support, P2 short-term bed, P3 care home; unassigned: none recorded yet).",
+            [(f"sum by (pathway) ({nctr})", "{{pathway}}")],
+            stacked=True,
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Length of stay since admission",
+            "Patients not meeting the criteria to reside by days since admission, in the bands "
+            "the sitrep publishes (0-6, 7-13, 14-20, 21+).",
+            [(f"sum by (stay_days) ({by_stay})", "{{stay_days}} days")],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Waiting for what: delay reason family",
+            "Patients not meeting the criteria to reside by the family of the delay reason "
+            "currently recorded (the five families used since May 2024: hospital process, "
+            "wellbeing, care transfer hub process, interface process, capacity; not_recorded "
+            "when none is).",
+            [
+                (
+                    f"sum by (reason_family) (icsflow_flow_delayed_by_reason_patients{{{PROVIDER}}})",
+                    "{{reason_family}}",
+                )
+            ],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Not meeting the criteria to reside, by provider",
+            "Patients past their Discharge Ready Date per acute trust (ODS code).",
+            [(f"sum by (provider) ({nctr})", "{{provider}}")],
+        ),
+        8,
+        8,
+    )
+
+    layout.row("Delays: from Discharge Ready Date to discharge")
+    layout.add(
+        panel(
+            "bargauge",
+            "Discharges by days from ready date to discharge",
+            "Discharges of patients with a Discharge Ready Date, by days from it to discharge, in "
+            "the published bands (0, 1, 2-3, 4-6, 7-13, 14-20, 21+). Counts since the journeys "
+            "held began (120 days of history by default).",
+            [(f"sum by (delay_days) ({delays})", "{{delay_days}} days")],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "stat",
+            "Discharged on their ready date",
+            "Share of discharges with a Discharge Ready Date that happened on that date "
+            "(0-day delay).",
+            [("sum(" + matching(delays, 'delay_days="0"') + f") / sum({delays})", "on the day")],
+            unit="percentunit",
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "stat",
+            "Average delay, excluding 0-day delays",
+            "Mean days from Discharge Ready Date to discharge over the discharges delayed by at "
+            "least one day (the national \"average days from DRD to discharge excluding 0-day "
+            "delays\").",
+            [
+                (
+                    f"sum(icsflow_flow_discharge_delay_length{{{PROVIDER}}})"
+                    " / sum(" + matching(delays, 'delay_days!="0"') + ")",
+                    "days",
+                )
+            ],
+            unit="d",
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Delayed bed days per day, by reason family",
+            "Midnights spent in hospital after a Discharge Ready Date in each 24 hours, by the "
+            "delay reason family in effect the day before.",
+            [
+                (
+                    f"sum by (reason_family) (delta(icsflow_flow_delayed_bed_nights{{{PROVIDER}}}[24h]))",
+                    "{{reason_family}}",
+                )
+            ],
+            stacked=True,
+        ),
+        24,
+        8,
+    )
+
+    layout.row("Discharges")
+    layout.add(
+        panel(
+            "bargauge",
+            "Discharges by pathway",
+            "Discharges by the pathway recorded at discharge (P0-P3; unassigned when none was).",
+            [(f"sum by (pathway) ({discharges})", "{{pathway}}")],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Discharges by destination",
+            "Discharges by destination group: usual_residence (code 19), care_home (54-56), "
+            "died (79), other (temporary residence, hospice, not applicable, not known).",
+            [(f"sum by (destination) ({discharges})", "{{destination}}")],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "stat",
+            "Discharged to usual place of residence",
+            "Share of discharges whose destination is the usual place of residence (Better Care "
+            "Fund metric).",
+            [
+                (
+                    "sum("
+                    + matching(discharges, 'destination="usual_residence"')
+                    + f") / sum({discharges})",
+                    "usual residence",
+                )
+            ],
+            unit="percentunit",
+        ),
+        8,
+        8,
+    )
+
+    layout.row("After discharge")
+    layout.add(
+        panel(
+            "bargauge",
+            "Waiting for social care to start, by pathway",
+            "Patients on P1-P3 past their Discharge Ready Date with no social care service "
+            "started yet, by pathway.",
+            [(f"sum by (pathway) ({waiting})", "{{pathway}}")],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Days from ready date to care starting",
+            "Patients on P1-P3 whose first social care service started, by days from the "
+            "Discharge Ready Date to the start (same bands as discharge delays).",
+            [
+                (
+                    f"sum by (delay_days) (icsflow_flow_care_start_delay_patients{{{PLACE}}})",
+                    "{{delay_days}} days",
+                )
+            ],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "stat",
+            "Emergency readmissions within 30 days",
+            "Emergency admissions 0-29 days after a discharge, per discharge, by the discharging "
+            "provider (counts since the journeys held began).",
+            [
+                (
+                    f"sum(icsflow_flow_emergency_readmissions{{{PROVIDER}}}) / sum({discharges})",
+                    "per discharge",
+                )
+            ],
+            unit="percentunit",
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "GP follow-up after discharge",
+            "Share of discharged patients with an attended primary care contact within 7 and "
+            "within 14 days of discharge (discharges whose window has closed).",
+            [
+                (
+                    f'sum by (window) (icsflow_flow_gp_follow_up_discharges{{{PLACE}, outcome="attended"}})'
+                    f" / sum by (window) (icsflow_flow_gp_follow_up_discharges{{{PLACE}}})",
+                    "within {{window}}",
+                )
+            ],
+            unit="percentunit",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Reablement: where people are 91 days after discharge",
+            "People 65+ discharged into reablement (a service starting from 3 days before to 7 "
+            "days after discharge), by where they are 91 days after discharge: at_home, "
+            "readmitted, died, or pending while the 91 days run (ASCOF 2D / BCF).",
+            [
+                (
+                    f"sum by (outcome) (icsflow_flow_reablement_91_day_people{{{PLACE}}})",
+                    "{{outcome}}",
+                )
+            ],
+        ),
+        12,
+        8,
+    )
+
+    layout.row("Data quality")
+    layout.add(
+        panel(
+            "table",
+            "Events linked to no hospital journey",
+            "Events per feed and publishing organisation that link to no hospital journey held "
+            "(for example a social care request for a patient with no admission in the window). "
+            "A rising count points at a partner's pseudonymisation key or extract.",
+            [
+                (
+                    "sum by (feed, organisation) (icsflow_quality_unlinked_events)",
+                    "{{feed}} {{organisation}}",
+                )
+            ],
+        ),
+        24,
+        8,
+    )
+    return dashboard(
+        "icsflow-flow-by-place",
+        "ICS flow by place",
+        "How many people are in hospital who no longer need to be, where, on which pathway, "
+        "waiting for what and for how long; with discharges, care starts and outcomes.",
+        ["icsflow", "discharge"],
+        [
+            variable(
+                "place",
+                "Place",
+                "label_values(icsflow_flow_not_meeting_criteria_patients, place)",
+            ),
+            variable(
+                "provider",
+                "Provider",
+                'label_values(icsflow_flow_not_meeting_criteria_patients{place=~"$place"}, provider)',
+            ),
+        ],
+        layout,
+    )
+
+
+def pipeline_health():
+    layout = Layout()
+    layout.row("Is it running")
+    layout.add(
+        panel(
+            "stat",
+            "Ready",
+            "icsflow_ready per process: 1 when /readyz answers 200 (broker reachable and every "
+            "assigned journey partition replayed).",
+            [("icsflow_ready", "{{job}} {{instance}}")],
+        ),
+        8,
+        6,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Replay still to do",
+            "Records each join replica still has to replay before its assigned journey "
+            "partitions are ready (0 once caught up).",
+            [("sum by (instance) (icsflow_join_replay_remaining_records)", "{{instance}}")],
+        ),
+        8,
+        6,
+    )
+    layout.add(
+        panel(
+            "stat",
+            "Journeys held and partitions owned",
+            "Patient journeys held in memory and journey topic partitions owned, per join "
+            "replica.",
+            [
+                ("sum by (instance) (icsflow_join_journeys)", "journeys {{instance}}"),
+                ("sum by (instance) (icsflow_join_owned_partitions)", "partitions {{instance}}"),
+            ],
+        ),
+        8,
+        6,
+    )
+    layout.row("Throughput and lag")
+    layout.add(
+        panel(
+            "timeseries",
+            "Records consumed per second",
+            "Records consumed per second by role and topic, over 5 minutes.",
+            [
+                (
+                    "sum by (role, topic) (rate(icsflow_pipeline_consumed_records_total[5m]))",
+                    "{{role}} {{topic}}",
+                )
+            ],
+            unit="rps",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Records produced per second",
+            "Records produced and acknowledged per second by topic (journey and dead-letter).",
+            [
+                (
+                    "sum by (topic) (rate(icsflow_pipeline_produced_records_total[5m]))",
+                    "{{topic}}",
+                )
+            ],
+            unit="rps",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Consumer lag",
+            "Records between the committed position and the end of each topic, per role, "
+            "summed over partitions. Growing lag means the role is falling behind.",
+            [
+                (
+                    "sum by (role, topic) (icsflow_pipeline_consumer_lag_records)",
+                    "{{role}} {{topic}}",
+                )
+            ],
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Engine events by outcome",
+            "Events given to the journey engines per second: applied, duplicate (absorbed by "
+            "idempotence), beyond_horizon (older than the eviction horizon), undecodable.",
+            [
+                (
+                    "sum by (outcome) (rate(icsflow_engine_events_total[5m]))",
+                    "{{outcome}}",
+                )
+            ],
+            unit="rps",
+        ),
+        12,
+        8,
+    )
+    layout.row("Partners")
+    layout.add(
+        panel(
+            "table",
+            "Freshness: age of the newest event per partner feed",
+            "Seconds since the occurred_at of the newest accepted event from each partner and "
+            "feed. Trusts publish within minutes, local authorities hourly, practices a few "
+            "times a day; the IcsflowPartnerFeedQuiet alert fires past its level.",
+            [
+                (
+                    "time() - max by (feed, organisation) (icsflow_ingest_last_event_timestamp_seconds)",
+                    "{{feed}} {{organisation}}",
+                )
+            ],
+            unit="s",
+        ),
+        12,
+        10,
+    )
+    layout.add(
+        panel(
+            "table",
+            "Rejected in the last 24 hours, by partner and reason",
+            "Partner records sent to the dead-letter topic in the last 24 hours by feed, "
+            "organisation (unknown when the record was too broken to say) and reason code "
+            "(header icsflow.reason on each dead-letter record).",
+            [
+                (
+                    "sum by (feed, organisation, reason) (increase(icsflow_ingest_rejected_records_total[24h])) > 0",
+                    "{{organisation}} {{reason}}",
+                )
+            ],
+        ),
+        12,
+        10,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Dead-letter rate by partner and reason",
+            "Records rejected per second over 5 minutes, by organisation and reason.",
+            [
+                (
+                    "sum by (organisation, reason) (rate(icsflow_ingest_rejected_records_total[5m]))",
+                    "{{organisation}} {{reason}}",
+                )
+            ],
+            unit="rps",
+        ),
+        24,
+        8,
+    )
+    layout.row("Versions")
+    layout.add(
+        panel(
+            "table",
+            "Build",
+            "icsflow_build_info: which version and role each scraped process runs.",
+            [("icsflow_build_info", "{{role}} {{version}}")],
+        ),
+        24,
+        5,
+    )
+    return dashboard(
+        "icsflow-pipeline-health",
+        "icsflow pipeline health",
+        "Is icsflow running, keeping up, and hearing from every partner; what it rejects and why.",
+        ["icsflow", "operations"],
+        [],
+        layout,
+    )
+
+
+DASHBOARDS = {
+    "ics-flow-by-place.json": flow_by_place,
+    "pipeline-health.json": pipeline_health,
+}
+
+
+def main(argv):
+    check = "--check" in argv[1:]
+    stale = []
+    for name, build in DASHBOARDS.items():
+        text = json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+        path = OUT / name
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+        else:
+            OUT.mkdir(exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    if stale:
+        print(
+            "stale dashboards (run python3 deploy/grafana/build_dashboards.py): " + ", ".join(stale),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
