@@ -331,6 +331,14 @@ impl Simulator {
         simulator
     }
 
+    /// Pseudonymises the simulated patients with `key` (an ICS's own key,
+    /// as its partners would) instead of the simulation-only key. Call
+    /// before the first [`Simulator::advance`].
+    pub fn with_key(mut self, key: PseudonymKey) -> Simulator {
+        self.key = key;
+        self
+    }
+
     pub fn places(&self) -> &[SimulatedPlace] {
         &self.places
     }

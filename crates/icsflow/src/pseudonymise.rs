@@ -35,15 +35,16 @@ pub(crate) struct PseudonymiseArgs {
     input: PathBuf,
 }
 
+/// Reads an ICS key file; the error names the file, never the key.
+pub(crate) fn read_key(path: &std::path::Path) -> anyhow::Result<PseudonymKey> {
+    let key_bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    PseudonymKey::from_file_contents(&key_bytes)
+        .with_context(|| format!("the key file {} is not usable", path.display()))
+}
+
 pub(crate) fn run(arguments: PseudonymiseArgs) -> anyhow::Result<ExitCode> {
-    let key_bytes = std::fs::read(&arguments.key_file)
-        .with_context(|| format!("cannot read the key file {}", arguments.key_file.display()))?;
-    let key = PseudonymKey::from_file_contents(&key_bytes).with_context(|| {
-        format!(
-            "the key file {} is not usable",
-            arguments.key_file.display()
-        )
-    })?;
+    let key = read_key(&arguments.key_file)?;
     let reader = crate::roles::open_input(&arguments.input)?;
     let stdout = std::io::stdout();
     let mut output = std::io::BufWriter::new(stdout.lock());

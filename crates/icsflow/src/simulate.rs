@@ -65,7 +65,7 @@ impl ModelArgs {
 By default the simulation covers the --days days up to now and is written as fast as possible.
 With --start it covers --days days from that date instead (dates after today give records the
 roles refuse as timestamp_out_of_range). Patients are synthetic, with NHS numbers from the 999
-range that is never issued; pseudonyms use a simulation-only key.
+range that is never issued; pseudonyms use a simulation-only key unless --key-file gives the ICS's.
 
 Publishing to a broker is paced with --speed, or with --follow continues in real time after the
 history (what a deployment beside separate ingest and join roles needs); icsflow demo runs the simulator, the roles and the
@@ -100,6 +100,11 @@ pub(crate) struct SimulateArgs {
     /// separately deployed roles).
     #[arg(long, requires = "broker", conflicts_with = "start")]
     follow: bool,
+    /// Pseudonymise the simulated patients with the ICS key in this file
+    /// (as `icsflow pseudonymise --key-file` does) instead of the
+    /// simulation-only key.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
 }
 
 fn parse_date(text: &str) -> Result<Date, String> {
@@ -135,6 +140,9 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut simulator = Simulator::new(arguments.model.config(start));
+    if let Some(path) = &arguments.key_file {
+        simulator = simulator.with_key(crate::pseudonymise::read_key(path)?);
+    }
     let started = Instant::now();
     let destination = match (&arguments.output_dir, &arguments.broker) {
         (Some(folder), _) => {

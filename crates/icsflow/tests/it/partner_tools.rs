@@ -104,7 +104,11 @@ fn pseudonymise_matches_fixed_vectors_and_refuses_bad_check_digits_by_line() {
 }
 
 fn simulate_to(folder: &std::path::Path, seed: &str) -> Vec<String> {
-    let output = icsflow(&[
+    simulate_with(folder, seed, &[])
+}
+
+fn simulate_with(folder: &std::path::Path, seed: &str, extra: &[&str]) -> Vec<String> {
+    let mut arguments = vec![
         "simulate",
         "--seed",
         seed,
@@ -114,7 +118,9 @@ fn simulate_to(folder: &std::path::Path, seed: &str) -> Vec<String> {
         "2026-01-05",
         "--output-dir",
         folder.to_str().expect("path"),
-    ]);
+    ];
+    arguments.extend_from_slice(extra);
+    let output = icsflow(&arguments);
     assert!(output.status.success(), "{}", text(&output.stderr));
     Feed::ALL
         .iter()
@@ -159,6 +165,41 @@ fn the_same_seed_gives_the_same_files_and_publish_accepts_all_but_the_bad_lines(
         )),
         "{errors}"
     );
+}
+
+/// The values of one JSON field, in line order.
+fn field_values(lines: &str, field: &str) -> Vec<String> {
+    lines
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .map(|record| record[field].to_string())
+        .collect()
+}
+
+#[test]
+fn an_ics_key_changes_the_pseudonyms_and_nothing_else() {
+    let folder = scratch_folder("simulate-key");
+    let key_file = folder.join("ics.key");
+    std::fs::write(&key_file, format!("{KEY}\n")).expect("key written");
+    let key = ["--key-file", key_file.to_str().expect("path")];
+    let plain = simulate_to(&folder.join("plain"), "7");
+    let keyed = simulate_with(&folder.join("keyed"), "7", &key);
+    let again = simulate_with(&folder.join("again"), "7", &key);
+    assert_eq!(keyed, again);
+    for (plain, keyed) in plain.iter().zip(&keyed) {
+        assert_eq!(plain.lines().count(), keyed.lines().count());
+        assert_eq!(
+            field_values(plain, "event_id"),
+            field_values(keyed, "event_id")
+        );
+        let plain_pseudonyms = field_values(plain, "patient_pseudonym");
+        let keyed_pseudonyms = field_values(keyed, "patient_pseudonym");
+        assert!(!plain_pseudonyms.is_empty());
+        assert!(plain_pseudonyms
+            .iter()
+            .zip(&keyed_pseudonyms)
+            .all(|(plain, keyed)| plain != keyed));
+    }
 }
 
 #[test]
