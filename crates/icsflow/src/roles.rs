@@ -56,6 +56,11 @@ pub(crate) struct RoleArgs {
     /// Overrides `admin.published_addr`.
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) published_addr: Option<String>,
+    /// Only check the settings (defaults, the file, ICSFLOW__* variables
+    /// and these flags), say whether they are valid, and exit: 0 if valid,
+    /// 64 if not. Connects to nothing and opens no port.
+    #[arg(long)]
+    pub(crate) check: bool,
 }
 
 /// Exit status for configuration problems (EX_USAGE).
@@ -66,6 +71,18 @@ pub(crate) fn run(role: Role, arguments: RoleArgs) -> anyhow::Result<ExitCode> {
         Ok(settings) => settings,
         Err(exit) => return Ok(exit),
     };
+    if arguments.check {
+        println!(
+            "icsflow {}: the settings are valid (admin endpoint {}{})",
+            role.name(),
+            settings.admin_addr,
+            settings
+                .published_addr
+                .map(|address| format!(", published view {address}"))
+                .unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     init_logging(&settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -86,6 +103,7 @@ pub(crate) fn load_client_settings(
         config: config.map(std::path::Path::to_path_buf),
         admin_addr: None,
         published_addr: None,
+        check: false,
     };
     let mut settings = load_settings(name, &arguments)?;
     if let Some(broker) = broker {

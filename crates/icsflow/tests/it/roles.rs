@@ -478,6 +478,32 @@ fn a_configuration_with_several_mistakes_gets_one_message_and_exit_64() {
     }
     // Nothing was bound.
     assert!(std::net::TcpListener::bind(("127.0.0.1", admin_port)).is_ok());
+
+    // --check says the same without starting anything, and passes the
+    // shipped example.
+    let checked = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .args(["join", "--check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert_eq!(checked.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("4 problem(s)"));
+    let example = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .args([
+            "join",
+            "--check",
+            "--published-addr",
+            "127.0.0.1:9465",
+            "--config",
+        ])
+        .arg(crate::repository_root().join("deploy/config/icsflow.example.toml"))
+        .output()
+        .expect("runs");
+    assert_eq!(example.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&example.stdout).contains("the settings are valid"),
+        "{example:?}"
+    );
     let _ = std::fs::remove_dir_all(&folder);
 }
 
