@@ -7,7 +7,7 @@ CARGO_FLAGS ?= --locked
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 TANSU_VERSION := 0.6.0
 
-.PHONY: test demo bench fmt tools test-tools native-libraries help
+.PHONY: test demo bench fmt tools test-tools native-libraries deploy-check help
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded broker"
@@ -33,9 +33,32 @@ test-tools: tools
 	@tansu --version 2>/dev/null | grep -q "$(TANSU_VERSION)" || { \
 		echo "make: installing the tansu broker $(TANSU_VERSION) (once; about 20 minutes)"; \
 		$(CARGO) install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql; }
-	@command -v promtool >/dev/null 2>&1 || { \
-		echo "make: installing Prometheus (for promtool)"; \
+	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { \
+		echo "make: installing Prometheus (prometheus and promtool)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
+
+# The deploy checks' Python tools, in a virtual environment of their own.
+DEPLOY_VENV := target/deploy-venv
+$(DEPLOY_VENV)/.installed: deploy/tests/requirements.txt
+	@command -v python3 >/dev/null 2>&1 || { \
+		echo "make: installing python3"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv; }
+	@python3 -m venv $(DEPLOY_VENV) 2>/dev/null || { \
+		echo "make: installing python3-venv"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(DEPLOY_VENV); }
+	$(DEPLOY_VENV)/bin/pip install -q -r deploy/tests/requirements.txt
+	@touch $@
+
+# deploy/: promtool checks and rule tests, dashboards, compose and
+# Kubernetes manifests against their schemas and the binary's real flags and
+# settings, then the pipeline under a real Prometheus evaluating every
+# dashboard query and rule. kubectl (with kustomize) renders the manifests.
+deploy-check: test-tools $(DEPLOY_VENV)/.installed
+	@command -v kubectl >/dev/null 2>&1 || { \
+		echo "make: kubectl is missing; install kubectl 1.27 or later (it renders deploy/k8s with its built-in kustomize) and run make again" >&2; exit 1; }
+	$(CARGO) build $(CARGO_FLAGS) -p icsflow
+	$(DEPLOY_VENV)/bin/python deploy/tests/check_deploy.py \
+		--icsflow "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/icsflow"
 
 test: test-tools native-libraries
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-targets
@@ -43,6 +66,7 @@ test: test-tools native-libraries
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas check
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas docs --check
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas examples --check
+	$(MAKE) --no-print-directory deploy-check
 	$(CARGO) fmt --all -- --check
 
 # The whole pipeline in one process: embedded broker, simulator, roles,

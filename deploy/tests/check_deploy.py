@@ -1,0 +1,583 @@
+#!/usr/bin/env python3
+"""Checks every artefact under deploy/ against the tools that read it and
+against the icsflow binary itself; then runs the pipeline on simulated data
+under a real Prometheus and evaluates every dashboard query and rule.
+
+    python deploy/tests/check_deploy.py --icsflow target/debug/icsflow
+
+`make test` runs it from a virtual environment holding PyYAML,
+check-jsonschema and kubernetes-validate; promtool, prometheus and kubectl
+come from the machine. Each check prints one line; every failure is listed
+at the end and the exit status is 1 if there was any.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+TOOLS = Path(sys.executable).parent
+ROLES = {"ingest", "join", "run"}
+ADMIN_PATHS = {"/metrics", "/healthz", "/readyz"}
+
+
+class Checks:
+    def __init__(self):
+        self.failures = []
+
+    def check(self, condition, what, detail=""):
+        print(("ok    " if condition else "FAIL  ") + what, flush=True)
+        if not condition:
+            self.failures.append(what + (f"\n      {detail}" if detail else ""))
+        return condition
+
+    def command(self, arguments, what, env=None, cwd=ROOT):
+        result = subprocess.run(
+            [str(argument) for argument in arguments],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        output = (result.stdout + result.stderr).strip()
+        self.check(result.returncode == 0, what, output[-3000:])
+        return result
+
+
+def cargo_version():
+    with open(ROOT / "Cargo.toml", "rb") as file:
+        return tomllib.load(file)["workspace"]["package"]["version"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def long_flags(arguments):
+    return [argument.split("=")[0] for argument in arguments if argument.startswith("--")]
+
+
+# ---------------------------------------------------------------- Prometheus
+
+
+def check_prometheus(checks):
+    prometheus = DEPLOY / "prometheus"
+    checks.command(["promtool", "check", "config", prometheus / "prometheus.yml"], "promtool check config")
+    rules = sorted((prometheus / "rules").glob("*.yml"))
+    checks.command(["promtool", "check", "rules", *rules], "promtool check rules")
+    tests = sorted((prometheus / "tests").glob("*.test.yml"))
+    checks.command(["promtool", "test", "rules", *tests], "promtool test rules (every alert)")
+    alerts = [
+        rule["alert"]
+        for path in rules
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+    tested = set()
+    for path in tests:
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            tested.update(case["alertname"] for case in test.get("alert_rule_test", []))
+    untested = sorted(set(alerts) - tested)
+    checks.check(not untested, f"every alert has a promtool unit test ({len(alerts)} alerts)", f"untested: {untested}")
+    for path in rules:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    summary = rule.get("annotations", {}).get("summary", "")
+                    description = rule.get("annotations", {}).get("description", "")
+                    checks.check(
+                        bool(summary) and len(description) > 40,
+                        f"alert {rule['alert']} has a summary and an actionable description",
+                    )
+
+
+def rule_expressions():
+    """(name, expression) of every recording rule."""
+    found = []
+    for path in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    found.append((rule["record"], rule["expr"]))
+    return found
+
+
+# ------------------------------------------------------------------- Grafana
+
+
+def dashboards():
+    return {
+        path.name: json.loads(path.read_text())
+        for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+    }
+
+
+def dashboard_queries():
+    """(dashboard, panel title, expression) of every panel query."""
+    found = []
+    for name, board in dashboards().items():
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                found.append((name, panel["title"], target["expr"]))
+    return found
+
+
+def check_grafana(checks):
+    checks.command(
+        [sys.executable, DEPLOY / "grafana" / "build_dashboards.py", "--check"],
+        "dashboards are as build_dashboards.py makes them",
+    )
+    boards = dashboards()
+    checks.check(len(boards) == 2, "two dashboards provisioned", str(list(boards)))
+    for name, board in boards.items():
+        for panel in board["panels"]:
+            if panel["type"] == "row":
+                continue
+            checks.check(
+                len(panel.get("description", "")) > 30,
+                f"{name}: panel '{panel['title']}' states its definition",
+            )
+    flow = boards.get("ics-flow-by-place.json", {})
+    variables = {variable["name"] for variable in flow.get("templating", {}).get("list", [])}
+    checks.check({"place", "provider"} <= variables, "ICS flow by place has place and provider variables", str(variables))
+    provisioning = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/icsflow.yml").read_text())
+    datasource = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    uids = {source["uid"] for source in datasource["datasources"]}
+    for board in boards.values():
+        default = next(v for v in board["templating"]["list"] if v["name"] == "datasource")
+        checks.check(
+            default["current"]["value"] in uids,
+            f"dashboard '{board['title']}' defaults to the provisioned datasource",
+        )
+    return provisioning
+
+
+# ------------------------------------------------------------------- Compose
+
+
+def check_compose(checks, icsflow, version, default_settings):
+    compose_path = DEPLOY / "compose" / "compose.yaml"
+    checks.command(
+        [TOOLS / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose_path],
+        "compose.yaml matches the compose specification",
+    )
+    compose = yaml.safe_load(compose_path.read_text())
+    services = compose["services"]
+    folder = compose_path.parent
+    for name, service in services.items():
+        image = service.get("image", "")
+        checks.check(
+            ":" in image and not image.endswith(":latest"),
+            f"compose {name}: image pinned to a version ({image})",
+        )
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                checks.check((folder / source).exists(), f"compose {name}: mounted {source} exists")
+        build = service.get("build")
+        if build:
+            context = folder / build["context"]
+            checks.check((context / build["dockerfile"]).exists(), f"compose {name}: Dockerfile exists")
+            checks.check(image == f"icsflow:{version}", f"compose {name}: icsflow image is tagged {version}", image)
+            command = service["command"]
+            config = mapped_file(service, "/etc/icsflow/icsflow.toml", folder)
+            arguments = [config if argument == "/etc/icsflow/icsflow.toml" else argument for argument in command]
+            check_icsflow_arguments(checks, icsflow, f"compose {name}", arguments, {})
+    # Prometheus scrapes the roles' admin ports by service name.
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    admin_port = default_settings["admin"]["addr"].rsplit(":", 1)[1]
+    for job in prometheus["scrape_configs"]:
+        for target in job["static_configs"][0]["targets"]:
+            host, port = target.rsplit(":", 1)
+            checks.check(
+                host in services and port == admin_port and services[host]["command"][0] in ROLES,
+                f"prometheus.yml target {target} is a role's admin port in compose",
+            )
+    # The topics job creates exactly the configured topics, the journey
+    # topic kept longer than the eviction horizon.
+    script = "\n".join(services["topics"]["command"])
+    created = dict(re.findall(r"create (\S+) \d+ \$\$\(\((\d+) \* day\)\)", script))
+    topics = default_settings["topics"]
+    checks.check(set(created) == set(topics.values()), "compose creates every configured topic", f"{created} vs {topics}")
+    horizon = default_settings["engine"]["eviction_horizon_days"]
+    checks.check(
+        int(created.get(topics["journey"], 0)) > horizon,
+        f"journey topic retention exceeds the {horizon}-day eviction horizon",
+    )
+
+
+def mapped_file(service, target, folder):
+    for volume in service.get("volumes", []):
+        parts = volume.split(":")
+        if len(parts) >= 2 and parts[1] == target:
+            return str((folder / parts[0]).resolve())
+    return target
+
+
+# ----------------------------------------------------------------- Kubernetes
+
+
+def check_kubernetes(checks, icsflow, version):
+    rendered = {}
+    for overlay in ["base", "overlays/example"]:
+        result = checks.command(["kubectl", "kustomize", DEPLOY / "k8s" / overlay], f"kustomize renders k8s/{overlay}")
+        rendered[overlay] = result.stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as file:
+        file.write(rendered["overlays/example"])
+    result = checks.command(
+        [TOOLS / "kubernetes-validate", "--strict", file.name],
+        "kubernetes-validate --strict accepts the example overlay",
+    )
+    skipped = re.findall(r"Couldn't find schema for kind (\w+)", result.stdout + result.stderr)
+    checks.check(set(skipped) <= {"PodMonitor"}, "only the PodMonitor CRD lacks a built-in schema", str(skipped))
+    os.unlink(file.name)
+
+    documents = [document for document in yaml.safe_load_all(rendered["overlays/example"]) if document]
+    by_kind = {}
+    for document in documents:
+        by_kind.setdefault(document["kind"], []).append(document)
+    config_maps = {c["metadata"]["name"]: c.get("data", {}) for c in by_kind.get("ConfigMap", [])}
+    secrets = {s["metadata"]["name"]: s.get("data", {}) for s in by_kind.get("Secret", [])}
+    deployments = by_kind.get("Deployment", [])
+    kinds = set(by_kind)
+    for kind in ["Deployment", "Service", "PodMonitor", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap", "Secret"]:
+        checks.check(kind in kinds, f"example overlay has a {kind}")
+    roles_seen = set()
+    pod_ports = {}
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]
+        labels = pod["metadata"]["labels"]
+        checks.check(
+            all(labels.get(k) == v for k, v in deployment["spec"]["selector"]["matchLabels"].items()),
+            f"k8s {name}: selector matches its pod labels",
+        )
+        volumes = {volume["name"]: volume for volume in pod["spec"].get("volumes", [])}
+        for container in pod["spec"]["containers"]:
+            image = container["image"]
+            checks.check(image.endswith(f"/icsflow:{version}") or image == f"icsflow:{version}", f"k8s {name}: image is icsflow {version} ({image})")
+            arguments = list(container["args"])
+            ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
+            pod_ports[name] = (labels, ports)
+            # Files the arguments name come from mounted ConfigMaps and Secrets.
+            files = {}
+            for mount in container.get("volumeMounts", []):
+                volume = volumes.get(mount["name"])
+                checks.check(volume is not None, f"k8s {name}: volume {mount['name']} is defined")
+                if volume is None:
+                    continue
+                if "configMap" in volume:
+                    data = config_maps.get(volume["configMap"]["name"])
+                    checks.check(data is not None, f"k8s {name}: ConfigMap {volume['configMap']['name']} exists")
+                    for key, text in (data or {}).items():
+                        files[f"{mount['mountPath']}/{key}"] = text.encode()
+                if "secret" in volume:
+                    data = secrets.get(volume["secret"]["secretName"])
+                    checks.check(data is not None, f"k8s {name}: Secret {volume['secret']['secretName']} exists")
+                    for key in data or {}:
+                        files[f"{mount['mountPath']}/{key}"] = b"a placeholder key of at least 32 bytes, for the check"
+            environment = {}
+            for variable in container.get("env", []):
+                reference = variable.get("valueFrom", {}).get("secretKeyRef")
+                if reference:
+                    checks.check(
+                        reference["key"] in secrets.get(reference["name"], {}),
+                        f"k8s {name}: {variable['name']} comes from an existing Secret key",
+                    )
+                environment[variable["name"]] = variable.get("value", "from-a-secret")
+            with tempfile.TemporaryDirectory() as scratch:
+                local = []
+                for argument in arguments:
+                    if argument in files:
+                        path = Path(scratch) / argument.lstrip("/").replace("/", "_")
+                        path.write_bytes(files[argument])
+                        local.append(str(path))
+                    else:
+                        if argument.startswith("/"):
+                            checks.check(False, f"k8s {name}: {argument} is mounted from a ConfigMap or Secret")
+                        local.append(argument)
+                settings = check_icsflow_arguments(checks, icsflow, f"k8s {name}", local, environment)
+            if arguments[0] in ROLES:
+                roles_seen.add(arguments[0])
+                check_probes(checks, name, container, ports, settings)
+                grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+                checks.check(
+                    grace > settings["shutdown"]["timeout_seconds"],
+                    f"k8s {name}: termination grace ({grace} s) exceeds shutdown.timeout_seconds",
+                )
+                limits = container.get("resources", {})
+                checks.check(
+                    "requests" in limits and "limits" in limits,
+                    f"k8s {name}: resource requests and limits set",
+                )
+    checks.check({"ingest", "join"} <= roles_seen, "a Deployment per role (ingest, join)", str(roles_seen))
+
+    def selected(selector):
+        return [
+            (name, ports)
+            for name, (labels, ports) in pod_ports.items()
+            if all(labels.get(k) == v for k, v in selector.items())
+        ]
+
+    for service in by_kind.get("Service", []):
+        pods = selected(service["spec"]["selector"])
+        checks.check(bool(pods), f"k8s Service {service['metadata']['name']} selects a Deployment's pods")
+        for port in service["spec"]["ports"]:
+            checks.check(
+                all(port["targetPort"] in ports for _, ports in pods),
+                f"k8s Service {service['metadata']['name']}: port {port['targetPort']} exists on its pods",
+            )
+    for monitor in by_kind.get("PodMonitor", []):
+        pods = selected(monitor["spec"]["selector"]["matchLabels"])
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            checks.check(
+                bool(pods) and all(endpoint["port"] in ports for name, ports in pods if not name.endswith("simulator")),
+                f"k8s PodMonitor scrapes the named port {endpoint['port']} of the roles",
+            )
+            checks.check(endpoint.get("path") in ADMIN_PATHS, "k8s PodMonitor path is /metrics")
+    for budget in by_kind.get("PodDisruptionBudget", []):
+        checks.check(
+            bool(selected(budget["spec"]["selector"]["matchLabels"])),
+            f"k8s PodDisruptionBudget {budget['metadata']['name']} selects pods",
+        )
+    for policy in by_kind.get("NetworkPolicy", []):
+        pods = selected(policy["spec"]["podSelector"]["matchLabels"])
+        names = {port for _, ports in pods for port in ports}
+        for rule in policy["spec"]["ingress"]:
+            for port in rule["ports"]:
+                checks.check(port["port"] in names, f"k8s NetworkPolicy port {port['port']} is a named container port")
+
+
+def check_probes(checks, name, container, ports, settings):
+    admin_port = int(settings["admin"]["addr"].rsplit(":", 1)[1])
+    checks.check(ports.get("admin") == admin_port, f"k8s {name}: container port 'admin' is admin.addr's port ({admin_port})")
+    published = settings["admin"].get("published_addr", "")
+    if "published" in ports:
+        checks.check(
+            published.endswith(f":{ports['published']}"),
+            f"k8s {name}: container port 'published' is the published view's port",
+            published,
+        )
+    for probe in ["livenessProbe", "readinessProbe"]:
+        get = container.get(probe, {}).get("httpGet", {})
+        checks.check(
+            get.get("path") in {"/healthz", "/readyz"} and get.get("port") in ports,
+            f"k8s {name}: {probe} is an HTTP GET of {get.get('path')} on a declared port",
+        )
+    checks.check(
+        container.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz",
+        f"k8s {name}: readiness is /readyz",
+    )
+
+
+def check_icsflow_arguments(checks, icsflow, where, arguments, environment):
+    """Every flag exists on the subcommand; a role's settings load (through
+    the binary's own --check). Returns the role's effective settings."""
+    subcommand = arguments[0]
+    help_text = subprocess.run([icsflow, subcommand, "--help"], capture_output=True, text=True).stdout
+    unknown = [flag for flag in long_flags(arguments) if not re.search(rf"(^|\s){re.escape(flag)}[\s,=]", help_text)]
+    checks.check(not unknown, f"{where}: every flag exists on `icsflow {subcommand}`", f"unknown: {unknown}")
+    if subcommand not in ROLES:
+        return {}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ICSFLOW__")}
+    env.update(environment)
+    checks.command([icsflow, *arguments, "--check"], f"{where}: `icsflow {' '.join(arguments[:1])} --check` accepts its settings", env=env)
+    settings = tomllib.loads((DEPLOY / "config" / "icsflow.example.toml").read_text())
+    config = arguments[arguments.index("--config") + 1] if "--config" in arguments else None
+    if config:
+        for section, values in tomllib.loads(Path(config).read_text()).items():
+            settings.setdefault(section, {}).update(values)
+    if "--published-addr" in arguments:
+        settings["admin"]["published_addr"] = arguments[arguments.index("--published-addr") + 1]
+    return settings
+
+
+def check_dockerfile(checks):
+    text = (ROOT / "Dockerfile").read_text()
+    for source in re.findall(r"^COPY (?!--from)(\S+)", text, re.MULTILINE):
+        checks.check((ROOT / source).exists(), f"Dockerfile copies {source}, which exists")
+    exposed = set(re.findall(r"^EXPOSE (.+)$", text, re.MULTILINE)[0].split())
+    checks.check({"9464", "9465"} <= exposed, "Dockerfile exposes the admin and published ports")
+
+
+# ----------------------------------------------------------------------- E2E
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read().decode()
+
+
+def wait_for(what, predicate, seconds):
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except Exception as error:  # noqa: BLE001 - retried until the deadline
+            last = error
+        time.sleep(0.5)
+    raise RuntimeError(f"{what}: not within {seconds} s ({last})")
+
+
+def instant_query(prometheus, expression):
+    url = f"http://{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+    answer = json.loads(http_get(url))
+    if answer["status"] != "success":
+        raise RuntimeError(answer)
+    return answer["data"]["result"]
+
+
+def with_variables(expression):
+    return expression.replace("$place", ".*").replace("$provider", ".*")
+
+
+def check_end_to_end(checks, icsflow, settle_seconds):
+    scratch = Path(tempfile.mkdtemp(prefix="icsflow-deploy-"))
+    admin = f"127.0.0.1:{free_port()}"
+    published = f"127.0.0.1:{free_port()}"
+    prometheus_address = f"127.0.0.1:{free_port()}"
+    processes = []
+    try:
+        demo_log = open(scratch / "demo.log", "w")
+        processes.append(
+            subprocess.Popen(
+                [icsflow, "demo", "--admin-addr", admin, "--published-addr", published, "--summary-every", "3600"],
+                stdout=demo_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        wait_for(
+            "the pipeline's flow gauges",
+            lambda: "icsflow_flow_discharges{" in http_get(f"http://{admin}/metrics"),
+            120,
+        )
+        # The shipped Prometheus configuration, pointed at this pipeline and
+        # scraping every second.
+        config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+        config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+        config["rule_files"] = [str(DEPLOY / "prometheus" / path) for path in config["rule_files"]]
+        config["scrape_configs"] = [{"job_name": "icsflow-join", "static_configs": [{"targets": [admin]}]}]
+        (scratch / "prometheus.yml").write_text(yaml.safe_dump(config))
+        prometheus_log = open(scratch / "prometheus.log", "w")
+        processes.append(
+            subprocess.Popen(
+                [
+                    "prometheus",
+                    f"--config.file={scratch / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={scratch / 'data'}",
+                    f"--web.listen-address={prometheus_address}",
+                ],
+                stdout=prometheus_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        wait_for(
+            "Prometheus scraping the pipeline",
+            lambda: instant_query(prometheus_address, 'up{job="icsflow-join"} == 1'),
+            60,
+        )
+        # Rates and deltas need two samples; recording rules a few rounds.
+        time.sleep(settle_seconds)
+        empty = []
+        queries = [(f"{board} / {title}", with_variables(expression)) for board, title, expression in dashboard_queries()]
+        for name, expression in rule_expressions():
+            queries.append((f"recording rule {name}", expression))
+            queries.append((f"recorded series {name}", name))
+        for where, expression in queries:
+            try:
+                series = instant_query(prometheus_address, expression)
+            except Exception as error:  # noqa: BLE001 - reported as a failure
+                series = []
+                expression = f"{expression} ({error})"
+            if not series:
+                empty.append(f"{where}: {expression}")
+        checks.check(
+            not empty,
+            f"every dashboard query and recording rule returns series on a real Prometheus ({len(queries)} queries)",
+            "\n      ".join(empty),
+        )
+        for board in dashboards().values():
+            for variable in board["templating"]["list"]:
+                if variable.get("type") != "query":
+                    continue
+                match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["definition"])
+                selector, label = match.group(1), match.group(2)
+                url = f"http://{prometheus_address}/api/v1/label/{label}/values?" + urllib.parse.urlencode(
+                    {"match[]": with_variables(selector)}
+                )
+                values = json.loads(http_get(url))["data"]
+                checks.check(bool(values), f"dashboard variable {variable['name']} has values ({', '.join(values)})")
+        rules = json.loads(http_get(f"http://{prometheus_address}/api/v1/rules"))["data"]["groups"]
+        unhealthy = [
+            f"{rule['name']}: {rule.get('lastError')}"
+            for group in rules
+            for rule in group["rules"]
+            if rule.get("health") not in ("ok", "unknown")
+        ]
+        checks.check(not unhealthy, "every rule evaluates without error on Prometheus", "; ".join(unhealthy))
+        # The published view parses as Prometheus exposition.
+        view = http_get(f"http://{published}/metrics")
+        result = subprocess.run(["promtool", "check", "metrics"], input=view, capture_output=True, text=True)
+        checks.check(result.returncode == 0 and "icsflow_flow_" in view, "the published view passes promtool check metrics", result.stderr[-2000:])
+    except RuntimeError as error:
+        logs = "".join((scratch / name).read_text()[-2000:] for name in ["demo.log", "prometheus.log"] if (scratch / name).exists())
+        checks.check(False, f"end to end: {error}", logs)
+    finally:
+        for process in reversed(processes):
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--icsflow", required=True, help="the built icsflow binary")
+    parser.add_argument("--settle-seconds", type=float, default=15, help="scraping time before the queries")
+    parser.add_argument("--static-only", action="store_true", help="skip the end-to-end run")
+    arguments = parser.parse_args()
+    icsflow = str(Path(arguments.icsflow).resolve())
+    checks = Checks()
+    version = cargo_version()
+    default_settings = tomllib.loads((DEPLOY / "config" / "icsflow.example.toml").read_text())
+    check_prometheus(checks)
+    check_grafana(checks)
+    check_dockerfile(checks)
+    check_compose(checks, icsflow, version, default_settings)
+    check_kubernetes(checks, icsflow, version)
+    if not arguments.static_only:
+        check_end_to_end(checks, icsflow, arguments.settle_seconds)
+    if checks.failures:
+        print(f"\n{len(checks.failures)} deploy check(s) failed:", file=sys.stderr)
+        for failure in checks.failures:
+            print(f"  - {failure}", file=sys.stderr)
+        return 1
+    print("\nevery deploy check passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
