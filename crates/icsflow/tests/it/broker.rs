@@ -20,10 +20,39 @@ impl Broker {
         let folder =
             std::env::temp_dir().join(format!("icsflow-broker-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&folder).expect("broker folder");
-        let url = format!("tcp://127.0.0.1:{port}");
+        let address = format!("127.0.0.1:{port}");
+        let child = Broker::spawn(&folder, &address);
+        Broker {
+            child,
+            address,
+            folder,
+        }
+    }
+
+    /// Stops the broker (SIGINT, as an operator would) and keeps its data.
+    pub(crate) fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if started.elapsed() > Duration::from_secs(15) {
+                let _ = self.child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the broker again on the same port and storage.
+    pub(crate) fn restart(&mut self) {
+        self.child = Broker::spawn(&self.folder, &self.address);
+    }
+
+    fn spawn(folder: &std::path::Path, address: &str) -> Child {
+        let url = format!("tcp://{address}");
         // tansu reads the SQLite path relative to its working folder.
         let child = Command::new("tansu")
-            .current_dir(&folder)
+            .current_dir(folder)
             .args(["broker", "--storage-engine", "sqlite://broker.db"])
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             .stdout(Stdio::null())
@@ -32,20 +61,15 @@ impl Broker {
             .unwrap_or_else(|error| {
                 panic!("cannot start the tansu broker ({error}); `make test` installs it: cargo install tansu --version 0.6.0 --locked --features dynostore,libsql")
             });
-        let address = format!("127.0.0.1:{port}");
         let started = Instant::now();
-        while TcpStream::connect(&address).is_err() {
+        while TcpStream::connect(address).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "tansu did not start listening on {address}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Broker {
-            child,
-            address,
-            folder,
-        }
+        child
     }
 
     /// Creates a topic with the broker's own tool.

@@ -3,6 +3,7 @@
 
 mod broker;
 mod demo;
+mod faults;
 mod partner_tools;
 mod roles;
 

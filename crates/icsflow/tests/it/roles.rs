@@ -16,7 +16,7 @@ use rdkafka::ClientConfig;
 
 use crate::broker::{free_port, Broker};
 
-const TOPICS: [(&str, u32); 5] = [
+pub(crate) const TOPICS: [(&str, u32); 5] = [
     ("ics.discharge.v1", 2),
     ("ics.social_care.v1", 2),
     ("ics.primary_care.v1", 2),
@@ -24,7 +24,7 @@ const TOPICS: [(&str, u32); 5] = [
     ("icsflow.deadletter.v1", 1),
 ];
 
-fn broker_with_topics() -> Broker {
+pub(crate) fn broker_with_topics() -> Broker {
     let broker = Broker::start();
     for (name, partitions) in TOPICS {
         broker.create_topic(name, partitions);
@@ -33,19 +33,19 @@ fn broker_with_topics() -> Broker {
 }
 
 /// A running `icsflow` role, stopped with SIGINT when dropped.
-struct Role {
+pub(crate) struct Role {
     child: Child,
     admin: String,
     /// The role's log (stderr), for diagnosing a failure.
-    log: std::path::PathBuf,
+    pub(crate) log: std::path::PathBuf,
 }
 
 impl Role {
-    fn start(role: &str, broker: &Broker) -> Role {
+    pub(crate) fn start(role: &str, broker: &Broker) -> Role {
         Role::start_with(role, broker, &[])
     }
 
-    fn start_with(role: &str, broker: &Broker, environment: &[(&str, &str)]) -> Role {
+    pub(crate) fn start_with(role: &str, broker: &Broker, environment: &[(&str, &str)]) -> Role {
         let admin_port = free_port();
         let folder =
             std::env::temp_dir().join(format!("icsflow-role-{}-{admin_port}", std::process::id()));
@@ -81,18 +81,18 @@ impl Role {
         }
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         http_get(&self.admin, path)
     }
 
     /// SIGINT, then the exit status, within a bound.
-    fn interrupt(self) -> std::process::ExitStatus {
+    pub(crate) fn interrupt(self) -> std::process::ExitStatus {
         self.signal("-INT")
     }
 
     /// Sends `signal` (for example `-TERM`), then waits for the exit
     /// status, within a bound.
-    fn signal(mut self, signal: &str) -> std::process::ExitStatus {
+    pub(crate) fn signal(mut self, signal: &str) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
@@ -138,7 +138,7 @@ pub(crate) fn http_get(address: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn topic_of(feed: Feed) -> &'static str {
+pub(crate) fn topic_of(feed: Feed) -> &'static str {
     match feed {
         Feed::Discharge => "ics.discharge.v1",
         Feed::SocialCare => "ics.social_care.v1",
@@ -146,7 +146,7 @@ fn topic_of(feed: Feed) -> &'static str {
     }
 }
 
-fn publish(broker: &Broker, records: &[(&str, Vec<u8>)]) {
+pub(crate) fn publish(broker: &Broker, records: &[(&str, Vec<u8>)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
         .create()
@@ -162,7 +162,7 @@ fn publish(broker: &Broker, records: &[(&str, Vec<u8>)]) {
 /// The sample events moved to end yesterday: events older than the
 /// eviction horizon are refused for patients the engine holds no journey
 /// for, as a live stream's would be.
-fn recent_samples() -> Vec<Event> {
+pub(crate) fn recent_samples() -> Vec<Event> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -170,7 +170,7 @@ fn recent_samples() -> Vec<Event> {
     icsflow_core::shifted_to_end_before(one_event_of_each_type(), Timestamp::from_millis(now))
 }
 
-fn sample_records() -> Vec<(&'static str, Vec<u8>)> {
+pub(crate) fn sample_records() -> Vec<(&'static str, Vec<u8>)> {
     let catalogue = SchemaCatalogue::embedded();
     recent_samples()
         .iter()
@@ -185,7 +185,7 @@ fn sample_records() -> Vec<(&'static str, Vec<u8>)> {
 
 /// The gauge lines (`name{labels} value`) an engine fed `events` shows now,
 /// non-zero only, as Prometheus renders them.
-fn expected_gauge_lines(events: &[Event]) -> Vec<String> {
+pub(crate) fn expected_gauge_lines(events: &[Event]) -> Vec<String> {
     let mut engine = Engine::new(EngineConfig::default());
     for event in events {
         engine.apply(event);
@@ -206,7 +206,7 @@ fn expected_gauge_lines(events: &[Event]) -> Vec<String> {
 
 /// Engine gauge lines with a non-zero value in a /metrics body, summed
 /// across bodies (replicas).
-fn gauge_lines(bodies: &[String]) -> Vec<String> {
+pub(crate) fn gauge_lines(bodies: &[String]) -> Vec<String> {
     let mut summed: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
     for body in bodies {
         for line in body.lines().filter(|line| {
@@ -227,14 +227,14 @@ fn gauge_lines(bodies: &[String]) -> Vec<String> {
     lines
 }
 
-fn sorted(mut lines: Vec<String>) -> Vec<String> {
+pub(crate) fn sorted(mut lines: Vec<String>) -> Vec<String> {
     lines.sort();
     lines
 }
 
 /// Waits until the replicas' summed engine gauges equal `expected`; on
 /// timeout, shows what differs.
-fn wait_for_gauges(what: &str, replicas: &[&Role], expected: &[String]) {
+pub(crate) fn wait_for_gauges(what: &str, replicas: &[&Role], expected: &[String]) {
     let started = Instant::now();
     loop {
         let actual = gauge_lines(
@@ -289,7 +289,7 @@ fn assert_passes_promtool(body: &str) {
     );
 }
 
-fn eventually(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
         assert!(started.elapsed() < deadline, "timed out waiting for {what}");

@@ -1,0 +1,526 @@
+//! Faults as operators meet them, on a real broker through the built
+//! binary: roles killed with SIGKILL mid-stream, join replicas coming and
+//! going, the broker stopping and starting, and NHS numbers in every field.
+//! The truth each test holds the pipeline to is read back from the partner
+//! topics themselves: every record decoded the way ingest decodes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use icsflow_avro::{encode_single_object, DecodeError, EventDecoder, SchemaCatalogue};
+use icsflow_core::{Event, Feed, RejectReason, Timestamp, TimestampPolicy};
+use icsflow_kafka::{HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::broker::Broker;
+use crate::roles::{
+    broker_with_topics, eventually, expected_gauge_lines, publish, sorted, topic_of,
+    wait_for_gauges, Role,
+};
+
+const PARTNER_TOPICS: [(&str, Feed); 3] = [
+    ("ics.discharge.v1", Feed::Discharge),
+    ("ics.social_care.v1", Feed::SocialCare),
+    ("ics.primary_care.v1", Feed::PrimaryCare),
+];
+const JOURNEY_TOPIC: &str = "icsflow.journey.v1";
+const DEAD_LETTER_TOPIC: &str = "icsflow.deadletter.v1";
+
+/// One record read back from a topic.
+struct Record {
+    partition: i32,
+    offset: i64,
+    key: Vec<u8>,
+    payload: Vec<u8>,
+    headers: BTreeMap<String, Vec<u8>>,
+}
+
+impl Record {
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Every record of `topic`, from the start to the end seen now.
+fn read_whole_topic(broker: &Broker, topic: &str) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", "fault-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|partition| partition.id())
+        .collect();
+    let mut ends = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for partition in &partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, *partition, Duration::from_secs(10))
+            .expect("watermarks");
+        ends.insert(*partition, high);
+        assignment
+            .add_partition_offset(topic, *partition, Offset::Beginning)
+            .expect("assignment");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut next: BTreeMap<i32, i64> = partitions.iter().map(|partition| (*partition, 0)).collect();
+    let mut records = Vec::new();
+    let started = Instant::now();
+    while next
+        .iter()
+        .any(|(partition, offset)| *offset < ends[partition])
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "reading {topic}: stuck at {next:?} of {ends:?}"
+        );
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let partition = message.partition();
+        if message.offset() < next[&partition] || message.offset() >= ends[&partition] {
+            continue;
+        }
+        next.insert(partition, message.offset() + 1);
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|header| {
+                        (
+                            header.key.to_owned(),
+                            header.value.unwrap_or_default().to_vec(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.push(Record {
+            partition,
+            offset: message.offset(),
+            key: message.key().unwrap_or_default().to_vec(),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        });
+    }
+    records
+}
+
+/// What the pipeline must end up with: the events of every good partner
+/// record, and the coordinates (topic, partition, offset) and reason of
+/// every bad one.
+struct Truth {
+    events: Vec<Event>,
+    rejected: BTreeMap<(String, i32, i64), String>,
+}
+
+fn truth(broker: &Broker) -> Truth {
+    let decoder = EventDecoder::new(Arc::new(SchemaCatalogue::embedded()));
+    let now = Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64,
+    );
+    let policy = TimestampPolicy::wall_clock(now);
+    let mut truth = Truth {
+        events: Vec::new(),
+        rejected: BTreeMap::new(),
+    };
+    for (topic, feed) in PARTNER_TOPICS {
+        for record in read_whole_topic(broker, topic) {
+            let coordinates = (topic.to_owned(), record.partition, record.offset);
+            match decoder.decode(&record.payload, &policy) {
+                Ok(event) if event.feed() == feed => truth.events.push(event),
+                Ok(_) => {
+                    truth.rejected.insert(
+                        coordinates,
+                        RejectReason::IncompatibleSchema.as_str().to_owned(),
+                    );
+                }
+                Err(DecodeError::Rejected(rejection)) => {
+                    truth
+                        .rejected
+                        .insert(coordinates, rejection.reason.as_str().to_owned());
+                }
+                Err(error) => panic!("no registry is used here: {error}"),
+            }
+        }
+    }
+    truth
+}
+
+/// The dead-letter topic's records by the coordinates of the partner record
+/// they stand for, with how many copies of each there are.
+fn dead_letters(broker: &Broker) -> BTreeMap<(String, i32, i64), (String, usize)> {
+    let mut letters: BTreeMap<(String, i32, i64), (String, usize)> = BTreeMap::new();
+    for record in read_whole_topic(broker, DEAD_LETTER_TOPIC) {
+        let coordinates = (
+            record.header(HEADER_TOPIC),
+            record
+                .header(HEADER_PARTITION)
+                .parse()
+                .expect("partition header"),
+            record.header(HEADER_OFFSET).parse().expect("offset header"),
+        );
+        letters
+            .entry(coordinates)
+            .or_insert_with(|| (record.header(HEADER_REASON), 0))
+            .1 += 1;
+    }
+    letters
+}
+
+/// Checks the end state: the replicas' gauges equal an engine fed the good
+/// records, and the dead-letter topic holds every bad record, each with its
+/// reason. A role killed after producing a dead letter but before its
+/// offset was committed produces it again on restart (at-least-once; no
+/// broker transactions here): such copies carry the same coordinates and
+/// are reported, not counted twice.
+fn assert_nothing_lost(what: &str, broker: &Broker, replicas: &[&Role]) {
+    let truth = truth(broker);
+    assert!(
+        truth.events.len() > 500,
+        "{what}: a real workload ({} events)",
+        truth.events.len()
+    );
+    assert!(
+        !truth.rejected.is_empty(),
+        "{what}: the workload has bad records"
+    );
+    let expected = sorted(expected_gauge_lines(&truth.events));
+    wait_for_gauges(what, replicas, &expected);
+    let started = Instant::now();
+    let letters = loop {
+        let letters = dead_letters(broker);
+        if letters.len() >= truth.rejected.len() || started.elapsed() > Duration::from_secs(60) {
+            break letters;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let found: BTreeMap<(String, i32, i64), String> = letters
+        .iter()
+        .map(|(coordinates, (reason, _))| (coordinates.clone(), reason.clone()))
+        .collect();
+    assert_eq!(found, truth.rejected, "{what}: the dead-letter topic");
+    let copies: usize = letters.values().map(|(_, copies)| copies - 1).sum();
+    println!(
+        "{what}: {} events, {} dead letters, {copies} repeated after restarts",
+        truth.events.len(),
+        truth.rejected.len()
+    );
+}
+
+/// `icsflow simulate` streaming a fixed seeded workload to the broker over
+/// about `seconds`: three days of three places, ending yesterday.
+fn stream(broker: &Broker, seed: u32, seconds: u32) -> Child {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let (year, month, day) = Timestamp::from_millis(now - 4 * Timestamp::MILLIS_PER_DAY)
+        .london_date()
+        .to_calendar();
+    let speed = 3 * 86_400 / seconds;
+    Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .args(["simulate", "--broker", &broker.address])
+        .args(["--seed", &seed.to_string(), "--days", "3"])
+        .args(["--start", &format!("{year:04}-{month:02}-{day:02}")])
+        .args(["--speed", &speed.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("icsflow simulate starts")
+}
+
+fn finish(stream: Child) {
+    let output = stream.wait_with_output().expect("simulate finishes");
+    assert!(
+        output.status.success(),
+        "simulate: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A pause of `base` plus up to half as much again, drawn from the clock:
+/// kills land at a different point of the stream on every run.
+fn jittered(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+#[test]
+fn roles_killed_with_sigkill_mid_stream_lose_nothing_and_count_nothing_twice() {
+    let broker = broker_with_topics();
+    let mut ingest = Role::start("ingest", &broker);
+    let mut join = Role::start("join", &broker);
+    let stream = stream(&broker, 21, 24);
+    for (pause, victim) in [
+        (Duration::from_secs(4), "ingest"),
+        (Duration::from_secs(4), "join"),
+        (Duration::from_secs(3), "ingest"),
+        (Duration::from_secs(3), "join"),
+    ] {
+        let pause = jittered(pause);
+        std::thread::sleep(pause);
+        println!("after {pause:?}: SIGKILL to {victim}, then a restart");
+        // Dropping a Role kills it with SIGKILL.
+        if victim == "ingest" {
+            drop(std::mem::replace(
+                &mut ingest,
+                Role::start("ingest", &broker),
+            ));
+        } else {
+            drop(std::mem::replace(&mut join, Role::start("join", &broker)));
+        }
+    }
+    finish(stream);
+    assert_nothing_lost("after SIGKILLs", &broker, &[&join]);
+    assert_eq!(join.interrupt().code(), Some(0));
+    assert_eq!(ingest.interrupt().code(), Some(0));
+}
+
+#[test]
+fn join_replicas_going_from_one_to_two_to_one_mid_stream_sum_to_the_truth() {
+    let broker = broker_with_topics();
+    let ingest = Role::start("ingest", &broker);
+    let first = Role::start("join", &broker);
+    let stream = stream(&broker, 22, 20);
+    std::thread::sleep(jittered(Duration::from_secs(5)));
+    let second = Role::start("join", &broker);
+    eventually(
+        "the second replica owning partitions",
+        Duration::from_secs(60),
+        || {
+            second.get("/metrics").1.lines().any(|line| {
+                line.starts_with("icsflow_join_owned_partitions ") && !line.ends_with(" 0")
+            })
+        },
+    );
+    std::thread::sleep(jittered(Duration::from_secs(3)));
+    assert_eq!(
+        first.interrupt().code(),
+        Some(0),
+        "the first replica leaves"
+    );
+    finish(stream);
+    assert_nothing_lost("after 1 → 2 → 1 join replicas", &broker, &[&second]);
+    assert_eq!(second.interrupt().code(), Some(0));
+    assert_eq!(ingest.interrupt().code(), Some(0));
+}
+
+#[test]
+fn a_broker_outage_mid_stream_turns_readiness_off_and_loses_nothing() {
+    let mut broker = broker_with_topics();
+    let ingest = Role::start("ingest", &broker);
+    let join = Role::start("join", &broker);
+    eventually("both roles ready", Duration::from_secs(60), || {
+        ingest.get("/readyz").0 == 200 && join.get("/readyz").0 == 200
+    });
+    let stream = stream(&broker, 23, 20);
+    std::thread::sleep(jittered(Duration::from_secs(5)));
+    broker.stop();
+    let stopped = Instant::now();
+    // librdkafka reports every 5 s; readiness follows the next report.
+    eventually(
+        "both roles reporting not ready while the broker is down",
+        Duration::from_secs(20),
+        || ingest.get("/readyz").0 == 503 && join.get("/readyz").0 == 503,
+    );
+    assert_eq!(ingest.get("/healthz").0, 200, "ingest is alive");
+    assert_eq!(join.get("/healthz").0, 200, "join is alive");
+    // Down for 10 s in all: well under the simulator's 30 s delivery
+    // timeout, so its records wait and are delivered after.
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed()));
+    broker.restart();
+    eventually("both roles ready again", Duration::from_secs(60), || {
+        ingest.get("/readyz").0 == 200 && join.get("/readyz").0 == 200
+    });
+    finish(stream);
+    assert_nothing_lost("after a broker outage", &broker, &[&join]);
+    let ingest_log = std::fs::read_to_string(&ingest.log).expect("ingest log");
+    assert!(
+        ingest_log.contains("no broker reachable"),
+        "the outage is logged: {ingest_log}"
+    );
+    assert_eq!(join.interrupt().code(), Some(0));
+    assert_eq!(ingest.interrupt().code(), Some(0));
+}
+
+/// The next valid NHS number (mod-11 check digit) from `base` up, in the
+/// 999 range that is never issued.
+fn nhs_number(base: u64) -> String {
+    (base..)
+        .map(|candidate| format!("{candidate:09}"))
+        .find_map(|nine| {
+            let sum: u32 = nine
+                .bytes()
+                .zip((2..=10).rev())
+                .map(|(digit, weight)| u32::from(digit - b'0') * weight)
+                .sum();
+            match 11 - sum % 11 {
+                11 => Some(format!("{nine}0")),
+                10 => None,
+                check => Some(format!("{nine}{check}")),
+            }
+        })
+        .expect("a valid number")
+}
+
+/// Avro's zig-zag varint of a string length.
+fn length_prefix(length: usize) -> Vec<u8> {
+    let mut value = (length as u64) << 1;
+    let mut bytes = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            bytes.push(byte);
+            return bytes;
+        }
+        bytes.push(byte | 0x80);
+    }
+}
+
+/// Every string value of a JSON document.
+fn strings(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => found.push(text.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| strings(item, found)),
+        serde_json::Value::Object(fields) => fields.values().for_each(|item| strings(item, found)),
+        _ => {}
+    }
+}
+
+/// For every string field of every sample event, the event's Avro record
+/// with that field's value replaced by a valid NHS number (a different one
+/// each time): (topic, bytes, the number).
+fn records_with_an_nhs_number_in_each_string_field(
+    events: &[Event],
+) -> Vec<(&'static str, Vec<u8>, String)> {
+    let catalogue = SchemaCatalogue::embedded();
+    let mut altered = Vec::new();
+    let mut next_number = 999_000_100;
+    for event in events {
+        let bytes = encode_single_object(&catalogue, event);
+        let json: serde_json::Value =
+            serde_json::from_str(&icsflow_avro::encode_json(event)).expect("json");
+        let mut values = Vec::new();
+        strings(&json, &mut values);
+        values.sort();
+        values.dedup();
+        for value in values {
+            let mut needle = length_prefix(value.len());
+            needle.extend_from_slice(value.as_bytes());
+            // Enum symbols are indexes in Avro, not strings: not found.
+            let Some(position) = bytes
+                .windows(needle.len())
+                .position(|window| window == needle.as_slice())
+            else {
+                continue;
+            };
+            let number = nhs_number(next_number);
+            next_number = number[..9].parse::<u64>().expect("digits") + 1;
+            let mut record = bytes[..position].to_vec();
+            record.extend_from_slice(&length_prefix(number.len()));
+            record.extend_from_slice(number.as_bytes());
+            record.extend_from_slice(&bytes[position + needle.len()..]);
+            altered.push((topic_of(event.feed()), record, number));
+        }
+    }
+    altered
+}
+
+#[test]
+fn nhs_numbers_in_every_string_field_reach_no_topic_log_or_metric() {
+    let broker = broker_with_topics();
+    // Logs at the most detailed level: no level may carry a number.
+    let role = Role::start_with(
+        "run",
+        &broker,
+        &[("ICSFLOW__LOG__LEVEL", "trace,rdkafka=info,librdkafka=info")],
+    );
+    let events = crate::roles::recent_samples();
+    let altered = records_with_an_nhs_number_in_each_string_field(&events);
+    assert!(altered.len() > 50, "{} altered records", altered.len());
+    let numbers: Vec<String> = altered
+        .iter()
+        .map(|(_, _, number)| number.clone())
+        .collect();
+    let mut records: Vec<(&str, Vec<u8>)> = altered
+        .iter()
+        .map(|(topic, bytes, _)| (*topic, bytes.clone()))
+        .collect();
+    records.extend(crate::roles::sample_records());
+    publish(&broker, &records);
+
+    // Every altered record is refused as identifiable, and the good ones
+    // around them all arrive.
+    let expected = sorted(expected_gauge_lines(&events));
+    wait_for_gauges("the good records' gauges", &[&role], &expected);
+    let started = Instant::now();
+    let letters = loop {
+        let letters = read_whole_topic(&broker, DEAD_LETTER_TOPIC);
+        if letters.len() >= altered.len() || started.elapsed() > Duration::from_secs(60) {
+            break letters;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        letters.len(),
+        altered.len(),
+        "one dead letter per altered record"
+    );
+    let reasons: BTreeSet<String> = letters
+        .iter()
+        .map(|letter| letter.header(HEADER_REASON))
+        .collect();
+    assert_eq!(reasons, BTreeSet::from(["identifiable_data".to_owned()]));
+
+    let (_, metrics) = role.get("/metrics");
+    let journey = read_whole_topic(&broker, JOURNEY_TOPIC);
+    assert!(!journey.is_empty());
+    let log_path = role.log.clone();
+    assert_eq!(role.interrupt().code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).expect("role log");
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "detailed logging was on"
+    );
+    let carries = |bytes: &[u8], number: &str| {
+        bytes
+            .windows(number.len())
+            .any(|window| window == number.as_bytes())
+    };
+    for number in &numbers {
+        assert!(!log.contains(number.as_str()), "{number} reached the log");
+        assert!(
+            !metrics.contains(number.as_str()),
+            "{number} reached /metrics"
+        );
+        for record in journey.iter().chain(&letters) {
+            let in_headers = record.headers.values().any(|value| carries(value, number));
+            assert!(
+                !carries(&record.payload, number) && !carries(&record.key, number) && !in_headers,
+                "{number} reached a topic"
+            );
+        }
+    }
+}
