@@ -36,14 +36,7 @@ impl ClientContext for RoleContext {
             .brokers
             .values()
             .any(|broker| broker.state == "UP");
-        if reachable != self.health.broker_reachable() {
-            if reachable {
-                info!(role = self.role, "broker reachable");
-            } else {
-                warn!(role = self.role, "no broker reachable");
-            }
-        }
-        self.health.set_broker_reachable(reachable);
+        self.set_broker_reachable(reachable);
         for (name, topic) in &statistics.topics {
             if !self.lag_topics.iter().any(|known| known == name) {
                 continue;
@@ -65,9 +58,26 @@ impl ClientContext for RoleContext {
             error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::AllBrokersDown)
         ) {
-            self.health.set_broker_reachable(false);
+            self.set_broker_reachable(false);
         }
         warn!(role = self.role, %error, reason, "kafka client error");
+    }
+}
+
+impl RoleContext {
+    /// Records whether a broker is reachable, saying so when it changes.
+    fn set_broker_reachable(&self, reachable: bool) {
+        if reachable != self.health.broker_reachable() {
+            if reachable {
+                info!(role = self.role, "broker reachable");
+            } else {
+                warn!(
+                    role = self.role,
+                    "no broker reachable; /readyz reports not ready until one is"
+                );
+            }
+        }
+        self.health.set_broker_reachable(reachable);
     }
 }
 

@@ -226,7 +226,8 @@ fn assert_nothing_lost(what: &str, broker: &Broker, replicas: &[&Role]) {
 }
 
 /// `icsflow simulate` streaming a fixed seeded workload to the broker over
-/// about `seconds`: three days of three places, ending yesterday.
+/// about `seconds`: three days of three places, ending yesterday, with 5 %
+/// bad records so that dead letters are written throughout.
 fn stream(broker: &Broker, seed: u32, seconds: u32) -> Child {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -240,7 +241,7 @@ fn stream(broker: &Broker, seed: u32, seconds: u32) -> Child {
         .args(["simulate", "--broker", &broker.address])
         .args(["--seed", &seed.to_string(), "--days", "3"])
         .args(["--start", &format!("{year:04}-{month:02}-{day:02}")])
-        .args(["--speed", &speed.to_string()])
+        .args(["--speed", &speed.to_string(), "--bad-record-rate", "0.05"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
