@@ -1,13 +1,14 @@
 # The two commands: `make demo` and `make test`. Both install what they
 # need when it is missing; see README.md.
 
+SHELL := /bin/bash
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
 # Tools installed with `cargo install` land here.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 TANSU_VERSION := 0.6.0
 
-.PHONY: test demo bench fmt tools test-tools native-libraries deploy-check help
+.PHONY: test demo bench fuzz soak fmt tools test-tools native-libraries deploy-check help
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded broker"
@@ -81,6 +82,26 @@ bench: test-tools native-libraries
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-engine --bench engine
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- mock 100000
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- tansu 100000
+
+# Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of both Avro
+# framings, the JSON lines `publish` reads, and configuration loading,
+# FUZZ_SECONDS each. Seeds come from valid records; a finding is left in
+# fuzz/artifacts/<target>/ and, once fixed, belongs in
+# fuzz/regressions/<target>/, which `make test` replays.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := single_object confluent json_publish config
+fuzz: tools native-libraries
+	@command -v cargo-fuzz >/dev/null 2>&1 || { \
+		echo "make: installing cargo-fuzz (once)"; \
+		$(CARGO) install cargo-fuzz --version 0.13.2 --locked; }
+	cd fuzz && $(CARGO) run -q --bin write_seeds -- corpus
+	cd fuzz && set -o pipefail && for target in $(FUZZ_TARGETS); do \
+		echo "== $$target: $(FUZZ_SECONDS) s"; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O --sanitizer none $$target corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
+			| { grep -E "^(Done|stat::new_units_added)|panicked|SUMMARY|Test unit written" || true; } \
+			|| exit 1; \
+	done
 
 fmt: tools
 	$(CARGO) fmt --all

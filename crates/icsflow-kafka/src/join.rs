@@ -1,11 +1,12 @@
 //! The join role: the journey topic in, journeys and metrics out.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use icsflow_avro::EventDecoder;
-use icsflow_core::{Timestamp, TimestampPolicy};
+use icsflow_core::{Event, Timestamp, TimestampPolicy};
 use icsflow_engine::{Applied, Engine, EngineConfig, MetricKey};
 use icsflow_telemetry::{Health, PipelineMetrics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -18,12 +19,46 @@ use crate::{stopped, KafkaSettings, RoleError, Shutdown, Topics};
 
 /// The engines of the partitions this replica owns, one per partition so
 /// that a revoked partition's journeys can be dropped whole.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PartitionEngines {
     engines: Mutex<BTreeMap<i32, Engine>>,
+    /// `occurred_at` of the newest event applied, in milliseconds
+    /// (`i64::MIN` before the first).
+    latest_event: AtomicI64,
+}
+
+impl Default for PartitionEngines {
+    fn default() -> PartitionEngines {
+        PartitionEngines {
+            engines: Mutex::default(),
+            latest_event: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 impl PartitionEngines {
+    /// Applies `event` to the engine of `partition`, if this replica owns
+    /// it.
+    pub fn apply(&self, partition: i32, event: &Event) -> Option<Applied> {
+        let outcome = self
+            .lock()
+            .get_mut(&partition)
+            .map(|engine| engine.apply(event));
+        if outcome.is_some() {
+            self.latest_event
+                .fetch_max(event.envelope.occurred_at.as_millis(), Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    /// When the newest event applied occurred; `None` before the first.
+    pub fn latest_event(&self) -> Option<Timestamp> {
+        match self.latest_event.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            millis => Some(Timestamp::from_millis(millis)),
+        }
+    }
+
     /// Every series of every owned partition, summed, as of `as_of`.
     pub fn metrics(&self, as_of: Timestamp) -> Vec<(MetricKey, i64)> {
         let engines = self.lock();
@@ -200,7 +235,7 @@ pub async fn run_join(
                 replay.next_offset = replay.next_offset.max(message.offset() + 1);
                 match decoder.decode(message.payload().unwrap_or_default(), &policy) {
                     Ok(event) => {
-                        let outcome = engines.lock().get_mut(&partition).map(|engine| engine.apply(&event));
+                        let outcome = engines.apply(partition, &event);
                         let outcome = match outcome {
                             Some(Applied::Applied) => { summary.applied += 1; APPLIED }
                             Some(Applied::Duplicate) => DUPLICATE,

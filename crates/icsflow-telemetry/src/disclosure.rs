@@ -63,7 +63,7 @@ pub fn published(families: Vec<MetricFamily>) -> Vec<MetricFamily> {
         suppressed.entry(name).or_insert(0);
         // The text encoder refuses a family without series.
         if !kept.is_empty() {
-            family.set_metric(kept.into());
+            family.set_metric(kept);
             out.push(family);
         }
     }
@@ -81,7 +81,7 @@ pub fn published(families: Vec<MetricFamily>) -> Vec<MetricFamily> {
         let mut gauge = Gauge::default();
         gauge.set_value(count as f64);
         let mut metric = Metric::default();
-        metric.set_label(vec![label].into());
+        metric.set_label(vec![label]);
         metric.set_gauge(gauge);
         family.mut_metric().push(metric);
     }
@@ -139,7 +139,7 @@ mod tests {
             let mut gauge = Gauge::default();
             gauge.set_value(*value);
             let mut metric = Metric::default();
-            metric.set_label(vec![label].into());
+            metric.set_label(vec![label]);
             metric.set_gauge(gauge);
             family.mut_metric().push(metric);
         }

@@ -16,7 +16,7 @@ use icsflow_kafka::{Clock, EmbeddedBroker, PartnerProducer};
 use icsflow_partner::{SimulatedPlace, SimulationStatistics, Simulator};
 use icsflow_telemetry::PipelineMetrics;
 
-use crate::roles::{self, load_settings, Pipeline, Role, RoleArgs};
+use crate::roles::{self, load_settings, AsOf, Pipeline, Role, RoleArgs};
 use crate::simulate::{KafkaSink, ModelArgs};
 
 /// The demo's admin address unless --admin-addr says otherwise.
@@ -127,7 +127,7 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
     let simulator = Simulator::new(arguments.model.config(start));
     let places = simulator.places().to_vec();
 
-    let pipeline = Pipeline::new(Role::Run, Arc::clone(&clock))?;
+    let pipeline = Pipeline::new(Role::Run, AsOf::Clock(Arc::clone(&clock)))?;
     let sink = KafkaSink {
         producer: PartnerProducer::new(&settings.kafka)?,
         topics: settings.topics.clone(),

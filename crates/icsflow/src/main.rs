@@ -13,7 +13,6 @@ mod pseudonymise;
 mod publish;
 mod roles;
 mod schemas;
-mod settings;
 mod simulate;
 
 /// Links the operational feeds of an Integrated Care System's partners and

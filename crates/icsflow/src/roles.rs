@@ -16,7 +16,7 @@ use icsflow_telemetry::{
 };
 use tracing::{error, info};
 
-use crate::settings::{self, LogFormat, Settings, EXAMPLE_CONFIG};
+use icsflow::settings::{self, EngineAsOf, LogFormat, Settings, EXAMPLE_CONFIG};
 
 /// Which role(s) to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,19 +176,28 @@ pub(crate) fn init_logging(settings: &Settings) {
     };
 }
 
+/// What "now" is for the engines.
+pub(crate) enum AsOf {
+    /// This clock (the wall clock, or the demo's simulated one).
+    Clock(Clock),
+    /// The newest event applied (the wall clock until there is one).
+    LatestEvent,
+}
+
 /// What a process serving the roles holds: the metrics registry, health,
-/// and the join role's engines.
+/// the join role's engines and the instant they are read as of.
 pub(crate) struct Pipeline {
     pub(crate) registry: Registry,
     pub(crate) metrics: PipelineMetrics,
     pub(crate) health: Arc<Health>,
     pub(crate) engines: Arc<PartitionEngines>,
+    pub(crate) engine_clock: Clock,
 }
 
 impl Pipeline {
     /// Registers the pipeline metrics and, unless the role is ingest only,
-    /// the engine collector reading the engines as of `clock`.
-    pub(crate) fn new(role: Role, clock: Clock) -> anyhow::Result<Pipeline> {
+    /// the engine collector reading the engines as of `as_of`.
+    pub(crate) fn new(role: Role, as_of: AsOf) -> anyhow::Result<Pipeline> {
         let registry = Registry::new();
         let metrics = PipelineMetrics::register(&registry).context("registering metrics")?;
         metrics
@@ -197,8 +206,15 @@ impl Pipeline {
             .set(1);
         let health = Arc::new(Health::new(Some(metrics.ready.clone())));
         let engines = Arc::new(PartitionEngines::default());
+        let engine_clock: Clock = match as_of {
+            AsOf::Clock(clock) => clock,
+            AsOf::LatestEvent => {
+                let (engines, wall) = (Arc::clone(&engines), icsflow_kafka::wall_clock());
+                Arc::new(move || engines.latest_event().unwrap_or_else(|| wall()))
+            }
+        };
         if role != Role::Ingest {
-            let source_engines = Arc::clone(&engines);
+            let (source_engines, clock) = (Arc::clone(&engines), Arc::clone(&engine_clock));
             let source = move || source_engines.metrics(clock());
             registry
                 .register(Box::new(EngineCollector::new(Arc::new(source))))
@@ -209,18 +225,25 @@ impl Pipeline {
             metrics,
             health,
             engines,
+            engine_clock,
         })
     }
 }
 
 async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
     let clock = icsflow_kafka::wall_clock();
-    let pipeline = Pipeline::new(role, Arc::clone(&clock))?;
+    let as_of = match settings.engine_as_of {
+        EngineAsOf::WallClock => AsOf::Clock(Arc::clone(&clock)),
+        EngineAsOf::LatestEvent => AsOf::LatestEvent,
+    };
+    let pipeline = Pipeline::new(role, as_of)?;
     serve(role.name(), role, &settings, &pipeline, clock, |_| async {}).await
 }
 
 /// Serves the admin endpoint and runs the role(s) until a stop signal,
-/// with `companion` (given the shutdown signal) running alongside.
+/// with `companion` (given the shutdown signal) running alongside. `clock`
+/// is ingest's "now" for timestamp checks; the engines read the pipeline's
+/// own.
 pub(crate) async fn serve<Companion, Running>(
     name: &str,
     role: Role,
@@ -238,6 +261,7 @@ where
         metrics,
         health,
         engines,
+        engine_clock,
     } = pipeline;
     let listener = tokio::net::TcpListener::bind(settings.admin_addr)
         .await
@@ -324,7 +348,7 @@ where
         }
         let options = JoinOptions {
             engine_config: settings.engine,
-            clock: Arc::clone(&clock),
+            clock: Arc::clone(engine_clock),
         };
         run_join(
             &settings.kafka,

@@ -14,29 +14,41 @@ use icsflow_engine::EngineConfig;
 use icsflow_kafka::{KafkaSettings, Topics};
 
 /// Where the commented example of every setting lives.
-pub(crate) const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
+pub const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
 
 /// Every setting, validated.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Settings {
-    pub(crate) kafka: KafkaSettings,
-    pub(crate) topics: Topics,
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub topics: Topics,
     /// Base URL of a Confluent-compatible Schema Registry, for records in
     /// Confluent framing; `None` accepts single-object framing only.
-    pub(crate) schema_registry_url: Option<String>,
-    pub(crate) schema_registry_timeout_ms: u64,
-    pub(crate) admin_addr: SocketAddr,
+    pub schema_registry_url: Option<String>,
+    pub schema_registry_timeout_ms: u64,
+    pub admin_addr: SocketAddr,
     /// Where the published view (flow metrics under the small-number rule)
     /// is served; `None`: not served.
-    pub(crate) published_addr: Option<SocketAddr>,
-    pub(crate) engine: EngineConfig,
-    pub(crate) log_format: LogFormat,
-    pub(crate) log_level: String,
-    pub(crate) shutdown_timeout_seconds: u64,
+    pub published_addr: Option<SocketAddr>,
+    pub engine: EngineConfig,
+    /// The instant the join role measures open stays and evicts as of.
+    pub engine_as_of: EngineAsOf,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub shutdown_timeout_seconds: u64,
+}
+
+/// What "now" is for the join role's engines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineAsOf {
+    /// The wall clock: live feeds.
+    WallClock,
+    /// The newest event applied: replays of history, backfills, and
+    /// simulations running faster than real time.
+    LatestEvent,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LogFormat {
+pub enum LogFormat {
     Text,
     Json,
 }
@@ -107,6 +119,10 @@ const SETTINGS: &[Setting] = &[
         default: "120",
     },
     Setting {
+        key: "engine.as_of",
+        default: "wall_clock",
+    },
+    Setting {
         key: "log.format",
         default: "text",
     },
@@ -123,13 +139,13 @@ const SETTINGS: &[Setting] = &[
 /// The free-form map passed to librdkafka as it is.
 const PASSTHROUGH: &str = "kafka.librdkafka";
 
-pub(crate) fn known_keys() -> impl Iterator<Item = &'static str> {
+pub fn known_keys() -> impl Iterator<Item = &'static str> {
     SETTINGS.iter().map(|setting| setting.key)
 }
 
 /// Loads settings from an optional TOML file (its name, for messages, and
 /// its text) and an environment map. Returns every problem found.
-pub(crate) fn load(
+pub fn load(
     file: Option<(&str, &str)>,
     environment: &BTreeMap<String, String>,
 ) -> Result<Settings, Vec<String>> {
@@ -215,6 +231,7 @@ pub(crate) fn load(
         "engine.eviction_horizon_days",
         EngineConfig::MINIMUM_HORIZON_DAYS..=3650,
     );
+    let engine_as_of = reader.string("engine.as_of");
     let log_format = reader.string("log.format");
     let log_level = reader.string("log.level");
     let shutdown_timeout_seconds = reader.number::<u64>("shutdown.timeout_seconds", 1..=600);
@@ -285,6 +302,16 @@ pub(crate) fn load(
             }
         },
     };
+    let engine_as_of = match engine_as_of.as_str() {
+        "wall_clock" => EngineAsOf::WallClock,
+        "latest_event" => EngineAsOf::LatestEvent,
+        other => {
+            problems.push(format!(
+                "`engine.as_of` is `{other}`: expected `wall_clock` or `latest_event`"
+            ));
+            EngineAsOf::WallClock
+        }
+    };
     let log_format = match log_format.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -318,6 +345,7 @@ pub(crate) fn load(
         engine: EngineConfig {
             eviction_horizon_days,
         },
+        engine_as_of,
         log_format,
         log_level,
         shutdown_timeout_seconds,

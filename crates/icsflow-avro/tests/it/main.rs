@@ -1,6 +1,7 @@
 //! Integration tests of the Avro edge: every test here goes through the
 //! public API with real bytes, as a consumer would.
 
+mod fuzz_regressions;
 mod json;
 mod properties;
 mod registry;

@@ -18,8 +18,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::broker::Broker;
 use crate::roles::{
-    broker_with_topics, eventually, expected_gauge_lines, publish, sorted, topic_of,
-    wait_for_gauges, Role,
+    broker_with_topics, eventually, expected_gauge_lines, expected_gauge_lines_as_of, publish,
+    sorted, topic_of, wait_for_gauges, Role,
 };
 
 const PARTNER_TOPICS: [(&str, Feed); 3] = [
@@ -229,23 +229,28 @@ fn assert_nothing_lost(what: &str, broker: &Broker, replicas: &[&Role]) {
 /// about `seconds`: three days of three places, ending yesterday, with 5 %
 /// bad records so that dead letters are written throughout.
 fn stream(broker: &Broker, seed: u32, seconds: u32) -> Child {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
-    let (year, month, day) = Timestamp::from_millis(now - 4 * Timestamp::MILLIS_PER_DAY)
-        .london_date()
-        .to_calendar();
     let speed = 3 * 86_400 / seconds;
     Command::new(env!("CARGO_BIN_EXE_icsflow"))
         .args(["simulate", "--broker", &broker.address])
         .args(["--seed", &seed.to_string(), "--days", "3"])
-        .args(["--start", &format!("{year:04}-{month:02}-{day:02}")])
+        .args(["--start", &date_days_ago(4)])
         .args(["--speed", &speed.to_string(), "--bad-record-rate", "0.05"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("icsflow simulate starts")
+}
+
+/// The London date `days_ago` days before now, as `--start` takes it.
+fn date_days_ago(days_ago: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let (year, month, day) = Timestamp::from_millis(now - days_ago * Timestamp::MILLIS_PER_DAY)
+        .london_date()
+        .to_calendar();
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 fn finish(stream: Child) {
@@ -363,6 +368,45 @@ fn a_broker_outage_mid_stream_turns_readiness_off_and_loses_nothing() {
     );
     assert_eq!(join.interrupt().code(), Some(0));
     assert_eq!(ingest.interrupt().code(), Some(0));
+}
+
+/// History replayed long after it happened (a backfill, or a simulation
+/// running behind real time): with `engine.as_of = "latest_event"` the
+/// gauges are those of the moment of the newest event, not of today, so
+/// stays do not run on for the weeks since.
+#[test]
+fn latest_event_as_of_measures_a_replayed_history_as_of_its_newest_event() {
+    let broker = broker_with_topics();
+    let role = Role::start_with(
+        "run",
+        &broker,
+        &[("ICSFLOW__ENGINE__AS_OF", "latest_event")],
+    );
+    // Ten days that ended fifty days ago, published as fast as possible.
+    finish(
+        Command::new(env!("CARGO_BIN_EXE_icsflow"))
+            .args(["simulate", "--broker", &broker.address, "--seed", "24"])
+            .args(["--start", &date_days_ago(60), "--days", "10"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("icsflow simulate starts"),
+    );
+    let truth = truth(&broker);
+    let newest = truth
+        .events
+        .iter()
+        .map(|event| event.envelope.occurred_at)
+        .max()
+        .expect("events");
+    let expected = sorted(expected_gauge_lines_as_of(&truth.events, newest));
+    assert_ne!(
+        expected,
+        sorted(expected_gauge_lines(&truth.events)),
+        "as of today the same history reads differently"
+    );
+    wait_for_gauges("the gauges as of the newest event", &[&role], &expected);
+    assert_eq!(role.interrupt().code(), Some(0));
 }
 
 /// The next valid NHS number (mod-11 check digit) from `base` up, in the

@@ -186,18 +186,23 @@ pub(crate) fn sample_records() -> Vec<(&'static str, Vec<u8>)> {
 /// The gauge lines (`name{labels} value`) an engine fed `events` shows now,
 /// non-zero only, as Prometheus renders them.
 pub(crate) fn expected_gauge_lines(events: &[Event]) -> Vec<String> {
-    let mut engine = Engine::new(EngineConfig::default());
-    for event in events {
-        engine.apply(event);
-    }
     let now = Timestamp::from_millis(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_millis() as i64,
     );
+    expected_gauge_lines_as_of(events, now)
+}
+
+/// The same, as of `as_of`.
+pub(crate) fn expected_gauge_lines_as_of(events: &[Event], as_of: Timestamp) -> Vec<String> {
+    let mut engine = Engine::new(EngineConfig::default());
+    for event in events {
+        engine.apply(event);
+    }
     engine
-        .metrics(now)
+        .metrics(as_of)
         .into_iter()
         .filter(|(_, value)| *value != 0)
         .map(|(key, value)| format!("{key} {value}"))
