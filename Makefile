@@ -14,6 +14,8 @@ help:
 	@echo "make demo   run the whole pipeline on the embedded broker"
 	@echo "make test   build and run every test and check"
 	@echo "make bench  run the benchmarks recorded in BENCHMARKS.md"
+	@echo "make fuzz   fuzz the decoders and the configuration (FUZZ_SECONDS each)"
+	@echo "make soak   run the pipeline for SOAK_MINUTES, memory and lag sampled"
 
 ## Tools: the Rust toolchain, then what the tests need beside it.
 tools:
@@ -102,6 +104,15 @@ fuzz: tools native-libraries
 			| { grep -E "^(Done|stat::new_units_added)|panicked|SUMMARY|Test unit written" || true; } \
 			|| exit 1; \
 	done
+
+# The pipeline at a fixed rate for SOAK_MINUTES (release build), resident
+# memory and lag sampled every 5 s into target/soak/samples.csv; the result
+# and method are in BENCHMARKS.md.
+SOAK_MINUTES ?= 30
+soak: test-tools native-libraries
+	$(CARGO) build $(CARGO_FLAGS) --release -p icsflow
+	python3 tests/soak.py --minutes $(SOAK_MINUTES) \
+		--icsflow "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/icsflow"
 
 fmt: tools
 	$(CARGO) fmt --all

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Soak: the pipeline at a fixed rate for a long run, memory and lag sampled.
+
+    python3 tests/soak.py --icsflow target/release/icsflow [--minutes 30]
+
+`make soak` runs it. It starts the tansu broker (in memory) on a loopback
+port, `icsflow run` with `engine.as_of = "latest_event"`, and
+`icsflow simulate` publishing five years of a four-place ICS at one
+simulated day per real second from five years ago, so that simulated time
+stays in the past (ingest accepts it) while the join role's engines, which
+read time from the newest event, see 120-day eviction horizons pass every
+two minutes. Every few seconds it samples the run process's resident memory
+and, from its /metrics, the journeys held, the consumer lag of both roles
+and the events applied, into target/soak/samples.csv, prints a line, and at
+the end a summary: whether memory stayed flat over the second half and
+whether lag stayed bounded. Standard library only.
+"""
+
+import argparse
+import csv
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def resident_mib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scrape(admin):
+    with urllib.request.urlopen(f"http://{admin}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    values = {}
+    for line in body.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        series, value = line.rsplit(" ", 1)
+        name = series.split("{", 1)[0]
+        labels = series[len(name):]
+        values.setdefault(name, []).append((labels, float(value)))
+    return values
+
+
+def total(values, name, must_contain=""):
+    return sum(value for labels, value in values.get(name, []) if must_contain in labels)
+
+
+def wait_for_port(address, seconds):
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {address}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--icsflow", required=True, help="the built icsflow binary (release)")
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--every", type=float, default=5, help="seconds between samples")
+    parser.add_argument("--places", type=int, default=4)
+    parser.add_argument("--admissions-per-day", type=float, default=100)
+    parser.add_argument("--speed", type=float, default=86400, help="simulated seconds per second")
+    parser.add_argument("--output", default=str(ROOT / "target" / "soak"))
+    arguments = parser.parse_args()
+
+    output = Path(arguments.output)
+    output.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="icsflow-soak-"))
+    broker = f"127.0.0.1:{free_port()}"
+    admin = f"127.0.0.1:{free_port()}"
+    seconds = arguments.minutes * 60
+    # Start far enough back that the run never catches up with today.
+    days = int(seconds * arguments.speed / 86400) + 2
+    start = time.strftime("%Y-%m-%d", time.gmtime(time.time() - (days + 2) * 86400))
+    (scratch / "icsflow.toml").write_text(
+        f'[kafka]\nbootstrap_servers = "{broker}"\nsession_timeout_ms = 6000\n'
+        '[engine]\nas_of = "latest_event"\n[log]\nlevel = "warn"\n'
+    )
+    processes = []
+    try:
+        url = f"tcp://{broker}"
+        processes.append(
+            subprocess.Popen(
+                ["tansu", "broker", "--storage-engine", "memory://tansu/", "--listener-url", url,
+                 "--advertised-listener-url", url],
+                cwd=scratch, stdout=subprocess.DEVNULL, stderr=open(scratch / "tansu.log", "w"),
+            )
+        )
+        wait_for_port(broker, 30)
+        for topic, partitions in [
+            ("ics.discharge.v1", 4), ("ics.social_care.v1", 4), ("ics.primary_care.v1", 4),
+            ("icsflow.journey.v1", 4), ("icsflow.deadletter.v1", 1),
+        ]:
+            subprocess.run(
+                ["tansu", "topic", "create", topic, "--broker", url, "--partitions", str(partitions)],
+                check=True, capture_output=True,
+            )
+        run = subprocess.Popen(
+            [arguments.icsflow, "run", "--config", scratch / "icsflow.toml", "--admin-addr", admin],
+            stdout=subprocess.DEVNULL, stderr=open(output / "run.log", "w"),
+        )
+        processes.append(run)
+        wait_for_port(admin, 60)
+        simulate = subprocess.Popen(
+            [arguments.icsflow, "simulate", "--broker", broker, "--start", start, "--days", str(days),
+             "--places", str(arguments.places), "--admissions-per-day", str(arguments.admissions_per_day),
+             "--speed", str(arguments.speed), "--seed", "7"],
+            stdout=subprocess.DEVNULL, stderr=open(output / "simulate.log", "w"),
+        )
+        processes.append(simulate)
+        print(
+            f"soak: {arguments.minutes:g} min, {arguments.places} places x {arguments.admissions_per_day:g} "
+            f"admissions/day at {arguments.speed:g} simulated s/s from {start}; samples in {output}/samples.csv",
+            flush=True,
+        )
+        rows = []
+        began = time.monotonic()
+        with open(output / "samples.csv", "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["seconds", "rss_mib", "journeys", "ingest_lag", "join_lag", "consumed", "applied"])
+            while time.monotonic() - began < seconds:
+                time.sleep(arguments.every)
+                if run.poll() is not None:
+                    raise RuntimeError(f"icsflow run exited with {run.returncode}; see {output}/run.log")
+                if simulate.poll() not in (None, 0):
+                    raise RuntimeError(f"icsflow simulate failed; see {output}/simulate.log")
+                values = scrape(admin)
+                row = [
+                    round(time.monotonic() - began, 1),
+                    round(resident_mib(run.pid), 1),
+                    int(total(values, "icsflow_join_journeys")),
+                    int(total(values, "icsflow_pipeline_consumer_lag_records", 'role="ingest"')),
+                    int(total(values, "icsflow_pipeline_consumer_lag_records", 'role="join"')),
+                    int(total(values, "icsflow_pipeline_consumed_records_total", 'role="ingest"')),
+                    int(total(values, "icsflow_engine_events_total", 'outcome="applied"')),
+                ]
+                rows.append(row)
+                writer.writerow(row)
+                file.flush()
+                print(
+                    "t={:>6.0f}s rss={:>7.1f} MiB journeys={:>7} lag ingest={:>6} join={:>6} consumed={:>9} applied={:>9}".format(*row),
+                    flush=True,
+                )
+        summarise(rows, seconds)
+        return 0
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def summarise(rows, seconds):
+    """Memory flat: the median of the last quarter within 10 % of the median
+    of the second quarter (after warm-up: state grows until the first
+    eviction horizon has passed). Lag bounded: the last quarter's maximum no
+    more than twice the second quarter's, or under 10,000 records."""
+    quarter = lambda index: [row for row in rows if index * seconds / 4 <= row[0] < (index + 1) * seconds / 4]  # noqa: E731
+    second, last = quarter(1), quarter(3)
+    if not second or not last:
+        print("soak: too short to judge")
+        return
+    rss_second = statistics.median(row[1] for row in second)
+    rss_last = statistics.median(row[1] for row in last)
+    journeys_second = statistics.median(row[2] for row in second)
+    journeys_last = statistics.median(row[2] for row in last)
+    lag = lambda part: max(row[3] + row[4] for row in part)  # noqa: E731
+    rate = (rows[-1][5] - rows[0][5]) / max(rows[-1][0] - rows[0][0], 1)
+    growth = (rss_last - rss_second) / rss_second
+    flat = abs(growth) <= 0.10
+    bounded = lag(last) <= max(2 * lag(second), 10_000)
+    print(
+        f"soak summary: {rate:,.0f} records/s consumed on average; "
+        f"resident memory {rss_second:.0f} MiB (second quarter, median) -> {rss_last:.0f} MiB (last quarter), "
+        f"{growth:+.1%}: {'flat' if flat else 'NOT flat'}; journeys held {journeys_second:,.0f} -> {journeys_last:,.0f}; "
+        f"lag max {lag(second):,} -> {lag(last):,} records: {'bounded' if bounded else 'NOT bounded'}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
