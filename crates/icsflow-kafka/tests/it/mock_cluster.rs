@@ -12,7 +12,7 @@ use icsflow_telemetry::{Health, PipelineMetrics, Registry};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::ClientConfig;
 
 fn topics() -> Topics {
@@ -33,6 +33,40 @@ fn settings(bootstrap_servers: String) -> KafkaSettings {
         session_timeout_ms: 6000,
         librdkafka: Default::default(),
     }
+}
+
+/// The mock cluster with the partner topics (2 partitions each), the
+/// journey topic and the dead-letter topic, and settings to reach it.
+fn cluster_with_topics(
+    journey_partitions: i32,
+) -> (MockCluster<'static, DefaultProducerContext>, KafkaSettings) {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    for (topic, partitions) in [
+        ("discharge", 2),
+        ("social_care", 2),
+        ("primary_care", 2),
+        ("journey", journey_partitions),
+        ("dead_letter", 1),
+    ] {
+        cluster.create_topic(topic, partitions, 1).expect("topic");
+    }
+    let settings = settings(cluster.bootstrap_servers());
+    (cluster, settings)
+}
+
+fn partner_topic(feed: icsflow_core::Feed) -> &'static str {
+    match feed {
+        icsflow_core::Feed::Discharge => "discharge",
+        icsflow_core::Feed::SocialCare => "social_care",
+        icsflow_core::Feed::PrimaryCare => "primary_care",
+    }
+}
+
+fn producer(settings: &KafkaSettings) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .create()
+        .expect("producer")
 }
 
 fn as_of() -> Timestamp {
@@ -62,34 +96,17 @@ async fn partner_records_become_gauges_and_bad_ones_dead_letters() {
         .with_test_writer()
         .with_env_filter("info")
         .try_init();
-    let cluster = MockCluster::new(1).expect("mock cluster");
+    let (_cluster, settings) = cluster_with_topics(4);
     let topics = topics();
-    for (topic, partitions) in [
-        ("discharge", 2),
-        ("social_care", 2),
-        ("primary_care", 2),
-        ("journey", 4),
-        ("dead_letter", 1),
-    ] {
-        cluster.create_topic(topic, partitions, 1).expect("topic");
-    }
-    let settings = settings(cluster.bootstrap_servers());
 
     // Publish one event of every type on its feed's topic, and three bad
     // records: garbage, an NHS number in a field, and a primary care record
     // on the discharge topic.
     let catalogue = SchemaCatalogue::embedded();
     let events = one_event_of_each_type();
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.bootstrap_servers)
-        .create()
-        .expect("producer");
+    let producer = producer(&settings);
     for event in &events {
-        let topic = match event.feed() {
-            icsflow_core::Feed::Discharge => "discharge",
-            icsflow_core::Feed::SocialCare => "social_care",
-            icsflow_core::Feed::PrimaryCare => "primary_care",
-        };
+        let topic = partner_topic(event.feed());
         let payload = encode_single_object(&catalogue, event);
         producer
             .send(BaseRecord::to(topic).key("partner-key").payload(&payload))
@@ -319,32 +336,15 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
         | 1;
     println!("mutation seed {seed}");
     let mut mutator = Mutator(seed);
-    let cluster = MockCluster::new(1).expect("mock cluster");
+    let (_cluster, settings) = cluster_with_topics(2);
     let topics = topics();
-    for (topic, partitions) in [
-        ("discharge", 2),
-        ("social_care", 2),
-        ("primary_care", 2),
-        ("journey", 2),
-        ("dead_letter", 1),
-    ] {
-        cluster.create_topic(topic, partitions, 1).expect("topic");
-    }
-    let settings = settings(cluster.bootstrap_servers());
     let catalogue = SchemaCatalogue::embedded();
     let events = one_event_of_each_type();
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.bootstrap_servers)
-        .create()
-        .expect("producer");
+    let producer = producer(&settings);
     const RECORDS: usize = 600;
     for index in 0..RECORDS {
         let event = &events[index % events.len()];
-        let topic = match event.feed() {
-            icsflow_core::Feed::Discharge => "discharge",
-            icsflow_core::Feed::SocialCare => "social_care",
-            icsflow_core::Feed::PrimaryCare => "primary_care",
-        };
+        let topic = partner_topic(event.feed());
         let payload = mutator.mutate(encode_single_object(&catalogue, event));
         producer
             .send(BaseRecord::to(topic).key("partner-key").payload(&payload))
