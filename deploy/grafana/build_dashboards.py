@@ -593,7 +593,7 @@ def pipeline_health():
         panel(
             "timeseries",
             "Consumer lag",
-            "Records between the committed position and the end of each topic, per role, "
+            "Records between each role's position (ingest: committed offset; join: last record taken) and the end of each topic, "
             "summed over partitions. Growing lag means the role is falling behind.",
             [
                 (

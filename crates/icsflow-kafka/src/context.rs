@@ -42,12 +42,23 @@ impl ClientContext for RoleContext {
                 continue;
             }
             for (partition, partition_statistics) in &topic.partitions {
-                // -1 is "unknown" (not assigned or not yet fetched).
-                if *partition >= 0 && partition_statistics.consumer_lag >= 0 {
+                // -1 is "unknown" (not assigned or not yet fetched). The join
+                // role never commits, so its lag is measured from the last
+                // record handed to it instead of the committed offset.
+                let lag = if partition_statistics.consumer_lag >= 0 {
+                    partition_statistics.consumer_lag
+                } else if partition_statistics.app_offset >= 0
+                    && partition_statistics.hi_offset >= 0
+                {
+                    (partition_statistics.hi_offset - partition_statistics.app_offset).max(0)
+                } else {
+                    -1
+                };
+                if *partition >= 0 && lag >= 0 {
                     self.metrics
                         .lag
                         .with_label_values(&[self.role, name.as_str(), &partition.to_string()])
-                        .set(partition_statistics.consumer_lag);
+                        .set(lag);
                 }
             }
         }

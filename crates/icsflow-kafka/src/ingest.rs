@@ -30,11 +30,11 @@ pub struct IngestSummary {
 /// partner offset it came from may be stored.
 struct PendingAcknowledgement {
     delivery: DeliveryFuture,
-    topic: String,
+    /// The partner topic the record came from.
+    feed: Feed,
     partition: i32,
     offset: i64,
-    output_topic: Arc<str>,
-    produced: icsflow_telemetry::IntCounter,
+    kind: OutputKind,
 }
 
 /// How long to wait before asking an unavailable schema registry again.
@@ -90,6 +90,23 @@ pub async fn run_ingest(
     let acknowledger = tokio::spawn(store_offsets_when_acknowledged(
         pending,
         Arc::clone(&consumer),
+        Acknowledged {
+            partner_topics: topics.partner_topics().map(|(topic, _)| topic.to_owned()),
+            outputs: [
+                (
+                    topics.journey.clone(),
+                    metrics
+                        .produced
+                        .with_label_values(&["ingest", &topics.journey]),
+                ),
+                (
+                    topics.dead_letter.clone(),
+                    metrics
+                        .produced
+                        .with_label_values(&["ingest", &topics.dead_letter]),
+                ),
+            ],
+        },
     ));
 
     let mut summary = IngestSummary::default();
@@ -99,12 +116,6 @@ pub async fn run_ingest(
         metrics.consumed.with_label_values(&["ingest", topic])
     });
     let mut freshness = Freshness::default();
-    let produced_journey = metrics
-        .produced
-        .with_label_values(&["ingest", &topics.journey]);
-    let produced_dead_letter = metrics
-        .produced
-        .with_label_values(&["ingest", &topics.dead_letter]);
     let outputs = OutputTopics {
         journey: Arc::from(topics.journey.as_str()),
         dead_letter: Arc::from(topics.dead_letter.as_str()),
@@ -168,14 +179,10 @@ pub async fn run_ingest(
         };
         let acknowledgement = PendingAcknowledgement {
             delivery,
-            topic: message.topic().to_owned(),
+            feed,
             partition: message.partition(),
             offset: message.offset(),
-            output_topic: Arc::clone(&output.topic),
-            produced: match output.kind {
-                OutputKind::Accepted => produced_journey.clone(),
-                OutputKind::Rejected => produced_dead_letter.clone(),
-            },
+            kind: output.kind,
         };
         if acknowledgements.send(acknowledgement).await.is_err() {
             break Err(RoleError::DeliveryFailed(
@@ -209,9 +216,12 @@ pub async fn run_ingest(
     outcome.and(acknowledged).map(|()| summary)
 }
 
+#[derive(Clone, Copy)]
 enum OutputKind {
-    Accepted,
-    Rejected,
+    /// To the journey topic.
+    Accepted = 0,
+    /// To the dead-letter topic.
+    Rejected = 1,
 }
 
 /// What to produce for one partner record.
@@ -373,35 +383,65 @@ impl Freshness {
     }
 }
 
+/// What the acknowledger needs to name topics and count what was produced.
+struct Acknowledged {
+    /// By `Feed as usize`.
+    partner_topics: [String; 3],
+    /// By `OutputKind as usize`: the topic and its produced counter.
+    outputs: [(String, icsflow_telemetry::IntCounter); 2],
+}
+
 /// Awaits acknowledgements in the order records were produced and stores
-/// each partner offset only once its output is acknowledged.
+/// each partner offset only once its output is acknowledged. What is
+/// already acknowledged is taken in a batch, and each partition's offset
+/// stored once per batch: the highest, since everything before it in the
+/// partition was acknowledged first.
 async fn store_offsets_when_acknowledged(
     mut pending: mpsc::Receiver<PendingAcknowledgement>,
     consumer: Arc<StreamConsumer<RoleContext>>,
+    acknowledged: Acknowledged,
 ) -> Result<(), RoleError> {
-    while let Some(acknowledgement) = pending.recv().await {
-        match acknowledgement.delivery.await {
-            Ok(Ok(_)) => {
-                acknowledgement.produced.inc();
-                // librdkafka stores this offset + 1, the next one to read.
-                if let Err(error) = consumer.store_offset(
-                    &acknowledgement.topic,
-                    acknowledgement.partition,
-                    acknowledgement.offset,
-                ) {
-                    // A revoked partition: its next owner starts from the
-                    // last committed offset and re-produces (at-least-once).
-                    debug!(%error, topic = acknowledgement.topic, partition = acknowledgement.partition, "offset not stored");
+    let mut highest: std::collections::BTreeMap<(Feed, i32), i64> = Default::default();
+    while let Some(first) = pending.recv().await {
+        let mut produced = [0_u64; 2];
+        let mut next = Some(first);
+        while let Some(acknowledgement) = next.take() {
+            match acknowledgement.delivery.await {
+                Ok(Ok(_)) => {
+                    produced[acknowledgement.kind as usize] += 1;
+                    highest.insert(
+                        (acknowledgement.feed, acknowledgement.partition),
+                        acknowledgement.offset,
+                    );
+                }
+                Ok(Err((error, _))) => {
+                    let topic = &acknowledged.outputs[acknowledgement.kind as usize].0;
+                    error!(%error, topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
+                    return Err(RoleError::DeliveryFailed(error.to_string()));
+                }
+                Err(_) => {
+                    return Err(RoleError::DeliveryFailed(
+                        "the producer was dropped".to_owned(),
+                    ))
                 }
             }
-            Ok(Err((error, _))) => {
-                error!(%error, topic = &*acknowledgement.output_topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
-                return Err(RoleError::DeliveryFailed(error.to_string()));
+            if produced.iter().sum::<u64>() < 4096 {
+                next = match pending.try_recv() {
+                    Ok(acknowledgement) => Some(acknowledgement),
+                    Err(_) => None,
+                };
             }
-            Err(_) => {
-                return Err(RoleError::DeliveryFailed(
-                    "the producer was dropped".to_owned(),
-                ))
+        }
+        for ((_, counter), count) in acknowledged.outputs.iter().zip(produced) {
+            counter.inc_by(count);
+        }
+        for ((feed, partition), offset) in std::mem::take(&mut highest) {
+            let topic = &acknowledged.partner_topics[feed as usize];
+            // librdkafka stores this offset + 1, the next one to read.
+            if let Err(error) = consumer.store_offset(topic, partition, offset) {
+                // A revoked partition: its next owner starts from the
+                // last committed offset and re-produces (at-least-once).
+                debug!(%error, topic, partition, "offset not stored");
             }
         }
     }

@@ -37,18 +37,24 @@ impl Default for PartitionEngines {
 }
 
 impl PartitionEngines {
-    /// Applies `event` to the engine of `partition`, if this replica owns
-    /// it.
-    pub fn apply(&self, partition: i32, event: &Event) -> Option<Applied> {
-        let outcome = self
-            .lock()
-            .get_mut(&partition)
-            .map(|engine| engine.apply(event));
-        if outcome.is_some() {
-            self.latest_event
-                .fetch_max(event.envelope.occurred_at.as_millis(), Ordering::Relaxed);
+    /// Applies each `(partition, event)` under one lock, giving `outcome`
+    /// each result; events of partitions this replica does not own are
+    /// skipped.
+    pub fn apply_all(
+        &self,
+        events: impl IntoIterator<Item = (i32, Event)>,
+        mut outcome: impl FnMut(Applied),
+    ) {
+        let mut engines = self.lock();
+        let mut latest = i64::MIN;
+        for (partition, event) in events {
+            if let Some(engine) = engines.get_mut(&partition) {
+                outcome(engine.apply(&event));
+                latest = latest.max(event.envelope.occurred_at.as_millis());
+            }
         }
-        outcome
+        drop(engines);
+        self.latest_event.fetch_max(latest, Ordering::Relaxed);
     }
 
     /// When the newest event applied occurred; `None` before the first.
@@ -193,6 +199,9 @@ pub async fn run_join(
         health: &health,
     };
 
+    let mut batch: Vec<(i32, Event)> = Vec::with_capacity(BATCH);
+    // Records consumed already added to the consumed counter.
+    let mut counted = 0;
     loop {
         tokio::select! {
             biased;
@@ -211,53 +220,61 @@ pub async fn run_join(
                 metrics.journeys.set(engines.journeys() as i64);
             }
             received = consumer.recv() => {
-                let message = match received {
-                    Ok(message) => message,
-                    Err(error) => {
-                        warn!(%error, "consume failed; retrying");
-                        continue;
+                // Take what else librdkafka already holds, up to a batch,
+                // without waiting: the batch is decoded record by record and
+                // applied under one lock of the engines.
+                let mut next = Some(received);
+                while let Some(received) = next.take() {
+                    let message = match received {
+                        Ok(message) => message,
+                        Err(error) => {
+                            warn!(%error, "consume failed; retrying");
+                            break;
+                        }
+                    };
+                    summary.consumed += 1;
+                    let partition = message.partition();
+                    // librdkafka reports an assignment before it delivers
+                    // the partition's first message: apply any pending one
+                    // first, after what is already decoded.
+                    if !replays.contains_key(&partition) {
+                        apply_batch(&engines, &mut batch, &outcomes, &mut summary);
+                        while let Ok(event) = rebalances.try_recv() {
+                            apply_rebalance(&shared, &mut replays, event).await;
+                        }
                     }
-                };
-                summary.consumed += 1;
-                consumed.inc();
-                let partition = message.partition();
-                // librdkafka reports an assignment before it delivers the
-                // partition's first message: apply any pending one first.
-                if !replays.contains_key(&partition) {
-                    while let Ok(event) = rebalances.try_recv() {
-                        apply_rebalance(&shared, &mut replays, event).await;
+                    if let Some(replay) = replays.get_mut(&partition) {
+                        replay.next_offset = replay.next_offset.max(message.offset() + 1);
+                        match decoder.decode(message.payload().unwrap_or_default(), &policy) {
+                            Ok(event) => batch.push((partition, event)),
+                            Err(error) => {
+                                summary.undecodable += 1;
+                                outcomes[UNDECODABLE].inc();
+                                warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
+                            }
+                        }
+                    } else {
+                        warn!(partition, "record from a partition this replica does not own; skipped");
+                    }
+                    if batch.len() < BATCH {
+                        next = ready_now(consumer.recv());
                     }
                 }
-                let Some(replay) = replays.get_mut(&partition) else {
-                    warn!(partition, "record from a partition this replica does not own; skipped");
-                    continue;
-                };
-                replay.next_offset = replay.next_offset.max(message.offset() + 1);
-                match decoder.decode(message.payload().unwrap_or_default(), &policy) {
-                    Ok(event) => {
-                        let outcome = engines.apply(partition, &event);
-                        let outcome = match outcome {
-                            Some(Applied::Applied) => { summary.applied += 1; APPLIED }
-                            Some(Applied::Duplicate) => DUPLICATE,
-                            Some(Applied::BeyondHorizon) => BEYOND_HORIZON,
-                            None => continue,
-                        };
-                        outcomes[outcome].inc();
+                consumed.inc_by(summary.consumed - counted);
+                counted = summary.consumed;
+                apply_batch(&engines, &mut batch, &outcomes, &mut summary);
+                let mut all_replayed = true;
+                for replay in replays.values_mut() {
+                    let remaining = (replay.target - replay.next_offset).max(0);
+                    // The gauge moves while the partition is replaying (a
+                    // scrape every few seconds sees it move).
+                    if !replay.reported_done {
+                        replay.gauge.set(remaining);
+                        replay.reported_done = remaining == 0;
                     }
-                    Err(error) => {
-                        summary.undecodable += 1;
-                        outcomes[UNDECODABLE].inc();
-                        warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
-                    }
+                    all_replayed &= remaining == 0;
                 }
-                let remaining = (replay.target - replay.next_offset).max(0);
-                // The gauge moves while the partition is replaying, every
-                // so many records (a scrape every few seconds sees it move).
-                if !replay.reported_done && (remaining == 0 || replay.next_offset % 1024 == 0) {
-                    replay.gauge.set(remaining);
-                    replay.reported_done = remaining == 0;
-                }
-                if remaining == 0 && !health.caught_up() && replays.values().all(|replay| replay.next_offset >= replay.target) {
+                if all_replayed && !replays.is_empty() && !health.caught_up() {
                     info!(partitions = replays.len(), "assigned partitions replayed; ready");
                     health.set_caught_up(true);
                 }
@@ -270,6 +287,45 @@ pub async fn run_join(
         "join stopped"
     );
     Ok(summary)
+}
+
+/// Most records decoded before they are applied under one lock.
+const BATCH: usize = 512;
+
+/// Applies the decoded batch to the engines and counts the outcomes.
+fn apply_batch(
+    engines: &PartitionEngines,
+    batch: &mut Vec<(i32, Event)>,
+    outcomes: &[icsflow_telemetry::IntCounter; 4],
+    summary: &mut JoinSummary,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut counts = [0_u64; 4];
+    engines.apply_all(batch.drain(..), |outcome| {
+        counts[match outcome {
+            Applied::Applied => APPLIED,
+            Applied::Duplicate => DUPLICATE,
+            Applied::BeyondHorizon => BEYOND_HORIZON,
+        }] += 1;
+    });
+    summary.applied += counts[APPLIED];
+    for (counter, count) in outcomes.iter().zip(counts) {
+        if count > 0 {
+            counter.inc_by(count);
+        }
+    }
+}
+
+/// The future's output if it is ready at once, without waiting.
+fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
 }
 
 /// What applying a rebalance needs.

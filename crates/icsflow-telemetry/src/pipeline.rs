@@ -70,7 +70,7 @@ impl PipelineMetrics {
                 "Times a record was held back because the schema registry could not be asked; it is retried, not rejected.",
                 &["feed"],
             )?,
-            lag: gauge_vec("icsflow_pipeline_consumer_lag_records", "Records between the committed position and the end of the partition.", &["role", "topic", "partition"])?,
+            lag: gauge_vec("icsflow_pipeline_consumer_lag_records", "Records between the consumer's position (committed offset for ingest; last record taken for join, which never commits) and the end of the partition.", &["role", "topic", "partition"])?,
             last_event: gauge_vec(
                 "icsflow_ingest_last_event_timestamp_seconds",
                 "occurred_at of the newest accepted event, per partner feed (freshness).",
