@@ -20,18 +20,30 @@ fn total(body: &str, metric: &str, place: &str) -> f64 {
         .sum()
 }
 
+/// The demo process, killed if a failed assertion leaves it running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn the_demo_serves_gauges_for_every_place_and_stops_cleanly_on_sigint() {
     let admin = format!("127.0.0.1:{}", free_port());
     let published = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_icsflow"))
-        .args(["demo", "--admin-addr", &admin, "--summary-every", "2"])
-        .args(["--published-addr", &published])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("icsflow demo starts");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_icsflow"))
+            .args(["demo", "--admin-addr", &admin, "--summary-every", "2"])
+            .args(["--published-addr", &published])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("icsflow demo starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
     let (lines_sender, lines) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -93,13 +105,13 @@ fn the_demo_serves_gauges_for_every_place_and_stops_cleanly_on_sigint() {
     }
 
     let signalled = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(signalled.success());
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
         assert!(
