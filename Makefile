@@ -99,7 +99,7 @@ fuzz: tools native-libraries
 	cd fuzz && $(CARGO) run -q --bin write_seeds -- corpus
 	cd fuzz && set -o pipefail && for target in $(FUZZ_TARGETS); do \
 		echo "== $$target: $(FUZZ_SECONDS) s"; \
-		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O --sanitizer none $$target corpus/$$target -- \
+		$(CARGO) fuzz run -O --sanitizer none $$target corpus/$$target -- \
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
 			| { grep -E "^(Done|stat::new_units_added)|panicked|SUMMARY|Test unit written" || true; } \
 			|| exit 1; \
