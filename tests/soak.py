@@ -18,7 +18,6 @@ whether lag stayed bounded. Standard library only.
 
 import argparse
 import csv
-import os
 import signal
 import socket
 import statistics

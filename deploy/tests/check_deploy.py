@@ -158,7 +158,6 @@ def check_grafana(checks):
     flow = boards.get("ics-flow-by-place.json", {})
     variables = {variable["name"] for variable in flow.get("templating", {}).get("list", [])}
     checks.check({"place", "provider"} <= variables, "ICS flow by place has place and provider variables", str(variables))
-    provisioning = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/icsflow.yml").read_text())
     datasource = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
     uids = {source["uid"] for source in datasource["datasources"]}
     for board in boards.values():
@@ -167,7 +166,6 @@ def check_grafana(checks):
             default["current"]["value"] in uids,
             f"dashboard '{board['title']}' defaults to the provisioned datasource",
         )
-    return provisioning
 
 
 # ------------------------------------------------------------------- Compose
@@ -201,6 +199,13 @@ def check_compose(checks, icsflow, version, default_settings):
             config = mapped_file(service, "/etc/icsflow/icsflow.toml", folder)
             arguments = [config if argument == "/etc/icsflow/icsflow.toml" else argument for argument in command]
             check_icsflow_arguments(checks, icsflow, f"compose {name}", arguments, {})
+    # Grafana finds the dashboards where compose mounts them.
+    provisioning = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/icsflow.yml").read_text())
+    provider_path = provisioning["providers"][0]["options"]["path"]
+    checks.check(
+        f"../grafana/dashboards:{provider_path}:ro" in services["grafana"]["volumes"],
+        f"compose mounts the dashboards at the provisioned path {provider_path}",
+    )
     # Prometheus scrapes the roles' admin ports by service name.
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     admin_port = default_settings["admin"]["addr"].rsplit(":", 1)[1]

@@ -27,6 +27,15 @@ use rdkafka::ClientConfig;
 
 const PARTITIONS: i32 = 8;
 
+/// The topics of `topics()`, created before a run.
+const TOPIC_NAMES: [&str; 5] = [
+    "discharge",
+    "social_care",
+    "primary_care",
+    "journey",
+    "dead_letter",
+];
+
 fn main() {
     let arguments: Vec<String> = std::env::args()
         .skip(1)
@@ -44,26 +53,14 @@ fn main() {
     match broker_kind.as_str() {
         "tansu" => {
             let tansu = Tansu::start();
-            for topic in [
-                "discharge",
-                "social_care",
-                "primary_care",
-                "journey",
-                "dead_letter",
-            ] {
+            for topic in TOPIC_NAMES {
                 tansu.create_topic(topic);
             }
             runtime.block_on(measure("tansu memory://", &tansu.address, events));
         }
         _ => {
             let cluster = MockCluster::new(1).expect("mock cluster");
-            for topic in [
-                "discharge",
-                "social_care",
-                "primary_care",
-                "journey",
-                "dead_letter",
-            ] {
+            for topic in TOPIC_NAMES {
                 cluster.create_topic(topic, PARTITIONS, 1).expect("topic");
             }
             runtime.block_on(measure(
