@@ -21,20 +21,85 @@ use icsflow_engine::EngineConfig;
 use icsflow_kafka::{run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics};
 use icsflow_telemetry::{Health, PipelineMetrics, Registry};
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DefaultProducerContext, Producer, ThreadedProducer,
+};
 use rdkafka::ClientConfig;
 
 const PARTITIONS: i32 = 8;
 
+/// CPU time used so far by this process and the broker's (tansu runs in
+/// its own process; the mock cluster runs in this one), so that each phase
+/// can say how busy it kept the machine's cores.
+#[derive(Clone, Copy)]
+struct CpuMeter {
+    broker_pid: Option<u32>,
+}
+
+impl CpuMeter {
+    /// Seconds of CPU (user and system, every thread, living or exited).
+    fn seconds(self) -> f64 {
+        let of = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Fields after the command name, which is in parentheses and may
+            // hold spaces; utime and stime are fields 14 and 15, counted in
+            // USER_HZ (100 per second on Linux).
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let ticks = |index: usize| {
+                fields
+                    .get(index)
+                    .and_then(|field| field.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            (ticks(11) + ticks(12)) / 100.0
+        };
+        of(std::process::id()) + self.broker_pid.map_or(0.0, of)
+    }
+}
+
+/// Wall time and CPU time of one measured phase.
+struct Span {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Span {
+    fn start(meter: CpuMeter) -> Span {
+        Span {
+            wall: Instant::now(),
+            cpu: meter.seconds(),
+        }
+    }
+
+    /// "N µs of CPU per record, C cores busy" for `records` records.
+    fn describe(&self, meter: CpuMeter, records: usize) -> String {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let cpu = meter.seconds() - self.cpu;
+        format!(
+            "{:.2} µs CPU per record, {:.2} cores busy",
+            1e6 * cpu / records as f64,
+            cpu / wall.max(1e-9)
+        )
+    }
+}
+
 /// The topics of `topics()`, created before a run.
-const TOPIC_NAMES: [&str; 5] = [
+const TOPIC_NAMES: [&str; 6] = [
     "discharge",
     "social_care",
     "primary_care",
     "journey",
     "dead_letter",
+    PASS_THROUGH,
 ];
+
+/// Where the pass-through floor copies the partner records.
+const PASS_THROUGH: &str = "pass_through";
+
+const PARTNER_TOPICS: [&str; 3] = ["discharge", "social_care", "primary_care"];
 
 fn main() {
     let arguments: Vec<String> = std::env::args()
@@ -56,7 +121,10 @@ fn main() {
             for topic in TOPIC_NAMES {
                 tansu.create_topic(topic);
             }
-            runtime.block_on(measure("tansu memory://", &tansu.address, events));
+            let meter = CpuMeter {
+                broker_pid: Some(tansu.child.id()),
+            };
+            runtime.block_on(measure("tansu memory://", &tansu.address, events, meter));
         }
         _ => {
             let cluster = MockCluster::new(1).expect("mock cluster");
@@ -67,6 +135,7 @@ fn main() {
                 "librdkafka mock cluster",
                 &cluster.bootstrap_servers(),
                 events,
+                CpuMeter { broker_pid: None },
             ));
         }
     }
@@ -157,7 +226,13 @@ fn publish(bootstrap: &str, events: &[Event]) {
 
 /// Records per second a consumer that only counts reaches on `topics`: the
 /// same stream consumer and fetch settings the roles use.
-async fn raw_consume_rate(bootstrap: &str, topics: &[&str], expected: usize, group: &str) -> f64 {
+async fn raw_consume_rate(
+    bootstrap: &str,
+    topics: &[&str],
+    expected: usize,
+    group: &str,
+    meter: CpuMeter,
+) -> (f64, String) {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
@@ -165,20 +240,81 @@ async fn raw_consume_rate(bootstrap: &str, topics: &[&str], expected: usize, gro
         .set("session.timeout.ms", "6000")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "20")
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .expect("consumer");
     consumer.subscribe(topics).expect("subscribe");
     let mut counted = 0;
-    let mut started: Option<Instant> = None;
+    let mut started: Option<Span> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     while counted < expected && Instant::now() < deadline {
         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
-            started.get_or_insert_with(Instant::now);
+            started.get_or_insert_with(|| Span::start(meter));
             counted += 1;
         }
     }
-    let elapsed = started.map_or(Duration::ZERO, |started| started.elapsed());
-    counted as f64 / elapsed.as_secs_f64().max(1e-9)
+    let Some(started) = started else {
+        return (0.0, "nothing consumed".to_owned());
+    };
+    let rate = counted as f64 / started.wall.elapsed().as_secs_f64().max(1e-9);
+    (rate, started.describe(meter, counted))
+}
+
+/// The Kafka work of the two-stage design with none of icsflow's: the
+/// partner records copied unchanged (key and payload) to another topic by a
+/// stream consumer and a producer with the roles' producer settings, while a
+/// counting consumer reads the copies. Its rate, from the first copy counted
+/// to the last, is the most the pipeline could reach on this broker and
+/// machine.
+async fn pass_through_rate(bootstrap: &str, expected: usize, meter: CpuMeter) -> (f64, String) {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "pass-through-copy")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "20")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&PARTNER_TOPICS).expect("subscribe");
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer");
+    let copier = tokio::spawn(async move {
+        let mut copied = 0;
+        while copied < expected {
+            let Ok(message) = consumer.recv().await else {
+                continue;
+            };
+            let mut record = BaseRecord::<[u8], [u8]>::to(PASS_THROUGH)
+                .payload(message.payload().unwrap_or_default());
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            while let Err((_, returned)) = producer.send(record) {
+                record = returned;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            copied += 1;
+        }
+        producer.flush(Duration::from_secs(60)).expect("flushed");
+    });
+    let measured = raw_consume_rate(
+        bootstrap,
+        &[PASS_THROUGH],
+        expected,
+        "pass-through-count",
+        meter,
+    )
+    .await;
+    copier.await.expect("copier");
+    measured
 }
 
 fn applied(metrics: &PipelineMetrics) -> u64 {
@@ -199,7 +335,7 @@ async fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> 
     Some(started.elapsed())
 }
 
-async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
+async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMeter) {
     let samples_per_patient = one_event_of_each_type().len();
     let events = workload(event_count.div_ceil(samples_per_patient));
     let count = events.len();
@@ -209,14 +345,14 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     println!("  published in {:.2?}", published.elapsed());
 
     // Baseline 1: count the partner records.
-    let raw = raw_consume_rate(
-        bootstrap,
-        &["discharge", "social_care", "primary_care"],
-        count,
-        "raw-partner",
-    )
-    .await;
-    println!("  baseline, raw consume of the partner topics: {raw:.0} records/s");
+    let (raw, raw_cpu) =
+        raw_consume_rate(bootstrap, &PARTNER_TOPICS, count, "raw-partner", meter).await;
+    println!("  baseline, raw consume of the partner topics: {raw:.0} records/s ({raw_cpu})");
+    let (floor, floor_cpu) = pass_through_rate(bootstrap, count, meter).await;
+    println!(
+        "  floor, pass-through (consume, produce unchanged, consume again): {floor:.0} records/s = {:.0}% of raw consume ({floor_cpu})",
+        100.0 * floor / raw
+    );
 
     // 1. End to end: the same records through ingest and join to the engines.
     let registry = Registry::new();
@@ -267,22 +403,23 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
             .await
         })
     };
-    let started = Instant::now();
-    let mut first: Option<Instant> = None;
+    let started = Span::start(meter);
+    let mut first: Option<Span> = None;
     let finished = wait_until(Duration::from_secs(900), || {
         let done = applied(&metrics);
         if done > 0 {
-            first.get_or_insert_with(Instant::now);
+            first.get_or_insert_with(|| Span::start(meter));
         }
         done >= count as u64
     })
     .await;
-    let end_to_end = finished
-        .map(|_| count as f64 / first.map_or(started, |first| first).elapsed().as_secs_f64());
-    match end_to_end {
-        Some(rate) => println!(
-            "  end to end, partner topics to engines: {rate:.0} events/s = {:.0}% of raw consume",
-            100.0 * rate / raw
+    let first = first.unwrap_or(started);
+    match finished {
+        Some(_) => println!(
+            "  end to end, partner topics to engines: {:.0} events/s = {:.0}% of raw consume ({})",
+            count as f64 / first.wall.elapsed().as_secs_f64(),
+            100.0 * count as f64 / first.wall.elapsed().as_secs_f64() / raw,
+            first.describe(meter, count)
         ),
         None => println!(
             "  end to end: did not finish ({} of {count} applied)",
@@ -341,9 +478,17 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
     let journey_records = count + latencies.len();
 
     // 3. Replay: a new join replica rebuilds from the journey topic.
-    let raw_journey =
-        raw_consume_rate(bootstrap, &["journey"], journey_records, "raw-journey").await;
-    println!("  baseline, raw consume of the journey topic: {raw_journey:.0} records/s");
+    let (raw_journey, raw_journey_cpu) = raw_consume_rate(
+        bootstrap,
+        &["journey"],
+        journey_records,
+        "raw-journey",
+        meter,
+    )
+    .await;
+    println!(
+        "  baseline, raw consume of the journey topic: {raw_journey:.0} records/s ({raw_journey_cpu})"
+    );
     let registry = Registry::new();
     let metrics = PipelineMetrics::register(&registry).expect("metrics");
     let health = Arc::new(Health::new(None));
@@ -368,21 +513,22 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize) {
             .await
         })
     };
-    let mut first: Option<Instant> = None;
+    let mut first: Option<Span> = None;
     let replayed = wait_until(Duration::from_secs(900), || {
         if applied(&metrics) > 0 {
-            first.get_or_insert_with(Instant::now);
+            first.get_or_insert_with(|| Span::start(meter));
         }
         health.caught_up() && applied(&metrics) >= journey_records as u64
     })
     .await;
     match (replayed, first) {
         (Some(_), Some(first)) => {
-            let rate = journey_records as f64 / first.elapsed().as_secs_f64();
+            let elapsed = first.wall.elapsed();
+            let rate = journey_records as f64 / elapsed.as_secs_f64();
             println!(
-                "  replay on assignment: {journey_records} events in {:.2?}: {rate:.0} events/s = {:.0}% of raw consume",
-                first.elapsed(),
-                100.0 * rate / raw_journey
+                "  replay on assignment: {journey_records} events in {elapsed:.2?}: {rate:.0} events/s = {:.0}% of raw consume ({})",
+                100.0 * rate / raw_journey,
+                first.describe(meter, journey_records)
             );
         }
         _ => println!("  replay did not finish ({} applied)", applied(&metrics)),

@@ -1,5 +1,12 @@
 //! The ingest role: partner topics in; journey topic and dead-letter topic
 //! out; at-least-once.
+//!
+//! Records are taken from librdkafka in batches of what it already holds,
+//! each routed and handed to the producer without waiting for the broker.
+//! Delivery reports arrive on the producer's own thread and are recorded in
+//! `acknowledgements::InFlight`; once per batch (and every 100 ms when idle) the loop stores
+//! the partner offsets that became storable, so no task is woken per
+//! record.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +17,13 @@ use icsflow_telemetry::{Health, PipelineMetrics};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use tracing::{debug, info, warn};
 
+use crate::acknowledgements::{IngestDeliveries, OutputKind, Source};
 use crate::context::RoleContext;
 use crate::dead_letter::DeadLetterHeaders;
-use crate::{stopped, KafkaSettings, RoleError, Shutdown, Topics};
+use crate::{ready_now, stopped, KafkaSettings, RoleError, Shutdown, Topics};
 
 /// What an ingest run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,19 +33,11 @@ pub struct IngestSummary {
     pub rejected: u64,
 }
 
-/// A produced record waiting for the broker's acknowledgement before the
-/// partner offset it came from may be stored.
-struct PendingAcknowledgement {
-    delivery: DeliveryFuture,
-    /// The partner topic the record came from.
-    feed: Feed,
-    partition: i32,
-    offset: i64,
-    kind: OutputKind,
-}
-
 /// How long to wait before asking an unavailable schema registry again.
 const REGISTRY_RETRY: Duration = Duration::from_secs(2);
+
+/// Most records taken from librdkafka before offsets are stored.
+const BATCH: usize = 512;
 
 /// Runs the ingest role until `shutdown` is raised or a produced record
 /// cannot be delivered (then the process should exit and restart from the
@@ -65,7 +64,7 @@ pub async fn run_ingest(
     };
     // Offsets are stored by hand once outputs are acknowledged, and
     // committed from the store every second.
-    let consumer_config = settings.client_config(&[
+    let consumer_config = settings.consumer_config(&[
         ("group.id", &settings.ingest_group_id),
         ("enable.auto.commit", "true"),
         ("auto.commit.interval.ms", "1000"),
@@ -73,9 +72,10 @@ pub async fn run_ingest(
         ("auto.offset.reset", "earliest"),
         ("enable.partition.eof", "false"),
     ]);
-    let consumer: Arc<StreamConsumer<RoleContext>> =
-        Arc::new(consumer_config.create_with_context(context)?);
-    let producer: FutureProducer = settings.producer_config().create()?;
+    let consumer: StreamConsumer<RoleContext> = consumer_config.create_with_context(context)?;
+    let producer: ThreadedProducer<IngestDeliveries> = settings
+        .producer_config()
+        .create_with_context(IngestDeliveries::default())?;
     let partner_topics: Vec<&str> = topics
         .partner_topics()
         .iter()
@@ -86,71 +86,142 @@ pub async fn run_ingest(
     health.set_caught_up(true);
     info!(topics = ?partner_topics, journey_topic = %topics.journey, dead_letter_topic = %topics.dead_letter, "ingest started");
 
-    let (acknowledgements, pending) = mpsc::channel::<PendingAcknowledgement>(50_000);
-    let acknowledger = tokio::spawn(store_offsets_when_acknowledged(
-        pending,
-        Arc::clone(&consumer),
-        Acknowledged {
-            partner_topics: topics.partner_topics().map(|(topic, _)| topic.to_owned()),
-            outputs: [
-                (
-                    topics.journey.clone(),
-                    metrics
-                        .produced
-                        .with_label_values(&["ingest", &topics.journey]),
-                ),
-                (
-                    topics.dead_letter.clone(),
-                    metrics
-                        .produced
-                        .with_label_values(&["ingest", &topics.dead_letter]),
-                ),
-            ],
+    let mut ingest = Ingest {
+        producer: &producer,
+        topics,
+        decoder: &decoder,
+        clock,
+        // Metric handles looked up once, not per record.
+        consumed: Feed::ALL.map(|feed| {
+            let topic = topics.partner_topics()[feed as usize].0;
+            metrics.consumed.with_label_values(&["ingest", topic])
+        }),
+        produced: [&topics.journey, &topics.dead_letter]
+            .map(|topic| metrics.produced.with_label_values(&["ingest", topic])),
+        metrics: &metrics,
+        freshness: Freshness::default(),
+        outputs: OutputTopics {
+            journey: Arc::from(topics.journey.as_str()),
+            dead_letter: Arc::from(topics.dead_letter.as_str()),
         },
-    ));
-
-    let mut summary = IngestSummary::default();
-    // Metric handles looked up once, not per record.
-    let consumed = Feed::ALL.map(|feed| {
-        let topic = topics.partner_topics()[feed as usize].0;
-        metrics.consumed.with_label_values(&["ingest", topic])
-    });
-    let mut freshness = Freshness::default();
-    let outputs = OutputTopics {
-        journey: Arc::from(topics.journey.as_str()),
-        dead_letter: Arc::from(topics.dead_letter.as_str()),
+        summary: IngestSummary::default(),
     };
-    let outcome: Result<(), RoleError> = loop {
-        let message = tokio::select! {
+    // Offsets become storable on the producer's thread; they are stored
+    // after each batch, and on this tick when no record arrives.
+    let mut store_tick = tokio::time::interval(Duration::from_millis(100));
+    store_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let outcome: Result<(), RoleError> = 'records: loop {
+        let received = tokio::select! {
             biased;
             () = stopped(&mut shutdown) => break Ok(()),
-            received = consumer.recv() => received,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                warn!(%error, "consume failed; retrying");
+            _ = store_tick.tick() => {
+                if let Err(error) = ingest.store_acknowledged(&consumer) {
+                    break Err(error);
+                }
                 continue;
             }
+            received = consumer.recv() => received,
         };
-        summary.consumed += 1;
-        let Some(feed) = topics.feed_of(message.topic()) else {
-            continue;
+        // Take what else librdkafka already holds, up to a batch, without
+        // waiting.
+        let mut next = Some(received);
+        let mut taken = 0;
+        while let Some(received) = next.take() {
+            match received {
+                Ok(message) => match ingest.handle(&message, &mut shutdown).await {
+                    Ok(Handled::Produced) => {}
+                    Ok(Handled::Stopped) => break 'records Ok(()),
+                    Err(error) => break 'records Err(error),
+                },
+                Err(error) => {
+                    warn!(%error, "consume failed; retrying");
+                    break;
+                }
+            }
+            taken += 1;
+            if taken < BATCH {
+                next = ready_now(consumer.recv());
+            }
+        }
+        if let Err(error) = ingest.store_acknowledged(&consumer) {
+            break Err(error);
+        }
+    };
+
+    // Finish in-flight work: every produced record acknowledged and its
+    // offset stored, then commit.
+    if let Err(error) = producer.flush(Duration::from_secs(10)) {
+        warn!(%error, unacknowledged = producer.context().lock().pending(), "not every produced record was acknowledged in time; their partner records will be read again");
+    }
+    let stored = ingest.store_acknowledged(&consumer);
+    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+        // Nothing stored yet is not a failure.
+        if !matches!(
+            error,
+            KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
+        ) {
+            warn!(%error, "final commit failed");
+        }
+    }
+    let summary = ingest.summary;
+    info!(
+        consumed = summary.consumed,
+        accepted = summary.accepted,
+        rejected = summary.rejected,
+        "ingest stopped"
+    );
+    outcome.and(stored).map(|()| summary)
+}
+
+/// What became of one partner record.
+enum Handled {
+    /// Its output was handed to the producer.
+    Produced,
+    /// Shutdown was raised while it waited for the schema registry.
+    Stopped,
+}
+
+/// The ingest loop's state and what it needs per record.
+struct Ingest<'a> {
+    producer: &'a ThreadedProducer<IngestDeliveries>,
+    topics: &'a Topics,
+    decoder: &'a EventDecoder,
+    clock: crate::Clock,
+    /// By `Feed as usize`.
+    consumed: [icsflow_telemetry::IntCounter; 3],
+    /// By `OutputKind as usize`.
+    produced: [icsflow_telemetry::IntCounter; 2],
+    metrics: &'a PipelineMetrics,
+    freshness: Freshness,
+    outputs: OutputTopics,
+    summary: IngestSummary,
+}
+
+impl Ingest<'_> {
+    /// Routes one partner record and hands its output to the producer.
+    async fn handle(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        shutdown: &mut Shutdown,
+    ) -> Result<Handled, RoleError> {
+        self.summary.consumed += 1;
+        let Some(feed) = self.topics.feed_of(message.topic()) else {
+            return Ok(Handled::Produced);
         };
-        consumed[feed as usize].inc();
-        let produced = loop {
+        self.consumed[feed as usize].inc();
+        let mut output = loop {
             match route(
-                &message,
+                message,
                 feed,
-                clock(),
-                &decoder,
-                &metrics,
-                &mut freshness,
-                &outputs,
+                (self.clock)(),
+                self.decoder,
+                self.metrics,
+                &mut self.freshness,
+                &self.outputs,
             ) {
-                Routed::Ready(routed) => break routed,
+                Routed::Ready(output) => break output,
                 Routed::RegistryUnavailable(detail) => {
-                    metrics
+                    self.metrics
                         .registry_unavailable
                         .with_label_values(&[feed.as_str()])
                         .inc();
@@ -163,65 +234,48 @@ pub async fn run_ingest(
                     );
                     tokio::select! {
                         () = tokio::time::sleep(REGISTRY_RETRY) => {}
-                        () = stopped(&mut shutdown) => break None,
+                        () = stopped(shutdown) => return Ok(Handled::Stopped),
                     }
                 }
             }
         };
-        let Some(output) = produced else { break Ok(()) };
         match output.kind {
-            OutputKind::Accepted => summary.accepted += 1,
-            OutputKind::Rejected => summary.rejected += 1,
+            OutputKind::Accepted => self.summary.accepted += 1,
+            OutputKind::Rejected => self.summary.rejected += 1,
         }
-        let delivery = match send_with_backpressure(&producer, output.record()).await {
-            Ok(delivery) => delivery,
-            Err(error) => break Err(RoleError::Kafka(error)),
-        };
-        let acknowledgement = PendingAcknowledgement {
-            delivery,
+        let source = self.producer.context().lock().track(
             feed,
-            partition: message.partition(),
-            offset: message.offset(),
-            kind: output.kind,
-        };
-        if acknowledgements.send(acknowledgement).await.is_err() {
-            break Err(RoleError::DeliveryFailed(
-                "the acknowledgement task stopped".to_owned(),
-            ));
-        }
-    };
+            message.partition(),
+            message.offset(),
+            output.kind,
+        );
+        send_with_backpressure(self.producer, output.record(Box::new(source))).await?;
+        Ok(Handled::Produced)
+    }
 
-    // Finish in-flight work: every produced record acknowledged and its
-    // offset stored, then commit.
-    drop(acknowledgements);
-    let acknowledged = acknowledger
-        .await
-        .unwrap_or_else(|error| Err(RoleError::DeliveryFailed(error.to_string())));
-    let _ = producer.flush(Duration::from_secs(10));
-    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-        // Nothing stored yet is not a failure.
-        if !matches!(
-            error,
-            KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
-        ) {
-            warn!(%error, "final commit failed");
+    /// Counts what the broker acknowledged and stores the partner offsets
+    /// that became storable; a refused delivery stops the role.
+    fn store_acknowledged(&self, consumer: &StreamConsumer<RoleContext>) -> Result<(), RoleError> {
+        let acknowledged = self.producer.context().lock().take();
+        for (counter, count) in self.produced.iter().zip(acknowledged.produced) {
+            if count > 0 {
+                counter.inc_by(count);
+            }
+        }
+        for ((feed, partition), offset) in acknowledged.storable {
+            let topic = self.topics.partner_topics()[feed as usize].0;
+            // librdkafka stores this offset + 1, the next one to read.
+            if let Err(error) = consumer.store_offset(topic, partition, offset) {
+                // A revoked partition: its next owner starts from the
+                // last committed offset and re-produces (at-least-once).
+                debug!(%error, topic, partition, "offset not stored");
+            }
+        }
+        match acknowledged.failure {
+            Some(failure) => Err(RoleError::DeliveryFailed(failure)),
+            None => Ok(()),
         }
     }
-    info!(
-        consumed = summary.consumed,
-        accepted = summary.accepted,
-        rejected = summary.rejected,
-        "ingest stopped"
-    );
-    outcome.and(acknowledged).map(|()| summary)
-}
-
-#[derive(Clone, Copy)]
-enum OutputKind {
-    /// To the journey topic.
-    Accepted = 0,
-    /// To the dead-letter topic.
-    Rejected = 1,
 }
 
 /// What to produce for one partner record.
@@ -234,13 +288,14 @@ struct Output {
 }
 
 impl Output {
-    fn record(&self) -> FutureRecord<'_, str, [u8]> {
-        let mut record = FutureRecord::to(&self.topic).payload(self.value.as_slice());
+    fn record(&mut self, source: Box<Source>) -> BaseRecord<'_, str, [u8], Box<Source>> {
+        let mut record =
+            BaseRecord::with_opaque_to(&self.topic, source).payload(self.value.as_slice());
         if let Some(key) = &self.key {
             record = record.key(key.as_str());
         }
-        if let Some(headers) = &self.headers {
-            record = record.headers(headers.clone());
+        if let Some(headers) = self.headers.take() {
+            record = record.headers(headers);
         }
         record
     }
@@ -254,7 +309,7 @@ struct OutputTopics {
 }
 
 enum Routed {
-    Ready(Option<Output>),
+    Ready(Output),
     RegistryUnavailable(String),
 }
 
@@ -291,13 +346,13 @@ fn route(
                 event.envelope.source_organisation,
                 event.envelope.occurred_at,
             );
-            Routed::Ready(Some(Output {
+            Routed::Ready(Output {
                 kind: OutputKind::Accepted,
                 topic: Arc::clone(&outputs.journey),
                 key: Some(event.envelope.patient.hex()),
                 value: encode_single_object(decoder.catalogue(), &event),
                 headers: None,
-            }))
+            })
         }
         Err(DecodeError::Rejected(rejection)) => {
             let organisation = rejection.organisation.map_or_else(
@@ -319,7 +374,7 @@ fn route(
                 organisation: rejection.organisation,
                 rejected_at_millis: now.as_millis(),
             };
-            Routed::Ready(Some(Output {
+            Routed::Ready(Output {
                 kind: OutputKind::Rejected,
                 topic: Arc::clone(&outputs.dead_letter),
                 key: None,
@@ -327,7 +382,7 @@ fn route(
                     .value(message.payload().unwrap_or_default())
                     .to_vec(),
                 headers: Some(headers.to_kafka()),
-            }))
+            })
         }
         Err(DecodeError::RegistryUnavailable { detail, .. }) => Routed::RegistryUnavailable(detail),
     }
@@ -335,17 +390,17 @@ fn route(
 
 /// Hands a record to librdkafka, waiting while its queue is full.
 async fn send_with_backpressure(
-    producer: &FutureProducer,
-    mut record: FutureRecord<'_, str, [u8]>,
-) -> Result<DeliveryFuture, KafkaError> {
+    producer: &ThreadedProducer<IngestDeliveries>,
+    mut record: BaseRecord<'_, str, [u8], Box<Source>>,
+) -> Result<(), RoleError> {
     loop {
-        match producer.send_result(record) {
-            Ok(delivery) => return Ok(delivery),
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                 record = returned;
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            Err((error, _)) => return Err(error),
+            Err((error, _)) => return Err(RoleError::Kafka(error)),
         }
     }
 }
@@ -381,69 +436,4 @@ impl Freshness {
             gauge.set(seconds);
         }
     }
-}
-
-/// What the acknowledger needs to name topics and count what was produced.
-struct Acknowledged {
-    /// By `Feed as usize`.
-    partner_topics: [String; 3],
-    /// By `OutputKind as usize`: the topic and its produced counter.
-    outputs: [(String, icsflow_telemetry::IntCounter); 2],
-}
-
-/// Awaits acknowledgements in the order records were produced and stores
-/// each partner offset only once its output is acknowledged. What is
-/// already acknowledged is taken in a batch, and each partition's offset
-/// stored once per batch: the highest, since everything before it in the
-/// partition was acknowledged first.
-async fn store_offsets_when_acknowledged(
-    mut pending: mpsc::Receiver<PendingAcknowledgement>,
-    consumer: Arc<StreamConsumer<RoleContext>>,
-    acknowledged: Acknowledged,
-) -> Result<(), RoleError> {
-    let mut highest: std::collections::BTreeMap<(Feed, i32), i64> = Default::default();
-    while let Some(first) = pending.recv().await {
-        let mut produced = [0_u64; 2];
-        let mut next = Some(first);
-        while let Some(acknowledgement) = next.take() {
-            match acknowledgement.delivery.await {
-                Ok(Ok(_)) => {
-                    produced[acknowledgement.kind as usize] += 1;
-                    highest.insert(
-                        (acknowledgement.feed, acknowledgement.partition),
-                        acknowledgement.offset,
-                    );
-                }
-                Ok(Err((error, _))) => {
-                    let topic = &acknowledged.outputs[acknowledgement.kind as usize].0;
-                    error!(%error, topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
-                    return Err(RoleError::DeliveryFailed(error.to_string()));
-                }
-                Err(_) => {
-                    return Err(RoleError::DeliveryFailed(
-                        "the producer was dropped".to_owned(),
-                    ))
-                }
-            }
-            if produced.iter().sum::<u64>() < 4096 {
-                next = match pending.try_recv() {
-                    Ok(acknowledgement) => Some(acknowledgement),
-                    Err(_) => None,
-                };
-            }
-        }
-        for ((_, counter), count) in acknowledged.outputs.iter().zip(produced) {
-            counter.inc_by(count);
-        }
-        for ((feed, partition), offset) in std::mem::take(&mut highest) {
-            let topic = &acknowledged.partner_topics[feed as usize];
-            // librdkafka stores this offset + 1, the next one to read.
-            if let Err(error) = consumer.store_offset(topic, partition, offset) {
-                // A revoked partition: its next owner starts from the
-                // last committed offset and re-produces (at-least-once).
-                debug!(%error, topic, partition, "offset not stored");
-            }
-        }
-    }
-    Ok(())
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::context::{RebalanceEvent, RoleContext};
-use crate::{stopped, KafkaSettings, RoleError, Shutdown, Topics};
+use crate::{ready_now, stopped, KafkaSettings, RoleError, Shutdown, Topics};
 
 /// The engines of the partitions this replica owns, one per partition so
 /// that a revoked partition's journeys can be dropped whole.
@@ -166,7 +166,7 @@ pub async fn run_join(
     };
     // Never commit: with no committed offset, every assignment starts from
     // the beginning of retention, which is exactly the replay we want.
-    let config = settings.client_config(&[
+    let config = settings.consumer_config(&[
         ("group.id", &settings.join_group_id),
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
@@ -315,16 +315,6 @@ fn apply_batch(
         if count > 0 {
             counter.inc_by(count);
         }
-    }
-}
-
-/// The future's output if it is ready at once, without waiting.
-fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.poll(&mut context) {
-        std::task::Poll::Ready(output) => Some(output),
-        std::task::Poll::Pending => None,
     }
 }
 

@@ -14,6 +14,7 @@
 //!
 //! Bad input never stops a role: it is dead-lettered and counted.
 
+mod acknowledgements;
 mod context;
 mod dead_letter;
 mod embedded;
@@ -67,5 +68,16 @@ pub async fn stopped(shutdown: &mut Shutdown) {
         if shutdown.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// The future's output if it is ready at once, without waiting: how a role
+/// takes what librdkafka already holds after the first record of a batch.
+pub(crate) fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
     }
 }

@@ -27,11 +27,7 @@ impl KafkaSettings {
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set("statistics.interval.ms", "5000")
-            // A broker holds a fetch at most this long waiting for data;
-            // librdkafka's 500 ms would add up to a second of latency over
-            // the two consumer stages.
-            .set("fetch.wait.max.ms", "20");
+            .set("statistics.interval.ms", "5000");
         for (key, value) in role_settings {
             config.set(*key, *value);
         }
@@ -39,6 +35,23 @@ impl KafkaSettings {
             config.set(key, value);
         }
         config
+    }
+
+    /// Consumer settings: the common ones, fetch tuning, then the role's.
+    pub(crate) fn consumer_config(&self, role_settings: &[(&str, &str)]) -> ClientConfig {
+        let mut settings = vec![
+            // A broker holds a fetch at most this long waiting for data;
+            // librdkafka's 500 ms would add up to a second of latency over
+            // the two consumer stages.
+            ("fetch.wait.max.ms", "20"),
+            // When the records already fetched fill librdkafka's queue (as
+            // they do while a replay outruns the engine), it pauses fetching
+            // for this long; its default of 1 s stalled a replay for most of
+            // a second at a time.
+            ("fetch.queue.backoff.ms", "10"),
+        ];
+        settings.extend_from_slice(role_settings);
+        self.client_config(&settings)
     }
 
     /// Producer settings: idempotent, acknowledged by all in-sync replicas,

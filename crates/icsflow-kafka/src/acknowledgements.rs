@@ -1,0 +1,241 @@
+//! Which partner offsets the ingest role may store: a partner record's
+//! offset becomes storable once the broker acknowledged what was produced
+//! for it and for every record before it in its partition.
+//!
+//! librdkafka reports deliveries on its own polling thread, in order within
+//! one output partition but not across them, so the records of one partner
+//! partition (which fan out to every journey partition) are acknowledged out
+//! of order. The producer's context records each report here; the ingest
+//! loop takes what became storable once per batch. Nothing here waits, wakes
+//! a task or does I/O.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use icsflow_core::Feed;
+use rdkafka::client::ClientContext;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::ProducerContext;
+use tracing::error;
+
+/// Where a produced record went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputKind {
+    /// To the journey topic.
+    Accepted = 0,
+    /// To the dead-letter topic.
+    Rejected = 1,
+}
+
+/// The partner record a produced record came from, handed to librdkafka
+/// with the record and back with its delivery report.
+#[derive(Debug)]
+pub(crate) struct Source {
+    feed: Feed,
+    partition: i32,
+    /// The record's place in its partner partition's production order.
+    sequence: u64,
+    kind: OutputKind,
+}
+
+/// What became known since the ingest loop last asked.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Acknowledged {
+    /// Records acknowledged, by `OutputKind as usize`.
+    pub(crate) produced: [u64; 2],
+    /// Per partner partition, the highest offset whose record and every
+    /// earlier one were acknowledged.
+    pub(crate) storable: BTreeMap<(Feed, i32), i64>,
+    /// The first delivery the broker refused, if any.
+    pub(crate) failure: Option<String>,
+}
+
+/// Partner records produced and not yet acknowledged, per partner
+/// partition, in production order.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    partitions: HashMap<(Feed, i32), PartitionInFlight>,
+    acknowledged: Acknowledged,
+}
+
+#[derive(Debug, Default)]
+struct PartitionInFlight {
+    /// The sequence number of the front entry.
+    first_sequence: u64,
+    /// Offset and whether it was acknowledged, in production order.
+    entries: VecDeque<(i64, bool)>,
+}
+
+impl InFlight {
+    /// Records that the partner record at `offset` is about to be produced;
+    /// the returned source goes with the produced record.
+    pub(crate) fn track(
+        &mut self,
+        feed: Feed,
+        partition: i32,
+        offset: i64,
+        kind: OutputKind,
+    ) -> Source {
+        let in_flight = self.partitions.entry((feed, partition)).or_default();
+        let sequence = in_flight.first_sequence + in_flight.entries.len() as u64;
+        in_flight.entries.push_back((offset, false));
+        Source {
+            feed,
+            partition,
+            sequence,
+            kind,
+        }
+    }
+
+    /// A delivery report: the record from `source` was written.
+    pub(crate) fn acknowledge(&mut self, source: &Source) {
+        self.acknowledged.produced[source.kind as usize] += 1;
+        let Some(in_flight) = self.partitions.get_mut(&(source.feed, source.partition)) else {
+            return;
+        };
+        let Some(index) = source
+            .sequence
+            .checked_sub(in_flight.first_sequence)
+            .and_then(|index| usize::try_from(index).ok())
+        else {
+            return;
+        };
+        if let Some(entry) = in_flight.entries.get_mut(index) {
+            entry.1 = true;
+        }
+        while let Some(&(offset, true)) = in_flight.entries.front() {
+            in_flight.entries.pop_front();
+            in_flight.first_sequence += 1;
+            self.acknowledged
+                .storable
+                .insert((source.feed, source.partition), offset);
+        }
+    }
+
+    /// A delivery report: the broker refused the record.
+    pub(crate) fn fail(&mut self, detail: String) {
+        self.acknowledged.failure.get_or_insert(detail);
+    }
+
+    /// What became known since the last call.
+    pub(crate) fn take(&mut self) -> Acknowledged {
+        std::mem::take(&mut self.acknowledged)
+    }
+
+    /// Records produced and not yet acknowledged.
+    pub(crate) fn pending(&self) -> usize {
+        self.partitions
+            .values()
+            .map(|in_flight| in_flight.entries.len())
+            .sum()
+    }
+}
+
+/// The ingest producer's context: delivery reports go to [`InFlight`].
+#[derive(Debug, Default)]
+pub(crate) struct IngestDeliveries {
+    pub(crate) in_flight: Mutex<InFlight>,
+}
+
+impl IngestDeliveries {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ClientContext for IngestDeliveries {}
+
+impl ProducerContext for IngestDeliveries {
+    type DeliveryOpaque = Box<Source>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, source: Box<Source>) {
+        match result {
+            Ok(_) => self.lock().acknowledge(&source),
+            Err((error, message)) => {
+                use rdkafka::message::Message;
+                let topic = message.topic();
+                error!(%error, topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
+                self.lock().fail(format!("{topic}: {error}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storable(in_flight: &mut InFlight) -> Vec<((Feed, i32), i64)> {
+        in_flight.take().storable.into_iter().collect()
+    }
+
+    #[test]
+    fn an_offset_is_storable_only_once_every_earlier_record_is_acknowledged() {
+        let mut in_flight = InFlight::default();
+        let sources: Vec<Source> = (10..15)
+            .map(|offset| in_flight.track(Feed::Discharge, 0, offset, OutputKind::Accepted))
+            .collect();
+        // Acknowledged out of order: 12 and 11 before 10.
+        in_flight.acknowledge(&sources[2]);
+        in_flight.acknowledge(&sources[1]);
+        assert_eq!(storable(&mut in_flight), []);
+        in_flight.acknowledge(&sources[0]);
+        assert_eq!(storable(&mut in_flight), [((Feed::Discharge, 0), 12)]);
+        in_flight.acknowledge(&sources[4]);
+        assert_eq!(storable(&mut in_flight), []);
+        assert_eq!(in_flight.pending(), 2);
+        in_flight.acknowledge(&sources[3]);
+        assert_eq!(storable(&mut in_flight), [((Feed::Discharge, 0), 14)]);
+        assert_eq!(in_flight.pending(), 0);
+    }
+
+    #[test]
+    fn partitions_and_feeds_are_tracked_apart_and_outputs_counted() {
+        let mut in_flight = InFlight::default();
+        let discharge = in_flight.track(Feed::Discharge, 3, 7, OutputKind::Accepted);
+        let blocked = in_flight.track(Feed::SocialCare, 3, 1, OutputKind::Rejected);
+        let social_care = in_flight.track(Feed::SocialCare, 3, 2, OutputKind::Accepted);
+        in_flight.acknowledge(&discharge);
+        in_flight.acknowledge(&social_care);
+        let acknowledged = in_flight.take();
+        assert_eq!(acknowledged.produced, [2, 0]);
+        assert_eq!(
+            acknowledged.storable.into_iter().collect::<Vec<_>>(),
+            [((Feed::Discharge, 3), 7)]
+        );
+        in_flight.acknowledge(&blocked);
+        let acknowledged = in_flight.take();
+        assert_eq!(acknowledged.produced, [0, 1]);
+        assert_eq!(
+            acknowledged.storable.into_iter().collect::<Vec<_>>(),
+            [((Feed::SocialCare, 3), 2)]
+        );
+    }
+
+    #[test]
+    fn a_partition_read_again_from_an_earlier_offset_stores_in_production_order() {
+        // After a rebalance the same partition may be consumed again from its
+        // last committed offset while later records are still in flight.
+        let mut in_flight = InFlight::default();
+        let later = in_flight.track(Feed::PrimaryCare, 0, 50, OutputKind::Accepted);
+        let again = in_flight.track(Feed::PrimaryCare, 0, 40, OutputKind::Accepted);
+        in_flight.acknowledge(&again);
+        assert_eq!(storable(&mut in_flight), []);
+        in_flight.acknowledge(&later);
+        assert_eq!(storable(&mut in_flight), [((Feed::PrimaryCare, 0), 40)]);
+    }
+
+    #[test]
+    fn the_first_refusal_is_kept() {
+        let mut in_flight = InFlight::default();
+        in_flight.fail("journey: message too large".to_owned());
+        in_flight.fail("journey: second".to_owned());
+        assert_eq!(
+            in_flight.take().failure.as_deref(),
+            Some("journey: message too large")
+        );
+        assert_eq!(in_flight.take().failure, None);
+    }
+}
