@@ -447,3 +447,87 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
         .sum();
     assert_eq!(counted, summary.rejected, "seed {seed}: counters");
 }
+
+/// A record the broker refuses to store (here: too large, a permanent
+/// error) stops the ingest role with an error instead of skipping it, and
+/// its partner offset is not committed: started again once the broker
+/// accepts it, ingest reads the record again and produces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let (cluster, settings) = cluster_with_topics(2);
+    let topics = topics();
+    let catalogue = SchemaCatalogue::embedded();
+    let event = one_event_of_each_type()[0];
+    let producer = producer(&settings);
+    producer
+        .send(
+            BaseRecord::to(partner_topic(event.feed()))
+                .key("partner-key")
+                .payload(&encode_single_object(&catalogue, &event)),
+        )
+        .expect("queued");
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+
+    let run = |settings: KafkaSettings, shutdown| {
+        let topics = topics.clone();
+        tokio::spawn(async move {
+            let registry = Registry::new();
+            let metrics = PipelineMetrics::register(&registry).expect("metrics");
+            run_ingest(
+                &settings,
+                &topics,
+                EventDecoder::new(Arc::new(SchemaCatalogue::embedded())),
+                icsflow_kafka::wall_clock(),
+                metrics,
+                Arc::new(Health::new(None)),
+                shutdown,
+            )
+            .await
+        })
+    };
+
+    // Every produce request refused as too large.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE; 50],
+    );
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let refused = tokio::time::timeout(Duration::from_secs(60), run(settings.clone(), shutdown))
+        .await
+        .expect("ingest stops by itself")
+        .expect("task");
+    match refused {
+        Err(icsflow_kafka::RoleError::DeliveryFailed(detail)) => {
+            assert!(detail.starts_with("journey:"), "{detail}");
+        }
+        other => panic!("expected a refused delivery, got {other:?}"),
+    }
+
+    // The broker accepts records again: the same record is read and produced.
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let stop = StopOnDrop(stop);
+    let again = run(settings.clone(), shutdown);
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("group.id", "journey-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("reader");
+    reader.subscribe(&["journey"]).expect("subscribe");
+    let started = Instant::now();
+    let mut journey_records = 0;
+    while journey_records == 0 && started.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(_)) = reader.poll(Duration::from_millis(200)) {
+            journey_records += 1;
+        }
+    }
+    drop(stop);
+    let summary = again.await.expect("task").expect("ingest stops cleanly");
+    assert_eq!(
+        journey_records, 1,
+        "the refused record reached the journey topic after the restart"
+    );
+    assert_eq!((summary.consumed, summary.accepted), (1, 1));
+}
