@@ -82,8 +82,8 @@ demo: tools native-libraries
 bench: test-tools native-libraries
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-avro --bench decode
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-engine --bench engine
-	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- mock 100000
-	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- tansu 100000
+	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- mock 200000
+	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- tansu 1000000
 
 # Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of both Avro
 # framings, the JSON lines `publish` reads, and configuration loading,
