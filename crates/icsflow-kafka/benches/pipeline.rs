@@ -224,15 +224,9 @@ fn publish(bootstrap: &str, events: &[Event]) {
     producer.flush(Duration::from_secs(120)).expect("flushed");
 }
 
-/// Records per second a consumer that only counts reaches on `topics`: the
-/// same stream consumer and fetch settings the roles use.
-async fn raw_consume_rate(
-    bootstrap: &str,
-    topics: &[&str],
-    expected: usize,
-    group: &str,
-    meter: CpuMeter,
-) -> (f64, String) {
+/// A stream consumer with the roles' fetch settings, subscribed to
+/// `topics` from their start.
+fn stream_consumer(bootstrap: &str, group: &str, topics: &[&str]) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
@@ -244,6 +238,19 @@ async fn raw_consume_rate(
         .create()
         .expect("consumer");
     consumer.subscribe(topics).expect("subscribe");
+    consumer
+}
+
+/// Records per second a consumer that only counts reaches on `topics`: the
+/// same stream consumer and fetch settings the roles use.
+async fn raw_consume_rate(
+    bootstrap: &str,
+    topics: &[&str],
+    expected: usize,
+    group: &str,
+    meter: CpuMeter,
+) -> (f64, String) {
+    let consumer = stream_consumer(bootstrap, group, topics);
     let mut counted = 0;
     let mut started: Option<Span> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -267,17 +274,7 @@ async fn raw_consume_rate(
 /// to the last, is the most the pipeline could reach on this broker and
 /// machine.
 async fn pass_through_rate(bootstrap: &str, expected: usize, meter: CpuMeter) -> (f64, String) {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "pass-through-copy")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "20")
-        .set("fetch.queue.backoff.ms", "10")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&PARTNER_TOPICS).expect("subscribe");
+    let consumer = stream_consumer(bootstrap, "pass-through-copy", &PARTNER_TOPICS);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("partitioner", "murmur2_random")

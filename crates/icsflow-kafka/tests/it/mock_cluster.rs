@@ -69,6 +69,28 @@ fn producer(settings: &KafkaSettings) -> BaseProducer {
         .expect("producer")
 }
 
+/// The ingest role on its own task, with the wall clock.
+fn spawn_ingest(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    metrics: &PipelineMetrics,
+    shutdown: icsflow_kafka::Shutdown,
+) -> tokio::task::JoinHandle<Result<icsflow_kafka::IngestSummary, icsflow_kafka::RoleError>> {
+    let (settings, topics, metrics) = (settings.clone(), topics.clone(), metrics.clone());
+    tokio::spawn(async move {
+        run_ingest(
+            &settings,
+            &topics,
+            EventDecoder::new(Arc::new(SchemaCatalogue::embedded())),
+            icsflow_kafka::wall_clock(),
+            metrics,
+            Arc::new(Health::new(None)),
+            shutdown,
+        )
+        .await
+    })
+}
+
 fn as_of() -> Timestamp {
     Timestamp::from_millis(1_780_000_000_000)
 }
@@ -356,21 +378,7 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
     let metrics = PipelineMetrics::register(&registry).expect("metrics");
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let stop = StopOnDrop(stop);
-    let ingest = {
-        let (settings, topics, metrics) = (settings.clone(), topics.clone(), metrics.clone());
-        tokio::spawn(async move {
-            run_ingest(
-                &settings,
-                &topics,
-                EventDecoder::new(Arc::new(SchemaCatalogue::embedded())),
-                icsflow_kafka::wall_clock(),
-                metrics,
-                Arc::new(Health::new(None)),
-                shutdown,
-            )
-            .await
-        })
-    };
+    let ingest = spawn_ingest(&settings, &topics, &metrics, shutdown);
     let consumed = metrics.consumed.clone();
     eventually("every record consumed", Duration::from_secs(60), || {
         consumed.with_label_values(&["ingest", "discharge"]).get()
@@ -469,23 +477,8 @@ async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart
         .expect("queued");
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
-    let run = |settings: KafkaSettings, shutdown| {
-        let topics = topics.clone();
-        tokio::spawn(async move {
-            let registry = Registry::new();
-            let metrics = PipelineMetrics::register(&registry).expect("metrics");
-            run_ingest(
-                &settings,
-                &topics,
-                EventDecoder::new(Arc::new(SchemaCatalogue::embedded())),
-                icsflow_kafka::wall_clock(),
-                metrics,
-                Arc::new(Health::new(None)),
-                shutdown,
-            )
-            .await
-        })
-    };
+    let registry = Registry::new();
+    let metrics = PipelineMetrics::register(&registry).expect("metrics");
 
     // Every produce request refused as too large.
     cluster.request_errors(
@@ -493,10 +486,13 @@ async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE; 50],
     );
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let refused = tokio::time::timeout(Duration::from_secs(60), run(settings.clone(), shutdown))
-        .await
-        .expect("ingest stops by itself")
-        .expect("task");
+    let refused = tokio::time::timeout(
+        Duration::from_secs(60),
+        spawn_ingest(&settings, &topics, &metrics, shutdown),
+    )
+    .await
+    .expect("ingest stops by itself")
+    .expect("task");
     match refused {
         Err(icsflow_kafka::RoleError::DeliveryFailed(detail)) => {
             assert!(detail.starts_with("journey:"), "{detail}");
@@ -508,7 +504,7 @@ async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let stop = StopOnDrop(stop);
-    let again = run(settings.clone(), shutdown);
+    let again = spawn_ingest(&settings, &topics, &metrics, shutdown);
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.bootstrap_servers)
         .set("group.id", "journey-reader")
