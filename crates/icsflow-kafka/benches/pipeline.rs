@@ -7,7 +7,8 @@
 //! 3. rebuilding state on assignment (replay) against a consumer that only
 //!    counts the journey topic's records.
 //!
-//! `cargo bench -p icsflow-kafka --bench pipeline -- [mock|tansu] [EVENTS]`.
+//! `cargo bench -p icsflow-kafka --bench pipeline -- [mock|tansu] [EVENTS]`;
+//! set `RUST_LOG=info` to see the roles' log lines as well.
 //! `tansu` starts `tansu broker` with `memory://` storage on a loopback
 //! port (installed by `make test`).
 
@@ -102,6 +103,13 @@ const PASS_THROUGH: &str = "pass_through";
 const PARTNER_TOPICS: [&str; 3] = ["discharge", "social_care", "primary_care"];
 
 fn main() {
+    // The roles' own log lines (replay progress, summaries) with RUST_LOG set.
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let arguments: Vec<String> = std::env::args()
         .skip(1)
         .filter(|argument| !argument.starts_with("--"))

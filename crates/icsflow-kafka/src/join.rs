@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use icsflow_avro::EventDecoder;
 use icsflow_core::{Event, Timestamp, TimestampPolicy};
@@ -202,12 +202,17 @@ pub async fn run_join(
     let mut batch: Vec<(i32, Event)> = Vec::with_capacity(BATCH);
     // Records consumed already added to the consumed counter.
     let mut counted = 0;
+    // The replay under way, for its progress and summary in the log.
+    let mut replay_progress: Option<ReplayProgress> = None;
     loop {
         tokio::select! {
             biased;
             () = stopped(&mut shutdown) => break,
             Some(event) = rebalances.recv() => {
                 apply_rebalance(&shared, &mut replays, event).await;
+                if health.caught_up() {
+                    replay_progress = None;
+                }
             }
             _ = housekeeping.tick() => {
                 // Not while replaying: eviction sets the horizon before
@@ -218,6 +223,9 @@ pub async fn run_join(
                     info!(evicted, "complete journeys evicted");
                 }
                 metrics.journeys.set(engines.journeys() as i64);
+                if let Some(progress) = replay_progress.as_mut().filter(|_| !health.caught_up()) {
+                    progress.report(&replays, summary.consumed);
+                }
             }
             received = consumer.recv() => {
                 // Take what else librdkafka already holds, up to a batch,
@@ -261,6 +269,9 @@ pub async fn run_join(
                     }
                 }
                 consumed.inc_by(summary.consumed - counted);
+                if !health.caught_up() && replay_progress.is_none() {
+                    replay_progress = Some(ReplayProgress::start(counted));
+                }
                 counted = summary.consumed;
                 apply_batch(&engines, &mut batch, &outcomes, &mut summary);
                 let mut all_replayed = true;
@@ -275,7 +286,16 @@ pub async fn run_join(
                     all_replayed &= remaining == 0;
                 }
                 if all_replayed && !replays.is_empty() && !health.caught_up() {
-                    info!(partitions = replays.len(), "assigned partitions replayed; ready");
+                    let (records, seconds) = replay_progress
+                        .take()
+                        .map_or((0, 0.0), |progress| progress.finished(summary.consumed));
+                    info!(
+                        partitions = replays.len(),
+                        records,
+                        seconds = (seconds * 10.0).round() / 10.0,
+                        records_per_second = (records as f64 / seconds.max(1e-3)) as u64,
+                        "assigned partitions replayed; ready"
+                    );
                     health.set_caught_up(true);
                 }
             }
@@ -287,6 +307,52 @@ pub async fn run_join(
         "join stopped"
     );
     Ok(summary)
+}
+
+/// A replay under way: when it began, for a progress line on each
+/// housekeeping tick and a summary when it ends.
+struct ReplayProgress {
+    started: Instant,
+    /// Records the role had consumed when the replay began.
+    consumed_at_start: u64,
+    /// When progress was last reported, and the records consumed then.
+    last_report: (Instant, u64),
+}
+
+impl ReplayProgress {
+    fn start(consumed: u64) -> ReplayProgress {
+        let now = Instant::now();
+        ReplayProgress {
+            started: now,
+            consumed_at_start: consumed,
+            last_report: (now, consumed),
+        }
+    }
+
+    /// Logs the records left to replay and the rate since the last report.
+    fn report(&mut self, replays: &BTreeMap<i32, Replay>, consumed: u64) {
+        let remaining: i64 = replays
+            .values()
+            .map(|replay| (replay.target - replay.next_offset).max(0))
+            .sum();
+        let (at, consumed_then) = self.last_report;
+        let rate = (consumed - consumed_then) as f64 / at.elapsed().as_secs_f64().max(1e-3);
+        info!(
+            partitions = replays.len(),
+            remaining,
+            records_per_second = rate as u64,
+            "replaying"
+        );
+        self.last_report = (Instant::now(), consumed);
+    }
+
+    /// Records replayed and seconds taken.
+    fn finished(self, consumed: u64) -> (u64, f64) {
+        (
+            consumed - self.consumed_at_start,
+            self.started.elapsed().as_secs_f64(),
+        )
+    }
 }
 
 /// Most records decoded before they are applied under one lock.
