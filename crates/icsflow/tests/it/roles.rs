@@ -16,11 +16,13 @@ use rdkafka::ClientConfig;
 
 use crate::broker::{free_port, Broker};
 
+const JOURNEY_PARTITIONS: u32 = 4;
+
 pub(crate) const TOPICS: [(&str, u32); 5] = [
     ("ics.discharge.v1", 2),
     ("ics.social_care.v1", 2),
     ("ics.primary_care.v1", 2),
-    ("icsflow.journey.v1", 4),
+    ("icsflow.journey.v1", JOURNEY_PARTITIONS),
     ("icsflow.deadletter.v1", 1),
 ];
 
@@ -424,9 +426,17 @@ fn a_restarted_join_and_two_joins_in_one_group_show_the_same_gauges() {
     wait_for_gauges("the first join's gauges", &[&first], &expected);
     assert_eq!(first.interrupt().code(), Some(0));
 
-    // A restarted replica replays the journey topic and shows the same.
+    // A restarted replica replays the journey topic and shows the same,
+    // and its log says how much it replayed (in plain text: no colour codes
+    // when the log is not a terminal).
     let second = Role::start("join", &broker);
     wait_for_gauges("the restarted join's gauges", &[&second], &expected);
+    let log = std::fs::read_to_string(&second.log).expect("join log");
+    let summary = format!(
+        "assigned partitions replayed; ready partitions={JOURNEY_PARTITIONS} records={}",
+        events.len()
+    );
+    assert!(log.contains(&summary), "no {summary:?} in:\n{log}");
 
     // A second replica in the group: the partitions are shared, each replica
     // reports its own, and the sums are the single replica's values.
