@@ -2,10 +2,14 @@
 //! same broker and data (see BENCHMARKS.md):
 //!
 //! 1. end-to-end throughput, partner topics to gauges, against a consumer
-//!    that only counts the partner records;
+//!    that only counts the partner records, and against a pass-through that
+//!    copies them to another topic unchanged (the Kafka work alone);
 //! 2. publish-to-gauge latency, one event at a time;
 //! 3. rebuilding state on assignment (replay) against a consumer that only
 //!    counts the journey topic's records.
+//!
+//! Each throughput phase also reports its CPU time per record (this
+//! process and the broker's) and the cores it kept busy.
 //!
 //! `cargo bench -p icsflow-kafka --bench pipeline -- [mock|tansu] [EVENTS]`;
 //! set `RUST_LOG=info` to see the roles' log lines as well.

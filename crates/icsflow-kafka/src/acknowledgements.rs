@@ -134,7 +134,7 @@ impl InFlight {
 /// The ingest producer's context: delivery reports go to [`InFlight`].
 #[derive(Debug, Default)]
 pub(crate) struct IngestDeliveries {
-    pub(crate) in_flight: Mutex<InFlight>,
+    in_flight: Mutex<InFlight>,
 }
 
 impl IngestDeliveries {

@@ -4,9 +4,9 @@
 //! Records are taken from librdkafka in batches of what it already holds,
 //! each routed and handed to the producer without waiting for the broker.
 //! Delivery reports arrive on the producer's own thread and are recorded in
-//! `acknowledgements::InFlight`; once per batch (and every 100 ms when idle) the loop stores
-//! the partner offsets that became storable, so no task is woken per
-//! record.
+//! `acknowledgements::InFlight`; once per batch (and every 100 ms when
+//! idle) the loop stores the partner offsets that became storable, so no
+//! task is woken per record.
 
 use std::sync::Arc;
 use std::time::Duration;
