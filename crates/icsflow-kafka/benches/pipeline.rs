@@ -16,7 +16,6 @@
 //! `tansu` starts `tansu broker` with `memory://` storage on a loopback
 //! port (installed by `make test`).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,7 @@ use icsflow_core::{one_event_of_each_type, sample_pseudonym, Event, EventId, Fee
 use icsflow_engine::EngineConfig;
 use icsflow_kafka::{run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics};
 use icsflow_telemetry::{Health, PipelineMetrics, Registry};
+use icsflow_testkit::{Broker, Storage};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
@@ -129,12 +129,14 @@ fn main() {
         .expect("runtime");
     match broker_kind.as_str() {
         "tansu" => {
-            let tansu = Tansu::start();
+            // In memory: fast, for throughput (its high watermarks can be
+            // wrong, so replay readiness uses a count too).
+            let tansu = Broker::start_with(Storage::Memory);
             for topic in TOPIC_NAMES {
-                tansu.create_topic(topic);
+                tansu.create_topic(topic, PARTITIONS as u32);
             }
             let meter = CpuMeter {
-                broker_pid: Some(tansu.child.id()),
+                broker_pid: Some(tansu.pid()),
             };
             runtime.block_on(measure("tansu memory://", &tansu.address, events, meter));
         }
@@ -544,69 +546,4 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
     }
     let _ = stop.send(true);
     let _ = replay.await;
-}
-
-/// tansu with in-memory storage: fast, for throughput (its high watermarks
-/// on `memory://` can be wrong, so replay readiness uses a count too).
-struct Tansu {
-    child: Child,
-    address: String,
-}
-
-impl Tansu {
-    fn start() -> Tansu {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("port")
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new("tansu")
-            .args([
-                "broker",
-                "--storage-engine",
-                "memory://tansu/",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts (make test installs it)");
-        let address = format!("127.0.0.1:{port}");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(&address).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "tansu did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Tansu { child, address }
-    }
-
-    fn create_topic(&self, name: &str) {
-        let status = Command::new("tansu")
-            .args([
-                "topic",
-                "create",
-                name,
-                "--broker",
-                &format!("tcp://{}", self.address),
-                "--partitions",
-                &PARTITIONS.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .expect("tansu topic create");
-        assert!(status.success());
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

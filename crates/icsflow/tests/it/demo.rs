@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::broker::free_port;
 use crate::roles::http_get;
+use icsflow_testkit::free_port;
 
 const PLACES: [&str; 3] = ["E06000047", "E08000021", "E08000037"];
 

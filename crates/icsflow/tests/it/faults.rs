@@ -16,11 +16,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::broker::Broker;
 use crate::roles::{
     broker_with_topics, eventually, expected_gauge_lines, expected_gauge_lines_as_of, publish,
     sorted, topic_of, wait_for_gauges, Role,
 };
+use icsflow_testkit::Broker;
 
 const PARTNER_TOPICS: [(&str, Feed); 3] = [
     ("ics.discharge.v1", Feed::Discharge),

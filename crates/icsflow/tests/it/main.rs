@@ -1,7 +1,6 @@
 //! The `icsflow` command as a user runs it: the built binary, its exit
 //! status and what it prints; the consumer roles against a real broker.
 
-mod broker;
 mod demo;
 mod faults;
 mod partner_tools;

@@ -11,8 +11,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::ClientConfig;
 
-use crate::broker::Broker;
 use crate::{icsflow, repository_root, text};
+use icsflow_testkit::Broker;
 
 fn scratch_folder(name: &str) -> std::path::PathBuf {
     let folder = std::env::temp_dir().join(format!("icsflow-{name}-{}", std::process::id()));

@@ -14,7 +14,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
-use crate::broker::{free_port, Broker};
+use icsflow_testkit::{free_port, Broker};
 
 const JOURNEY_PARTITIONS: u32 = 4;
 
