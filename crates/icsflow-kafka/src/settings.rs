@@ -95,3 +95,42 @@ impl Topics {
             .map(|(_, feed)| feed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(librdkafka: &[(&str, &str)]) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: "127.0.0.1:9092".to_owned(),
+            ingest_group_id: "ingest".to_owned(),
+            join_group_id: "join".to_owned(),
+            session_timeout_ms: 6000,
+            librdkafka: librdkafka
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn consumers_fetch_with_short_waits_and_pauses_and_the_role_and_passthrough_win() {
+        let config = settings(&[]).consumer_config(&[("group.id", "join")]);
+        assert_eq!(config.get("fetch.wait.max.ms"), Some("20"));
+        assert_eq!(config.get("fetch.queue.backoff.ms"), Some("10"));
+        assert_eq!(config.get("group.id"), Some("join"));
+
+        let tuned = settings(&[("fetch.queue.backoff.ms", "250")])
+            .consumer_config(&[("fetch.wait.max.ms", "50")]);
+        assert_eq!(tuned.get("fetch.queue.backoff.ms"), Some("250"));
+        assert_eq!(tuned.get("fetch.wait.max.ms"), Some("50"));
+    }
+
+    #[test]
+    fn producers_get_no_consumer_settings() {
+        let config = settings(&[]).producer_config();
+        assert_eq!(config.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(config.get("fetch.wait.max.ms"), None);
+        assert_eq!(config.get("fetch.queue.backoff.ms"), None);
+    }
+}
