@@ -39,7 +39,7 @@ pub(crate) struct Source {
 }
 
 /// What became known since the ingest loop last asked.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub(crate) struct Acknowledged {
     /// Records acknowledged, by `OutputKind as usize`.
     pub(crate) produced: [u64; 2],

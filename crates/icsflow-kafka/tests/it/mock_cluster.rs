@@ -91,6 +91,18 @@ fn spawn_ingest(
     })
 }
 
+/// A consumer of `topic` from its first record, in a group of its own.
+fn reader_from_start(settings: &KafkaSettings, topic: &str) -> BaseConsumer {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("group.id", format!("{topic}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("reader");
+    reader.subscribe(&[topic]).expect("subscribe");
+    reader
+}
+
 fn as_of() -> Timestamp {
     Timestamp::from_millis(1_780_000_000_000)
 }
@@ -225,13 +237,7 @@ async fn partner_records_become_gauges_and_bad_ones_dead_letters() {
     .await;
 
     // The dead-letter topic holds the three bad records with their reasons.
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.bootstrap_servers)
-        .set("group.id", "dead-letter-reader")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("reader");
-    reader.subscribe(&["dead_letter"]).expect("subscribe");
+    let reader = reader_from_start(&settings, "dead_letter");
     let mut dead_letters = Vec::new();
     let started = Instant::now();
     while dead_letters.len() < 3 && started.elapsed() < Duration::from_secs(60) {
@@ -505,13 +511,7 @@ async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let stop = StopOnDrop(stop);
     let again = spawn_ingest(&settings, &topics, &metrics, shutdown);
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.bootstrap_servers)
-        .set("group.id", "journey-reader")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("reader");
-    reader.subscribe(&["journey"]).expect("subscribe");
+    let reader = reader_from_start(&settings, "journey");
     let started = Instant::now();
     let mut journey_records = 0;
     while journey_records == 0 && started.elapsed() < Duration::from_secs(60) {
