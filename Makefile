@@ -6,9 +6,8 @@ CARGO ?= cargo
 CARGO_FLAGS ?= --locked
 # Tools installed with `cargo install` land here.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
-TANSU_VERSION := 0.6.0
 
-.PHONY: test demo bench fuzz soak fmt tools test-tools native-libraries deploy-check help
+.PHONY: test demo bench fuzz soak fmt tools test-tools kafka native-libraries deploy-check help
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded broker"
@@ -29,13 +28,26 @@ native-libraries:
 		echo "make: installing libssl-dev, zlib1g-dev and pkg-config"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev zlib1g-dev pkg-config; }
 
-# A real Kafka-protocol broker for the integration tests (built once, about
-# 20 minutes on 2 cores, then cached in ~/.cargo/bin), and promtool to
-# check the metrics exposition.
-test-tools: tools
-	@tansu --version 2>/dev/null | grep -q "$(TANSU_VERSION)" || { \
-		echo "make: installing the tansu broker $(TANSU_VERSION) (once; about 20 minutes)"; \
-		$(CARGO) install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql; }
+# Apache Kafka for the broker tests, benchmarks and soak: its jars from
+# Maven Central (tests/kafka/pom.xml) into target/kafka/libs, once; the
+# test kit runs them with java. Needs a JDK 17 and Maven.
+KAFKA_LIBS := target/kafka/libs
+kafka: $(KAFKA_LIBS)/.installed
+$(KAFKA_LIBS)/.installed: tests/kafka/pom.xml
+	@command -v java >/dev/null 2>&1 || { \
+		echo "make: installing a Java runtime (openjdk-17-jre-headless)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	@command -v mvn >/dev/null 2>&1 || { \
+		echo "make: installing Maven"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven; }
+	@echo "make: fetching Apache Kafka from Maven Central into $(KAFKA_LIBS)"
+	@rm -rf $(KAFKA_LIBS)
+	mvn -q -B -Dstyle.color=never -f tests/kafka/pom.xml dependency:copy-dependencies \
+		-DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS) -DincludeScope=runtime
+	@touch $@
+
+# Apache Kafka, and promtool to check the metrics exposition.
+test-tools: tools kafka
 	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { \
 		echo "make: installing Prometheus (prometheus and promtool)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
@@ -83,7 +95,7 @@ bench: test-tools native-libraries
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-avro --bench decode
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-engine --bench engine
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- mock 200000
-	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- tansu 1000000
+	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- kafka 1000000
 
 # Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of both Avro
 # framings, the JSON lines `publish` reads, and configuration loading,

@@ -610,7 +610,7 @@ def pipeline_health():
             "timeseries",
             "Engine events by outcome",
             "Events given to the journey engines per second: applied, duplicate (absorbed by "
-            "idempotence), beyond_horizon (older than the eviction horizon), undecodable.",
+            "idempotence), beyond_horizon (older than the eviction horizon), undecodable, too_many_label_values (naming more places or organisations than a partition may hold).",
             [
                 (
                     "sum by (outcome) (rate(icsflow_engine_events_total[5m]))",

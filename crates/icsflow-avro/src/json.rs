@@ -14,7 +14,8 @@
 use std::fmt;
 
 use icsflow_core::{
-    contains_nhs_number, Event, Feed, OdsCode, RejectReason, Rejection, TimestampPolicy,
+    contains_nhs_number, guard_identifiable_data, Event, Feed, OdsCode, RejectReason, Rejection,
+    TimestampPolicy,
 };
 
 use crate::wire::{
@@ -79,13 +80,13 @@ fn decode_checked(
     line: &str,
     policy: &TimestampPolicy,
 ) -> Result<Event, JsonRejection> {
-    if contains_nhs_number(line) {
+    if let Some(path) = identifiable_part(line) {
         return Err(JsonRejection {
             rejection: Rejection::new(
                 RejectReason::IdentifiableData,
                 "the line holds what looks like an NHS number; publish pseudonyms only",
             ),
-            detail: identifiable_field(line).map(|path| format!("in {path}")),
+            detail: path.map(|path| format!("in {path}")),
         });
     }
     let event = match feed {
@@ -154,12 +155,16 @@ fn shape_rejection(error: serde_json::Error) -> JsonRejection {
     }
 }
 
-/// The path of the first string or number holding an NHS number.
-fn identifiable_field(line: &str) -> Option<String> {
+/// Whether the line holds an NHS number: `Some(path)` naming the first key,
+/// string or number that does when the line is JSON, `Some(None)` when it
+/// is not JSON but its text holds one. Strings that are whole pseudonyms or
+/// UUIDs are identifiers, not searched (as in `guard_identifiable_data`).
+fn identifiable_part(line: &str) -> Option<Option<String>> {
     fn search(value: &serde_json::Value, path: &str) -> Option<String> {
+        let holds = |text: &str| guard_identifiable_data([("", text)]).is_err();
         match value {
-            serde_json::Value::String(text) if contains_nhs_number(text) => Some(path.to_owned()),
-            serde_json::Value::Number(number) if contains_nhs_number(&number.to_string()) => {
+            serde_json::Value::String(text) if holds(text) => Some(path.to_owned()),
+            serde_json::Value::Number(number) if holds(&number.to_string()) => {
                 Some(path.to_owned())
             }
             serde_json::Value::Object(fields) => fields.iter().find_map(|(name, inner)| {
@@ -168,6 +173,14 @@ fn identifiable_field(line: &str) -> Option<String> {
                 } else {
                     format!("{path}.{name}")
                 };
+                if holds(name) {
+                    // The key itself is the number: name its parent only.
+                    return Some(if path.is_empty() {
+                        "a key".to_owned()
+                    } else {
+                        format!("a key of {path}")
+                    });
+                }
                 search(inner, &inner_path)
             }),
             serde_json::Value::Array(items) => items
@@ -177,6 +190,8 @@ fn identifiable_field(line: &str) -> Option<String> {
             _ => None,
         }
     }
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    search(&value, "")
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(value) => search(&value, "").map(Some),
+        Err(_) => contains_nhs_number(line).then_some(None),
+    }
 }

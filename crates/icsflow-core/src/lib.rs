@@ -20,7 +20,7 @@ mod time;
 pub use codes::*;
 pub use event::*;
 pub use identifiers::{EventId, OdsCode, PlaceCode, Pseudonym, PseudonymHex};
-pub use nhs_number::{contains_nhs_number, is_valid_nhs_number};
+pub use nhs_number::{contains_nhs_number, is_valid_nhs_number, may_hold_nhs_number};
 pub use rejection::{RejectReason, Rejection};
 pub use samples::{
     one_event_of_each_type, sample_envelope, sample_pseudonym, shifted_to_end_before,

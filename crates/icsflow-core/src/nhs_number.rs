@@ -1,9 +1,10 @@
 //! Recognising NHS numbers so that they can be kept out of everything
 //! icsflow writes.
 //!
-//! The guard is deliberately token based: a 64-character hexadecimal
-//! pseudonym often contains a run of ten digits, and one in eleven of those
-//! would pass the check digit by chance, so only whole tokens count.
+//! Two searches: [`contains_nhs_number`] over the strings of a record that
+//! could be read (free text, and every string of a rejected record but the
+//! ones that validated as identifiers), and [`may_hold_nhs_number`] over raw
+//! bytes that could not be read, before any of them are copied anywhere.
 
 /// True when `digits` is ten ASCII digits whose check digit is right
 /// (modulus 11, weights 10 down to 2).
@@ -24,41 +25,65 @@ pub fn is_valid_nhs_number(digits: &[u8]) -> bool {
     u32::from(digits[9] - b'0') == check
 }
 
-/// True when `text` holds a valid NHS number as a token of its own: ten
-/// digits not touching other letters or digits, or the usual spaced or
-/// hyphenated forms `943 476 5919` and `943-476-5919`.
+/// True when `text` holds a valid NHS number: a run of exactly ten digits
+/// (whatever letters touch it: `NHS9434765919`, `9434765919X`), or the
+/// usual spaced or hyphenated forms `943 476 5919` and `943-476-5919`.
+///
+/// Runs are of digits, not of letters and digits, because people glue
+/// prefixes and suffixes to numbers; a longer run of digits (a timestamp)
+/// is not a number. Validated identifiers are not passed here: a
+/// 64-character hexadecimal pseudonym holds a run of ten digits that passes
+/// the check by chance about once in 170, so callers skip fields that
+/// validated as a pseudonym or UUID (see `guard_identifiable_data`).
 pub fn contains_nhs_number(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    // One pass over the tokens (maximal runs of ASCII letters and digits);
-    // only all-digit tokens of length 10 (plain form) or 3 (start of the
-    // spaced form) need a closer look. This runs on every string of every
-    // record, so it avoids a second pass.
+    find_numbers(text.as_bytes(), RunRule::ExactlyTen)
+}
+
+/// True when raw bytes (a record in any framing, parsed or not) may hold a
+/// valid NHS number: any ten consecutive digits of a run of ten to twelve
+/// (in Avro binary a string's length byte or the next field's can be an
+/// ASCII digit and lengthen the run), or a spaced form. Stricter than
+/// [`contains_nhs_number`], for deciding whether bytes may be copied at all.
+pub fn may_hold_nhs_number(bytes: &[u8]) -> bool {
+    find_numbers(bytes, RunRule::AnyWindowUpToTwelve)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunRule {
+    ExactlyTen,
+    AnyWindowUpToTwelve,
+}
+
+fn find_numbers(bytes: &[u8], rule: RunRule) -> bool {
+    // One pass over the maximal runs of ASCII digits. This runs on every
+    // free-text string of every record, so it avoids a second pass.
     let mut position = 0;
     while position < bytes.len() {
-        if !bytes[position].is_ascii_alphanumeric() {
+        if !bytes[position].is_ascii_digit() {
             position += 1;
             continue;
         }
         let start = position;
-        let mut all_digits = true;
-        while position < bytes.len() && bytes[position].is_ascii_alphanumeric() {
-            all_digits &= bytes[position].is_ascii_digit();
+        while position < bytes.len() && bytes[position].is_ascii_digit() {
             position += 1;
         }
-        if all_digits {
-            let token = &bytes[start..position];
-            match token.len() {
-                10 if is_valid_nhs_number(token) => return true,
-                3 if spaced_number_at(bytes, start) => return true,
-                _ => {}
-            }
+        let run = &bytes[start..position];
+        let found = match (rule, run.len()) {
+            (_, 10) => is_valid_nhs_number(run),
+            (RunRule::AnyWindowUpToTwelve, 11..=12) => run.windows(10).any(is_valid_nhs_number),
+            (_, 3) => spaced_number_at(bytes, start),
+            (RunRule::AnyWindowUpToTwelve, 4) => spaced_number_at(bytes, start + 1),
+            _ => false,
+        };
+        if found {
+            return true;
         }
     }
     false
 }
 
 /// Whether a `3 3 4` digit group form starts at `start`, separated by one
-/// space or hyphen and not running on into further letters or digits.
+/// space or hyphen and not running on into further digits.
 fn spaced_number_at(bytes: &[u8], start: usize) -> bool {
     const LENGTH: usize = 12;
     if bytes.len() < start + LENGTH {
@@ -69,10 +94,7 @@ fn spaced_number_at(bytes: &[u8], start: usize) -> bool {
     if !(separator == b' ' || separator == b'-') || candidate[7] != separator {
         return false;
     }
-    if bytes
-        .get(start + LENGTH)
-        .is_some_and(u8::is_ascii_alphanumeric)
-    {
+    if bytes.get(start + LENGTH).is_some_and(u8::is_ascii_digit) {
         return false;
     }
     let mut digits = [0_u8; 10];
@@ -80,6 +102,9 @@ fn spaced_number_at(bytes: &[u8], start: usize) -> bool {
     let mut index = 0;
     for group in groups {
         for &byte in group {
+            if !byte.is_ascii_digit() {
+                return false;
+            }
             digits[index] = byte;
             index += 1;
         }
@@ -120,7 +145,14 @@ mod tests {
         assert!(contains_nhs_number("943 476 5919"));
         assert!(contains_nhs_number("ref 943-476-5919."));
         assert!(!contains_nhs_number("943 476-5919"));
-        assert!(!contains_nhs_number("x9434765919"));
+        // Letters glued to the number do not hide it.
+        assert!(contains_nhs_number("NHS9434765919"));
+        assert!(contains_nhs_number("ID9434765919"));
+        assert!(contains_nhs_number("9434765919X"));
+        assert!(contains_nhs_number("x9434765919"));
+        assert!(contains_nhs_number("nhs.9434765919"));
+        assert!(contains_nhs_number("NHS943 476 5919"));
+        assert!(contains_nhs_number("(943-476-5919)"));
         assert!(!contains_nhs_number("94347659190"));
         assert!(!contains_nhs_number("943 476 59190"));
         assert!(!contains_nhs_number("RVW01"));
@@ -128,9 +160,14 @@ mod tests {
     }
 
     #[test]
-    fn a_pseudonym_with_a_valid_digit_run_inside_is_not_a_number() {
-        let pseudonym = format!("ab{VALID}cdef{}", "0".repeat(48));
-        assert_eq!(pseudonym.len(), 64);
-        assert!(!contains_nhs_number(&pseudonym));
+    fn raw_bytes_are_searched_through_neighbouring_digits() {
+        assert!(may_hold_nhs_number(b"NHS9434765919"));
+        // An Avro length byte of 24 is the ASCII digit 0.
+        assert!(may_hold_nhs_number(b"\x0209434765919\x02"));
+        assert!(may_hold_nhs_number(b"9434765919\x30\x31"));
+        assert!(may_hold_nhs_number(b"\x00943-476-5919\x00"));
+        assert!(!contains_nhs_number("09434765919"));
+        assert!(!may_hold_nhs_number(b"1733000000000"));
+        assert!(!may_hold_nhs_number(b"RVW01 E06000047"));
     }
 }

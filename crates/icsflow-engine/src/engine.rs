@@ -46,7 +46,17 @@ pub enum Applied {
     /// horizon: its journey may have been evicted, so applying it could count
     /// it twice. Ignored and counted.
     BeyondHorizon,
+    /// Names a place or organisation past the [`LABEL_VALUE_LIMIT`]
+    /// distinct ones this engine already holds: ignored and counted, so
+    /// that record content cannot grow the labels (or the tables that
+    /// index them) without bound.
+    TooManyLabelValues,
 }
+
+/// How many distinct places, and how many distinct organisations, one
+/// engine holds. An ICS has a handful of places and a few hundred
+/// partners; a feed naming thousands is broken or hostile.
+pub const LABEL_VALUE_LIMIT: usize = 4096;
 
 /// Counts about the engine itself, for its own metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +65,7 @@ pub struct EngineStatistics {
     pub applied: u64,
     pub duplicates: u64,
     pub beyond_horizon: u64,
+    pub too_many_label_values: u64,
     pub evicted: u64,
     /// Distinct days held across all series (what a metrics read walks).
     pub series_entries: usize,
@@ -96,6 +107,22 @@ impl Engine {
         let envelope = &event.envelope;
         let id = event_key(envelope.source_organisation, envelope.event_id);
         let day = engine_day(envelope.occurred_at);
+        // Interned first, so that an event past the tables' limit changes
+        // nothing at all.
+        let interned = self
+            .tables
+            .stored_kind(&event.body, envelope.place)
+            .zip(match event.body {
+                // Spells are the trust's, whichever of its sites published.
+                EventBody::Discharge(_) => self
+                    .tables
+                    .organisation_index(trust_of(envelope.source_organisation)),
+                _ => self.tables.organisation_index(envelope.source_organisation),
+            });
+        let Some((kind, organisation)) = interned else {
+            self.statistics.too_many_label_values += 1;
+            return Applied::TooManyLabelValues;
+        };
         let journey = match self.journeys.get_mut(&envelope.patient) {
             Some(journey) => journey,
             None if self.horizon_day.is_some_and(|horizon| day < horizon) => {
@@ -117,14 +144,6 @@ impl Engine {
             &mut self.scratch_before,
         );
 
-        let kind = self.tables.stored_kind(&event.body, envelope.place);
-        let organisation = match event.body {
-            // Spells are the trust's, whichever of its sites published.
-            EventBody::Discharge(_) => self
-                .tables
-                .organisation_index(trust_of(envelope.source_organisation)),
-            _ => self.tables.organisation_index(envelope.source_organisation),
-        };
         let reference = journey.reference_index(envelope.episode_reference);
         journey.insert(StoredEvent {
             id,
@@ -319,7 +338,7 @@ struct Tables {
 }
 
 impl Tables {
-    fn organisation_index(&mut self, organisation: OdsCode) -> u16 {
+    fn organisation_index(&mut self, organisation: OdsCode) -> Option<u16> {
         intern(
             &mut self.organisations,
             &mut self.organisation_indices,
@@ -327,12 +346,14 @@ impl Tables {
         )
     }
 
-    fn place_index(&mut self, place: PlaceCode) -> u16 {
+    fn place_index(&mut self, place: PlaceCode) -> Option<u16> {
         intern(&mut self.places, &mut self.place_indices, place)
     }
 
-    fn stored_kind(&mut self, body: &EventBody, place: PlaceCode) -> StoredKind {
-        match *body {
+    /// The stored form of an event body; `None` when it names a place past
+    /// the limit.
+    fn stored_kind(&mut self, body: &EventBody, place: PlaceCode) -> Option<StoredKind> {
+        Some(match *body {
             EventBody::Discharge(DischargeBody::Admitted {
                 admission_method,
                 age_years,
@@ -340,7 +361,7 @@ impl Tables {
             }) => StoredKind::Admitted {
                 emergency: admission_method.is_emergency(),
                 age_years: age_years.years(),
-                place: self.place_index(place),
+                place: self.place_index(place)?,
             },
             EventBody::Discharge(DischargeBody::AdmissionCancelled) => {
                 StoredKind::AdmissionCancelled
@@ -394,7 +415,7 @@ impl Tables {
                 }
             }
             EventBody::PrimaryCare(_) => StoredKind::OtherPrimaryCare,
-        }
+        })
     }
 }
 
@@ -412,14 +433,33 @@ fn intern<T: Copy + Eq + std::hash::Hash>(
     values: &mut Vec<T>,
     indices: &mut HashMap<T, u16>,
     value: T,
-) -> u16 {
-    *indices.entry(value).or_insert_with(|| {
-        // Organisations and places of one ICS number in the hundreds; the
-        // 65,536th distinct one would share the last index.
-        let index = values.len().min(usize::from(u16::MAX)) as u16;
-        if values.len() < usize::from(u16::MAX) {
-            values.push(value);
+) -> Option<u16> {
+    if let Some(&index) = indices.get(&value) {
+        return Some(index);
+    }
+    if values.len() >= LABEL_VALUE_LIMIT {
+        return None;
+    }
+    // LABEL_VALUE_LIMIT is well below u16::MAX, so the index fits.
+    let index = u16::try_from(values.len()).ok()?;
+    values.push(value);
+    indices.insert(value, index);
+    Some(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_stops_at_the_limit_instead_of_indexing_past_its_table() {
+        let mut values = Vec::new();
+        let mut indices = HashMap::default();
+        for value in 0..LABEL_VALUE_LIMIT as u32 {
+            assert!(intern(&mut values, &mut indices, value).is_some());
         }
-        index
-    })
+        assert_eq!(intern(&mut values, &mut indices, u32::MAX), None);
+        assert_eq!(intern(&mut values, &mut indices, 7), Some(7));
+        assert_eq!(values.len(), LABEL_VALUE_LIMIT);
+    }
 }

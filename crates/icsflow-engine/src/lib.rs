@@ -22,7 +22,7 @@ mod journey;
 mod labels;
 mod series;
 
-pub use engine::{Applied, Engine, EngineConfig, EngineStatistics};
+pub use engine::{Applied, Engine, EngineConfig, EngineStatistics, LABEL_VALUE_LIMIT};
 pub use labels::{
     DelayBand, FollowUpOutcome, FollowUpWindow, MetricKey, PathwayLabel, ReablementOutcome,
     ReasonLabel, StayBand,

@@ -11,10 +11,10 @@
 //! Each throughput phase also reports its CPU time per record (this
 //! process and the broker's) and the cores it kept busy.
 //!
-//! `cargo bench -p icsflow-kafka --bench pipeline -- [mock|tansu] [EVENTS]`;
+//! `cargo bench -p icsflow-kafka --bench pipeline -- [mock|kafka] [EVENTS]`;
 //! set `RUST_LOG=info` to see the roles' log lines as well.
-//! `tansu` starts `tansu broker` with `memory://` storage on a loopback
-//! port (installed by `make test`).
+//! `kafka` starts an Apache Kafka broker on loopback ports from the jars
+//! `make kafka` fetches (the test kit's broker).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use icsflow_core::{one_event_of_each_type, sample_pseudonym, Event, EventId, Fee
 use icsflow_engine::EngineConfig;
 use icsflow_kafka::{run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics};
 use icsflow_telemetry::{Health, PipelineMetrics, Registry};
-use icsflow_testkit::{Broker, Storage};
+use icsflow_testkit::{Broker, KAFKA_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
@@ -35,7 +35,7 @@ use rdkafka::ClientConfig;
 
 const PARTITIONS: i32 = 8;
 
-/// CPU time used so far by this process and the broker's (tansu runs in
+/// CPU time used so far by this process and the broker's (Kafka runs in
 /// its own process; the mock cluster runs in this one), so that each phase
 /// can say how busy it kept the machine's cores.
 #[derive(Clone, Copy)]
@@ -128,17 +128,18 @@ fn main() {
         .build()
         .expect("runtime");
     match broker_kind.as_str() {
-        "tansu" => {
-            // In memory: fast, for throughput (its high watermarks can be
-            // wrong, so replay readiness uses a count too).
-            let tansu = Broker::start_with(Storage::Memory);
-            for topic in TOPIC_NAMES {
-                tansu.create_topic(topic, PARTITIONS as u32);
-            }
+        "kafka" => {
+            let kafka = Broker::start();
+            let topics: Vec<(&str, u32)> = TOPIC_NAMES
+                .iter()
+                .map(|topic| (*topic, PARTITIONS as u32))
+                .collect();
+            kafka.create_topics(&topics);
             let meter = CpuMeter {
-                broker_pid: Some(tansu.pid()),
+                broker_pid: Some(kafka.pid()),
             };
-            runtime.block_on(measure("tansu memory://", &tansu.address, events, meter));
+            let name = format!("Apache Kafka {KAFKA_VERSION}");
+            runtime.block_on(measure(&name, &kafka.address, events, meter));
         }
         _ => {
             let cluster = MockCluster::new(1).expect("mock cluster");
@@ -350,7 +351,7 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
     let samples_per_patient = one_event_of_each_type().len();
     let events = workload(event_count.div_ceil(samples_per_patient));
     let count = events.len();
-    println!("{broker}: {count} events, {PARTITIONS} partitions per topic (tansu: as created by its default)");
+    println!("{broker}: {count} events, {PARTITIONS} partitions per topic");
     let published = Instant::now();
     publish(bootstrap, &events);
     println!("  published in {:.2?}", published.elapsed());

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use icsflow_avro::{encode_single_object, DecodeError, EventDecoder};
 use icsflow_core::{Feed, RejectReason, Rejection, Timestamp, TimestampPolicy};
-use icsflow_telemetry::{Health, PipelineMetrics};
+use icsflow_telemetry::{Health, PipelineMetrics, OTHER_ORGANISATION};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -355,10 +355,7 @@ fn route(
             })
         }
         Err(DecodeError::Rejected(rejection)) => {
-            let organisation = rejection.organisation.map_or_else(
-                || "unknown".to_owned(),
-                |organisation| organisation.to_string(),
-            );
+            let organisation = metrics.organisation_label(rejection.organisation);
             metrics
                 .rejected
                 .with_label_values(&[feed.as_str(), &organisation, rejection.reason.as_str()])
@@ -381,7 +378,7 @@ fn route(
                 value: headers
                     .value(message.payload().unwrap_or_default())
                     .to_vec(),
-                headers: Some(headers.to_kafka()),
+                headers: Some(headers.to_kafka(message.payload().unwrap_or_default())),
             })
         }
         Err(DecodeError::RegistryUnavailable { detail, .. }) => Routed::RegistryUnavailable(detail),
@@ -406,10 +403,13 @@ async fn send_with_backpressure(
 }
 
 /// The newest `occurred_at` seen per partner feed, with its gauge handle.
+/// Keyed by organisation while the organisation label takes new values;
+/// every organisation past its limit shares the `None` entry (`other`), so
+/// that record content cannot grow this map either.
 #[derive(Default)]
 struct Freshness {
     newest: std::collections::HashMap<
-        (Feed, icsflow_core::OdsCode),
+        (Feed, Option<icsflow_core::OdsCode>),
         (icsflow_telemetry::IntGauge, i64),
     >,
 }
@@ -423,17 +423,26 @@ impl Freshness {
         occurred_at: Timestamp,
     ) {
         let seconds = occurred_at.as_millis() / 1000;
-        let (gauge, newest) = self.newest.entry((feed, organisation)).or_insert_with(|| {
-            (
-                metrics
-                    .last_event
-                    .with_label_values(&[feed.as_str(), organisation.as_str()]),
-                i64::MIN,
-            )
-        });
-        if seconds > *newest {
-            *newest = seconds;
-            gauge.set(seconds);
+        let key = if self.newest.contains_key(&(feed, Some(organisation))) {
+            (feed, Some(organisation))
+        } else {
+            let label = metrics.organisation_label(Some(organisation));
+            let key = (feed, (label != OTHER_ORGANISATION).then_some(organisation));
+            self.newest.entry(key).or_insert_with(|| {
+                (
+                    metrics
+                        .last_event
+                        .with_label_values(&[feed.as_str(), &label]),
+                    i64::MIN,
+                )
+            });
+            key
+        };
+        if let Some((gauge, newest)) = self.newest.get_mut(&key) {
+            if seconds > *newest {
+                *newest = seconds;
+                gauge.set(seconds);
+            }
         }
     }
 }

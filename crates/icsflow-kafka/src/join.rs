@@ -103,6 +103,7 @@ const APPLIED: usize = 0;
 const DUPLICATE: usize = 1;
 const BEYOND_HORIZON: usize = 2;
 const UNDECODABLE: usize = 3;
+const TOO_MANY_LABEL_VALUES: usize = 4;
 
 /// What a join run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -188,8 +189,14 @@ pub async fn run_join(
     let consumed = metrics
         .consumed
         .with_label_values(&["join", &topics.journey]);
-    let outcomes = ["applied", "duplicate", "beyond_horizon", "undecodable"]
-        .map(|outcome| metrics.engine_events.with_label_values(&[outcome]));
+    let outcomes = [
+        "applied",
+        "duplicate",
+        "beyond_horizon",
+        "undecodable",
+        "too_many_label_values",
+    ]
+    .map(|outcome| metrics.engine_events.with_label_values(&[outcome]));
     let shared = Shared {
         consumer: &consumer,
         topic: &topics.journey,
@@ -362,20 +369,28 @@ const BATCH: usize = 512;
 fn apply_batch(
     engines: &PartitionEngines,
     batch: &mut Vec<(i32, Event)>,
-    outcomes: &[icsflow_telemetry::IntCounter; 4],
+    outcomes: &[icsflow_telemetry::IntCounter; 5],
     summary: &mut JoinSummary,
 ) {
     if batch.is_empty() {
         return;
     }
-    let mut counts = [0_u64; 4];
+    let mut counts = [0_u64; 5];
     engines.apply_all(batch.drain(..), |outcome| {
         counts[match outcome {
             Applied::Applied => APPLIED,
             Applied::Duplicate => DUPLICATE,
             Applied::BeyondHorizon => BEYOND_HORIZON,
+            Applied::TooManyLabelValues => TOO_MANY_LABEL_VALUES,
         }] += 1;
     });
+    if counts[TOO_MANY_LABEL_VALUES] > 0 {
+        warn!(
+            events = counts[TOO_MANY_LABEL_VALUES],
+            limit = icsflow_engine::LABEL_VALUE_LIMIT,
+            "events ignored: they name more distinct places or organisations than a partition may hold"
+        );
+    }
     summary.applied += counts[APPLIED];
     for (counter, count) in outcomes.iter().zip(counts) {
         if count > 0 {

@@ -25,7 +25,7 @@ mod settings;
 
 pub use dead_letter::{
     DeadLetterHeaders, HEADER_FEED, HEADER_OFFSET, HEADER_ORGANISATION, HEADER_PARTITION,
-    HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
+    HEADER_REASON, HEADER_TIME, HEADER_TOPIC, HEADER_WITHHELD,
 };
 pub use embedded::{create_missing_topics, EmbeddedBroker};
 pub use ingest::{run_ingest, IngestSummary};

@@ -3,7 +3,22 @@
 //! far a replay has got. Labels: feed, organisation (ODS), reason code,
 //! topic, partition, role. All bounded.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use icsflow_core::OdsCode;
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// How many distinct organisations may become label values. An ICS has a
+/// few hundred partners; record content must not be able to grow the
+/// exposition without bound (every well-formed ODS code is a new series
+/// otherwise).
+pub const ORGANISATION_LABEL_LIMIT: usize = 500;
+
+/// The label value of an organisation that could not be read from a record.
+pub const UNKNOWN_ORGANISATION: &str = "unknown";
+/// The label value of every organisation past [`ORGANISATION_LABEL_LIMIT`].
+pub const OTHER_ORGANISATION: &str = "other";
 
 /// Every pipeline metric, registered on one registry.
 #[derive(Clone, Debug)]
@@ -30,12 +45,17 @@ pub struct PipelineMetrics {
     /// `icsflow_join_journeys`: journeys held by this replica.
     pub journeys: IntGauge,
     /// `icsflow_engine_events_total{outcome}`: applied, duplicate,
-    /// beyond_horizon.
+    /// beyond_horizon, undecodable, too_many_label_values.
     pub engine_events: IntCounterVec,
     /// `icsflow_ready`: 1 when `/readyz` would answer 200.
     pub ready: IntGauge,
     /// `icsflow_build_info{version, role}`: always 1.
     pub build_info: IntGaugeVec,
+    /// `icsflow_pipeline_label_overflow_total{label}`: times a value from
+    /// record content was counted as `other` because its label already
+    /// holds as many values as it may.
+    pub label_overflow: IntCounterVec,
+    organisations: Arc<Mutex<HashSet<OdsCode>>>,
 }
 
 impl PipelineMetrics {
@@ -86,7 +106,37 @@ impl PipelineMetrics {
             engine_events: counter("icsflow_engine_events_total", "Events given to the journey engine, by outcome.", &["outcome"])?,
             ready: gauge("icsflow_ready", "1 when the process is ready (assigned partitions replayed, broker reachable).")?,
             build_info: gauge_vec("icsflow_build_info", "Always 1; the labels say what is running.", &["version", "role"])?,
+            label_overflow: counter(
+                "icsflow_pipeline_label_overflow_total",
+                "Values from record content counted as `other` because their label already holds as many values as it may.",
+                &["label"],
+            )?,
+            organisations: Arc::default(),
         })
+    }
+
+    /// The `organisation` label value for an organisation read from a
+    /// record: its code while fewer than [`ORGANISATION_LABEL_LIMIT`]
+    /// organisations have been seen, `other` (counted) after that, and
+    /// `unknown` when none could be read.
+    pub fn organisation_label(&self, organisation: Option<OdsCode>) -> String {
+        let Some(organisation) = organisation else {
+            return UNKNOWN_ORGANISATION.to_owned();
+        };
+        // The set is only ever inserted into; a poisoned lock still holds it.
+        let mut seen = self
+            .organisations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains(&organisation) || seen.len() < ORGANISATION_LABEL_LIMIT {
+            seen.insert(organisation);
+            organisation.to_string()
+        } else {
+            self.label_overflow
+                .with_label_values(&["organisation"])
+                .inc();
+            OTHER_ORGANISATION.to_owned()
+        }
     }
 
     /// The series of a counter vector with their label values, sorted by

@@ -1,141 +1,182 @@
-//! What the tests and benchmarks share: a real Kafka-protocol broker, tansu,
-//! on a loopback port, one per test or benchmark so that they run in
-//! parallel without sharing topics, stopped when dropped.
+//! What the tests and benchmarks share: an Apache Kafka broker on loopback
+//! ports, run from the jars `make kafka` copies out of Maven Central.
 //!
-//! A dev-dependency only: no role or tool depends on this crate, and it
-//! depends on nothing but the standard library and the `tansu` binary
-//! (`make test` installs it).
+//! Tests that do not stop the broker share one per test binary
+//! ([`Broker::shared`]) and keep apart by random topic and group names
+//! ([`unique_name`]); tests that stop, kill or freeze it start their own
+//! ([`Broker::start`]). A dev-dependency only: no role or tool depends on
+//! this crate.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Where tansu keeps its data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Storage {
-    /// SQLite in a temporary folder: survives a restart of the broker and
-    /// reports correct high watermarks. For correctness.
-    Sqlite,
-    /// In memory: faster, but its high watermarks can be wrong and a restart
-    /// loses every topic. For throughput only.
-    Memory,
-}
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
 
-/// A running tansu broker.
+/// The Kafka version `tests/kafka/pom.xml` fetches; the docs name it.
+pub const KAFKA_VERSION: &str = "4.1.2";
+
+/// A running Apache Kafka broker (combined broker and controller, KRaft),
+/// killed and its folder removed when dropped or when the test process
+/// ends.
 #[derive(Debug)]
 pub struct Broker {
-    child: Child,
+    /// The watcher shell: it owns the JVM and kills it if the test process
+    /// goes away without dropping the broker (a panic, or the shared one).
+    watcher: Child,
+    java_pid: u32,
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
     pub address: String,
     folder: PathBuf,
-    storage: Storage,
+    starts: u32,
 }
 
 impl Broker {
-    /// Starts tansu with durable storage and waits until it accepts
-    /// connections.
+    /// Starts a broker of the test's own, for tests that stop, kill or
+    /// freeze it, and waits until it is ready.
     pub fn start() -> Broker {
-        Broker::start_with(Storage::Sqlite)
-    }
-
-    /// Starts tansu with the given storage and waits until it accepts
-    /// connections.
-    pub fn start_with(storage: Storage) -> Broker {
         let port = free_port();
+        let controller_port = free_port();
         let folder =
-            std::env::temp_dir().join(format!("icsflow-broker-{}-{port}", std::process::id()));
+            std::env::temp_dir().join(format!("icsflow-kafka-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&folder).expect("broker folder");
         let address = format!("127.0.0.1:{port}");
-        let child = Broker::spawn(&folder, &address, storage);
+        write_configuration(&folder, port, controller_port);
+        format_storage(&folder);
+        let (watcher, java_pid) = spawn(&folder, 1);
         Broker {
-            child,
+            watcher,
+            java_pid,
             address,
             folder,
-            storage,
+            starts: 1,
         }
     }
 
-    /// The broker's process id, for reading its CPU time.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The broker every test of this process that does not stop it shares.
+    /// Started on first use; killed when the process ends.
+    pub fn shared() -> &'static Broker {
+        static SHARED: OnceLock<Broker> = OnceLock::new();
+        SHARED.get_or_init(Broker::start)
     }
 
-    /// Stops the broker (SIGINT, as an operator would) and keeps its data.
+    /// The JVM's process id, for reading its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.java_pid
+    }
+
+    /// Stops the broker as an operator would (SIGTERM, a controlled
+    /// shutdown) and keeps its data.
     pub fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
+        signal("TERM", self.java_pid);
+        self.wait_for_exit(Duration::from_secs(60));
+    }
+
+    /// Kills the broker (SIGKILL): no shutdown, data as the disk has it.
+    pub fn kill(&mut self) {
+        signal("KILL", self.java_pid);
+        self.wait_for_exit(Duration::from_secs(10));
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is
+    /// answered, as with a broker stuck in a long pause.
+    pub fn freeze(&self) {
+        signal("STOP", self.java_pid);
+    }
+
+    /// Lets a frozen broker run again (SIGCONT).
+    pub fn thaw(&self) {
+        signal("CONT", self.java_pid);
+    }
+
+    /// Starts the broker again on the same ports and data, and waits until
+    /// it is ready.
+    pub fn restart(&mut self) {
+        self.starts += 1;
+        let (watcher, java_pid) = spawn(&self.folder, self.starts);
+        self.watcher = watcher;
+        self.java_pid = java_pid;
+    }
+
+    /// Creates a topic through the Admin API (waiting until its metadata
+    /// is served).
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        self.create_topics(&[(name, partitions)]);
+    }
+
+    /// Creates topics through the Admin API in one request.
+    pub fn create_topics(&self, topics: &[(&str, u32)]) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .create()
+            .expect("admin client");
+        let new_topics: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|(name, partitions)| {
+                let count = i32::try_from(*partitions).expect("a partition count");
+                NewTopic::new(name, count, TopicReplication::Fixed(1))
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let results = runtime
+            .block_on(admin.create_topics(&new_topics, &options))
+            .expect("create topics");
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => panic!("creating {topic}: {code}"),
+            }
+        }
+    }
+
+    /// The broker's log (every start appends to its own file).
+    pub fn log(&self) -> PathBuf {
+        self.folder.join(format!("kafka-{}.log", self.starts))
+    }
+
+    fn wait_for_exit(&mut self, deadline: Duration) {
         let started = Instant::now();
-        while self.child.try_wait().ok().flatten().is_none() {
-            if started.elapsed() > Duration::from_secs(15) {
-                let _ = self.child.kill();
+        while Path::new(&format!("/proc/{}", self.java_pid)).exists() && !is_zombie(self.java_pid) {
+            if started.elapsed() > deadline {
+                signal("KILL", self.java_pid);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    /// Starts the broker again on the same port and storage.
-    pub fn restart(&mut self) {
-        self.child = Broker::spawn(&self.folder, &self.address, self.storage);
-    }
-
-    /// Creates a topic with the broker's own tool.
-    pub fn create_topic(&self, name: &str, partitions: u32) {
-        let output = Command::new("tansu")
-            .args([
-                "topic",
-                "create",
-                name,
-                "--broker",
-                &format!("tcp://{}", self.address),
-                "--partitions",
-                &partitions.to_string(),
-            ])
-            .output()
-            .expect("tansu topic create runs");
-        assert!(
-            output.status.success(),
-            "creating {name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn spawn(folder: &Path, address: &str, storage: Storage) -> Child {
-        let url = format!("tcp://{address}");
-        // tansu reads the SQLite path relative to its working folder.
-        let engine = match storage {
-            Storage::Sqlite => "sqlite://broker.db",
-            Storage::Memory => "memory://tansu/",
-        };
-        let child = Command::new("tansu")
-            .current_dir(folder)
-            .args(["broker", "--storage-engine", engine])
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!("cannot start the tansu broker ({error}); `make test` installs it: cargo install tansu --version 0.6.0 --locked --features dynostore,libsql")
-            });
-        let started = Instant::now();
-        while TcpStream::connect(address).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "tansu did not start listening on {address}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child
+        let _ = self.watcher.wait();
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        signal("CONT", self.java_pid);
+        signal("KILL", self.java_pid);
+        let _ = self.watcher.wait();
         let _ = std::fs::remove_dir_all(&self.folder);
     }
+}
+
+/// A name no other test of any process uses: `prefix` with the process id,
+/// a counter and the clock, as rust-rdkafka's tests name their topics.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A loopback port nobody listens on (bound, then released).
@@ -144,4 +185,168 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("a free port")
+}
+
+/// Where `make kafka` put the broker's jars: `ICSFLOW_KAFKA_LIBS`, or
+/// `target/kafka/libs` in the workspace.
+pub fn kafka_libs() -> PathBuf {
+    std::env::var_os("ICSFLOW_KAFKA_LIBS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/kafka/libs"),
+        PathBuf::from,
+    )
+}
+
+/// The single-node settings: combined roles on loopback, replication
+/// factor 1 for the internal topics, no initial rebalance delay, small
+/// internal partition counts and cleaner buffer so that it starts fast.
+fn write_configuration(folder: &Path, port: u16, controller_port: u16) {
+    let data = folder.join("data");
+    let properties = format!(
+        "process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={data}
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.dedupe.buffer.size=2097152
+",
+        data = data.display()
+    );
+    std::fs::write(folder.join("server.properties"), properties).expect("server.properties");
+    let logging = "status = error
+appender.file.type = Console
+appender.file.name = OUT
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.out.ref = OUT
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = INFO
+";
+    std::fs::write(folder.join("log4j2.properties"), logging).expect("log4j2.properties");
+}
+
+fn java_classpath() -> String {
+    let libs = kafka_libs();
+    assert!(
+        libs.join(format!("kafka_2.13-{KAFKA_VERSION}.jar"))
+            .exists(),
+        "Apache Kafka {KAFKA_VERSION} is not in {}; `make kafka` fetches it from Maven Central",
+        libs.display()
+    );
+    format!("{}/*", libs.display())
+}
+
+fn format_storage(folder: &Path) {
+    let output = Command::new("java")
+        .args(["-Xmx128m", "-cp", &java_classpath()])
+        .arg(format!(
+            "-Dlog4j2.configurationFile={}",
+            folder.join("log4j2.properties").display()
+        ))
+        .args(["kafka.tools.StorageTool", "format", "--standalone", "-g"])
+        .args(["-t", "aWNzZmxvdy10ZXN0LWtpdA"])
+        .arg("-c")
+        .arg(folder.join("server.properties"))
+        .output()
+        .expect("java runs the Kafka storage tool");
+    assert!(
+        output.status.success(),
+        "formatting Kafka storage: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Starts the JVM under a watcher shell and waits for `Kafka Server
+/// started` in its log. Returns the watcher and the JVM's pid.
+fn spawn(folder: &Path, start: u32) -> (Child, u32) {
+    let log = folder.join(format!("kafka-{start}.log"));
+    let pid_file = folder.join(format!("kafka-{start}.pid"));
+    // The watcher outlives nothing: when the test process is gone (the
+    // shared broker is never dropped), it kills the JVM and removes the
+    // folder.
+    let script = r#"
+        "$@" >"$LOG" 2>&1 &
+        child=$!
+        echo "$child" >"$PID_FILE"
+        while kill -0 "$child" 2>/dev/null; do
+            if ! kill -0 "$PARENT" 2>/dev/null; then
+                kill -CONT "$child"; kill -KILL "$child"; wait "$child"
+                rm -rf "$FOLDER"
+                exit 0
+            fi
+            sleep 0.5
+        done
+        wait "$child"
+    "#;
+    let watcher = Command::new("bash")
+        .args(["-c", script, "kafka"])
+        .arg("java")
+        .args([
+            "-Xms256m",
+            "-Xmx512m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+        ])
+        .arg(format!(
+            "-Dlog4j2.configurationFile={}",
+            folder.join("log4j2.properties").display()
+        ))
+        .args(["-cp", &java_classpath(), "kafka.Kafka"])
+        .arg(folder.join("server.properties"))
+        .env("LOG", &log)
+        .env("PID_FILE", &pid_file)
+        .env("PARENT", std::process::id().to_string())
+        .env("FOLDER", folder)
+        .current_dir(folder)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("bash starts the Kafka broker");
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("Kafka Server started") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "Kafka did not start within 90 s; its log ({}):\n{text}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let java_pid = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .expect("the watcher wrote the broker's pid");
+    (watcher, java_pid)
+}
+
+fn signal(name: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| stat.split_whitespace().nth(2) == Some("Z"))
+        .unwrap_or(true)
 }

@@ -228,3 +228,48 @@ pub(crate) fn render(metrics: &[(MetricKey, i64)]) -> String {
 pub(crate) fn metrics_text(events: &[Event], as_of: &str) -> String {
     render(&engine_with(events).metrics(instant(as_of)))
 }
+
+/// Regression: the 65,536th distinct place in one engine indexed past its
+/// table and panicked, on every replay of the same records after that.
+#[test]
+fn admissions_naming_more_places_than_the_limit_are_counted_not_a_panic() {
+    let mut events = Events::default();
+    events.admitted(patient(1), "2026-01-05 10:00", 70);
+    events.not_meeting(patient(1), "2026-01-05 12:00", Some("2026-01-05"));
+    let templates = events.events.clone();
+    let mut engine = Engine::new(EngineConfig::default());
+    let total = 65_600_u32;
+    let mut too_many = 0;
+    for number in 0..total {
+        let mut bytes = [0_u8; 32];
+        bytes[..4].copy_from_slice(&number.to_be_bytes());
+        for (index, template) in templates.iter().enumerate() {
+            let mut event = *template;
+            event.envelope.patient = Pseudonym::from_bytes(bytes);
+            event.envelope.event_id =
+                EventId::from_u128(u128::from(number) << 8 | index as u128 | 1 << 64);
+            event.envelope.place =
+                PlaceCode::parse("place", &format!("E06{number:06}")).expect("a GSS-shaped code");
+            if engine.apply(&event) == icsflow_engine::Applied::TooManyLabelValues {
+                too_many += 1;
+            }
+        }
+    }
+    let limit = icsflow_engine::LABEL_VALUE_LIMIT as u32;
+    assert_eq!(too_many, total - limit);
+    assert_eq!(
+        engine.statistics().too_many_label_values,
+        u64::from(total - limit)
+    );
+    let places: std::collections::BTreeSet<String> = engine
+        .metrics(instant("2026-01-06 10:00"))
+        .iter()
+        .filter(|(_, value)| *value != 0)
+        .filter_map(|(key, _)| {
+            let text = key.to_string();
+            let (_, rest) = text.split_once("place=\"")?;
+            Some(rest[..9].to_owned())
+        })
+        .collect();
+    assert_eq!(places.len(), limit as usize);
+}

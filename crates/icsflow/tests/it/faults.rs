@@ -569,3 +569,136 @@ fn nhs_numbers_in_every_string_field_reach_no_topic_log_or_metric() {
         }
     }
 }
+
+/// `bytes` with the Avro string `old` replaced by `new` (length prefix
+/// included), or `None` when `old` is not a string of the record.
+fn with_string_replaced(bytes: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
+    let mut needle = length_prefix(old.len());
+    needle.extend_from_slice(old.as_bytes());
+    let position = bytes
+        .windows(needle.len())
+        .position(|window| window == needle.as_slice())?;
+    let mut record = bytes[..position].to_vec();
+    record.extend_from_slice(&length_prefix(new.len()));
+    record.extend_from_slice(new.as_bytes());
+    record.extend_from_slice(&bytes[position + needle.len()..]);
+    Some(record)
+}
+
+/// Regression: a record refused for any reason but `identifiable_data` had
+/// its bytes copied into the dead-letter value, NHS number and all; and a
+/// number with letters glued to it passed the guard.
+#[test]
+fn nhs_numbers_in_records_refused_for_any_reason_or_glued_to_letters_reach_no_topic() {
+    let broker = broker_with_topics();
+    let role = Role::start("run", &broker);
+    let catalogue = SchemaCatalogue::embedded();
+    let events = crate::roles::recent_samples();
+    let (delay, code) = events
+        .iter()
+        .find_map(|event| match event.body {
+            icsflow_core::EventBody::Discharge(
+                icsflow_core::DischargeBody::DelayReasonRecorded { reason_code, .. },
+            ) => Some((event, reason_code.as_str().to_owned())),
+            _ => None,
+        })
+        .expect("a delay reason sample");
+    let code = code.as_str();
+    let valid = encode_single_object(&catalogue, delay);
+    let mut next = 999_100_000;
+    let mut number = || {
+        let found = nhs_number(next);
+        next = found[..9].parse::<u64>().expect("digits") + 1;
+        found
+    };
+    // (what, bytes, the number, the reason expected)
+    let mut cases: Vec<(&str, Vec<u8>, String, &str)> = Vec::new();
+    for (what, shape) in [
+        ("prefix NHS", "NHS{}"),
+        ("prefix ID", "ID{}"),
+        ("suffix X", "{}X"),
+        ("spaced", "{spaced}"),
+        ("hyphenated", "{hyphenated}"),
+    ] {
+        let digits = number();
+        let spaced = format!("{} {} {}", &digits[..3], &digits[3..6], &digits[6..]);
+        let text = match shape {
+            "{spaced}" => spaced,
+            "{hyphenated}" => spaced.replace(' ', "-"),
+            _ => shape.replace("{}", &digits),
+        };
+        let record = with_string_replaced(&valid, code, &text).expect("reason code in the record");
+        cases.push((what, record, digits, "identifiable_data"));
+    }
+    // Records that never parse, each holding a number in a string.
+    let holding = |digits: &str| {
+        with_string_replaced(&valid, code, &format!("seen {digits} today")).expect("reason code")
+    };
+    let digits = number();
+    let mut cut = holding(&digits);
+    cut.pop();
+    cases.push(("cut short by one byte", cut, digits, "malformed"));
+    let digits = number();
+    let mut trailing = holding(&digits);
+    trailing.push(0);
+    cases.push(("a trailing byte", trailing, digits, "malformed"));
+    let digits = number();
+    let mut unknown = holding(&digits);
+    unknown[2] ^= 0xff;
+    cases.push(("an unknown fingerprint", unknown, digits, "unknown_schema"));
+    let digits = number();
+    let mut confluent = vec![0, 0, 0, 0, 7];
+    confluent.extend_from_slice(&holding(&digits)[10..]);
+    cases.push((
+        "Confluent framing, no registry",
+        confluent,
+        digits,
+        "unknown_schema",
+    ));
+    let digits = number();
+    let mut oversized = holding(&digits);
+    oversized.extend(std::iter::repeat_n(b' ', 70 * 1024));
+    cases.push(("over 64 KiB", oversized, digits, "malformed"));
+    let digits = number();
+    let json = format!("{{\"patient\": \"{digits}\", \"note\": \"json by mistake\"}}");
+    cases.push(("plain JSON", json.into_bytes(), digits, "malformed"));
+
+    let records: Vec<(&str, Vec<u8>)> = cases
+        .iter()
+        .map(|(_, bytes, _, _)| ("ics.discharge.v1", bytes.clone()))
+        .collect();
+    publish(&broker, &records);
+    let started = Instant::now();
+    let letters = loop {
+        let letters = read_whole_topic(&broker, DEAD_LETTER_TOPIC);
+        if letters.len() >= cases.len() || started.elapsed() > Duration::from_secs(60) {
+            break letters;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(letters.len(), cases.len(), "one dead letter per bad record");
+    let journey = read_whole_topic(&broker, JOURNEY_TOPIC);
+    let carries = |bytes: &[u8], number: &str| {
+        bytes
+            .windows(number.len())
+            .any(|window| window == number.as_bytes())
+    };
+    for (letter, (what, _, digits, reason)) in letters.iter().zip(&cases) {
+        let reason_given = letter.header(HEADER_REASON);
+        if *reason == "identifiable_data" {
+            assert_eq!(reason_given, *reason, "{what}");
+        } else {
+            assert_ne!(reason_given, "identifiable_data", "{what}");
+        }
+        assert!(letter.payload.is_empty(), "{what}: the value was copied");
+        assert_eq!(
+            letter.header(icsflow_kafka::HEADER_WITHHELD),
+            "nhs_number",
+            "{what}"
+        );
+        for record in journey.iter().chain(&letters) {
+            assert!(!carries(&record.payload, digits), "{what}: reached a topic");
+        }
+    }
+    assert_eq!(role.interrupt().code(), Some(0));
+}

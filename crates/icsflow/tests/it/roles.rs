@@ -28,9 +28,7 @@ pub(crate) const TOPICS: [(&str, u32); 5] = [
 
 pub(crate) fn broker_with_topics() -> Broker {
     let broker = Broker::start();
-    for (name, partitions) in TOPICS {
-        broker.create_topic(name, partitions);
-    }
+    broker.create_topics(&TOPICS);
     broker
 }
 
