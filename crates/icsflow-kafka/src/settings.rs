@@ -67,6 +67,33 @@ impl KafkaSettings {
     }
 }
 
+impl KafkaSettings {
+    /// What librdkafka refuses in the consumer and producer settings the
+    /// roles build (an unknown property, a value of the wrong kind), found
+    /// by building its configuration objects: nothing connects. Names the
+    /// setting, never its value (it may be a password).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let consumer = self.consumer_config(&[("group.id", "icsflow-check")]);
+        for config in [consumer, self.producer_config()] {
+            if let Err(error) = config.create_native_config() {
+                let problem = match error {
+                    rdkafka::error::KafkaError::ClientConfig(_, description, key, _) => {
+                        format!("`kafka.librdkafka.{key}`: librdkafka refuses it: {description}")
+                    }
+                    other => {
+                        format!("`kafka.librdkafka`: librdkafka refuses the settings: {other}")
+                    }
+                };
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
+        }
+        problems
+    }
+}
+
 /// Topic names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Topics {
@@ -124,6 +151,17 @@ mod tests {
             .consumer_config(&[("fetch.wait.max.ms", "50")]);
         assert_eq!(tuned.get("fetch.queue.backoff.ms"), Some("250"));
         assert_eq!(tuned.get("fetch.wait.max.ms"), Some("50"));
+    }
+
+    #[test]
+    fn librdkafka_refusals_name_the_setting_and_never_its_value() {
+        assert!(settings(&[("security.protocol", "SASL_SSL")])
+            .problems()
+            .is_empty());
+        let problems = settings(&[("no.such.property", "s3cret")]).problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("no.such.property"), "{problems:?}");
+        assert!(!problems[0].contains("s3cret"), "{problems:?}");
     }
 
     #[test]

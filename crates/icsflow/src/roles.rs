@@ -125,7 +125,7 @@ pub(crate) fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::
 /// Loads the settings (defaults, the file, ICSFLOW__* variables, then the
 /// flags), or prints every problem and returns exit status 64.
 pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings, ExitCode> {
-    let mut environment: BTreeMap<String, String> = std::env::vars().collect();
+    let (mut environment, unreadable) = process_environment();
     if let Some(address) = &arguments.admin_addr {
         environment.insert("ICSFLOW__ADMIN__ADDR".to_owned(), address.clone());
     }
@@ -145,13 +145,21 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
         },
         None => None,
     };
-    settings::load(
+    let loaded = settings::load(
         file_text
             .as_ref()
             .map(|(name, text)| (name.as_str(), text.as_str())),
         &environment,
-    )
-    .map_err(|problems| {
+    );
+    let loaded = match (loaded, unreadable.is_empty()) {
+        (Ok(settings), true) => Ok(settings),
+        (Ok(_), false) => Err(unreadable),
+        (Err(mut problems), _) => {
+            problems.extend(unreadable);
+            Err(problems)
+        }
+    };
+    loaded.map_err(|problems| {
         eprintln!(
             "icsflow {name}: the configuration has {} problem(s):",
             problems.len()
@@ -162,6 +170,26 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
         eprintln!("Every setting is documented in {EXAMPLE_CONFIG}.");
         ExitCode::from(EXIT_CONFIGURATION)
     })
+}
+
+/// The process environment as text. A variable that is not UTF-8 is left
+/// out (a panic in `std::env::vars` otherwise), and named as a problem when
+/// it is one of icsflow's own (`ICSFLOW__*`).
+fn process_environment() -> (BTreeMap<String, String>, Vec<String>) {
+    let mut environment = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => {
+                environment.insert(name, value);
+            }
+            (Ok(name), Err(_)) if name.starts_with("ICSFLOW__") => {
+                unreadable.push(format!("{name}: the value is not valid UTF-8"));
+            }
+            _ => {}
+        }
+    }
+    (environment, unreadable)
 }
 
 pub(crate) fn init_logging(settings: &Settings) {
@@ -408,9 +436,21 @@ async fn stopped(mut shutdown: Shutdown) {
     icsflow_kafka::stopped(&mut shutdown).await;
 }
 
+/// Completes at the first stop request: Ctrl-C or SIGINT, SIGTERM (what
+/// Kubernetes sends) or SIGHUP (a closed terminal, or a supervisor's
+/// "stop"). Each gets the same graceful shutdown.
 pub(crate) async fn wait_for_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = unix_stop_signal() => {}
+    }
+}
+
+#[cfg(unix)]
+async fn unix_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind| async move {
+        match signal(kind) {
             Ok(mut stream) => {
                 stream.recv().await;
             }
@@ -418,7 +458,12 @@ pub(crate) async fn wait_for_signal() {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        () = listen(SignalKind::terminate()) => {}
+        () = listen(SignalKind::hangup()) => {}
     }
+}
+
+#[cfg(not(unix))]
+async fn unix_stop_signal() {
+    std::future::pending::<()>().await;
 }

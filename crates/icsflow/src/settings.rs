@@ -237,6 +237,16 @@ pub fn load(
     let shutdown_timeout_seconds = reader.number::<u64>("shutdown.timeout_seconds", 1..=600);
     let librdkafka = reader.passthrough();
 
+    for (key, group) in [
+        ("ingest.group_id", &ingest_group_id),
+        ("join.group_id", &join_group_id),
+    ] {
+        if group.trim().is_empty() {
+            problems.push(format!(
+                "`{key}` is empty: each role's consumer group needs a name"
+            ));
+        }
+    }
     if bootstrap_servers.trim().is_empty() {
         problems.push(
             "`kafka.bootstrap_servers` is empty: give host:port of at least one broker".to_owned(),
@@ -291,8 +301,13 @@ pub fn load(
     let published_addr = match published_addr.trim() {
         "" => None,
         text => match text.parse::<SocketAddr>() {
-            Ok(address) if address == admin_addr => {
-                problems.push(format!("`admin.published_addr` is `{text}`, the same as `admin.addr`: the published view needs a port of its own"));
+            Ok(address)
+                if address.port() == admin_addr.port()
+                    && (address.ip() == admin_addr.ip()
+                        || address.ip().is_unspecified()
+                        || admin_addr.ip().is_unspecified()) =>
+            {
+                problems.push(format!("`admin.published_addr` is `{text}`, on the port of `admin.addr` (`{admin_addr}`): the published view needs a port of its own"));
                 None
             }
             Ok(address) => Some(address),
@@ -326,17 +341,19 @@ pub fn load(
         problems.push(format!("`log.level` is `{log_level}`: expected a level (error, warn, info, debug, trace) or a filter such as `info,icsflow_kafka=debug`"));
     }
 
+    let kafka = KafkaSettings {
+        bootstrap_servers,
+        ingest_group_id,
+        join_group_id,
+        session_timeout_ms,
+        librdkafka,
+    };
+    problems.extend(kafka.problems());
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(Settings {
-        kafka: KafkaSettings {
-            bootstrap_servers,
-            ingest_group_id,
-            join_group_id,
-            session_timeout_ms,
-            librdkafka,
-        },
+        kafka,
         topics,
         schema_registry_url,
         schema_registry_timeout_ms,
@@ -570,7 +587,7 @@ mod tests {
             Some(SocketAddr::from(([0, 0, 0, 0], 9465)))
         );
         for (value, expected) in [
-            ("0.0.0.0:9464", "the same as `admin.addr`"),
+            ("0.0.0.0:9464", "on the port of `admin.addr`"),
             ("public", "expected HOST:PORT"),
         ] {
             let problems = load(
@@ -580,6 +597,31 @@ mod tests {
             .expect_err("invalid");
             assert!(problems[0].contains(expected), "{problems:?}");
         }
+    }
+
+    /// Regression: each of these passed `--check` and failed at start.
+    #[test]
+    fn what_fails_at_start_fails_the_check() {
+        let problems = load(
+            None,
+            &environment(&[
+                ("ICSFLOW__KAFKA__LIBRDKAFKA__NO_SUCH_PROPERTY", "1"),
+                ("ICSFLOW__INGEST__GROUP_ID", ""),
+                ("ICSFLOW__ADMIN__ADDR", "0.0.0.0:9464"),
+                ("ICSFLOW__ADMIN__PUBLISHED_ADDR", "127.0.0.1:9464"),
+            ]),
+        )
+        .expect_err("invalid");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems
+            .iter()
+            .any(|problem| problem.contains("no.such.property")));
+        assert!(problems
+            .iter()
+            .any(|problem| problem.contains("`ingest.group_id` is empty")));
+        assert!(problems
+            .iter()
+            .any(|problem| problem.contains("`admin.published_addr`")));
     }
 
     #[test]

@@ -571,3 +571,73 @@ fn sigterm_exits_zero_and_json_logs_hold_no_identifiers() {
         );
     }
 }
+
+/// Regression: a non-UTF-8 variable anywhere in the environment made every
+/// command panic; and `--check` passed settings that failed at start.
+#[test]
+fn check_builds_what_start_would_and_survives_a_non_utf8_environment() {
+    use std::os::unix::ffi::OsStrExt;
+    let junk = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let check = |environment: &[(&str, &std::ffi::OsStr)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_icsflow"));
+        command.args(["join", "--check"]);
+        for (name, value) in environment {
+            command.env(name, value);
+        }
+        command.output().expect("runs")
+    };
+    let unrelated = check(&[("SOME_LEGACY_VARIABLE", junk)]);
+    assert_eq!(unrelated.status.code(), Some(0), "{unrelated:?}");
+
+    let own = check(&[("ICSFLOW__LOG__LEVEL", junk)]);
+    assert_eq!(own.status.code(), Some(64), "{own:?}");
+    assert!(
+        String::from_utf8_lossy(&own.stderr)
+            .contains("ICSFLOW__LOG__LEVEL: the value is not valid UTF-8"),
+        "{own:?}"
+    );
+
+    let would_fail = check(&[
+        (
+            "ICSFLOW__KAFKA__LIBRDKAFKA__NO_SUCH_PROPERTY",
+            std::ffi::OsStr::new("1"),
+        ),
+        ("ICSFLOW__JOIN__GROUP_ID", std::ffi::OsStr::new("")),
+        ("ICSFLOW__ADMIN__ADDR", std::ffi::OsStr::new("0.0.0.0:9464")),
+        (
+            "ICSFLOW__ADMIN__PUBLISHED_ADDR",
+            std::ffi::OsStr::new("127.0.0.1:9464"),
+        ),
+    ]);
+    assert_eq!(would_fail.status.code(), Some(64), "{would_fail:?}");
+    let stderr = String::from_utf8_lossy(&would_fail.stderr);
+    for expected in [
+        "3 problem(s)",
+        "`kafka.librdkafka.no.such.property`",
+        "`join.group_id` is empty",
+        "`admin.published_addr` is `127.0.0.1:9464`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+/// Regression: SIGHUP ended a role at once, without the graceful shutdown
+/// SIGTERM gets.
+#[test]
+fn sighup_stops_a_role_as_gracefully_as_sigterm() {
+    let broker = broker_with_topics();
+    let role = Role::start("ingest", &broker);
+    eventually("ingest ready", Duration::from_secs(60), || {
+        role.get("/readyz").0 == 200
+    });
+    let log_path = role.log.clone();
+    assert_eq!(role.signal("-HUP").code(), Some(0), "SIGHUP exits 0");
+    let log = std::fs::read_to_string(&log_path).expect("role log");
+    assert!(
+        log.contains("stop requested: finishing in-flight work"),
+        "{log}"
+    );
+}
