@@ -163,11 +163,13 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
             String::new()
         },
     );
-    Ok(if rejected == 0 && totals.undelivered == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if rejected == 0 && totals.undelivered == 0 && !totals.unreadable {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 struct Publish<'a> {
@@ -179,6 +181,8 @@ struct Publish<'a> {
 
 #[derive(Default)]
 struct Totals {
+    /// The input could not be read to its end.
+    unreadable: bool,
     lines: u64,
     produced: u64,
     undelivered: u64,
@@ -192,14 +196,33 @@ impl Publish<'_> {
         let mut totals = Totals::default();
         let mut in_flight: VecDeque<(usize, Delivery)> = VecDeque::new();
         let progress = Progress::new();
-        for (index, line) in reader.lines().enumerate() {
+        for (index, bytes) in reader.split(b'\n').enumerate() {
             let number = index + 1;
-            let line = line.with_context(|| format!("reading line {number}"))?;
+            let bytes = match bytes {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    // Whatever was read is settled and summarised below.
+                    progress.clear();
+                    eprintln!("line {number}: cannot read further: {error}");
+                    totals.unreadable = true;
+                    break;
+                }
+            };
+            let line = match line_text(&bytes, number) {
+                Ok(line) => line,
+                Err(()) => {
+                    totals.lines += 1;
+                    *totals.rejected.entry("malformed").or_default() += 1;
+                    progress.clear();
+                    eprintln!("line {number}: malformed: the line is not UTF-8 text; save the file as UTF-8");
+                    continue;
+                }
+            };
             if line.trim().is_empty() {
                 continue;
             }
             totals.lines += 1;
-            let event = match decode_json(self.feed, &line, &TimestampPolicy::wall_clock(clock())) {
+            let event = match decode_json(self.feed, line, &TimestampPolicy::wall_clock(clock())) {
                 Ok(event) => event,
                 Err(refused) => {
                     *totals
@@ -234,6 +257,17 @@ impl Publish<'_> {
         progress.clear();
         Ok(totals)
     }
+}
+
+/// A line's text: UTF-8, without the line ending (`\n` or `\r\n`) and,
+/// on line 1, without the byte-order mark Windows editors write.
+fn line_text(bytes: &[u8], number: usize) -> Result<&str, ()> {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let bytes = match number {
+        1 => bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes),
+        _ => bytes,
+    };
+    std::str::from_utf8(bytes).map_err(|_| ())
 }
 
 async fn settle(number: usize, delivery: Delivery, totals: &mut Totals, progress: &Progress) {

@@ -312,3 +312,66 @@ fn publish_produces_exactly_the_good_lines_and_reports_the_bad_ones() {
         .collect();
     assert_eq!(produced, expected);
 }
+
+/// Regressions: publish stopped at a line that was not UTF-8 (lines after
+/// it unread, no summary), refused a byte-order mark on line 1, and passed
+/// NHS numbers with letters glued to them.
+#[test]
+fn publish_reads_past_a_non_utf8_line_takes_a_byte_order_mark_and_refuses_glued_numbers() {
+    let examples =
+        std::fs::read_to_string(repository_root().join("schemas/examples/discharge.jsonl"))
+            .expect("examples");
+    let good: Vec<&str> = examples.lines().collect();
+    let delay = good
+        .iter()
+        .find(|line| line.contains("\"reason_code\":\"CAP.domiciliary_care\""))
+        .expect("a delay reason example");
+    let glued = |text: &str| delay.replace("CAP.domiciliary_care", text).into_bytes();
+    let mut input: Vec<u8> = b"\xef\xbb\xbf".to_vec();
+    input.extend_from_slice(good[0].as_bytes());
+    input.extend_from_slice(b"\r\n");
+    input.extend_from_slice(b"{\"caf\xe9\": 1}\n");
+    for text in [
+        "NHS9434765919",
+        "ID9434765919",
+        "9434765919X",
+        "943 476 5919",
+        "943-476-5919",
+    ] {
+        input.extend(glued(text));
+        input.push(b'\n');
+    }
+    input.extend_from_slice(good[1].as_bytes());
+    input.push(b'\n');
+    let folder = scratch_folder("publish-bytes");
+    let file = folder.join("bytes.jsonl");
+    std::fs::write(&file, &input).expect("file written");
+    let output = icsflow(&[
+        "publish",
+        "--feed",
+        "discharge",
+        "--dry-run",
+        file.to_str().expect("path"),
+    ]);
+    let errors = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    assert!(!errors.contains("line 1:"), "the byte-order mark: {errors}");
+    assert!(
+        errors.contains("line 2: malformed: the line is not UTF-8"),
+        "{errors}"
+    );
+    for number in 3..=7 {
+        assert!(
+            errors.contains(&format!("line {number}: identifiable_data")),
+            "line {number}: {errors}"
+        );
+    }
+    assert!(
+        !errors.contains("9434765919") && !errors.contains("943 476"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("8 line(s) read: 2 valid (dry run, nothing produced), 6 refused"),
+        "{errors}"
+    );
+}
