@@ -375,3 +375,67 @@ fn publish_reads_past_a_non_utf8_line_takes_a_byte_order_mark_and_refuses_glued_
         "{errors}"
     );
 }
+
+/// Regressions: a quoted field with a line break split a record in two and
+/// wrote an NHS number in clear; a CSV without a header row lost its first
+/// record as the header (exit 0). Excel's byte-order mark and `;` or tab
+/// separators are read.
+#[test]
+fn pseudonymise_reads_csv_as_rfc_4180_and_refuses_a_header_that_is_data() {
+    let folder = scratch_folder("pseudonymise-csv");
+    let key_file = folder.join("ics.key");
+    std::fs::write(&key_file, format!("{KEY}\n")).expect("key written");
+    let with = |extra: &[&str], input: &str| {
+        let mut arguments = vec![
+            "pseudonymise",
+            "--key-file",
+            key_file.to_str().expect("path"),
+        ];
+        arguments.extend_from_slice(extra);
+        icsflow_with_input(&arguments, input)
+    };
+
+    let output = with(
+        &["--column", "nhs_number"],
+        "\u{feff}id,note,nhs_number\r\n1,\"line one\nline \"\"two\"\"\",9434765919\r\n",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "id,note,patient_pseudonym\n1,\"line one\nline \"\"two\"\"\",{PSEUDONYM_9434765919}\n"
+        )
+    );
+
+    for (delimiter, separator) in [(";", ";"), ("tab", "\t")] {
+        let input = format!("ward{separator}nhs_number\n12{separator}943 476 5919\n");
+        let output = with(&["--column", "2", "--delimiter", delimiter], &input);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(
+            text(&output.stdout),
+            format!("ward{separator}patient_pseudonym\n12{separator}{PSEUDONYM_9434765919}\n")
+        );
+    }
+
+    let headless = "9434765919,first\n9990000018,second\n";
+    let output = with(&["--column", "1"], headless);
+    assert_eq!(output.status.code(), Some(64), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("--no-header"));
+    assert!(text(&output.stdout).is_empty());
+    let output = with(&["--column", "1", "--no-header"], headless);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!("{PSEUDONYM_9434765919},first\n{PSEUDONYM_9990000018},second\n")
+    );
+
+    // A number in another column would leave with the output.
+    let output = with(
+        &["--column", "1", "--no-header"],
+        "9434765919,\"NHS 9990000018\"\n",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).is_empty());
+    assert!(text(&output.stderr).contains("line 1: column 2 also holds an NHS number"));
+    assert!(!text(&output.stderr).contains("9990000018"));
+}
