@@ -22,9 +22,12 @@ use crate::{ready_now, stopped, KafkaSettings, RoleError, Shutdown, Topics};
 #[derive(Debug)]
 pub struct PartitionEngines {
     engines: Mutex<BTreeMap<i32, Engine>>,
-    /// `occurred_at` of the newest event applied, in milliseconds
-    /// (`i64::MIN` before the first).
+    /// `occurred_at` of the newest event applied that was not in the
+    /// future, in milliseconds (`i64::MIN` before the first).
     latest_event: AtomicI64,
+    /// Events applied that were dated after the wall clock (plus the usual
+    /// clock-skew tolerance): they never move `latest_event`.
+    future_events: std::sync::atomic::AtomicU64,
 }
 
 impl Default for PartitionEngines {
@@ -32,6 +35,7 @@ impl Default for PartitionEngines {
         PartitionEngines {
             engines: Mutex::default(),
             latest_event: AtomicI64::new(i64::MIN),
+            future_events: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -45,16 +49,37 @@ impl PartitionEngines {
         events: impl IntoIterator<Item = (i32, Event)>,
         mut outcome: impl FnMut(Applied),
     ) {
+        // One record dated 2099 must not become "now" for `latest_event`
+        // (every journey would be evicted and every delay grow by decades):
+        // only events up to the wall clock, with the tolerance ingest allows
+        // for clock skew, count as the newest.
+        let limit = (crate::wall_clock())().as_millis()
+            + icsflow_core::TimestampPolicy::DEFAULT_TOLERANCE_MILLIS;
         let mut engines = self.lock();
         let mut latest = i64::MIN;
+        let mut future = 0;
         for (partition, event) in events {
             if let Some(engine) = engines.get_mut(&partition) {
                 outcome(engine.apply(&event));
-                latest = latest.max(event.envelope.occurred_at.as_millis());
+                let occurred_at = event.envelope.occurred_at.as_millis();
+                if occurred_at <= limit {
+                    latest = latest.max(occurred_at);
+                } else {
+                    future += 1;
+                }
             }
         }
         drop(engines);
         self.latest_event.fetch_max(latest, Ordering::Relaxed);
+        if future > 0 {
+            self.future_events.fetch_add(future, Ordering::Relaxed);
+        }
+    }
+
+    /// How many events applied were dated in the future (they never move
+    /// [`PartitionEngines::latest_event`]).
+    pub fn future_events(&self) -> u64 {
+        self.future_events.load(Ordering::Relaxed)
     }
 
     /// When the newest event applied occurred; `None` before the first.
@@ -376,6 +401,7 @@ fn apply_batch(
         return;
     }
     let mut counts = [0_u64; 5];
+    let future_before = engines.future_events();
     engines.apply_all(batch.drain(..), |outcome| {
         counts[match outcome {
             Applied::Applied => APPLIED,
@@ -384,6 +410,13 @@ fn apply_batch(
             Applied::TooManyLabelValues => TOO_MANY_LABEL_VALUES,
         }] += 1;
     });
+    let future = engines.future_events() - future_before;
+    if future > 0 {
+        warn!(
+            events = future,
+            "events dated after the wall clock applied; they never become the engines' latest event"
+        );
+    }
     if counts[TOO_MANY_LABEL_VALUES] > 0 {
         warn!(
             events = counts[TOO_MANY_LABEL_VALUES],

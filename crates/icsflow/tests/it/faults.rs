@@ -382,6 +382,18 @@ fn latest_event_as_of_measures_a_replayed_history_as_of_its_newest_event() {
         &broker,
         &[("ICSFLOW__ENGINE__AS_OF", "latest_event")],
     );
+    // Regression: one journey record dated 2099 became "now" (every delay
+    // grew by decades, journeys were evicted, admissions refused as beyond
+    // the horizon). It is applied, but never becomes the newest event.
+    let catalogue = SchemaCatalogue::embedded();
+    let mut far_future = crate::roles::recent_samples()[0];
+    far_future.envelope.occurred_at = Timestamp::from_millis(4_070_908_800_000);
+    far_future.envelope.recorded_at = far_future.envelope.occurred_at;
+    far_future.envelope.patient = icsflow_core::sample_pseudonym(0xee);
+    publish(
+        &broker,
+        &[(JOURNEY_TOPIC, encode_single_object(&catalogue, &far_future))],
+    );
     // Ten days that ended fifty days ago, published as fast as possible.
     finish(
         Command::new(env!("CARGO_BIN_EXE_icsflow"))
@@ -406,7 +418,13 @@ fn latest_event_as_of_measures_a_replayed_history_as_of_its_newest_event() {
         "as of today the same history reads differently"
     );
     wait_for_gauges("the gauges as of the newest event", &[&role], &expected);
+    let log_path = role.log.clone();
     assert_eq!(role.interrupt().code(), Some(0));
+    let log = std::fs::read_to_string(log_path).expect("role log");
+    assert!(
+        log.contains("events dated after the wall clock applied"),
+        "{log}"
+    );
 }
 
 /// The next valid NHS number (mod-11 check digit) from `base` up, in the
