@@ -78,9 +78,7 @@ pub async fn serve_admin(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .with_state(state);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_bounded(listener, router, shutdown).await
 }
 
 /// Serves the published view (`/metrics` only, flow gauges under the
@@ -100,9 +98,79 @@ pub async fn serve_published(
             }),
         )
         .with_state(registry);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_bounded(listener, router, shutdown).await
+}
+
+/// How the admin and published servers bound what clients can hold: the
+/// published view is the port meant to be opened beyond the partners.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnectionLimits {
+    /// Connections served at once; more are closed as soon as accepted.
+    pub(crate) max_connections: usize,
+    /// A request's headers, and the next request on an idle keep-alive
+    /// connection, must arrive within this.
+    pub(crate) header_read_timeout: std::time::Duration,
+    /// No connection is held longer than this (a scraper reconnects).
+    pub(crate) max_connection_age: std::time::Duration,
+}
+
+impl ConnectionLimits {
+    pub(crate) const DEFAULT: ConnectionLimits = ConnectionLimits {
+        max_connections: 64,
+        header_read_timeout: std::time::Duration::from_secs(5),
+        max_connection_age: std::time::Duration::from_secs(60),
+    };
+}
+
+async fn serve_bounded(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_limits(listener, router, shutdown, ConnectionLimits::DEFAULT).await
+}
+
+/// Accepts connections until `shutdown` completes, each served by hyper
+/// under `limits`. Connections still open at shutdown are left to end with
+/// the process.
+async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors or a connection reset before it
+                // was accepted: keep serving the others.
+                Err(error) => {
+                    tracing::debug!(%error, "accepting an admin connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            // Over the limit: closed at once, so that held connections
+            // cannot starve the process of file descriptors.
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(limits.max_connection_age, connection).await;
+            drop(permit);
+        });
+    }
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
