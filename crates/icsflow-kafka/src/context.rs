@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use icsflow_telemetry::{Health, PipelineMetrics};
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
@@ -93,8 +93,42 @@ impl RoleContext {
 }
 
 impl ConsumerContext for RoleContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            // The lag of a partition no longer owned is unknown here, not
+            // its last value: the series goes.
+            for element in list.elements() {
+                let _ = self.metrics.lag.remove_label_values(&[
+                    self.role,
+                    element.topic(),
+                    &element.partition().to_string(),
+                ]);
+            }
+        }
         let Some(sender) = &self.rebalances else {
+            // Ingest has nothing to replay: it is consuming, so ready, while
+            // it owns partitions. A group that lost its partitions (a
+            // session timed out against a stalled broker) is not ready,
+            // whatever the broker connection says.
+            if matches!(rebalance, Rebalance::Error(_)) {
+                return;
+            }
+            let owned = consumer.assignment().map_or(0, |list| list.count());
+            if (owned > 0) != self.health.consuming() {
+                if owned > 0 {
+                    info!(
+                        role = self.role,
+                        partitions = owned,
+                        "partitions assigned: consuming"
+                    );
+                } else {
+                    warn!(
+                        role = self.role,
+                        "no partitions owned; /readyz reports not ready until some are assigned"
+                    );
+                }
+            }
+            self.health.set_consuming(owned > 0);
             return;
         };
         let partitions = |list: &rdkafka::TopicPartitionList| {

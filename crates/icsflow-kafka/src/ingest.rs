@@ -82,8 +82,8 @@ pub async fn run_ingest(
         .map(|(topic, _)| *topic)
         .collect();
     consumer.subscribe(&partner_topics)?;
-    // Ingest has nothing to replay: it is ready once it can reach a broker.
-    health.set_caught_up(true);
+    // Ready once partitions are assigned (the context's rebalance hook).
+    health.set_consuming(false);
     info!(topics = ?partner_topics, journey_topic = %topics.journey, dead_letter_topic = %topics.dead_letter, "ingest started");
 
     let mut ingest = Ingest {

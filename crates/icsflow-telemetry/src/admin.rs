@@ -1,7 +1,7 @@
 //! The admin endpoint: `/metrics`, `/healthz` (alive) and `/readyz`
 //! (assigned partitions replayed and broker reachable), on their own port.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -11,27 +11,73 @@ use axum::routing::get;
 use axum::Router;
 use prometheus::Registry;
 
-/// What `/readyz` reports; set by the roles.
+/// What `/readyz` reports; set by the roles. Each role that runs in the
+/// process adds its own condition: a process running both (`run`, the
+/// demo) is ready only when both are.
 #[derive(Debug)]
 pub struct Health {
-    /// Every assigned partition replayed (join), or consuming (ingest).
-    caught_up: AtomicBool,
+    /// Join: every assigned partition replayed.
+    replayed: RoleCondition,
+    /// Ingest: partitions owned, so consuming.
+    consuming: RoleCondition,
     /// A broker answered recently.
     broker_reachable: AtomicBool,
     ready_gauge: Option<prometheus::IntGauge>,
 }
 
+/// A role's readiness condition: not run in this process (no say), or run
+/// and met or not.
+#[derive(Debug)]
+struct RoleCondition(AtomicU8);
+
+impl Default for RoleCondition {
+    fn default() -> RoleCondition {
+        RoleCondition(AtomicU8::new(RoleCondition::NOT_RUN))
+    }
+}
+
+impl RoleCondition {
+    const NOT_RUN: u8 = 0;
+    const UNMET: u8 = 1;
+    const MET: u8 = 2;
+
+    fn set(&self, met: bool) {
+        let state = if met {
+            RoleCondition::MET
+        } else {
+            RoleCondition::UNMET
+        };
+        self.0.store(state, Ordering::Relaxed);
+    }
+
+    fn met(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == RoleCondition::MET
+    }
+
+    fn blocks(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == RoleCondition::UNMET
+    }
+}
+
 impl Health {
     pub fn new(ready_gauge: Option<prometheus::IntGauge>) -> Health {
         Health {
-            caught_up: AtomicBool::new(false),
+            replayed: RoleCondition::default(),
+            consuming: RoleCondition::default(),
             broker_reachable: AtomicBool::new(false),
             ready_gauge,
         }
     }
 
+    /// Join: whether every assigned partition is replayed.
     pub fn set_caught_up(&self, caught_up: bool) {
-        self.caught_up.store(caught_up, Ordering::Relaxed);
+        self.replayed.set(caught_up);
+        self.update_gauge();
+    }
+
+    /// Ingest: whether it owns partitions (and so is consuming).
+    pub fn set_consuming(&self, consuming: bool) {
+        self.consuming.set(consuming);
         self.update_gauge();
     }
 
@@ -40,16 +86,37 @@ impl Health {
         self.update_gauge();
     }
 
+    /// Join: every assigned partition replayed.
     pub fn caught_up(&self) -> bool {
-        self.caught_up.load(Ordering::Relaxed)
+        self.replayed.met()
+    }
+
+    /// Ingest: partitions owned.
+    pub fn consuming(&self) -> bool {
+        self.consuming.met()
     }
 
     pub fn broker_reachable(&self) -> bool {
         self.broker_reachable.load(Ordering::Relaxed)
     }
 
+    /// Why the process is not ready, empty when it is.
+    pub fn not_ready_reasons(&self) -> Vec<&'static str> {
+        let mut reasons = Vec::new();
+        if self.replayed.blocks() {
+            reasons.push("assigned journey partitions not yet replayed");
+        }
+        if self.consuming.blocks() {
+            reasons.push("ingest owns no partitions");
+        }
+        if !self.broker_reachable() {
+            reasons.push("no broker reachable");
+        }
+        reasons
+    }
+
     pub fn ready(&self) -> bool {
-        self.caught_up() && self.broker_reachable()
+        self.not_ready_reasons().is_empty()
     }
 
     fn update_gauge(&self) {
@@ -192,21 +259,13 @@ async fn exposition(registry: Registry, render: fn(&Registry) -> String) -> impl
 }
 
 async fn readiness(State(state): State<AdminState>) -> impl IntoResponse {
-    let health = &state.health;
-    match (health.caught_up(), health.broker_reachable()) {
-        (true, true) => (StatusCode::OK, "ready\n".to_owned()),
-        (caught_up, reachable) => {
-            let mut reasons = Vec::new();
-            if !caught_up {
-                reasons.push("assigned partitions not yet replayed or consuming");
-            }
-            if !reachable {
-                reasons.push("no broker reachable");
-            }
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("not ready: {}\n", reasons.join("; ")),
-            )
-        }
+    let reasons = state.health.not_ready_reasons();
+    if reasons.is_empty() {
+        (StatusCode::OK, "ready\n".to_owned())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", reasons.join("; ")),
+        )
     }
 }

@@ -370,6 +370,41 @@ fn a_broker_outage_mid_stream_turns_readiness_off_and_loses_nothing() {
     assert_eq!(ingest.interrupt().code(), Some(0));
 }
 
+/// Regression: with the broker frozen past the session timeout both groups
+/// lost their partitions; join turned not ready but ingest kept `/readyz`
+/// 200, `icsflow_ready 1` and a lag of 0 while records sat unconsumed.
+#[test]
+fn ingest_that_lost_its_partitions_to_a_frozen_broker_is_not_ready() {
+    let broker = broker_with_topics();
+    let ingest = Role::start("ingest", &broker);
+    eventually("ingest ready", Duration::from_secs(60), || {
+        ingest.get("/readyz").0 == 200
+    });
+    broker.freeze();
+    // session.timeout.ms is 6 s in these tests: the session times out and
+    // librdkafka revokes the assignment as lost.
+    eventually(
+        "ingest not ready with its partitions lost",
+        Duration::from_secs(40),
+        || ingest.get("/readyz").0 == 503,
+    );
+    let (_, body) = ingest.get("/readyz");
+    let (_, metrics) = ingest.get("/metrics");
+    broker.thaw();
+    assert!(body.contains("ingest owns no partitions"), "{body}");
+    assert!(metrics.contains("icsflow_ready 0"), "{metrics}");
+    assert!(
+        !metrics
+            .lines()
+            .any(|line| line.starts_with("icsflow_pipeline_consumer_lag_records{")),
+        "a lag reported for partitions not owned:\n{metrics}"
+    );
+    eventually("ingest ready again", Duration::from_secs(60), || {
+        ingest.get("/readyz").0 == 200
+    });
+    assert_eq!(ingest.interrupt().code(), Some(0));
+}
+
 /// History replayed long after it happened (a backfill, or a simulation
 /// running behind real time): with `engine.as_of = "latest_event"` the
 /// gauges are those of the moment of the newest event, not of today, so
