@@ -7,7 +7,8 @@ CARGO_FLAGS ?= --locked
 # Tools installed with `cargo install` land here.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: test demo bench fuzz soak fmt tools test-tools kafka native-libraries deploy-check help
+
+.PHONY: test demo bench fuzz soak fmt tools test-tools kafka apicurio native-libraries deploy-check help
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded broker"
@@ -46,8 +47,27 @@ $(KAFKA_LIBS)/.installed: tests/kafka/pom.xml
 		-DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS) -DincludeScope=runtime
 	@touch $@
 
-# Apache Kafka, and promtool to check the metrics exposition.
-test-tools: tools kafka
+# Apicurio Registry (Confluent-compatible API), the runnable archive from
+# Maven Central, unpacked into target/apicurio; 3.0.x runs on Java 17.
+APICURIO_VERSION := 3.0.9
+APICURIO_DIR := target/apicurio
+apicurio: $(APICURIO_DIR)/.installed
+$(APICURIO_DIR)/.installed: Makefile $(KAFKA_LIBS)/.installed
+	@echo "make: fetching Apicurio Registry $(APICURIO_VERSION) from Maven Central into $(APICURIO_DIR)"
+	@rm -rf $(APICURIO_DIR) && mkdir -p $(APICURIO_DIR)
+	@# Plugin 2.8 on purpose: 3.x reads the artifact's parent POM, which
+	@# Maven Central does not serve for this release; 2.8 copies the file.
+	mvn -q -B -Dstyle.color=never -f tests/kafka/pom.xml \
+		org.apache.maven.plugins:maven-dependency-plugin:2.8:copy \
+		-Dartifact=io.apicurio:apicurio-registry-app:$(APICURIO_VERSION):tar.gz:all \
+		-DoutputDirectory=$(CURDIR)/$(APICURIO_DIR)
+	tar -xzf $(APICURIO_DIR)/apicurio-registry-app-$(APICURIO_VERSION)-all.tar.gz -C $(APICURIO_DIR)
+	@rm $(APICURIO_DIR)/apicurio-registry-app-$(APICURIO_VERSION)-all.tar.gz
+	@touch $@
+
+# Apache Kafka, Apicurio Registry, and promtool to check the metrics
+# exposition.
+test-tools: tools kafka apicurio
 	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { \
 		echo "make: installing Prometheus (prometheus and promtool)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }

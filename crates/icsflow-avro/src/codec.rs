@@ -48,6 +48,15 @@ pub enum DecodeError {
     /// do not dead-letter it.
     #[error("schema registry unavailable for schema id {schema_id}: {detail}")]
     RegistryUnavailable { schema_id: u32, detail: String },
+    /// The registry refuses icsflow's credentials: hold the record, and say
+    /// so; only an operator can fix it.
+    #[error("schema registry refused the lookup of schema id {schema_id} with HTTP {status}")]
+    RegistryRefused { schema_id: u32, status: u16 },
+    /// From [`EventDecoder::decode_cached`]: the schema id is not cached
+    /// yet; look it up ([`EventDecoder::registry`]) off the async runtime,
+    /// then decode again.
+    #[error("schema id {schema_id} is not cached yet")]
+    LookupNeeded { schema_id: u32 },
 }
 
 impl From<Rejection> for DecodeError {
@@ -87,8 +96,34 @@ impl EventDecoder {
         &self.catalogue
     }
 
-    /// Decodes and validates one record.
+    /// The registry client, when records in Confluent framing are read.
+    pub fn registry(&self) -> Option<&Arc<SchemaRegistryClient>> {
+        self.registry.as_ref()
+    }
+
+    /// Decodes and validates one record, asking the registry (a blocking
+    /// request) for a schema id it has not seen.
     pub fn decode(&self, bytes: &[u8], policy: &TimestampPolicy) -> Result<Event, DecodeError> {
+        self.decode_with(bytes, policy, true)
+    }
+
+    /// Decodes and validates one record without ever waiting on the
+    /// registry: a schema id not cached yet is
+    /// [`DecodeError::LookupNeeded`].
+    pub fn decode_cached(
+        &self,
+        bytes: &[u8],
+        policy: &TimestampPolicy,
+    ) -> Result<Event, DecodeError> {
+        self.decode_with(bytes, policy, false)
+    }
+
+    fn decode_with(
+        &self,
+        bytes: &[u8],
+        policy: &TimestampPolicy,
+        ask_registry: bool,
+    ) -> Result<Event, DecodeError> {
         if bytes.len() > MAX_RECORD_BYTES {
             return Err(Rejection::new(
                 RejectReason::Malformed,
@@ -112,14 +147,23 @@ impl EventDecoder {
                     RejectReason::UnknownSchema,
                     "Confluent-framed record, but no schema registry is configured",
                 ))?;
-                registry
-                    .writer_schema(schema_id)
-                    .map_err(|error| match error {
-                        LookupError::Rejected(rejection) => DecodeError::Rejected(rejection),
-                        LookupError::Unavailable(detail) => {
-                            DecodeError::RegistryUnavailable { schema_id, detail }
-                        }
-                    })?
+                let found = if ask_registry {
+                    registry.writer_schema(schema_id)
+                } else {
+                    registry
+                        .cached(schema_id)
+                        .ok_or(DecodeError::LookupNeeded { schema_id })?
+                        .map_err(LookupError::Rejected)
+                };
+                found.map_err(|error| match error {
+                    LookupError::Rejected(rejection) => DecodeError::Rejected(rejection),
+                    LookupError::Unavailable(detail) => {
+                        DecodeError::RegistryUnavailable { schema_id, detail }
+                    }
+                    LookupError::Refused { status } => {
+                        DecodeError::RegistryRefused { schema_id, status }
+                    }
+                })?
             }
         };
         decode_datum(&self.catalogue, &writer, datum, policy).map_err(DecodeError::Rejected)

@@ -37,6 +37,7 @@ pub use dictionary::render_data_dictionary;
 pub use json::{decode_json, encode_json, encode_json_altered, json_organisation, JsonRejection};
 pub use registry::{
     HttpTransport, LookupError, RegistryResponse, RegistryTransport, SchemaRegistryClient,
+    MAX_ANSWER_BYTES,
 };
 
 /// Errors of this crate's set-up functions (not of decoding records, which

@@ -1,13 +1,20 @@
 //! A Confluent-compatible Schema Registry client, for records in the
 //! Confluent wire format (`00` + 4-byte schema id).
 //!
-//! Only `GET /schemas/ids/{id}` is ever sent: icsflow reads the registry,
-//! it never registers. Answers are cached for the life of the process, and
-//! so are permanent failures (the id does not exist, the schema is not an
-//! icsflow event schema), so a partner publishing with a bad id costs one
-//! request, not one per record. Retriable failures (timeouts, refused
-//! connections, 5xx, authentication) are not cached: the caller retries the
-//! record later instead of dead-lettering it.
+//! The roles only ever send `GET /schemas/ids/{id}`. Answers are cached for
+//! the life of the process, and so are permanent failures (the id does not
+//! exist, the schema is not an icsflow event schema, the answer is larger
+//! than [`MAX_ANSWER_BYTES`]), so a partner publishing with a bad id costs
+//! one request, not one per record. Retriable failures (timeouts, refused
+//! connections, 5xx) are not cached: the caller retries the record later
+//! instead of dead-lettering it. An answer of 401 or 403 is neither: the
+//! registry refuses icsflow's own credentials, which only an operator can
+//! fix, so it is reported apart ([`LookupError::Refused`]) for the caller to
+//! say so loudly.
+//!
+//! [`SchemaRegistryClient::cached`] never sends a request, so that a caller
+//! on an async runtime can run [`SchemaRegistryClient::writer_schema`]'s
+//! blocking request off it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,7 +33,17 @@ pub enum LookupError {
     /// Try again later; nothing is cached.
     #[error("schema registry unavailable: {0}")]
     Unavailable(String),
+    /// The registry refuses icsflow's credentials (HTTP 401 or 403): not
+    /// the record's fault, and no retry helps until the settings change.
+    #[error(
+        "schema registry refused the request with HTTP {status}: check schema_registry credentials"
+    )]
+    Refused { status: u16 },
 }
+
+/// The largest registry answer read; larger is refused as not an icsflow
+/// schema (the largest of icsflow's own is a few KiB).
+pub const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
 /// How the registry answered a GET, before interpretation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +52,8 @@ pub enum RegistryResponse {
     Answer { status: u16, body: String },
     /// No answer: connection refused, timeout, broken response.
     NoAnswer(String),
+    /// The answer's body is larger than [`MAX_ANSWER_BYTES`].
+    TooLarge { status: u16 },
 }
 
 /// Where registry answers come from: HTTP in production; tests may
@@ -78,8 +97,14 @@ impl RegistryTransport for HttpTransport {
             Err(error) => return RegistryResponse::NoAnswer(error.to_string()),
         };
         let status = response.status().as_u16();
-        match response.body_mut().read_to_string() {
+        match response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_string()
+        {
             Ok(body) => RegistryResponse::Answer { status, body },
+            Err(ureq::Error::BodyExceedsLimit(_)) => RegistryResponse::TooLarge { status },
             Err(error) => RegistryResponse::NoAnswer(error.to_string()),
         }
     }
@@ -113,9 +138,16 @@ impl SchemaRegistryClient {
         SchemaRegistryClient::new(Box::new(HttpTransport::new(base_url, timeout)), catalogue)
     }
 
+    /// The cached outcome for `schema_id`, without asking the registry.
+    pub fn cached(&self, schema_id: u32) -> Option<Result<Arc<WriterSchema>, Rejection>> {
+        self.lock_cache().get(&schema_id).cloned()
+    }
+
+    /// The writer schema of `schema_id`, from the cache or by asking the
+    /// registry (a blocking request of at most the transport's timeout).
     pub fn writer_schema(&self, schema_id: u32) -> Result<Arc<WriterSchema>, LookupError> {
-        if let Some(cached) = self.lock_cache().get(&schema_id) {
-            return cached.clone().map_err(LookupError::Rejected);
+        if let Some(cached) = self.cached(schema_id) {
+            return cached.map_err(LookupError::Rejected);
         }
         // The lock is not held across the request: two threads may fetch the
         // same id once each, which is cheaper than serialising every lookup.
@@ -126,6 +158,22 @@ impl SchemaRegistryClient {
                 RejectReason::UnknownSchema,
                 "the schema registry has no schema with this id",
             )),
+            RegistryResponse::Answer {
+                status: status @ (401 | 403),
+                ..
+            }
+            | RegistryResponse::TooLarge {
+                status: status @ (401 | 403),
+            } => return Err(LookupError::Refused { status }),
+            RegistryResponse::TooLarge { status: 200 } => Err(Rejection::new(
+                RejectReason::IncompatibleSchema,
+                "the registered schema is larger than any icsflow event schema (over 1 MiB)",
+            )),
+            RegistryResponse::TooLarge { status } => {
+                return Err(LookupError::Unavailable(format!(
+                    "schema registry answered HTTP {status} with an oversized body"
+                )));
+            }
             RegistryResponse::Answer { status, .. } => {
                 return Err(LookupError::Unavailable(format!(
                     "schema registry answered HTTP {status}"

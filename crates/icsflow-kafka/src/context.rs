@@ -24,7 +24,8 @@ pub(crate) struct RoleContext {
     pub(crate) role: &'static str,
     pub(crate) health: Arc<Health>,
     pub(crate) metrics: PipelineMetrics,
-    /// Only the join role listens to rebalances.
+    /// Where rebalances are sent to the role's loop (join: to drop and
+    /// replay partitions; ingest: to forget held partitions it lost).
     pub(crate) rebalances: Option<UnboundedSender<RebalanceEvent>>,
     /// The topic whose lag this role reports.
     pub(crate) lag_topics: Vec<String>,
@@ -105,14 +106,11 @@ impl ConsumerContext for RoleContext {
                 ]);
             }
         }
-        let Some(sender) = &self.rebalances else {
+        if self.role == "ingest" && !matches!(rebalance, Rebalance::Error(_)) {
             // Ingest has nothing to replay: it is consuming, so ready, while
             // it owns partitions. A group that lost its partitions (a
             // session timed out against a stalled broker) is not ready,
             // whatever the broker connection says.
-            if matches!(rebalance, Rebalance::Error(_)) {
-                return;
-            }
             let owned = consumer.assignment().map_or(0, |list| list.count());
             if (owned > 0) != self.health.consuming() {
                 if owned > 0 {
@@ -129,6 +127,8 @@ impl ConsumerContext for RoleContext {
                 }
             }
             self.health.set_consuming(owned > 0);
+        }
+        let Some(sender) = &self.rebalances else {
             return;
         };
         let partitions = |list: &rdkafka::TopicPartitionList| {

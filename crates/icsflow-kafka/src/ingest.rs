@@ -7,18 +7,31 @@
 //! `acknowledgements::InFlight`; once per batch (and every 100 ms when
 //! idle) the loop stores the partner offsets that became storable, so no
 //! task is woken per record.
+//!
+//! A record in Confluent framing whose schema id is not cached never makes
+//! the loop wait: its partition is paused, the id is looked up on a
+//! blocking thread (one request per id, however many partitions wait on
+//! it), and the loop goes on with every other partition. When the answer
+//! comes the partition is sought back to the held record and resumed; an
+//! unavailable registry is asked again after a pause, and a refusal of
+//! icsflow's credentials turns readiness off and says so.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use icsflow_avro::{encode_single_object, DecodeError, EventDecoder};
+use icsflow_avro::{
+    encode_single_object, DecodeError, EventDecoder, LookupError, SchemaRegistryClient,
+};
 use icsflow_core::{Feed, RejectReason, Rejection, Timestamp, TimestampPolicy};
 use icsflow_telemetry::{Health, PipelineMetrics, OTHER_ORGANISATION};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use tracing::{debug, info, warn};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tracing::{debug, error, info, warn};
 
 use crate::acknowledgements::{IngestDeliveries, OutputKind, Source};
 use crate::context::RoleContext;
@@ -35,6 +48,9 @@ pub struct IngestSummary {
 
 /// How long to wait before asking an unavailable schema registry again.
 const REGISTRY_RETRY: Duration = Duration::from_secs(2);
+/// How long to wait before asking again a registry that refused icsflow's
+/// credentials (it only changes when someone fixes them).
+const REGISTRY_REFUSED_RETRY: Duration = Duration::from_secs(30);
 
 /// Most records taken from librdkafka before offsets are stored.
 const BATCH: usize = 512;
@@ -51,11 +67,12 @@ pub async fn run_ingest(
     health: Arc<Health>,
     mut shutdown: Shutdown,
 ) -> Result<IngestSummary, RoleError> {
+    let (rebalance_sender, mut rebalances) = unbounded_channel();
     let context = RoleContext {
         role: "ingest",
         health: Arc::clone(&health),
         metrics: metrics.clone(),
-        rebalances: None,
+        rebalances: Some(rebalance_sender),
         lag_topics: topics
             .partner_topics()
             .iter()
@@ -105,6 +122,8 @@ pub async fn run_ingest(
             dead_letter: Arc::from(topics.dead_letter.as_str()),
         },
         summary: IngestSummary::default(),
+        lookups: Lookups::new(decoder.registry().cloned()),
+        health: &health,
     };
     // Offsets become storable on the producer's thread; they are stored
     // after each batch, and on this tick when no record arrives.
@@ -120,6 +139,14 @@ pub async fn run_ingest(
                 }
                 continue;
             }
+            Some(_) = rebalances.recv() => {
+                ingest.lookups.after_rebalance(&consumer, ingest.topics);
+                continue;
+            }
+            Some((schema_id, outcome)) = ingest.lookups.answers.recv() => {
+                ingest.lookup_answered(&consumer, schema_id, outcome);
+                continue;
+            }
             received = consumer.recv() => received,
         };
         // Take what else librdkafka already holds, up to a batch, without
@@ -128,9 +155,8 @@ pub async fn run_ingest(
         let mut taken = 0;
         while let Some(received) = next.take() {
             match received {
-                Ok(message) => match ingest.handle(&message, &mut shutdown).await {
-                    Ok(Handled::Produced) => {}
-                    Ok(Handled::Stopped) => break 'records Ok(()),
+                Ok(message) => match ingest.handle(&consumer, &message).await {
+                    Ok(()) => {}
                     Err(error) => break 'records Err(error),
                 },
                 Err(error) => {
@@ -173,12 +199,85 @@ pub async fn run_ingest(
     outcome.and(stored).map(|()| summary)
 }
 
-/// What became of one partner record.
-enum Handled {
-    /// Its output was handed to the producer.
-    Produced,
-    /// Shutdown was raised while it waited for the schema registry.
-    Stopped,
+/// Partner partitions paused while the schema id of their next record is
+/// looked up, and the lookups under way.
+struct Lookups {
+    registry: Option<Arc<SchemaRegistryClient>>,
+    /// (feed, partition) → (offset of the held record, its schema id).
+    held: HashMap<(Feed, i32), (i64, u32)>,
+    /// Ids being looked up: one request each, however many partitions wait.
+    asking: HashSet<u32>,
+    sender: UnboundedSender<(u32, LookupOutcome)>,
+    answers: UnboundedReceiver<(u32, LookupOutcome)>,
+}
+
+/// How a lookup ended, for the loop.
+#[derive(Debug)]
+enum LookupOutcome {
+    /// Cached now: a schema, or a final no (the record is then rejected).
+    Answered,
+    Unavailable(String),
+    Refused(u16),
+}
+
+impl Lookups {
+    fn new(registry: Option<Arc<SchemaRegistryClient>>) -> Lookups {
+        let (sender, answers) = unbounded_channel();
+        Lookups {
+            registry,
+            held: HashMap::new(),
+            asking: HashSet::new(),
+            sender,
+            answers,
+        }
+    }
+
+    fn holds(&self, feed: Feed, partition: i32) -> bool {
+        self.held.contains_key(&(feed, partition))
+    }
+
+    /// Asks the registry for `schema_id` after `delay`, on a blocking
+    /// thread; the answer comes back through `answers`.
+    fn ask(&mut self, schema_id: u32, delay: Duration) {
+        let Some(registry) = self.registry.clone() else {
+            return;
+        };
+        self.asking.insert(schema_id);
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let answer =
+                tokio::task::spawn_blocking(move || registry.writer_schema(schema_id)).await;
+            let outcome = match answer {
+                Ok(Ok(_) | Err(LookupError::Rejected(_))) => LookupOutcome::Answered,
+                Ok(Err(LookupError::Unavailable(detail))) => LookupOutcome::Unavailable(detail),
+                Ok(Err(LookupError::Refused { status })) => LookupOutcome::Refused(status),
+                Err(join_error) => LookupOutcome::Unavailable(join_error.to_string()),
+            };
+            let _ = sender.send((schema_id, outcome));
+        });
+    }
+
+    /// After a rebalance: a held partition no longer owned is forgotten
+    /// (its next owner reads it from the committed offset); one still owned
+    /// is paused again (an assignment starts unpaused).
+    fn after_rebalance(&mut self, consumer: &StreamConsumer<RoleContext>, topics: &Topics) {
+        let owned = consumer.assignment().unwrap_or_default();
+        self.held.retain(|(feed, partition), _| {
+            let topic = topics.partner_topics()[*feed as usize].0;
+            let still_owned = owned.find_partition(topic, *partition).is_some();
+            if still_owned {
+                let _ = consumer.pause(&one_partition(topic, *partition));
+            }
+            still_owned
+        });
+    }
+}
+
+fn one_partition(topic: &str, partition: i32) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, partition);
+    list
 }
 
 /// The ingest loop's state and what it needs per record.
@@ -195,48 +294,41 @@ struct Ingest<'a> {
     freshness: Freshness,
     outputs: OutputTopics,
     summary: IngestSummary,
+    lookups: Lookups,
+    health: &'a Health,
 }
 
 impl Ingest<'_> {
-    /// Routes one partner record and hands its output to the producer.
+    /// Routes one partner record and hands its output to the producer, or
+    /// holds its partition while its schema id is looked up.
     async fn handle(
         &mut self,
+        consumer: &StreamConsumer<RoleContext>,
         message: &BorrowedMessage<'_>,
-        shutdown: &mut Shutdown,
-    ) -> Result<Handled, RoleError> {
-        self.summary.consumed += 1;
+    ) -> Result<(), RoleError> {
         let Some(feed) = self.topics.feed_of(message.topic()) else {
-            return Ok(Handled::Produced);
+            return Ok(());
         };
+        if self.lookups.holds(feed, message.partition()) {
+            // Fetched before the partition was paused: it is read again
+            // from the held record once the lookup is answered.
+            return Ok(());
+        }
+        self.summary.consumed += 1;
         self.consumed[feed as usize].inc();
-        let mut output = loop {
-            match route(
-                message,
-                feed,
-                (self.clock)(),
-                self.decoder,
-                self.metrics,
-                &mut self.freshness,
-                &self.outputs,
-            ) {
-                Routed::Ready(output) => break output,
-                Routed::RegistryUnavailable(detail) => {
-                    self.metrics
-                        .registry_unavailable
-                        .with_label_values(&[feed.as_str()])
-                        .inc();
-                    warn!(
-                        topic = message.topic(),
-                        partition = message.partition(),
-                        offset = message.offset(),
-                        detail,
-                        "schema registry unavailable; holding the record and retrying"
-                    );
-                    tokio::select! {
-                        () = tokio::time::sleep(REGISTRY_RETRY) => {}
-                        () = stopped(shutdown) => return Ok(Handled::Stopped),
-                    }
-                }
+        let mut output = match route(
+            message,
+            feed,
+            (self.clock)(),
+            self.decoder,
+            self.metrics,
+            &mut self.freshness,
+            &self.outputs,
+        ) {
+            Routed::Ready(output) => output,
+            Routed::LookupNeeded(schema_id) => {
+                self.hold(consumer, feed, message, schema_id);
+                return Ok(());
             }
         };
         match output.kind {
@@ -250,7 +342,111 @@ impl Ingest<'_> {
             output.kind,
         );
         send_with_backpressure(self.producer, output.record(Box::new(source))).await?;
-        Ok(Handled::Produced)
+        Ok(())
+    }
+
+    /// Pauses the record's partition and asks for its schema id, unless
+    /// that id is being asked for already.
+    fn hold(
+        &mut self,
+        consumer: &StreamConsumer<RoleContext>,
+        feed: Feed,
+        message: &BorrowedMessage<'_>,
+        schema_id: u32,
+    ) {
+        // Counted again when it is read again.
+        self.summary.consumed -= 1;
+        let partition = message.partition();
+        if let Err(error) = consumer.pause(&one_partition(message.topic(), partition)) {
+            warn!(%error, topic = message.topic(), partition, "pausing a partition failed");
+        }
+        self.lookups
+            .held
+            .insert((feed, partition), (message.offset(), schema_id));
+        debug!(
+            topic = message.topic(),
+            partition,
+            offset = message.offset(),
+            schema_id,
+            "partition held while its schema id is looked up"
+        );
+        if !self.lookups.asking.contains(&schema_id) {
+            self.lookups.ask(schema_id, Duration::ZERO);
+        }
+    }
+
+    /// The registry answered (or failed to) for `schema_id`: resume the
+    /// partitions held on it, or ask again later.
+    fn lookup_answered(
+        &mut self,
+        consumer: &StreamConsumer<RoleContext>,
+        schema_id: u32,
+        outcome: LookupOutcome,
+    ) {
+        let waiting: Vec<(Feed, i32)> = self
+            .lookups
+            .held
+            .iter()
+            .filter(|(_, (_, id))| *id == schema_id)
+            .map(|(key, _)| *key)
+            .collect();
+        match outcome {
+            LookupOutcome::Answered => {
+                self.metrics
+                    .registry_lookups
+                    .with_label_values(&["answered"])
+                    .inc();
+                self.lookups.asking.remove(&schema_id);
+                if self.health.registry_refused() {
+                    info!("the schema registry accepts icsflow's credentials again");
+                }
+                self.health.set_registry_accepts(true);
+                for key in waiting {
+                    let Some((offset, _)) = self.lookups.held.remove(&key) else {
+                        continue;
+                    };
+                    let topic = self.topics.partner_topics()[key.0 as usize].0;
+                    // Asynchronous (no wait): librdkafka drops what it had
+                    // fetched past the held record and fetches from it.
+                    if let Err(error) =
+                        consumer.seek(topic, key.1, Offset::Offset(offset), Duration::ZERO)
+                    {
+                        warn!(%error, topic, partition = key.1, "seeking back to a held record failed");
+                    }
+                    if let Err(error) = consumer.resume(&one_partition(topic, key.1)) {
+                        warn!(%error, topic, partition = key.1, "resuming a partition failed");
+                    }
+                }
+            }
+            LookupOutcome::Unavailable(detail) => {
+                self.metrics
+                    .registry_lookups
+                    .with_label_values(&["unavailable"])
+                    .inc();
+                for (feed, _) in &waiting {
+                    self.metrics
+                        .registry_unavailable
+                        .with_label_values(&[feed.as_str()])
+                        .inc();
+                }
+                warn!(
+                    schema_id,
+                    partitions_held = waiting.len(),
+                    detail,
+                    "schema registry unavailable; its partitions are held and it is asked again"
+                );
+                self.lookups.ask(schema_id, REGISTRY_RETRY);
+            }
+            LookupOutcome::Refused(status) => {
+                self.metrics
+                    .registry_lookups
+                    .with_label_values(&["refused"])
+                    .inc();
+                error!(schema_id, status, partitions_held = waiting.len(), "the schema registry refuses icsflow's credentials: records in Confluent framing are held, and /readyz reports not ready, until the schema_registry settings are fixed");
+                self.health.set_registry_accepts(false);
+                self.lookups.ask(schema_id, REGISTRY_REFUSED_RETRY);
+            }
+        }
     }
 
     /// Counts what the broker acknowledged and stores the partner offsets
@@ -310,7 +506,8 @@ struct OutputTopics {
 
 enum Routed {
     Ready(Output),
-    RegistryUnavailable(String),
+    /// The record's schema id is not cached: look it up first.
+    LookupNeeded(u32),
 }
 
 fn route(
@@ -324,7 +521,7 @@ fn route(
 ) -> Routed {
     let payload = message.payload().unwrap_or_default();
     let decoded = decoder
-        .decode(payload, &TimestampPolicy::wall_clock(now))
+        .decode_cached(payload, &TimestampPolicy::wall_clock(now))
         .and_then(|event| {
             if event.feed() == feed {
                 Ok(event)
@@ -381,7 +578,13 @@ fn route(
                 headers: Some(headers.to_kafka(message.payload().unwrap_or_default())),
             })
         }
-        Err(DecodeError::RegistryUnavailable { detail, .. }) => Routed::RegistryUnavailable(detail),
+        // `decode_cached` never asks the registry, so only this comes back
+        // from it; the others are answers to a lookup.
+        Err(
+            DecodeError::LookupNeeded { schema_id }
+            | DecodeError::RegistryUnavailable { schema_id, .. }
+            | DecodeError::RegistryRefused { schema_id, .. },
+        ) => Routed::LookupNeeded(schema_id),
     }
 }
 

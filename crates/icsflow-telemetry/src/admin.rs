@@ -20,6 +20,8 @@ pub struct Health {
     replayed: RoleCondition,
     /// Ingest: partitions owned, so consuming.
     consuming: RoleCondition,
+    /// Ingest: the schema registry accepts icsflow's credentials.
+    registry_accepts: RoleCondition,
     /// A broker answered recently.
     broker_reachable: AtomicBool,
     ready_gauge: Option<prometheus::IntGauge>,
@@ -64,6 +66,7 @@ impl Health {
         Health {
             replayed: RoleCondition::default(),
             consuming: RoleCondition::default(),
+            registry_accepts: RoleCondition::default(),
             broker_reachable: AtomicBool::new(false),
             ready_gauge,
         }
@@ -78,6 +81,13 @@ impl Health {
     /// Ingest: whether it owns partitions (and so is consuming).
     pub fn set_consuming(&self, consuming: bool) {
         self.consuming.set(consuming);
+        self.update_gauge();
+    }
+
+    /// Ingest: whether the schema registry accepts icsflow's credentials
+    /// (false after a 401 or 403, until a lookup succeeds).
+    pub fn set_registry_accepts(&self, accepts: bool) {
+        self.registry_accepts.set(accepts);
         self.update_gauge();
     }
 
@@ -96,6 +106,11 @@ impl Health {
         self.consuming.met()
     }
 
+    /// Ingest: the last registry answer refused icsflow's credentials.
+    pub fn registry_refused(&self) -> bool {
+        self.registry_accepts.blocks()
+    }
+
     pub fn broker_reachable(&self) -> bool {
         self.broker_reachable.load(Ordering::Relaxed)
     }
@@ -108,6 +123,9 @@ impl Health {
         }
         if self.consuming.blocks() {
             reasons.push("ingest owns no partitions");
+        }
+        if self.registry_accepts.blocks() {
+            reasons.push("the schema registry refuses icsflow's credentials");
         }
         if !self.broker_reachable() {
             reasons.push("no broker reachable");

@@ -32,6 +32,10 @@ pub struct PipelineMetrics {
     /// `icsflow_ingest_registry_unavailable_total{feed}`: records held back
     /// because the schema registry could not be asked (retried, not lost).
     pub registry_unavailable: IntCounterVec,
+    /// `icsflow_ingest_registry_lookups_total{outcome}`: schema-id lookups
+    /// sent to the registry: answered (a schema, or a final no), unavailable
+    /// (retried), refused (401 or 403: the credentials are wrong).
+    pub registry_lookups: IntCounterVec,
     /// `icsflow_pipeline_consumer_lag_records{role, topic, partition}`
     pub lag: IntGaugeVec,
     /// `icsflow_ingest_last_event_timestamp_seconds{feed, organisation}`:
@@ -89,6 +93,11 @@ impl PipelineMetrics {
                 "icsflow_ingest_registry_unavailable_total",
                 "Times a record was held back because the schema registry could not be asked; it is retried, not rejected.",
                 &["feed"],
+            )?,
+            registry_lookups: counter(
+                "icsflow_ingest_registry_lookups_total",
+                "Schema-id lookups sent to the schema registry, by outcome: answered, unavailable (retried), refused (401 or 403: check the credentials).",
+                &["outcome"],
             )?,
             lag: gauge_vec("icsflow_pipeline_consumer_lag_records", "Records between the consumer's position (committed offset for ingest; last record taken for join, which never commits) and the end of the partition.", &["role", "topic", "partition"])?,
             last_event: gauge_vec(

@@ -1,5 +1,7 @@
 //! What the tests and benchmarks share: an Apache Kafka broker on loopback
-//! ports, run from the jars `make kafka` copies out of Maven Central.
+//! ports, run from the jars `make kafka` copies out of Maven Central, and
+//! an Apicurio Registry (its Confluent-compatible API) from the archive
+//! `make apicurio` unpacks.
 //!
 //! Tests that do not stop the broker share one per test binary
 //! ([`Broker::shared`]) and keep apart by random topic and group names
@@ -275,10 +277,39 @@ fn format_storage(folder: &Path) {
 /// started` in its log. Returns the watcher and the JVM's pid.
 fn spawn(folder: &Path, start: u32) -> (Child, u32) {
     let log = folder.join(format!("kafka-{start}.log"));
-    let pid_file = folder.join(format!("kafka-{start}.pid"));
-    // The watcher outlives nothing: when the test process is gone (the
-    // shared broker is never dropped), it kills the JVM and removes the
-    // folder.
+    let mut java = vec![
+        "-Xms256m".to_owned(),
+        "-Xmx512m".to_owned(),
+        "-XX:+UseG1GC".to_owned(),
+        "-Djava.awt.headless=true".to_owned(),
+        format!(
+            "-Dlog4j2.configurationFile={}",
+            folder.join("log4j2.properties").display()
+        ),
+        "-cp".to_owned(),
+        java_classpath(),
+        "kafka.Kafka".to_owned(),
+    ];
+    java.push(folder.join("server.properties").display().to_string());
+    spawn_watched(folder, &log, &java, Duration::from_secs(90), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Kafka Server started")
+    })
+}
+
+/// Starts `java ARGUMENTS` under a watcher shell, its output in `log`, and
+/// waits until `ready` (or panics with the log after `deadline`). The
+/// watcher outlives nothing: when the test process is gone (a shared
+/// server is never dropped) it kills the JVM and removes `folder`.
+fn spawn_watched(
+    folder: &Path,
+    log: &Path,
+    arguments: &[String],
+    deadline: Duration,
+    ready: impl Fn() -> bool,
+) -> (Child, u32) {
+    let pid_file = log.with_extension("pid");
     let script = r#"
         "$@" >"$LOG" 2>&1 &
         child=$!
@@ -294,21 +325,9 @@ fn spawn(folder: &Path, start: u32) -> (Child, u32) {
         wait "$child"
     "#;
     let watcher = Command::new("bash")
-        .args(["-c", script, "kafka"])
-        .arg("java")
-        .args([
-            "-Xms256m",
-            "-Xmx512m",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-        ])
-        .arg(format!(
-            "-Dlog4j2.configurationFile={}",
-            folder.join("log4j2.properties").display()
-        ))
-        .args(["-cp", &java_classpath(), "kafka.Kafka"])
-        .arg(folder.join("server.properties"))
-        .env("LOG", &log)
+        .args(["-c", script, "watcher", "java"])
+        .args(arguments)
+        .env("LOG", log)
         .env("PID_FILE", &pid_file)
         .env("PARENT", std::process::id().to_string())
         .env("FOLDER", folder)
@@ -317,24 +336,21 @@ fn spawn(folder: &Path, start: u32) -> (Child, u32) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("bash starts the Kafka broker");
+        .expect("bash starts java");
     let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("Kafka Server started") {
-            break;
-        }
+    while !ready() {
         assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "Kafka did not start within 90 s; its log ({}):\n{text}",
-            log.display()
+            started.elapsed() < deadline,
+            "not ready within {deadline:?}; its log ({}):\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
     let java_pid = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|text| text.trim().parse().ok())
-        .expect("the watcher wrote the broker's pid");
+        .expect("the watcher wrote the JVM's pid");
     (watcher, java_pid)
 }
 
@@ -349,4 +365,172 @@ fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|stat| stat.split_whitespace().nth(2) == Some("Z"))
         .unwrap_or(true)
+}
+
+/// The Apicurio Registry release `make apicurio` unpacks.
+pub const APICURIO_VERSION: &str = "3.0.9";
+
+/// A running Apicurio Registry, storing schemas in an H2 file in its own
+/// folder (a restart keeps them, as a production registry's database
+/// would); killed and its folder removed when dropped.
+#[derive(Debug)]
+pub struct SchemaRegistry {
+    watcher: Child,
+    java_pid: u32,
+    port: u16,
+    /// `http://127.0.0.1:PORT/apis/ccompat/v7`: the Confluent-compatible
+    /// API, for `schema_registry.url`.
+    pub url: String,
+    folder: PathBuf,
+    starts: u32,
+}
+
+impl SchemaRegistry {
+    /// Starts a registry of the test's own and waits until it answers.
+    pub fn start() -> SchemaRegistry {
+        let port = free_port();
+        let folder =
+            std::env::temp_dir().join(format!("icsflow-registry-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&folder).expect("registry folder");
+        let url = format!("http://127.0.0.1:{port}/apis/ccompat/v7");
+        let (watcher, java_pid) = spawn_registry(&folder, port, 1);
+        SchemaRegistry {
+            watcher,
+            java_pid,
+            port,
+            url,
+            folder,
+            starts: 1,
+        }
+    }
+
+    /// Stops the registry (SIGTERM); its schemas stay in its folder.
+    pub fn stop(&mut self) {
+        signal("TERM", self.java_pid);
+        let started = Instant::now();
+        while Path::new(&format!("/proc/{}", self.java_pid)).exists() && !is_zombie(self.java_pid) {
+            if started.elapsed() > Duration::from_secs(30) {
+                signal("KILL", self.java_pid);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.watcher.wait();
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.starts += 1;
+        let (watcher, java_pid) = spawn_registry(&self.folder, self.port, self.starts);
+        self.watcher = watcher;
+        self.java_pid = java_pid;
+    }
+
+    /// Registers `schema` (Avro JSON) under `subject` and returns its id.
+    pub fn register(&self, subject: &str, schema: &str) -> u32 {
+        let body = format!("{{\"schema\": {}}}", json_string(schema));
+        let (status, answer) = http(
+            self.port,
+            "POST",
+            &format!("/apis/ccompat/v7/subjects/{subject}/versions"),
+            Some(&body),
+        );
+        assert_eq!(status, 200, "registering under {subject}: {answer}");
+        answer
+            .split(|character: char| !character.is_ascii_digit())
+            .find(|digits| !digits.is_empty())
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("no id in {answer}"))
+    }
+}
+
+impl Drop for SchemaRegistry {
+    fn drop(&mut self) {
+        signal("KILL", self.java_pid);
+        let _ = self.watcher.wait();
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+/// Where `make apicurio` unpacked the registry: `ICSFLOW_APICURIO_DIR`, or
+/// `target/apicurio` in the workspace.
+pub fn apicurio_dir() -> PathBuf {
+    std::env::var_os("ICSFLOW_APICURIO_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/apicurio"),
+        PathBuf::from,
+    )
+}
+
+fn spawn_registry(folder: &Path, port: u16, start: u32) -> (Child, u32) {
+    let jar = apicurio_dir().join(format!(
+        "apicurio-registry-app-{APICURIO_VERSION}-runner.jar"
+    ));
+    assert!(
+        jar.exists(),
+        "Apicurio Registry {APICURIO_VERSION} is not at {}; `make apicurio` fetches it from Maven Central",
+        jar.display()
+    );
+    let log = folder.join(format!("registry-{start}.log"));
+    let arguments = [
+        "-Xmx384m".to_owned(),
+        "-Dquarkus.http.host=127.0.0.1".to_owned(),
+        format!("-Dquarkus.http.port={port}"),
+        format!(
+            "-Dapicurio.datasource.url=jdbc:h2:file:{}",
+            folder.join("registry").display()
+        ),
+        "-jar".to_owned(),
+        jar.display().to_string(),
+    ];
+    spawn_watched(folder, &log, &arguments, Duration::from_secs(120), || {
+        http(port, "GET", "/apis/ccompat/v7/subjects", None).0 == 200
+    })
+}
+
+/// One HTTP/1.0 request on loopback: (status, body); status 0 when nothing
+/// answered.
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let body = body.unwrap_or_default();
+    let _ = write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for character in text.chars() {
+        match character {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            control if u32::from(control) < 0x20 => {
+                quoted.push_str(&format!("\\u{:04x}", u32::from(control)));
+            }
+            other => quoted.push(other),
+        }
+    }
+    quoted.push('"');
+    quoted
 }

@@ -18,17 +18,19 @@ use crate::policy;
 
 /// Serves `/schemas/ids/{id}`: 1 the discharge schema, 2 not found,
 /// 3 a server error, 4 a schema of no feed, 5 a response too slow for the
-/// client's timeout. Counts requests per id.
+/// client's timeout, 6 401 (credentials refused), 7 a 12 MB answer. Counts
+/// requests per id. A real registry cannot be made to answer 401 or 12 MB
+/// here (the registry tests against Apicurio cover the rest).
 struct StubRegistry {
     address: String,
-    requests: Arc<[AtomicUsize; 6]>,
+    requests: Arc<[AtomicUsize; 8]>,
 }
 
 impl StubRegistry {
     fn start() -> StubRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let address = format!("http://{}", listener.local_addr().expect("address"));
-        let requests: Arc<[AtomicUsize; 6]> = Arc::new(Default::default());
+        let requests: Arc<[AtomicUsize; 8]> = Arc::new(Default::default());
         let counters = Arc::clone(&requests);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -53,7 +55,7 @@ impl StubRegistry {
                     .and_then(|id| id.parse().ok())
                     .unwrap_or(0);
                 assert!(request_line.starts_with("GET "), "only GET is ever sent");
-                counters[id.min(5)].fetch_add(1, Ordering::SeqCst);
+                counters[id.min(7)].fetch_add(1, Ordering::SeqCst);
                 let (status, body) = match id {
                     1 => (
                         "200 OK",
@@ -70,6 +72,14 @@ impl StubRegistry {
                     4 => (
                         "200 OK",
                         serde_json::json!({ "schema": "\"string\"" }).to_string(),
+                    ),
+                    6 => (
+                        "401 Unauthorized",
+                        r#"{"error_code":40101,"message":"Unauthorized"}"#.to_owned(),
+                    ),
+                    7 => (
+                        "200 OK",
+                        serde_json::json!({ "schema": "x".repeat(12 * 1024 * 1024) }).to_string(),
                     ),
                     _ => {
                         std::thread::sleep(Duration::from_millis(1500));
@@ -131,6 +141,37 @@ fn permanent_failures_are_rejections_and_are_cached() {
         );
     }
     assert_eq!((registry.requests(2), registry.requests(4)), (1, 1));
+}
+
+/// Regression: a 12 MB answer was "no answer" and retried for ever; a 401
+/// was retried for ever as if the registry were down, and nothing said why.
+#[test]
+fn an_oversized_answer_is_a_cached_rejection_and_a_refusal_says_so() {
+    let registry = StubRegistry::start();
+    let decoder = decoder_for(&registry);
+    let event = one_event_of_each_type()[0];
+    for _ in 0..2 {
+        let oversized = decoder.decode(&encode_confluent(&event, 7), &policy());
+        assert!(
+            matches!(&oversized, Err(DecodeError::Rejected(rejection)) if rejection.reason == RejectReason::IncompatibleSchema),
+            "{oversized:?}"
+        );
+        let refused = decoder.decode(&encode_confluent(&event, 6), &policy());
+        assert_eq!(
+            refused,
+            Err(DecodeError::RegistryRefused {
+                schema_id: 6,
+                status: 401
+            })
+        );
+    }
+    assert_eq!((registry.requests(7), registry.requests(6)), (1, 2));
+    // A decode that must not wait asks for the lookup instead.
+    assert_eq!(
+        decoder.decode_cached(&encode_confluent(&event, 1), &policy()),
+        Err(DecodeError::LookupNeeded { schema_id: 1 })
+    );
+    assert_eq!(registry.requests(1), 0);
 }
 
 #[test]

@@ -31,16 +31,16 @@ const JOURNEY_TOPIC: &str = "icsflow.journey.v1";
 const DEAD_LETTER_TOPIC: &str = "icsflow.deadletter.v1";
 
 /// One record read back from a topic.
-struct Record {
+pub(crate) struct Record {
     partition: i32,
     offset: i64,
     key: Vec<u8>,
-    payload: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
     headers: BTreeMap<String, Vec<u8>>,
 }
 
 impl Record {
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .map(|value| String::from_utf8_lossy(value).into_owned())
@@ -49,7 +49,7 @@ impl Record {
 }
 
 /// Every record of `topic`, from the start to the end seen now.
-fn read_whole_topic(broker: &Broker, topic: &str) -> Vec<Record> {
+pub(crate) fn read_whole_topic(broker: &Broker, topic: &str) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
         .set("group.id", "fault-test-reader")

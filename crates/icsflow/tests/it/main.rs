@@ -4,6 +4,7 @@
 mod demo;
 mod faults;
 mod partner_tools;
+mod registry;
 mod roles;
 
 use std::path::{Path, PathBuf};

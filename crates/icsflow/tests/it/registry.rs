@@ -1,0 +1,268 @@
+//! Records in Confluent framing, their schema ids resolved through a real
+//! Confluent-compatible registry (Apicurio), and what ingest does when the
+//! registry is down, slow, or refuses icsflow's credentials.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use icsflow_avro::{encode_confluent, encode_single_object, SchemaCatalogue, EMBEDDED_SCHEMAS};
+use icsflow_core::{Event, Feed};
+use icsflow_kafka::HEADER_REASON;
+use icsflow_testkit::SchemaRegistry;
+
+use crate::faults::read_whole_topic;
+use crate::roles::{
+    broker_with_topics, eventually, expected_gauge_lines, publish, recent_samples, sorted,
+    topic_of, wait_for_gauges, Role,
+};
+
+const JOURNEY_TOPIC: &str = "icsflow.journey.v1";
+const DEAD_LETTER_TOPIC: &str = "icsflow.deadletter.v1";
+
+/// The current schema text of `feed`, as `schemas/` holds it.
+fn schema_of(feed: Feed) -> &'static str {
+    EMBEDDED_SCHEMAS
+        .iter()
+        .filter(|schema| schema.feed == feed)
+        .max_by_key(|schema| schema.version)
+        .map(|schema| schema.text)
+        .expect("a schema of every feed")
+}
+
+fn metric(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Ids resolved through Apicurio; an id it does not know is dead-lettered
+/// as `unknown_schema`; with the registry stopped, records of an id not yet
+/// cached are held (their partition paused) while other partitions flow,
+/// and none is lost once it is back.
+#[test]
+fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
+    let broker = broker_with_topics();
+    let mut registry = SchemaRegistry::start();
+    let ids: Vec<(Feed, u32)> = Feed::ALL
+        .iter()
+        .map(|feed| {
+            let subject = format!("{}-value", topic_of(*feed));
+            (*feed, registry.register(&subject, schema_of(*feed)))
+        })
+        .collect();
+    let id_of = |feed: Feed| ids.iter().find(|(known, _)| *known == feed).expect("id").1;
+    let role = Role::start_with(
+        "run",
+        &broker,
+        &[("ICSFLOW__SCHEMA_REGISTRY__URL", registry.url.as_str())],
+    );
+    let events = recent_samples();
+    let confluent = |event: &Event| {
+        (
+            topic_of(event.feed()),
+            encode_confluent(event, id_of(event.feed())),
+        )
+    };
+
+    // Discharge: resolved through the registry (and cached); one record
+    // with an id the registry never gave.
+    let mut records: Vec<(&str, Vec<u8>)> = events
+        .iter()
+        .filter(|event| event.feed() == Feed::Discharge)
+        .map(confluent)
+        .collect();
+    records.push((
+        topic_of(Feed::Discharge),
+        encode_confluent(&events[0], 4242),
+    ));
+    publish(&broker, &records);
+    eventually(
+        "the unknown id dead-lettered",
+        Duration::from_secs(60),
+        || !read_whole_topic(&broker, DEAD_LETTER_TOPIC).is_empty(),
+    );
+    let letters = read_whole_topic(&broker, DEAD_LETTER_TOPIC);
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].header(HEADER_REASON), "unknown_schema");
+
+    // The registry goes away: social care (Confluent, id not yet cached)
+    // is held; primary care (single-object) flows meanwhile.
+    registry.stop();
+    let held: Vec<(&str, Vec<u8>)> = events
+        .iter()
+        .filter(|event| event.feed() == Feed::SocialCare)
+        .map(confluent)
+        .collect();
+    let catalogue = SchemaCatalogue::embedded();
+    let flowing: Vec<(&str, Vec<u8>)> = events
+        .iter()
+        .filter(|event| event.feed() == Feed::PrimaryCare)
+        .map(|event| {
+            (
+                topic_of(event.feed()),
+                encode_single_object(&catalogue, event),
+            )
+        })
+        .collect();
+    publish(&broker, &held);
+    publish(&broker, &flowing);
+    let discharge_count = events
+        .iter()
+        .filter(|event| event.feed() == Feed::Discharge)
+        .count();
+    eventually(
+        "primary care through while social care is held",
+        Duration::from_secs(60),
+        || read_whole_topic(&broker, JOURNEY_TOPIC).len() == discharge_count + flowing.len(),
+    );
+    eventually("the outage counted", Duration::from_secs(30), || {
+        metric(
+            &role.get("/metrics").1,
+            "icsflow_ingest_registry_lookups_total{outcome=\"unavailable\"}",
+        ) > 0.0
+    });
+
+    registry.restart();
+    let expected = sorted(expected_gauge_lines(&events));
+    wait_for_gauges(
+        "every sample's gauges after the outage",
+        &[&role],
+        &expected,
+    );
+    assert_eq!(
+        read_whole_topic(&broker, DEAD_LETTER_TOPIC).len(),
+        1,
+        "nothing else rejected"
+    );
+    assert_eq!(role.interrupt().code(), Some(0));
+}
+
+/// A registry that answers every lookup after `delay`: 401 for id 401, 404
+/// for the rest.
+fn slow_registry(delay: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok()
+                    && header != "\r\n"
+                    && !header.is_empty()
+                {
+                    header.clear();
+                }
+                std::thread::sleep(delay);
+                let status = if request_line.contains("/schemas/ids/401 ") {
+                    "401 Unauthorized"
+                } else {
+                    "404 Not Found"
+                };
+                let body = r#"{"error_code":40403,"message":"no"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    address
+}
+
+/// Regressions: with 20 unknown ids each answered after 4.5 s, valid
+/// records on other partitions waited 96 s; an id answered 401 was retried
+/// for ever while `/readyz` said 200 and nothing said why. (A stub answers
+/// here: a real registry cannot be made this slow or to refuse.)
+#[test]
+fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
+    let broker = broker_with_topics();
+    let registry = slow_registry(Duration::from_millis(4500));
+    let role = Role::start_with(
+        "ingest",
+        &broker,
+        &[
+            ("ICSFLOW__SCHEMA_REGISTRY__URL", registry.as_str()),
+            ("ICSFLOW__SCHEMA_REGISTRY__TIMEOUT_MS", "10000"),
+        ],
+    );
+    eventually("ingest ready", Duration::from_secs(60), || {
+        role.get("/readyz").0 == 200
+    });
+    let events = recent_samples();
+    let discharge = events
+        .iter()
+        .find(|event| event.feed() == Feed::Discharge)
+        .expect("discharge");
+    let slow: Vec<(&str, Vec<u8>)> = (1000..1020)
+        .map(|id| (topic_of(Feed::Discharge), encode_confluent(discharge, id)))
+        .collect();
+    publish(&broker, &slow);
+    std::thread::sleep(Duration::from_millis(500));
+    let catalogue = SchemaCatalogue::embedded();
+    let fine: Vec<(&str, Vec<u8>)> = events
+        .iter()
+        .filter(|event| event.feed() == Feed::SocialCare)
+        .map(|event| {
+            (
+                topic_of(event.feed()),
+                encode_single_object(&catalogue, event),
+            )
+        })
+        .collect();
+    let published = Instant::now();
+    publish(&broker, &fine);
+    eventually("social care through", Duration::from_secs(60), || {
+        read_whole_topic(&broker, JOURNEY_TOPIC).len() >= fine.len()
+    });
+    let waited = published.elapsed();
+    assert!(
+        waited < Duration::from_secs(4),
+        "records of another partition waited {waited:?} behind slow lookups"
+    );
+    // Every slow id is answered 404 in the end: dead-lettered, none lost.
+    eventually(
+        "the unknown ids dead-lettered",
+        Duration::from_secs(150),
+        || read_whole_topic(&broker, DEAD_LETTER_TOPIC).len() == slow.len(),
+    );
+
+    publish(
+        &broker,
+        &[(topic_of(Feed::Discharge), encode_confluent(discharge, 401))],
+    );
+    eventually("not ready after a refusal", Duration::from_secs(30), || {
+        role.get("/readyz").0 == 503
+    });
+    let (_, body) = role.get("/readyz");
+    assert!(
+        body.contains("the schema registry refuses icsflow's credentials"),
+        "{body}"
+    );
+    let (_, metrics) = role.get("/metrics");
+    assert!(metrics.contains("icsflow_ready 0"), "{metrics}");
+    assert!(
+        metric(
+            &metrics,
+            "icsflow_ingest_registry_lookups_total{outcome=\"refused\"}"
+        ) >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        read_whole_topic(&broker, DEAD_LETTER_TOPIC).len(),
+        slow.len(),
+        "a refused lookup is not the record's fault"
+    );
+    let log_path = role.log.clone();
+    assert_eq!(role.interrupt().code(), Some(0));
+    let log = std::fs::read_to_string(log_path).expect("log");
+    assert!(
+        log.contains("the schema registry refuses icsflow's credentials"),
+        "{log}"
+    );
+}
