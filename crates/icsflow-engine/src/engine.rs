@@ -46,17 +46,21 @@ pub enum Applied {
     /// horizon: its journey may have been evicted, so applying it could count
     /// it twice. Ignored and counted.
     BeyondHorizon,
-    /// Names a place or organisation past the [`LABEL_VALUE_LIMIT`]
-    /// distinct ones this engine already holds: ignored and counted, so
-    /// that record content cannot grow the labels (or the tables that
-    /// index them) without bound.
+    /// Names a place past the [`PLACE_LIMIT`] or an organisation past the
+    /// [`ORGANISATION_LIMIT`] distinct ones this engine already holds:
+    /// ignored and counted, so that record content cannot grow the labels
+    /// (or the tables that index them) without bound.
     TooManyLabelValues,
 }
 
-/// How many distinct places, and how many distinct organisations, one
-/// engine holds. An ICS has a handful of places and a few hundred
-/// partners; a feed naming thousands is broken or hostile.
-pub const LABEL_VALUE_LIMIT: usize = 4096;
+/// How many distinct places one engine holds. An ICS has a handful of
+/// places (one per upper-tier local authority); every place multiplies
+/// every series, so a feed naming more is broken or hostile.
+pub const PLACE_LIMIT: usize = 64;
+
+/// How many distinct organisations one engine holds: an ICS's trusts,
+/// councils and practices number in the hundreds.
+pub const ORGANISATION_LIMIT: usize = 2048;
 
 /// Counts about the engine itself, for its own metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -343,11 +347,17 @@ impl Tables {
             &mut self.organisations,
             &mut self.organisation_indices,
             organisation,
+            ORGANISATION_LIMIT,
         )
     }
 
     fn place_index(&mut self, place: PlaceCode) -> Option<u16> {
-        intern(&mut self.places, &mut self.place_indices, place)
+        intern(
+            &mut self.places,
+            &mut self.place_indices,
+            place,
+            PLACE_LIMIT,
+        )
     }
 
     /// The stored form of an event body; `None` when it names a place past
@@ -433,14 +443,15 @@ fn intern<T: Copy + Eq + std::hash::Hash>(
     values: &mut Vec<T>,
     indices: &mut HashMap<T, u16>,
     value: T,
+    limit: usize,
 ) -> Option<u16> {
     if let Some(&index) = indices.get(&value) {
         return Some(index);
     }
-    if values.len() >= LABEL_VALUE_LIMIT {
+    if values.len() >= limit {
         return None;
     }
-    // LABEL_VALUE_LIMIT is well below u16::MAX, so the index fits.
+    // The limits are well below u16::MAX, so the index fits.
     let index = u16::try_from(values.len()).ok()?;
     values.push(value);
     indices.insert(value, index);
@@ -455,11 +466,17 @@ mod tests {
     fn interning_stops_at_the_limit_instead_of_indexing_past_its_table() {
         let mut values = Vec::new();
         let mut indices = HashMap::default();
-        for value in 0..LABEL_VALUE_LIMIT as u32 {
-            assert!(intern(&mut values, &mut indices, value).is_some());
+        for value in 0..ORGANISATION_LIMIT as u32 {
+            assert!(intern(&mut values, &mut indices, value, ORGANISATION_LIMIT).is_some());
         }
-        assert_eq!(intern(&mut values, &mut indices, u32::MAX), None);
-        assert_eq!(intern(&mut values, &mut indices, 7), Some(7));
-        assert_eq!(values.len(), LABEL_VALUE_LIMIT);
+        assert_eq!(
+            intern(&mut values, &mut indices, u32::MAX, ORGANISATION_LIMIT),
+            None
+        );
+        assert_eq!(
+            intern(&mut values, &mut indices, 7, ORGANISATION_LIMIT),
+            Some(7)
+        );
+        assert_eq!(values.len(), ORGANISATION_LIMIT);
     }
 }

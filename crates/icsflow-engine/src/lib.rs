@@ -22,7 +22,9 @@ mod journey;
 mod labels;
 mod series;
 
-pub use engine::{Applied, Engine, EngineConfig, EngineStatistics, LABEL_VALUE_LIMIT};
+pub use engine::{
+    Applied, Engine, EngineConfig, EngineStatistics, ORGANISATION_LIMIT, PLACE_LIMIT,
+};
 pub use labels::{
     DelayBand, FollowUpOutcome, FollowUpWindow, MetricKey, PathwayLabel, ReablementOutcome,
     ReasonLabel, StayBand,

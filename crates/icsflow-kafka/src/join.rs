@@ -420,7 +420,8 @@ fn apply_batch(
     if counts[TOO_MANY_LABEL_VALUES] > 0 {
         warn!(
             events = counts[TOO_MANY_LABEL_VALUES],
-            limit = icsflow_engine::LABEL_VALUE_LIMIT,
+            places = icsflow_engine::PLACE_LIMIT,
+            organisations = icsflow_engine::ORGANISATION_LIMIT,
             "events ignored: they name more distinct places or organisations than a partition may hold"
         );
     }

@@ -255,7 +255,7 @@ fn admissions_naming_more_places_than_the_limit_are_counted_not_a_panic() {
             }
         }
     }
-    let limit = icsflow_engine::LABEL_VALUE_LIMIT as u32;
+    let limit = icsflow_engine::PLACE_LIMIT as u32;
     assert_eq!(too_many, total - limit);
     assert_eq!(
         engine.statistics().too_many_label_values,
