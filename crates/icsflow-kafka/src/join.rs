@@ -141,13 +141,22 @@ pub struct JoinSummary {
 /// Replay state of one assigned partition.
 #[derive(Clone, Debug)]
 struct Replay {
-    /// The high watermark seen at assignment; ready once reached.
-    target: i64,
+    /// The high watermark seen at assignment; ready once reached. `None`
+    /// while the broker has not told it: the partition is then not ready,
+    /// and it is asked again on every housekeeping tick.
+    target: Option<i64>,
     next_offset: i64,
     /// Whether the replay gauge already shows 0.
     reported_done: bool,
     /// `icsflow_join_replay_remaining_records` for this partition.
     gauge: icsflow_telemetry::IntGauge,
+}
+
+impl Replay {
+    /// Records left to replay; `None` while the target is unknown.
+    fn remaining(&self) -> Option<i64> {
+        self.target.map(|target| (target - self.next_offset).max(0))
+    }
 }
 
 /// How the join role's engines are built and what time they read.
@@ -255,6 +264,9 @@ pub async fn run_join(
                     info!(evicted, "complete journeys evicted");
                 }
                 metrics.journeys.set(engines.journeys() as i64);
+                if ask_unknown_targets(&shared, &mut replays).await {
+                    finish_replays(&mut replays, health.as_ref(), &mut replay_progress, summary.consumed);
+                }
                 if let Some(progress) = replay_progress.as_mut().filter(|_| !health.caught_up()) {
                     progress.report(&replays, summary.consumed);
                 }
@@ -306,30 +318,7 @@ pub async fn run_join(
                 }
                 counted = summary.consumed;
                 apply_batch(&engines, &mut batch, &outcomes, &mut summary);
-                let mut all_replayed = true;
-                for replay in replays.values_mut() {
-                    let remaining = (replay.target - replay.next_offset).max(0);
-                    // The gauge moves while the partition is replaying (a
-                    // scrape every few seconds sees it move).
-                    if !replay.reported_done {
-                        replay.gauge.set(remaining);
-                        replay.reported_done = remaining == 0;
-                    }
-                    all_replayed &= remaining == 0;
-                }
-                if all_replayed && !replays.is_empty() && !health.caught_up() {
-                    let (records, seconds) = replay_progress
-                        .take()
-                        .map_or((0, 0.0), |progress| progress.finished(summary.consumed));
-                    info!(
-                        partitions = replays.len(),
-                        records,
-                        seconds = (seconds * 10.0).round() / 10.0,
-                        records_per_second = (records as f64 / seconds.max(1e-3)) as u64,
-                        "assigned partitions replayed; ready"
-                    );
-                    health.set_caught_up(true);
-                }
+                finish_replays(&mut replays, health.as_ref(), &mut replay_progress, summary.consumed);
             }
         }
     }
@@ -363,10 +352,7 @@ impl ReplayProgress {
 
     /// Logs the records left to replay and the rate since the last report.
     fn report(&mut self, replays: &BTreeMap<i32, Replay>, consumed: u64) {
-        let remaining: i64 = replays
-            .values()
-            .map(|replay| (replay.target - replay.next_offset).max(0))
-            .sum();
+        let remaining: i64 = replays.values().filter_map(Replay::remaining).sum();
         let (at, consumed_then) = self.last_report;
         let rate = (consumed - consumed_then) as f64 / at.elapsed().as_secs_f64().max(1e-3);
         info!(
@@ -453,7 +439,7 @@ async fn apply_rebalance(
     match event {
         RebalanceEvent::Assigned(partitions) => {
             for partition in partitions {
-                let target = high_watermark(shared.consumer, shared.topic, partition).await;
+                let target = high_watermark(shared, partition, ATTEMPTS_AT_ASSIGNMENT).await;
                 shared
                     .engines
                     .lock()
@@ -470,15 +456,27 @@ async fn apply_rebalance(
                             .with_label_values(&[&partition.to_string()]),
                     },
                 );
-                shared
-                    .metrics
-                    .replay_remaining
-                    .with_label_values(&[&partition.to_string()])
-                    .set(target);
-                info!(
-                    partition,
-                    target, "partition assigned; replaying from the start"
-                );
+                match target {
+                    Some(target) => {
+                        shared
+                            .metrics
+                            .replay_remaining
+                            .with_label_values(&[&partition.to_string()])
+                            .set(target);
+                        info!(
+                            partition,
+                            target, "partition assigned; replaying from the start"
+                        );
+                    }
+                    None => {
+                        // Unknown is not zero: no gauge until it is known.
+                        let _ = shared
+                            .metrics
+                            .replay_remaining
+                            .remove_label_values(&[&partition.to_string()]);
+                        warn!(partition, "partition assigned; replaying from the start, but its end is unknown: not ready until the broker tells it");
+                    }
+                }
             }
         }
         RebalanceEvent::Revoked(partitions) => {
@@ -496,39 +494,96 @@ async fn apply_rebalance(
     }
     shared.metrics.owned_partitions.set(replays.len() as i64);
     shared.health.set_caught_up(
-        !replays.is_empty()
-            && replays
-                .values()
-                .all(|replay| replay.next_offset >= replay.target),
+        !replays.is_empty() && replays.values().all(|replay| replay.remaining() == Some(0)),
     );
 }
 
+/// Moves the replay gauges, and reports ready (with a summary line) once
+/// every assigned partition reached its target.
+fn finish_replays(
+    replays: &mut BTreeMap<i32, Replay>,
+    health: &Health,
+    replay_progress: &mut Option<ReplayProgress>,
+    consumed: u64,
+) {
+    let mut all_replayed = true;
+    for replay in replays.values_mut() {
+        let Some(remaining) = replay.remaining() else {
+            all_replayed = false;
+            continue;
+        };
+        // The gauge moves while the partition is replaying (a scrape every
+        // few seconds sees it move).
+        if !replay.reported_done {
+            replay.gauge.set(remaining);
+            replay.reported_done = remaining == 0;
+        }
+        all_replayed &= remaining == 0;
+    }
+    if all_replayed && !replays.is_empty() && !health.caught_up() {
+        let (records, seconds) = replay_progress
+            .take()
+            .map_or((0, 0.0), |progress| progress.finished(consumed));
+        info!(
+            partitions = replays.len(),
+            records,
+            seconds = (seconds * 10.0).round() / 10.0,
+            records_per_second = (records as f64 / seconds.max(1e-3)) as u64,
+            "assigned partitions replayed; ready"
+        );
+        health.set_caught_up(true);
+    }
+}
+
+/// Asks again for the high watermark of partitions whose replay target is
+/// still unknown (one attempt each); whether any became known.
+async fn ask_unknown_targets(shared: &Shared<'_>, replays: &mut BTreeMap<i32, Replay>) -> bool {
+    let mut learned = false;
+    let unknown: Vec<i32> = replays
+        .iter()
+        .filter(|(_, replay)| replay.target.is_none())
+        .map(|(partition, _)| *partition)
+        .collect();
+    for partition in unknown {
+        if let Some(target) = high_watermark(shared, partition, 1).await {
+            info!(partition, target, "replay target known");
+            if let Some(replay) = replays.get_mut(&partition) {
+                replay.target = Some(target);
+                learned = true;
+            }
+        }
+    }
+    learned
+}
+
+/// Attempts at assignment before the target is left unknown (and asked for
+/// again on each housekeeping tick).
+const ATTEMPTS_AT_ASSIGNMENT: u32 = 3;
+
 /// The partition's high watermark now, asked of the broker off the async
-/// reactor. Retried a few times: answering 0 would report the replica ready
-/// before its replay.
-async fn high_watermark(
-    consumer: &Arc<StreamConsumer<RoleContext>>,
-    topic: &str,
-    partition: i32,
-) -> i64 {
-    const ATTEMPTS: u32 = 6;
-    for attempt in 1..=ATTEMPTS {
-        let (consumer, topic_name) = (Arc::clone(consumer), topic.to_owned());
+/// reactor, in up to `attempts` tries a second apart; `None` (counted, and
+/// logged) when the broker did not answer. Never 0 for "unknown": that
+/// would report the replica ready before its replay.
+async fn high_watermark(shared: &Shared<'_>, partition: i32, attempts: u32) -> Option<i64> {
+    for attempt in 1..=attempts {
+        let (consumer, topic_name) = (Arc::clone(shared.consumer), shared.topic.to_owned());
         let answer = tokio::task::spawn_blocking(move || {
-            consumer.fetch_watermarks(&topic_name, partition, Duration::from_secs(10))
+            consumer.fetch_watermarks(&topic_name, partition, Duration::from_secs(5))
         })
         .await;
         match answer {
-            Ok(Ok((_, high))) => return high,
+            Ok(Ok((_, high))) => return Some(high),
             Ok(Err(error)) => {
-                warn!(partition, attempt, %error, "high watermark not available; retrying")
+                warn!(partition, attempt, %error, "high watermark not available")
             }
             Err(error) => {
-                warn!(partition, attempt, %error, "high watermark query failed; retrying")
+                warn!(partition, attempt, %error, "high watermark query failed")
             }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        shared.metrics.watermark_failures.inc();
+        if attempt < attempts {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
-    tracing::error!(partition, "no high watermark after {ATTEMPTS} attempts; readiness may be reported before the replay ends");
-    0
+    None
 }

@@ -46,6 +46,10 @@ pub struct PipelineMetrics {
     pub replay_remaining: IntGaugeVec,
     /// `icsflow_join_owned_partitions`
     pub owned_partitions: IntGauge,
+    /// `icsflow_join_high_watermark_failures_total`: times the broker did
+    /// not say where an assigned partition ends (its replay stays not ready
+    /// and it is asked again).
+    pub watermark_failures: prometheus::IntCounter,
     /// `icsflow_join_journeys`: journeys held by this replica.
     pub journeys: IntGauge,
     /// `icsflow_engine_events_total{outcome}`: applied, duplicate,
@@ -111,6 +115,14 @@ impl PipelineMetrics {
                 &["partition"],
             )?,
             owned_partitions: gauge("icsflow_join_owned_partitions", "Journey topic partitions this replica owns.")?,
+            watermark_failures: {
+                let metric = prometheus::IntCounter::new(
+                    "icsflow_join_high_watermark_failures_total",
+                    "Times the broker did not say where an assigned journey partition ends; its replay stays not ready and it is asked again.",
+                )?;
+                registry.register(Box::new(metric.clone()))?;
+                metric
+            },
             journeys: gauge("icsflow_join_journeys", "Patient journeys held in memory by this replica.")?,
             engine_events: counter("icsflow_engine_events_total", "Events given to the journey engine, by outcome.", &["outcome"])?,
             ready: gauge("icsflow_ready", "1 when the process is ready (assigned partitions replayed, broker reachable).")?,

@@ -527,3 +527,81 @@ async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart
     );
     assert_eq!((summary.consumed, summary.accepted), (1, 1));
 }
+
+/// Regression: when the high-watermark query failed six times, the target
+/// became 0 and the replica reported ready before its replay. It must stay
+/// not ready, say so in a metric, and keep asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_replay_end_is_unknown_stays_not_ready_and_keeps_asking() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let (cluster, settings) = cluster_with_topics(1);
+    let topics = topics();
+    // One journey record, so that a target of 0 would be wrong.
+    let catalogue = SchemaCatalogue::embedded();
+    let producer = producer(&settings);
+    producer
+        .send(
+            BaseRecord::to("journey")
+                .key("k")
+                .payload(&encode_single_object(
+                    &catalogue,
+                    &one_event_of_each_type()[0],
+                )),
+        )
+        .expect("queued");
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+    // Every offset query fails until cleared.
+    cluster.request_errors(
+        RDKafkaApiKey::ListOffsets,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 200],
+    );
+
+    let registry = Registry::new();
+    let metrics = PipelineMetrics::register(&registry).expect("metrics");
+    let health = Arc::new(Health::new(None));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let stop = StopOnDrop(stop);
+    let join = {
+        let (settings, topics, metrics, health) = (
+            settings.clone(),
+            topics.clone(),
+            metrics.clone(),
+            Arc::clone(&health),
+        );
+        tokio::spawn(async move {
+            let options = JoinOptions {
+                engine_config: EngineConfig::default(),
+                clock: icsflow_kafka::wall_clock(),
+            };
+            run_join(
+                &settings,
+                &topics,
+                options,
+                Arc::new(PartitionEngines::default()),
+                metrics,
+                health,
+                shutdown,
+            )
+            .await
+        })
+    };
+    eventually(
+        "watermark failures counted",
+        Duration::from_secs(30),
+        || metrics.watermark_failures.get() >= 3,
+    )
+    .await;
+    assert!(
+        !health.caught_up(),
+        "ready before its replay's end was known"
+    );
+    cluster.clear_request_errors(RDKafkaApiKey::ListOffsets);
+    eventually(
+        "ready once the end is known",
+        Duration::from_secs(30),
+        || health.caught_up(),
+    )
+    .await;
+    drop(stop);
+    join.await.expect("join task").expect("join ran");
+}
