@@ -3,8 +3,9 @@
 
     python3 tests/soak.py --icsflow target/release/icsflow [--minutes 30]
 
-`make soak` runs it. It starts the tansu broker (in memory) on a loopback
-port, `icsflow run` with `engine.as_of = "latest_event"`, and
+`make soak` runs it. It starts an Apache Kafka broker (the jars `make kafka`
+put in target/kafka/libs; combined broker and controller) on loopback
+ports, `icsflow run` with `engine.as_of = "latest_event"`, and
 `icsflow simulate` publishing five years of a four-place ICS at one
 simulated day per real second from five years ago, so that simulated time
 stays in the past (ingest accepts it) while the join role's engines, which
@@ -29,6 +30,64 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+KAFKA_LIBS = ROOT / "target" / "kafka" / "libs"
+
+
+def start_kafka(scratch, port, controller_port):
+    """Formats and starts a single-node Kafka (KRaft) in `scratch`; returns
+    the process once its log says it started, and the seconds that took."""
+    data = scratch / "kafka-data"
+    (scratch / "server.properties").write_text(
+        "process.roles=broker,controller\nnode.id=1\n"
+        f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}\n"
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n"
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n"
+        "controller.listener.names=CONTROLLER\n"
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+        "inter.broker.listener.name=PLAINTEXT\n"
+        f"log.dirs={data}\nnum.partitions=1\nauto.create.topics.enable=false\n"
+        "offsets.topic.replication.factor=1\noffsets.topic.num.partitions=4\n"
+        "transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n"
+        "transaction.state.log.num.partitions=4\ngroup.initial.rebalance.delay.ms=0\n"
+        "log.cleaner.dedupe.buffer.size=2097152\n"
+    )
+    (scratch / "log4j2.properties").write_text(
+        "status = error\nappender.out.type = Console\nappender.out.name = OUT\n"
+        "appender.out.layout.type = PatternLayout\nappender.out.layout.pattern = [%d] %p %m (%c)%n\n"
+        "rootLogger.level = WARN\nrootLogger.appenderRef.out.ref = OUT\n"
+        "logger.started.name = kafka.server.KafkaRaftServer\nlogger.started.level = INFO\n"
+    )
+    if not (KAFKA_LIBS / ".installed").exists():
+        raise RuntimeError(f"Apache Kafka is not in {KAFKA_LIBS}; run `make kafka`")
+    classpath = f"{KAFKA_LIBS}/*"
+    logging = f"-Dlog4j2.configurationFile={scratch / 'log4j2.properties'}"
+    subprocess.run(
+        ["java", "-Xmx128m", logging, "-cp", classpath, "kafka.tools.StorageTool", "format",
+         "--standalone", "-g", "-t", "aWNzZmxvdy1zb2FrLXJ1bg", "-c", str(scratch / "server.properties")],
+        check=True, capture_output=True,
+    )
+    log_path = scratch / "kafka.log"
+    began = time.monotonic()
+    process = subprocess.Popen(
+        ["java", "-Xms256m", "-Xmx512m", logging, "-cp", classpath, "kafka.Kafka",
+         str(scratch / "server.properties")],
+        stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+    )
+    while "Kafka Server started" not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() - began > 90:
+            raise RuntimeError(f"Kafka did not start; see {log_path}")
+        time.sleep(0.1)
+    return process, time.monotonic() - began
+
+
+def create_topics(broker, topics):
+    for topic, partitions in topics:
+        subprocess.run(
+            ["java", "-Xmx128m", "-cp", f"{KAFKA_LIBS}/*", "org.apache.kafka.tools.TopicCommand",
+             "--bootstrap-server", broker, "--create", "--topic", topic,
+             "--partitions", str(partitions), "--replication-factor", "1"],
+            check=True, capture_output=True,
+        )
 
 
 def free_port():
@@ -101,23 +160,13 @@ def main():
     )
     processes = []
     try:
-        url = f"tcp://{broker}"
-        processes.append(
-            subprocess.Popen(
-                ["tansu", "broker", "--storage-engine", "memory://tansu/", "--listener-url", url,
-                 "--advertised-listener-url", url],
-                cwd=scratch, stdout=subprocess.DEVNULL, stderr=open(scratch / "tansu.log", "w"),
-            )
-        )
-        wait_for_port(broker, 30)
-        for topic, partitions in [
+        kafka, started_in = start_kafka(scratch, int(broker.rsplit(":", 1)[1]), free_port())
+        processes.append(kafka)
+        print(f"soak: Apache Kafka started in {started_in:.1f} s", flush=True)
+        create_topics(broker, [
             ("ics.discharge.v1", 4), ("ics.social_care.v1", 4), ("ics.primary_care.v1", 4),
             ("icsflow.journey.v1", 4), ("icsflow.deadletter.v1", 1),
-        ]:
-            subprocess.run(
-                ["tansu", "topic", "create", topic, "--broker", url, "--partitions", str(partitions)],
-                check=True, capture_output=True,
-            )
+        ])
         run = subprocess.Popen(
             [arguments.icsflow, "run", "--config", scratch / "icsflow.toml", "--admin-addr", admin],
             stdout=subprocess.DEVNULL, stderr=open(output / "run.log", "w"),

@@ -1,7 +1,9 @@
 //! A Confluent-compatible Schema Registry client, for records in the
 //! Confluent wire format (`00` + 4-byte schema id).
 //!
-//! The roles only ever send `GET /schemas/ids/{id}`. Answers are cached for
+//! The roles only ever send `GET /schemas/ids/{id}`; only `icsflow publish`
+//! registers a schema (`POST /subjects/{subject}/versions`), for a partner
+//! who would otherwise look the id up by hand. Answers are cached for
 //! the life of the process, and so are permanent failures (the id does not
 //! exist, the schema is not an icsflow event schema, the answer is larger
 //! than [`MAX_ANSWER_BYTES`]), so a partner publishing with a bad id costs
@@ -61,6 +63,11 @@ pub enum RegistryResponse {
 /// server on loopback.
 pub trait RegistryTransport: Send + Sync + std::fmt::Debug {
     fn get(&self, path: &str) -> RegistryResponse;
+
+    /// A POST of a JSON body; transports that only read need not send.
+    fn post(&self, _path: &str, _body: &str) -> RegistryResponse {
+        RegistryResponse::NoAnswer("this transport does not send POST requests".to_owned())
+    }
 }
 
 /// Plain-HTTP transport with a whole-request timeout.
@@ -87,7 +94,7 @@ impl HttpTransport {
 impl RegistryTransport for HttpTransport {
     fn get(&self, path: &str) -> RegistryResponse {
         let url = format!("{}{path}", self.base_url);
-        let mut response = match self
+        let response = match self
             .agent
             .get(&url)
             .header("Accept", "application/vnd.schemaregistry.v1+json")
@@ -96,17 +103,35 @@ impl RegistryTransport for HttpTransport {
             Ok(response) => response,
             Err(error) => return RegistryResponse::NoAnswer(error.to_string()),
         };
-        let status = response.status().as_u16();
-        match response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_string()
+        read_answer(response)
+    }
+
+    fn post(&self, path: &str, body: &str) -> RegistryResponse {
+        let url = format!("{}{path}", self.base_url);
+        match self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .send(body)
         {
-            Ok(body) => RegistryResponse::Answer { status, body },
-            Err(ureq::Error::BodyExceedsLimit(_)) => RegistryResponse::TooLarge { status },
+            Ok(response) => read_answer(response),
             Err(error) => RegistryResponse::NoAnswer(error.to_string()),
         }
+    }
+}
+
+/// The status and body of an answer, reading at most [`MAX_ANSWER_BYTES`].
+fn read_answer(mut response: ureq::http::Response<ureq::Body>) -> RegistryResponse {
+    let status = response.status().as_u16();
+    match response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER_BYTES)
+        .read_to_string()
+    {
+        Ok(body) => RegistryResponse::Answer { status, body },
+        Err(ureq::Error::BodyExceedsLimit(_)) => RegistryResponse::TooLarge { status },
+        Err(error) => RegistryResponse::NoAnswer(error.to_string()),
     }
 }
 
@@ -136,6 +161,38 @@ impl SchemaRegistryClient {
         catalogue: Arc<SchemaCatalogue>,
     ) -> SchemaRegistryClient {
         SchemaRegistryClient::new(Box::new(HttpTransport::new(base_url, timeout)), catalogue)
+    }
+
+    /// Registers `schema` (Avro JSON) under `subject` and returns the id the
+    /// registry gives it (the existing id when it already holds the same
+    /// schema). A refusal of the schema, for example as incompatible with
+    /// the subject's earlier versions, is [`LookupError::Rejected`].
+    pub fn register(&self, subject: &str, schema: &str) -> Result<u32, LookupError> {
+        #[derive(serde::Deserialize)]
+        struct Registered {
+            id: u32,
+        }
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        match self
+            .transport
+            .post(&format!("/subjects/{subject}/versions"), &body)
+        {
+            RegistryResponse::Answer { status: 200, body } => serde_json::from_str::<Registered>(&body)
+                .map(|registered| registered.id)
+                .map_err(|_| LookupError::Unavailable("the registry's answer has no id".to_owned())),
+            RegistryResponse::Answer {
+                status: status @ (401 | 403),
+                ..
+            } => Err(LookupError::Refused { status }),
+            RegistryResponse::Answer { status: 409 | 422, .. } => Err(LookupError::Rejected(Rejection::new(
+                RejectReason::IncompatibleSchema,
+                "the registry refused the schema under this subject (incompatible with its earlier versions, or invalid)",
+            ))),
+            RegistryResponse::Answer { status, .. } | RegistryResponse::TooLarge { status } => Err(
+                LookupError::Unavailable(format!("schema registry answered HTTP {status}")),
+            ),
+            RegistryResponse::NoAnswer(detail) => Err(LookupError::Unavailable(detail)),
+        }
     }
 
     /// The cached outcome for `schema_id`, without asking the registry.

@@ -40,7 +40,8 @@ impl FeedArg {
 pub(crate) enum FramingArg {
     /// Avro single-object encoding (no registry needed).
     SingleObject,
-    /// Confluent wire format; needs --schema-id.
+    /// Confluent wire format: the id from --schema-id, or (publish) the id
+    /// the registry gives when the feed's schema is registered.
     Confluent,
 }
 
@@ -52,15 +53,18 @@ pub(crate) struct FramingArgs {
     framing: FramingArg,
     /// The id the schema registry gave the feed's current schema (with
     /// --framing confluent).
-    #[arg(long, value_name = "ID", required_if_eq("framing", "confluent"))]
+    #[arg(long, value_name = "ID")]
     schema_id: Option<u32>,
 }
 
 impl FramingArgs {
-    pub(crate) fn framing(&self) -> Framing {
+    /// The framing, when no registry needs asking: single-object, or
+    /// Confluent with the id given; `None` for Confluent without an id.
+    pub(crate) fn given(&self) -> Option<Framing> {
         match (self.framing, self.schema_id) {
-            (FramingArg::Confluent, Some(schema_id)) => Framing::Confluent { schema_id },
-            _ => Framing::SingleObject,
+            (FramingArg::SingleObject, _) => Some(Framing::SingleObject),
+            (FramingArg::Confluent, Some(schema_id)) => Some(Framing::Confluent { schema_id }),
+            (FramingArg::Confluent, None) => None,
         }
     }
 }
@@ -89,6 +93,12 @@ pub(crate) struct PublishArgs {
     /// Kafka bootstrap servers (default: kafka.bootstrap_servers).
     #[arg(long, value_name = "HOST:PORT")]
     broker: Option<String>,
+    /// With --framing confluent and no --schema-id: the Confluent-compatible
+    /// registry where the feed's current schema is registered under the
+    /// subject `<topic>-value`, and whose id the records carry (default:
+    /// schema_registry.url).
+    #[arg(long, value_name = "URL")]
+    schema_registry: Option<String>,
     /// TOML configuration file, for the broker connection (SASL, TLS) and
     /// topic names; see deploy/config/icsflow.example.toml.
     #[arg(long, value_name = "FILE")]
@@ -118,6 +128,35 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
         .topic
         .clone()
         .unwrap_or_else(|| settings.topics.partner_topics()[feed as usize].0.to_owned());
+    let framing = match arguments.framing.given() {
+        Some(framing) => framing,
+        None => {
+            let Some(url) = arguments
+                .schema_registry
+                .clone()
+                .or_else(|| settings.schema_registry_url.clone())
+            else {
+                eprintln!("icsflow publish: --framing confluent needs --schema-id, or a registry to register the schema with (--schema-registry URL or schema_registry.url)");
+                return Ok(ExitCode::from(64));
+            };
+            match register_schema(&url, feed, &topic, settings.schema_registry_timeout_ms) {
+                Ok(schema_id) => Framing::Confluent { schema_id },
+                Err(error) => {
+                    eprintln!(
+                        "icsflow publish: registering the {} schema at {url}: {error}",
+                        feed.as_str()
+                    );
+                    // Refused schema or credentials: fix something (1);
+                    // registry unreachable: try again later (75, EX_TEMPFAIL).
+                    let exit = match error {
+                        icsflow_avro::LookupError::Unavailable(_) => 75,
+                        _ => 1,
+                    };
+                    return Ok(ExitCode::from(exit));
+                }
+            }
+        }
+    };
     let reader = open_input(&arguments.input)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -132,7 +171,7 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
     let publish = Publish {
         feed,
         topic: &topic,
-        framing: arguments.framing.framing(),
+        framing,
         producer: producer.as_ref(),
     };
     let totals = runtime.block_on(publish.lines(reader))?;
@@ -170,6 +209,36 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         },
     )
+}
+
+/// Registers the feed's current schema under `<topic>-value` and returns
+/// its id.
+fn register_schema(
+    url: &str,
+    feed: Feed,
+    topic: &str,
+    timeout_ms: u64,
+) -> Result<u32, icsflow_avro::LookupError> {
+    let catalogue = std::sync::Arc::new(SchemaCatalogue::embedded());
+    // The last version of each feed is its current schema.
+    let schema = icsflow_avro::EMBEDDED_SCHEMAS
+        .iter()
+        .filter(|file| file.feed == feed)
+        .max_by_key(|file| file.version)
+        .map(|file| file.text)
+        .unwrap_or_default();
+    let client = icsflow_avro::SchemaRegistryClient::over_http(
+        url,
+        Duration::from_millis(timeout_ms),
+        std::sync::Arc::clone(&catalogue),
+    );
+    let subject = format!("{topic}-value");
+    let schema_id = client.register(&subject, schema)?;
+    eprintln!(
+        "icsflow publish: the {} schema is id {schema_id} under subject {subject}",
+        feed.as_str()
+    );
+    Ok(schema_id)
 }
 
 struct Publish<'a> {

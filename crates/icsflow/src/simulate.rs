@@ -150,6 +150,10 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
             folder.display().to_string()
         }
         (None, Some(broker)) => {
+            let Some(framing) = arguments.framing.given() else {
+                eprintln!("icsflow simulate: --framing confluent needs --schema-id");
+                return Ok(ExitCode::from(64));
+            };
             let settings =
                 match load_client_settings("simulate", arguments.config.as_deref(), Some(broker)) {
                     Ok(settings) => settings,
@@ -172,7 +176,7 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
                 producer,
                 topics: settings.topics.clone(),
                 catalogue: SchemaCatalogue::embedded(),
-                framing: arguments.framing.framing(),
+                framing,
             };
             let mut undelivered =
                 runtime.block_on(produce(&mut simulator, &sink, start, end, arguments.speed));

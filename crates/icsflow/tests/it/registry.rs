@@ -266,3 +266,69 @@ fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
         "{log}"
     );
 }
+
+/// `publish --framing confluent` without an id registers the feed's schema
+/// under `<topic>-value` and frames every record with the id the registry
+/// gives; the same schema registered again gets the same id.
+#[test]
+fn publish_registers_the_feed_schema_and_uses_its_id() {
+    let broker = broker_with_topics();
+    let registry = SchemaRegistry::start();
+    let examples = std::fs::read_to_string(
+        crate::repository_root().join("schemas/examples/social_care.jsonl"),
+    )
+    .expect("examples");
+    let lines = examples.lines().count();
+    let folder =
+        std::env::temp_dir().join(format!("icsflow-publish-registry-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let file = folder.join("social_care.jsonl");
+    std::fs::write(&file, &examples).expect("written");
+    let output = crate::icsflow(&[
+        "publish",
+        "--feed",
+        "social_care",
+        "--framing",
+        "confluent",
+        "--schema-registry",
+        &registry.url,
+        "--broker",
+        &broker.address,
+        file.to_str().expect("path"),
+    ]);
+    let errors = crate::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{errors}");
+    let id = registry.register("ics.social_care.v1-value", schema_of(Feed::SocialCare));
+    assert!(
+        errors.contains(&format!(
+            "the social_care schema is id {id} under subject ics.social_care.v1-value"
+        )),
+        "{errors}"
+    );
+    let records = read_whole_topic(&broker, topic_of(Feed::SocialCare));
+    assert_eq!(records.len(), lines);
+    for record in &records {
+        assert_eq!(record.payload[0], 0, "Confluent magic byte");
+        assert_eq!(
+            u32::from_be_bytes(record.payload[1..5].try_into().expect("id")),
+            id
+        );
+    }
+    // Without an id and without a registry: a usage error.
+    let output = crate::icsflow(&[
+        "publish",
+        "--feed",
+        "social_care",
+        "--framing",
+        "confluent",
+        "--dry-run",
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(64),
+        "{}",
+        crate::text(&output.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}
