@@ -180,12 +180,20 @@ def check_compose(checks, icsflow, version, default_settings):
     compose = yaml.safe_load(compose_path.read_text())
     services = compose["services"]
     folder = compose_path.parent
+    # The Kafka the stack runs is the Kafka the tests run.
+    tested = re.search(r"<kafka.version>([^<]+)</kafka.version>", (ROOT / "tests" / "kafka" / "pom.xml").read_text()).group(1)
     for name, service in services.items():
         image = service.get("image", "")
         checks.check(
             ":" in image and not image.endswith(":latest"),
             f"compose {name}: image pinned to a version ({image})",
         )
+        if image.startswith("apache/kafka:"):
+            checks.check(
+                image == f"apache/kafka:{tested}",
+                f"compose {name}: Kafka {tested}, the version the tests run",
+                image,
+            )
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("."):

@@ -17,18 +17,10 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::roles::{
-    broker_with_topics, eventually, expected_gauge_lines, expected_gauge_lines_as_of, publish,
-    sorted, topic_of, wait_for_gauges, Role,
+    broker_with_topics, eventually, expected_gauge_lines, expected_gauge_lines_as_of,
+    own_broker_with_topics, publish, sorted, wait_for_gauges, Role, TestKafka,
 };
 use icsflow_testkit::Broker;
-
-const PARTNER_TOPICS: [(&str, Feed); 3] = [
-    ("ics.discharge.v1", Feed::Discharge),
-    ("ics.social_care.v1", Feed::SocialCare),
-    ("ics.primary_care.v1", Feed::PrimaryCare),
-];
-const JOURNEY_TOPIC: &str = "icsflow.journey.v1";
-const DEAD_LETTER_TOPIC: &str = "icsflow.deadletter.v1";
 
 /// One record read back from a topic.
 pub(crate) struct Record {
@@ -52,7 +44,10 @@ impl Record {
 pub(crate) fn read_whole_topic(broker: &Broker, topic: &str) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
-        .set("group.id", "fault-test-reader")
+        .set(
+            "group.id",
+            icsflow_testkit::unique_name("fault-test-reader"),
+        )
         .set("enable.auto.commit", "false")
         .create()
         .expect("reader");
@@ -128,7 +123,7 @@ struct Truth {
     rejected: BTreeMap<(String, i32, i64), String>,
 }
 
-fn truth(broker: &Broker) -> Truth {
+fn truth(broker: &TestKafka) -> Truth {
     let decoder = EventDecoder::new(Arc::new(SchemaCatalogue::embedded()));
     let now = Timestamp::from_millis(
         std::time::SystemTime::now()
@@ -141,7 +136,7 @@ fn truth(broker: &Broker) -> Truth {
         events: Vec::new(),
         rejected: BTreeMap::new(),
     };
-    for (topic, feed) in PARTNER_TOPICS {
+    for (topic, feed) in broker.partner_topics() {
         for record in read_whole_topic(broker, topic) {
             let coordinates = (topic.to_owned(), record.partition, record.offset);
             match decoder.decode(&record.payload, &policy) {
@@ -166,9 +161,9 @@ fn truth(broker: &Broker) -> Truth {
 
 /// The dead-letter topic's records by the coordinates of the partner record
 /// they stand for, with how many copies of each there are.
-fn dead_letters(broker: &Broker) -> BTreeMap<(String, i32, i64), (String, usize)> {
+fn dead_letters(broker: &TestKafka) -> BTreeMap<(String, i32, i64), (String, usize)> {
     let mut letters: BTreeMap<(String, i32, i64), (String, usize)> = BTreeMap::new();
-    for record in read_whole_topic(broker, DEAD_LETTER_TOPIC) {
+    for record in read_whole_topic(broker, &broker.dead_letter) {
         let coordinates = (
             record.header(HEADER_TOPIC),
             record
@@ -191,7 +186,7 @@ fn dead_letters(broker: &Broker) -> BTreeMap<(String, i32, i64), (String, usize)
 /// offset was committed produces it again on restart (at-least-once; no
 /// broker transactions here): such copies carry the same coordinates and
 /// are reported, not counted twice.
-fn assert_nothing_lost(what: &str, broker: &Broker, replicas: &[&Role]) {
+fn assert_nothing_lost(what: &str, broker: &TestKafka, replicas: &[&Role]) {
     let truth = truth(broker);
     assert!(
         truth.events.len() > 500,
@@ -228,10 +223,11 @@ fn assert_nothing_lost(what: &str, broker: &Broker, replicas: &[&Role]) {
 /// `icsflow simulate` streaming a fixed seeded workload to the broker over
 /// about `seconds`: three days of three places, ending yesterday, with 5 %
 /// bad records so that dead letters are written throughout.
-fn stream(broker: &Broker, seed: u32, seconds: u32) -> Child {
+fn stream(broker: &TestKafka, seed: u32, seconds: u32) -> Child {
     let speed = 3 * 86_400 / seconds;
     Command::new(env!("CARGO_BIN_EXE_icsflow"))
-        .args(["simulate", "--broker", &broker.address])
+        .args(["simulate", "--broker", &broker.address, "--config"])
+        .arg(broker.config_file())
         .args(["--seed", &seed.to_string(), "--days", "3"])
         .args(["--start", &date_days_ago(4)])
         .args(["--speed", &speed.to_string(), "--bad-record-rate", "0.05"])
@@ -334,7 +330,7 @@ fn join_replicas_going_from_one_to_two_to_one_mid_stream_sum_to_the_truth() {
 
 #[test]
 fn a_broker_outage_mid_stream_turns_readiness_off_and_loses_nothing() {
-    let mut broker = broker_with_topics();
+    let mut broker = own_broker_with_topics();
     let ingest = Role::start("ingest", &broker);
     let join = Role::start("join", &broker);
     eventually("both roles ready", Duration::from_secs(60), || {
@@ -342,7 +338,7 @@ fn a_broker_outage_mid_stream_turns_readiness_off_and_loses_nothing() {
     });
     let stream = stream(&broker, 23, 20);
     std::thread::sleep(jittered(Duration::from_secs(5)));
-    broker.stop();
+    broker.own().stop();
     let stopped = Instant::now();
     // librdkafka reports every 5 s; readiness follows the next report.
     eventually(
@@ -355,7 +351,7 @@ fn a_broker_outage_mid_stream_turns_readiness_off_and_loses_nothing() {
     // Down for 10 s in all: well under the simulator's 30 s delivery
     // timeout, so its records wait and are delivered after.
     std::thread::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed()));
-    broker.restart();
+    broker.own().restart();
     eventually("both roles ready again", Duration::from_secs(60), || {
         ingest.get("/readyz").0 == 200 && join.get("/readyz").0 == 200
     });
@@ -375,12 +371,12 @@ fn a_broker_outage_mid_stream_turns_readiness_off_and_loses_nothing() {
 /// 200, `icsflow_ready 1` and a lag of 0 while records sat unconsumed.
 #[test]
 fn ingest_that_lost_its_partitions_to_a_frozen_broker_is_not_ready() {
-    let broker = broker_with_topics();
+    let mut broker = own_broker_with_topics();
     let ingest = Role::start("ingest", &broker);
     eventually("ingest ready", Duration::from_secs(60), || {
         ingest.get("/readyz").0 == 200
     });
-    broker.freeze();
+    broker.own().freeze();
     // session.timeout.ms is 6 s in these tests: the session times out and
     // librdkafka revokes the assignment as lost.
     eventually(
@@ -390,7 +386,7 @@ fn ingest_that_lost_its_partitions_to_a_frozen_broker_is_not_ready() {
     );
     let (_, body) = ingest.get("/readyz");
     let (_, metrics) = ingest.get("/metrics");
-    broker.thaw();
+    broker.own().thaw();
     assert!(body.contains("ingest owns no partitions"), "{body}");
     assert!(metrics.contains("icsflow_ready 0"), "{metrics}");
     assert!(
@@ -427,12 +423,23 @@ fn latest_event_as_of_measures_a_replayed_history_as_of_its_newest_event() {
     far_future.envelope.patient = icsflow_core::sample_pseudonym(0xee);
     publish(
         &broker,
-        &[(JOURNEY_TOPIC, encode_single_object(&catalogue, &far_future))],
+        &[(
+            broker.journey.as_str(),
+            encode_single_object(&catalogue, &far_future),
+        )],
     );
     // Ten days that ended fifty days ago, published as fast as possible.
     finish(
         Command::new(env!("CARGO_BIN_EXE_icsflow"))
-            .args(["simulate", "--broker", &broker.address, "--seed", "24"])
+            .args([
+                "simulate",
+                "--seed",
+                "24",
+                "--broker",
+                &broker.address,
+                "--config",
+            ])
+            .arg(broker.config_file())
             .args(["--start", &date_days_ago(60), "--days", "10"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -510,9 +517,10 @@ fn strings(value: &serde_json::Value, found: &mut Vec<String>) {
 /// For every string field of every sample event, the event's Avro record
 /// with that field's value replaced by a valid NHS number (a different one
 /// each time): (topic, bytes, the number).
-fn records_with_an_nhs_number_in_each_string_field(
+fn records_with_an_nhs_number_in_each_string_field<'a>(
+    kafka: &'a TestKafka,
     events: &[Event],
-) -> Vec<(&'static str, Vec<u8>, String)> {
+) -> Vec<(&'a str, Vec<u8>, String)> {
     let catalogue = SchemaCatalogue::embedded();
     let mut altered = Vec::new();
     let mut next_number = 999_000_100;
@@ -540,7 +548,7 @@ fn records_with_an_nhs_number_in_each_string_field(
             record.extend_from_slice(&length_prefix(number.len()));
             record.extend_from_slice(number.as_bytes());
             record.extend_from_slice(&bytes[position + needle.len()..]);
-            altered.push((topic_of(event.feed()), record, number));
+            altered.push((kafka.topic_of(event.feed()), record, number));
         }
     }
     altered
@@ -556,7 +564,7 @@ fn nhs_numbers_in_every_string_field_reach_no_topic_log_or_metric() {
         &[("ICSFLOW__LOG__LEVEL", "trace,rdkafka=info,librdkafka=info")],
     );
     let events = crate::roles::recent_samples();
-    let altered = records_with_an_nhs_number_in_each_string_field(&events);
+    let altered = records_with_an_nhs_number_in_each_string_field(&broker, &events);
     assert!(altered.len() > 50, "{} altered records", altered.len());
     let numbers: Vec<String> = altered
         .iter()
@@ -566,7 +574,7 @@ fn nhs_numbers_in_every_string_field_reach_no_topic_log_or_metric() {
         .iter()
         .map(|(topic, bytes, _)| (*topic, bytes.clone()))
         .collect();
-    records.extend(crate::roles::sample_records());
+    records.extend(crate::roles::sample_records(&broker));
     publish(&broker, &records);
 
     // Every altered record is refused as identifiable, and the good ones
@@ -575,7 +583,7 @@ fn nhs_numbers_in_every_string_field_reach_no_topic_log_or_metric() {
     wait_for_gauges("the good records' gauges", &[&role], &expected);
     let started = Instant::now();
     let letters = loop {
-        let letters = read_whole_topic(&broker, DEAD_LETTER_TOPIC);
+        let letters = read_whole_topic(&broker, &broker.dead_letter);
         if letters.len() >= altered.len() || started.elapsed() > Duration::from_secs(60) {
             break letters;
         }
@@ -593,7 +601,7 @@ fn nhs_numbers_in_every_string_field_reach_no_topic_log_or_metric() {
     assert_eq!(reasons, BTreeSet::from(["identifiable_data".to_owned()]));
 
     let (_, metrics) = role.get("/metrics");
-    let journey = read_whole_topic(&broker, JOURNEY_TOPIC);
+    let journey = read_whole_topic(&broker, &broker.journey);
     assert!(!journey.is_empty());
     let log_path = role.log.clone();
     assert_eq!(role.interrupt().code(), Some(0));
@@ -718,19 +726,19 @@ fn nhs_numbers_in_records_refused_for_any_reason_or_glued_to_letters_reach_no_to
 
     let records: Vec<(&str, Vec<u8>)> = cases
         .iter()
-        .map(|(_, bytes, _, _)| ("ics.discharge.v1", bytes.clone()))
+        .map(|(_, bytes, _, _)| (broker.topic_of(Feed::Discharge), bytes.clone()))
         .collect();
     publish(&broker, &records);
     let started = Instant::now();
     let letters = loop {
-        let letters = read_whole_topic(&broker, DEAD_LETTER_TOPIC);
+        let letters = read_whole_topic(&broker, &broker.dead_letter);
         if letters.len() >= cases.len() || started.elapsed() > Duration::from_secs(60) {
             break letters;
         }
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(letters.len(), cases.len(), "one dead letter per bad record");
-    let journey = read_whole_topic(&broker, JOURNEY_TOPIC);
+    let journey = read_whole_topic(&broker, &broker.journey);
     let carries = |bytes: &[u8], number: &str| {
         bytes
             .windows(number.len())

@@ -229,7 +229,7 @@ fn every_example_is_accepted_and_every_event_type_has_one() {
 fn read_topic(broker: &Broker, topic: &str, expected: usize) -> Vec<Vec<u8>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
-        .set("group.id", "read-back")
+        .set("group.id", icsflow_testkit::unique_name("read-back"))
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
         .create()
@@ -251,8 +251,9 @@ fn read_topic(broker: &Broker, topic: &str, expected: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn publish_produces_exactly_the_good_lines_and_reports_the_bad_ones() {
-    let broker = Broker::start();
-    broker.create_topic("ics.discharge.v1", 1);
+    let broker = Broker::shared();
+    let topic = icsflow_testkit::unique_name("publish.discharge");
+    broker.create_topic(&topic, 1);
     let examples =
         std::fs::read_to_string(repository_root().join("schemas/examples/discharge.jsonl"))
             .expect("examples");
@@ -284,6 +285,8 @@ fn publish_produces_exactly_the_good_lines_and_reports_the_bad_ones() {
         "discharge",
         "--broker",
         &broker.address,
+        "--topic",
+        &topic,
         file.to_str().expect("path"),
     ]);
     let errors = text(&output.stderr);
@@ -296,13 +299,13 @@ fn publish_produces_exactly_the_good_lines_and_reports_the_bad_ones() {
     );
     assert!(!errors.contains("9434765919"), "{errors}");
     assert!(
-        errors.contains("8 line(s) read: 5 produced to ics.discharge.v1, 3 refused"),
+        errors.contains(&format!("8 line(s) read: 5 produced to {topic}, 3 refused")),
         "{errors}"
     );
 
     let decoder = EventDecoder::new(std::sync::Arc::new(SchemaCatalogue::embedded()));
     let policy = TimestampPolicy::without_clock();
-    let produced: Vec<Event> = read_topic(&broker, "ics.discharge.v1", 5)
+    let produced: Vec<Event> = read_topic(broker, &topic, 5)
         .iter()
         .map(|payload| decoder.decode(payload, &policy).expect("a valid record"))
         .collect();

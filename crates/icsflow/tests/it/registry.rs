@@ -14,11 +14,8 @@ use icsflow_testkit::SchemaRegistry;
 use crate::faults::read_whole_topic;
 use crate::roles::{
     broker_with_topics, eventually, expected_gauge_lines, publish, recent_samples, sorted,
-    topic_of, wait_for_gauges, Role,
+    wait_for_gauges, Role,
 };
-
-const JOURNEY_TOPIC: &str = "icsflow.journey.v1";
-const DEAD_LETTER_TOPIC: &str = "icsflow.deadletter.v1";
 
 /// The current schema text of `feed`, as `schemas/` holds it.
 fn schema_of(feed: Feed) -> &'static str {
@@ -47,7 +44,7 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
     let ids: Vec<(Feed, u32)> = Feed::ALL
         .iter()
         .map(|feed| {
-            let subject = format!("{}-value", topic_of(*feed));
+            let subject = format!("{}-value", broker.topic_of(*feed));
             (*feed, registry.register(&subject, schema_of(*feed)))
         })
         .collect();
@@ -60,7 +57,7 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
     let events = recent_samples();
     let confluent = |event: &Event| {
         (
-            topic_of(event.feed()),
+            broker.topic_of(event.feed()),
             encode_confluent(event, id_of(event.feed())),
         )
     };
@@ -73,16 +70,16 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
         .map(confluent)
         .collect();
     records.push((
-        topic_of(Feed::Discharge),
+        broker.topic_of(Feed::Discharge),
         encode_confluent(&events[0], 4242),
     ));
     publish(&broker, &records);
     eventually(
         "the unknown id dead-lettered",
         Duration::from_secs(60),
-        || !read_whole_topic(&broker, DEAD_LETTER_TOPIC).is_empty(),
+        || !read_whole_topic(&broker, &broker.dead_letter).is_empty(),
     );
-    let letters = read_whole_topic(&broker, DEAD_LETTER_TOPIC);
+    let letters = read_whole_topic(&broker, &broker.dead_letter);
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].header(HEADER_REASON), "unknown_schema");
 
@@ -100,7 +97,7 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
         .filter(|event| event.feed() == Feed::PrimaryCare)
         .map(|event| {
             (
-                topic_of(event.feed()),
+                broker.topic_of(event.feed()),
                 encode_single_object(&catalogue, event),
             )
         })
@@ -114,7 +111,7 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
     eventually(
         "primary care through while social care is held",
         Duration::from_secs(60),
-        || read_whole_topic(&broker, JOURNEY_TOPIC).len() == discharge_count + flowing.len(),
+        || read_whole_topic(&broker, &broker.journey).len() == discharge_count + flowing.len(),
     );
     eventually("the outage counted", Duration::from_secs(30), || {
         metric(
@@ -131,7 +128,7 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
         &expected,
     );
     assert_eq!(
-        read_whole_topic(&broker, DEAD_LETTER_TOPIC).len(),
+        read_whole_topic(&broker, &broker.dead_letter).len(),
         1,
         "nothing else rejected"
     );
@@ -200,7 +197,12 @@ fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
         .find(|event| event.feed() == Feed::Discharge)
         .expect("discharge");
     let slow: Vec<(&str, Vec<u8>)> = (1000..1020)
-        .map(|id| (topic_of(Feed::Discharge), encode_confluent(discharge, id)))
+        .map(|id| {
+            (
+                broker.topic_of(Feed::Discharge),
+                encode_confluent(discharge, id),
+            )
+        })
         .collect();
     publish(&broker, &slow);
     std::thread::sleep(Duration::from_millis(500));
@@ -210,7 +212,7 @@ fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
         .filter(|event| event.feed() == Feed::SocialCare)
         .map(|event| {
             (
-                topic_of(event.feed()),
+                broker.topic_of(event.feed()),
                 encode_single_object(&catalogue, event),
             )
         })
@@ -218,7 +220,7 @@ fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
     let published = Instant::now();
     publish(&broker, &fine);
     eventually("social care through", Duration::from_secs(60), || {
-        read_whole_topic(&broker, JOURNEY_TOPIC).len() >= fine.len()
+        read_whole_topic(&broker, &broker.journey).len() >= fine.len()
     });
     let waited = published.elapsed();
     assert!(
@@ -229,12 +231,15 @@ fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
     eventually(
         "the unknown ids dead-lettered",
         Duration::from_secs(150),
-        || read_whole_topic(&broker, DEAD_LETTER_TOPIC).len() == slow.len(),
+        || read_whole_topic(&broker, &broker.dead_letter).len() == slow.len(),
     );
 
     publish(
         &broker,
-        &[(topic_of(Feed::Discharge), encode_confluent(discharge, 401))],
+        &[(
+            broker.topic_of(Feed::Discharge),
+            encode_confluent(discharge, 401),
+        )],
     );
     eventually("not ready after a refusal", Duration::from_secs(30), || {
         role.get("/readyz").0 == 503
@@ -254,7 +259,7 @@ fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
         "{metrics}"
     );
     assert_eq!(
-        read_whole_topic(&broker, DEAD_LETTER_TOPIC).len(),
+        read_whole_topic(&broker, &broker.dead_letter).len(),
         slow.len(),
         "a refused lookup is not the record's fault"
     );
@@ -294,18 +299,21 @@ fn publish_registers_the_feed_schema_and_uses_its_id() {
         &registry.url,
         "--broker",
         &broker.address,
+        "--topic",
+        broker.topic_of(Feed::SocialCare),
         file.to_str().expect("path"),
     ]);
     let errors = crate::text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{errors}");
-    let id = registry.register("ics.social_care.v1-value", schema_of(Feed::SocialCare));
+    let subject = format!("{}-value", broker.topic_of(Feed::SocialCare));
+    let id = registry.register(&subject, schema_of(Feed::SocialCare));
     assert!(
         errors.contains(&format!(
-            "the social_care schema is id {id} under subject ics.social_care.v1-value"
+            "the social_care schema is id {id} under subject {subject}"
         )),
         "{errors}"
     );
-    let records = read_whole_topic(&broker, topic_of(Feed::SocialCare));
+    let records = read_whole_topic(&broker, broker.topic_of(Feed::SocialCare));
     assert_eq!(records.len(), lines);
     for record in &records {
         assert_eq!(record.payload[0], 0, "Confluent magic byte");

@@ -14,22 +14,131 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
-use icsflow_testkit::{free_port, Broker};
+use icsflow_testkit::{free_port, unique_name, Broker};
 
 const JOURNEY_PARTITIONS: u32 = 4;
 
-pub(crate) const TOPICS: [(&str, u32); 5] = [
-    ("ics.discharge.v1", 2),
-    ("ics.social_care.v1", 2),
-    ("ics.primary_care.v1", 2),
-    ("icsflow.journey.v1", JOURNEY_PARTITIONS),
-    ("icsflow.deadletter.v1", 1),
-];
+/// A test's Kafka: the test binary's shared broker, or one of the test's
+/// own for tests that stop or freeze it; with topics and consumer groups
+/// named for this test alone, created, and written into every
+/// configuration the test's roles and tools read.
+pub(crate) struct TestKafka {
+    broker: BrokerHandle,
+    discharge: String,
+    social_care: String,
+    primary_care: String,
+    pub(crate) journey: String,
+    pub(crate) dead_letter: String,
+    ingest_group: String,
+    join_group: String,
+    folder: std::path::PathBuf,
+}
 
-pub(crate) fn broker_with_topics() -> Broker {
-    let broker = Broker::start();
-    broker.create_topics(&TOPICS);
-    broker
+enum BrokerHandle {
+    Shared(&'static Broker),
+    Own(Broker),
+}
+
+impl std::ops::Deref for TestKafka {
+    type Target = Broker;
+
+    fn deref(&self) -> &Broker {
+        match &self.broker {
+            BrokerHandle::Shared(broker) => broker,
+            BrokerHandle::Own(broker) => broker,
+        }
+    }
+}
+
+impl TestKafka {
+    fn with(broker: BrokerHandle) -> TestKafka {
+        let prefix = unique_name("t");
+        let folder = std::env::temp_dir().join(format!("icsflow-{prefix}"));
+        std::fs::create_dir_all(&folder).expect("test folder");
+        let kafka = TestKafka {
+            broker,
+            discharge: format!("{prefix}.discharge"),
+            social_care: format!("{prefix}.social_care"),
+            primary_care: format!("{prefix}.primary_care"),
+            journey: format!("{prefix}.journey"),
+            dead_letter: format!("{prefix}.deadletter"),
+            ingest_group: format!("{prefix}.ingest"),
+            join_group: format!("{prefix}.join"),
+            folder,
+        };
+        kafka.create_topics(&[
+            (kafka.discharge.as_str(), 2),
+            (kafka.social_care.as_str(), 2),
+            (kafka.primary_care.as_str(), 2),
+            (kafka.journey.as_str(), JOURNEY_PARTITIONS),
+            (kafka.dead_letter.as_str(), 1),
+        ]);
+        kafka
+    }
+
+    pub(crate) fn topic_of(&self, feed: Feed) -> &str {
+        match feed {
+            Feed::Discharge => &self.discharge,
+            Feed::SocialCare => &self.social_care,
+            Feed::PrimaryCare => &self.primary_care,
+        }
+    }
+
+    /// The partner topics with their feeds.
+    pub(crate) fn partner_topics(&self) -> [(&str, Feed); 3] {
+        Feed::ALL.map(|feed| (self.topic_of(feed), feed))
+    }
+
+    /// A configuration file naming this broker, topics and groups, for a
+    /// role or `icsflow simulate --config`.
+    pub(crate) fn config_file(&self) -> std::path::PathBuf {
+        let path = self.folder.join(format!("{}.toml", unique_name("config")));
+        std::fs::write(
+            &path,
+            format!(
+                "[kafka]\nbootstrap_servers = \"{}\"\nsession_timeout_ms = 6000\n\
+                 [topics]\ndischarge = \"{}\"\nsocial_care = \"{}\"\nprimary_care = \"{}\"\n\
+                 journey = \"{}\"\ndead_letter = \"{}\"\n\
+                 [ingest]\ngroup_id = \"{}\"\n[join]\ngroup_id = \"{}\"\n[log]\nlevel = \"info\"\n",
+                self.address,
+                self.discharge,
+                self.social_care,
+                self.primary_care,
+                self.journey,
+                self.dead_letter,
+                self.ingest_group,
+                self.join_group,
+            ),
+        )
+        .expect("config written");
+        path
+    }
+
+    /// The test's own broker, to stop, restart or freeze.
+    pub(crate) fn own(&mut self) -> &mut Broker {
+        match &mut self.broker {
+            BrokerHandle::Own(broker) => broker,
+            BrokerHandle::Shared(_) => panic!("the shared broker is never stopped"),
+        }
+    }
+}
+
+impl Drop for TestKafka {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+/// Topics and groups of the test's own on the broker this test binary
+/// shares.
+pub(crate) fn broker_with_topics() -> TestKafka {
+    TestKafka::with(BrokerHandle::Shared(Broker::shared()))
+}
+
+/// A broker of the test's own (for tests that stop, kill or freeze it),
+/// with the test's topics.
+pub(crate) fn own_broker_with_topics() -> TestKafka {
+    TestKafka::with(BrokerHandle::Own(Broker::start()))
 }
 
 /// A running `icsflow` role, stopped with SIGINT when dropped.
@@ -41,21 +150,16 @@ pub(crate) struct Role {
 }
 
 impl Role {
-    pub(crate) fn start(role: &str, broker: &Broker) -> Role {
+    pub(crate) fn start(role: &str, broker: &TestKafka) -> Role {
         Role::start_with(role, broker, &[])
     }
 
-    pub(crate) fn start_with(role: &str, broker: &Broker, environment: &[(&str, &str)]) -> Role {
+    pub(crate) fn start_with(role: &str, broker: &TestKafka, environment: &[(&str, &str)]) -> Role {
         let admin_port = free_port();
         let folder =
             std::env::temp_dir().join(format!("icsflow-role-{}-{admin_port}", std::process::id()));
         std::fs::create_dir_all(&folder).expect("config folder");
-        let config = folder.join("icsflow.toml");
-        std::fs::write(
-            &config,
-            format!("[kafka]\nbootstrap_servers = \"{}\"\nsession_timeout_ms = 6000\n[log]\nlevel = \"info\"\n", broker.address),
-        )
-        .expect("config written");
+        let config = broker.config_file();
         let mut child = Command::new(env!("CARGO_BIN_EXE_icsflow"))
             .envs(environment.iter().copied())
             .args([role, "--config"])
@@ -138,14 +242,6 @@ pub(crate) fn http_get(address: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-pub(crate) fn topic_of(feed: Feed) -> &'static str {
-    match feed {
-        Feed::Discharge => "ics.discharge.v1",
-        Feed::SocialCare => "ics.social_care.v1",
-        Feed::PrimaryCare => "ics.primary_care.v1",
-    }
-}
-
 pub(crate) fn publish(broker: &Broker, records: &[(&str, Vec<u8>)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
@@ -170,13 +266,13 @@ pub(crate) fn recent_samples() -> Vec<Event> {
     icsflow_core::shifted_to_end_before(one_event_of_each_type(), Timestamp::from_millis(now))
 }
 
-pub(crate) fn sample_records() -> Vec<(&'static str, Vec<u8>)> {
+pub(crate) fn sample_records(kafka: &TestKafka) -> Vec<(&str, Vec<u8>)> {
     let catalogue = SchemaCatalogue::embedded();
     recent_samples()
         .iter()
         .map(|event| {
             (
-                topic_of(event.feed()),
+                kafka.topic_of(event.feed()),
                 encode_single_object(&catalogue, event),
             )
         })
@@ -306,14 +402,20 @@ pub(crate) fn eventually(what: &str, deadline: Duration, mut condition: impl FnM
 fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
     let broker = broker_with_topics();
     let role = Role::start("run", &broker);
-    let mut records = sample_records();
+    let mut records = sample_records(&broker);
     records.insert(
         3,
-        ("ics.discharge.v1", b"\x00\x00\x00\x00\x07garbage".to_vec()),
+        (
+            broker.topic_of(Feed::Discharge),
+            b"\x00\x00\x00\x00\x07garbage".to_vec(),
+        ),
     );
     records.insert(
         8,
-        ("ics.social_care.v1", b"{\"json\": \"not avro\"}".to_vec()),
+        (
+            broker.topic_of(Feed::SocialCare),
+            b"{\"json\": \"not avro\"}".to_vec(),
+        ),
     );
     publish(&broker, &records);
 
@@ -333,13 +435,13 @@ fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
     // The dead-letter topic holds the two bad records, coordinates in headers.
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
-        .set("group.id", "dead-letter-reader")
+        .set("group.id", unique_name("dead-letter-reader"))
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
         .create()
         .expect("reader");
     reader
-        .subscribe(&["icsflow.deadletter.v1"])
+        .subscribe(&[broker.dead_letter.as_str()])
         .expect("subscribe");
     let mut reasons = Vec::new();
     let started = Instant::now();
@@ -370,12 +472,12 @@ fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
         [
             (
                 Some("malformed".to_owned()),
-                Some("ics.social_care.v1".to_owned()),
+                Some(broker.topic_of(Feed::SocialCare).to_owned()),
                 Some(b"{\"json\": \"not avro\"}".to_vec())
             ),
             (
                 Some("unknown_schema".to_owned()),
-                Some("ics.discharge.v1".to_owned()),
+                Some(broker.topic_of(Feed::Discharge).to_owned()),
                 Some(b"\x00\x00\x00\x00\x07garbage".to_vec())
             ),
         ]
@@ -412,7 +514,7 @@ fn a_restarted_join_and_two_joins_in_one_group_show_the_same_gauges() {
             .iter()
             .map(|event| {
                 (
-                    topic_of(event.feed()),
+                    broker.topic_of(event.feed()),
                     encode_single_object(&catalogue, event),
                 )
             })
@@ -534,7 +636,7 @@ fn sigterm_exits_zero_and_json_logs_hold_no_identifiers() {
         ],
     );
     let events = recent_samples();
-    let mut records = sample_records();
+    let mut records = sample_records(&broker);
     // A record with an NHS number in a field, which must be rejected
     // without the number reaching any log line.
     let catalogue = SchemaCatalogue::embedded();
@@ -544,7 +646,7 @@ fn sigterm_exits_zero_and_json_logs_hold_no_identifiers() {
         .position(|window| window == b"CAP.domi")
         .expect("reason code bytes");
     identifiable[position..position + 11].copy_from_slice(b"9434765919.");
-    records.push(("ics.discharge.v1", identifiable));
+    records.push((broker.topic_of(Feed::Discharge), identifiable));
     publish(&broker, &records);
     let expected = sorted(expected_gauge_lines(&events));
     wait_for_gauges("the gauges on /metrics", &[&role], &expected);
