@@ -269,9 +269,11 @@ def check_kubernetes(checks, icsflow, version):
         by_kind.setdefault(document["kind"], []).append(document)
     config_maps = {c["metadata"]["name"]: c.get("data", {}) for c in by_kind.get("ConfigMap", [])}
     secrets = {s["metadata"]["name"]: s.get("data", {}) for s in by_kind.get("Secret", [])}
-    deployments = by_kind.get("Deployment", [])
+    # Every workload: ingest and the simulator are Deployments, join a
+    # StatefulSet (its pod names are its static group membership).
+    deployments = by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
     kinds = set(by_kind)
-    for kind in ["Deployment", "Service", "PodMonitor", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap", "Secret"]:
+    for kind in ["Deployment", "StatefulSet", "Service", "PodMonitor", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap", "Secret"]:
         checks.check(kind in kinds, f"example overlay has a {kind}")
     roles_seen = set()
     pod_ports = {}
@@ -341,7 +343,16 @@ def check_kubernetes(checks, icsflow, version):
                     "requests" in limits and "limits" in limits,
                     f"k8s {name}: resource requests and limits set",
                 )
-    checks.check({"ingest", "join"} <= roles_seen, "a Deployment per role (ingest, join)", str(roles_seen))
+    checks.check({"ingest", "join"} <= roles_seen, "a workload per role (ingest, join)", str(roles_seen))
+    join_workload = next((d for d in by_kind.get("StatefulSet", []) if d["metadata"]["name"].endswith("icsflow-join")), None)
+    checks.check(join_workload is not None, "join runs as a StatefulSet (stable names for static membership)")
+    if join_workload is not None:
+        environment = {e["name"]: e for e in join_workload["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        instance = environment.get("ICSFLOW__KAFKA__GROUP_INSTANCE_ID", {})
+        checks.check(
+            instance.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
+            "join's group.instance.id is its pod name",
+        )
 
     def selected(selector):
         return [
@@ -352,7 +363,7 @@ def check_kubernetes(checks, icsflow, version):
 
     for service in by_kind.get("Service", []):
         pods = selected(service["spec"]["selector"])
-        checks.check(bool(pods), f"k8s Service {service['metadata']['name']} selects a Deployment's pods")
+        checks.check(bool(pods), f"k8s Service {service['metadata']['name']} selects a workload's pods")
         for port in service["spec"]["ports"]:
             checks.check(
                 all(port["targetPort"] in ports for _, ports in pods),

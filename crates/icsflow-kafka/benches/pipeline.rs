@@ -171,6 +171,7 @@ fn kafka_settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
         bootstrap_servers: bootstrap_servers.to_owned(),
         ingest_group_id: format!("ingest-{suffix}"),
         join_group_id: format!("join-{suffix}"),
+        group_instance_id: None,
         session_timeout_ms: 6000,
         librdkafka: Default::default(),
     }

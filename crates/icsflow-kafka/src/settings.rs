@@ -14,6 +14,11 @@ pub struct KafkaSettings {
     /// Consumer group of the join role.
     pub join_group_id: String,
     pub session_timeout_ms: u32,
+    /// Static group membership (`group.instance.id`) for both roles'
+    /// consumers: a replica restarted within the session timeout gets its
+    /// own partitions back and no other replica's are moved. In
+    /// Kubernetes, the pod's name (stable in a StatefulSet).
+    pub group_instance_id: Option<String>,
     /// Passed to librdkafka as they are (SASL, TLS, tuning). Applied last,
     /// so they override icsflow's own choices.
     pub librdkafka: BTreeMap<String, String>,
@@ -40,6 +45,10 @@ impl KafkaSettings {
     /// Consumer settings: the common ones, fetch tuning, then the role's.
     pub(crate) fn consumer_config(&self, role_settings: &[(&str, &str)]) -> ClientConfig {
         let mut settings = vec![
+            // Incremental cooperative rebalancing: a rebalance moves only the
+            // partitions that change owner, so a replica keeps (and does not
+            // replay) the ones it still owns.
+            ("partition.assignment.strategy", "cooperative-sticky"),
             // A broker holds a fetch at most this long waiting for data;
             // librdkafka's 500 ms would add up to a second of latency over
             // the two consumer stages.
@@ -50,6 +59,9 @@ impl KafkaSettings {
             // a second at a time.
             ("fetch.queue.backoff.ms", "10"),
         ];
+        if let Some(instance) = &self.group_instance_id {
+            settings.push(("group.instance.id", instance.as_str()));
+        }
         settings.extend_from_slice(role_settings);
         self.client_config(&settings)
     }
@@ -133,6 +145,7 @@ mod tests {
             ingest_group_id: "ingest".to_owned(),
             join_group_id: "join".to_owned(),
             session_timeout_ms: 6000,
+            group_instance_id: None,
             librdkafka: librdkafka
                 .iter()
                 .map(|(key, value)| (key.to_string(), value.to_string()))

@@ -71,6 +71,10 @@ const SETTINGS: &[Setting] = &[
         default: "10000",
     },
     Setting {
+        key: "kafka.group_instance_id",
+        default: "",
+    },
+    Setting {
         key: "ingest.group_id",
         default: "icsflow-ingest",
     },
@@ -213,6 +217,7 @@ pub fn load(
     };
     let bootstrap_servers = reader.string("kafka.bootstrap_servers");
     let session_timeout_ms = reader.number::<u32>("kafka.session_timeout_ms", 1000..=3_600_000);
+    let group_instance_id = reader.string("kafka.group_instance_id");
     let ingest_group_id = reader.string("ingest.group_id");
     let join_group_id = reader.string("join.group_id");
     let topics = Topics {
@@ -346,6 +351,7 @@ pub fn load(
         ingest_group_id,
         join_group_id,
         session_timeout_ms,
+        group_instance_id: Some(group_instance_id.trim().to_owned()).filter(|id| !id.is_empty()),
         librdkafka,
     };
     problems.extend(kafka.problems());

@@ -31,6 +31,7 @@ fn settings(bootstrap_servers: String) -> KafkaSettings {
         ingest_group_id: "ingest".to_owned(),
         join_group_id: "join".to_owned(),
         session_timeout_ms: 6000,
+        group_instance_id: None,
         librdkafka: Default::default(),
     }
 }

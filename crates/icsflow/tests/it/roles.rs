@@ -52,6 +52,10 @@ impl std::ops::Deref for TestKafka {
 
 impl TestKafka {
     fn with(broker: BrokerHandle) -> TestKafka {
+        TestKafka::with_journey_partitions(broker, JOURNEY_PARTITIONS)
+    }
+
+    fn with_journey_partitions(broker: BrokerHandle, journey_partitions: u32) -> TestKafka {
         let prefix = unique_name("t");
         let folder = std::env::temp_dir().join(format!("icsflow-{prefix}"));
         std::fs::create_dir_all(&folder).expect("test folder");
@@ -70,7 +74,7 @@ impl TestKafka {
             (kafka.discharge.as_str(), 2),
             (kafka.social_care.as_str(), 2),
             (kafka.primary_care.as_str(), 2),
-            (kafka.journey.as_str(), JOURNEY_PARTITIONS),
+            (kafka.journey.as_str(), journey_partitions),
             (kafka.dead_letter.as_str(), 1),
         ]);
         kafka
@@ -133,6 +137,11 @@ impl Drop for TestKafka {
 /// shares.
 pub(crate) fn broker_with_topics() -> TestKafka {
     TestKafka::with(BrokerHandle::Shared(Broker::shared()))
+}
+
+/// The shared broker, with `journey_partitions` on the test's journey topic.
+pub(crate) fn broker_with_journey_partitions(journey_partitions: u32) -> TestKafka {
+    TestKafka::with_journey_partitions(BrokerHandle::Shared(Broker::shared()), journey_partitions)
 }
 
 /// A broker of the test's own (for tests that stop, kill or freeze it),
