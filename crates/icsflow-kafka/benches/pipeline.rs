@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use icsflow_avro::{encode_single_object, EventDecoder, SchemaCatalogue};
 use icsflow_core::{one_event_of_each_type, sample_pseudonym, Event, EventId, Feed, Timestamp};
 use icsflow_engine::EngineConfig;
-use icsflow_kafka::{run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics};
+use icsflow_kafka::{
+    run_ingest, run_join, IngestDelivery, JoinOptions, KafkaSettings, PartitionEngines, Topics,
+};
 use icsflow_telemetry::{Health, PipelineMetrics, Registry};
 use icsflow_testkit::{Broker, KAFKA_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -92,13 +94,15 @@ impl Span {
 }
 
 /// The topics of `topics()`, created before a run.
-const TOPIC_NAMES: [&str; 6] = [
+const TOPIC_NAMES: [&str; 8] = [
     "discharge",
     "social_care",
     "primary_care",
     "journey",
     "dead_letter",
     PASS_THROUGH,
+    "journey_exactly_once",
+    "dead_letter_exactly_once",
 ];
 
 /// Where the pass-through floor copies the partner records.
@@ -172,6 +176,7 @@ fn kafka_settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
         ingest_group_id: format!("ingest-{suffix}"),
         join_group_id: format!("join-{suffix}"),
         group_instance_id: None,
+        ingest_delivery: icsflow_kafka::IngestDelivery::default(),
         session_timeout_ms: 6000,
         librdkafka: Default::default(),
     }
@@ -348,6 +353,152 @@ async fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> 
     Some(started.elapsed())
 }
 
+/// One end-to-end run: ingest and join from the partner topics to the
+/// engines, then the publish-to-engine latency of `latency_events`; returns
+/// how many latency events were published.
+#[derive(Clone)]
+struct EndToEnd<'a> {
+    bootstrap: &'a str,
+    /// Partner records on the topics before the run.
+    partner_records: usize,
+    /// The raw consume rate of the partner topics, for the ratio.
+    raw: f64,
+    meter: CpuMeter,
+    delivery: IngestDelivery,
+    topics: Topics,
+    suffix: &'a str,
+}
+
+impl EndToEnd<'_> {
+    async fn run(&self, latency_events: &[Event]) -> usize {
+        let count = self.partner_records;
+        let mode = match self.delivery {
+            IngestDelivery::AtLeastOnce => "at least once",
+            IngestDelivery::ExactlyOnce => "exactly once",
+        };
+        let registry = Registry::new();
+        let metrics = PipelineMetrics::register(&registry).expect("metrics");
+        let engines = Arc::new(PartitionEngines::default());
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let mut settings = kafka_settings(self.bootstrap, self.suffix);
+        settings.ingest_delivery = self.delivery;
+        let topics = self.topics.clone();
+        let ingest = {
+            let (settings, topics, metrics, shutdown) = (
+                settings.clone(),
+                topics.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            );
+            tokio::spawn(async move {
+                let decoder = EventDecoder::new(Arc::new(SchemaCatalogue::embedded()));
+                run_ingest(
+                    &settings,
+                    &topics,
+                    decoder,
+                    icsflow_kafka::wall_clock(),
+                    metrics,
+                    Arc::new(Health::new(None)),
+                    shutdown,
+                )
+                .await
+            })
+        };
+        let join_health = Arc::new(Health::new(None));
+        let join = {
+            let (settings, topics, metrics, engines, health, shutdown) = (
+                settings.clone(),
+                topics.clone(),
+                metrics.clone(),
+                Arc::clone(&engines),
+                Arc::clone(&join_health),
+                shutdown.clone(),
+            );
+            tokio::spawn(async move {
+                let options = JoinOptions {
+                    engine_config: EngineConfig::default(),
+                    clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+                };
+                run_join(
+                    &settings, &topics, options, engines, metrics, health, shutdown,
+                )
+                .await
+            })
+        };
+        let started = Span::start(self.meter);
+        let mut first: Option<Span> = None;
+        let finished = wait_until(Duration::from_secs(900), || {
+            let done = applied(&metrics);
+            if done > 0 {
+                first.get_or_insert_with(|| Span::start(self.meter));
+            }
+            done >= count as u64
+        })
+        .await;
+        let first = first.unwrap_or(started);
+        match finished {
+        Some(_) => println!(
+            "  end to end ({mode}), partner topics to engines: {:.0} events/s = {:.0}% of raw consume ({})",
+            count as f64 / first.wall.elapsed().as_secs_f64(),
+            100.0 * count as f64 / first.wall.elapsed().as_secs_f64() / self.raw,
+            first.describe(self.meter, count)
+        ),
+        None => println!(
+            "  end to end: did not finish ({} of {count} applied)",
+            applied(&metrics)
+        ),
+    }
+
+        // Latency: one event at a time, from produce to applied.
+        let producer: BaseProducer = ClientConfig::new()
+            .set("self.bootstrap.servers", self.bootstrap)
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        let catalogue = SchemaCatalogue::embedded();
+        let mut latencies = Vec::new();
+        for event in latency_events.iter().take(300) {
+            let before = applied(&metrics);
+            let payload = encode_single_object(&catalogue, event);
+            let key = event.envelope.patient.to_string();
+            let sent = Instant::now();
+            producer
+                .send(
+                    BaseRecord::to(topic_of(event.feed()))
+                        .key(&key)
+                        .payload(&payload),
+                )
+                .expect("queued");
+            producer.poll(Duration::ZERO);
+            if wait_until(Duration::from_secs(10), || {
+                producer.poll(Duration::ZERO);
+                applied(&metrics) > before
+            })
+            .await
+            .is_some()
+            {
+                latencies.push(sent.elapsed());
+            }
+        }
+        latencies.sort();
+        if !latencies.is_empty() {
+            let percentile = |fraction: f64| {
+                latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
+            };
+            println!(
+            "  publish to engine ({mode}), one at a time: p50 {:.1?}, p99 {:.1?} over {} events",
+            percentile(0.5),
+            percentile(0.99),
+            latencies.len()
+        );
+        }
+        let _ = stop.send(true);
+        let _ = ingest.await;
+        let _ = join.await;
+        latencies.len()
+    }
+}
+
 async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMeter) {
     let samples_per_patient = one_event_of_each_type().len();
     let events = workload(event_count.div_ceil(samples_per_patient));
@@ -367,128 +518,37 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
         100.0 * floor / raw
     );
 
-    // 1. End to end: the same records through ingest and join to the engines.
-    let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).expect("metrics");
-    let engines = Arc::new(PartitionEngines::default());
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let settings = kafka_settings(bootstrap, "first");
-    let topics = topics();
-    let ingest = {
-        let (settings, topics, metrics, shutdown) = (
-            settings.clone(),
-            topics.clone(),
-            metrics.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move {
-            let decoder = EventDecoder::new(Arc::new(SchemaCatalogue::embedded()));
-            run_ingest(
-                &settings,
-                &topics,
-                decoder,
-                icsflow_kafka::wall_clock(),
-                metrics,
-                Arc::new(Health::new(None)),
-                shutdown,
-            )
-            .await
-        })
+    // 1, 2. End to end and latency, at least once, then exactly once (its
+    // own output topics and groups; the latency events of the first run
+    // are partner records the second also reads).
+    let latency_events = workload(count / samples_per_patient + 800);
+    let latency_events = &latency_events[count..];
+    let at_least_once = EndToEnd {
+        bootstrap,
+        partner_records: count,
+        raw,
+        meter,
+        delivery: IngestDelivery::AtLeastOnce,
+        topics: topics(),
+        suffix: "first",
     };
-    let join_health = Arc::new(Health::new(None));
-    let join = {
-        let (settings, topics, metrics, engines, health, shutdown) = (
-            settings.clone(),
-            topics.clone(),
-            metrics.clone(),
-            Arc::clone(&engines),
-            Arc::clone(&join_health),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move {
-            let options = JoinOptions {
-                engine_config: EngineConfig::default(),
-                clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
-            };
-            run_join(
-                &settings, &topics, options, engines, metrics, health, shutdown,
-            )
-            .await
-        })
-    };
-    let started = Span::start(meter);
-    let mut first: Option<Span> = None;
-    let finished = wait_until(Duration::from_secs(900), || {
-        let done = applied(&metrics);
-        if done > 0 {
-            first.get_or_insert_with(|| Span::start(meter));
-        }
-        done >= count as u64
-    })
+    let published = at_least_once
+        .run(&latency_events[..latency_events.len() / 2])
+        .await;
+    let journey_records = count + published;
+    let mut exactly_once_topics = topics();
+    exactly_once_topics.journey = "journey_exactly_once".to_owned();
+    exactly_once_topics.dead_letter = "dead_letter_exactly_once".to_owned();
+    EndToEnd {
+        partner_records: count + published,
+        delivery: IngestDelivery::ExactlyOnce,
+        topics: exactly_once_topics,
+        suffix: "exactly-once",
+        ..at_least_once
+    }
+    .run(&latency_events[latency_events.len() / 2..])
     .await;
-    let first = first.unwrap_or(started);
-    match finished {
-        Some(_) => println!(
-            "  end to end, partner topics to engines: {:.0} events/s = {:.0}% of raw consume ({})",
-            count as f64 / first.wall.elapsed().as_secs_f64(),
-            100.0 * count as f64 / first.wall.elapsed().as_secs_f64() / raw,
-            first.describe(meter, count)
-        ),
-        None => println!(
-            "  end to end: did not finish ({} of {count} applied)",
-            applied(&metrics)
-        ),
-    }
-
-    // 2. Latency: one event at a time, from produce to applied.
-    let latency_events = workload(count / samples_per_patient + 400);
-    let latency_events = &latency_events[count..(count + 400).min(latency_events.len())];
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "0")
-        .create()
-        .expect("producer");
-    let catalogue = SchemaCatalogue::embedded();
-    let mut latencies = Vec::new();
-    for event in latency_events.iter().take(300) {
-        let before = applied(&metrics);
-        let payload = encode_single_object(&catalogue, event);
-        let key = event.envelope.patient.to_string();
-        let sent = Instant::now();
-        producer
-            .send(
-                BaseRecord::to(topic_of(event.feed()))
-                    .key(&key)
-                    .payload(&payload),
-            )
-            .expect("queued");
-        producer.poll(Duration::ZERO);
-        if wait_until(Duration::from_secs(10), || {
-            producer.poll(Duration::ZERO);
-            applied(&metrics) > before
-        })
-        .await
-        .is_some()
-        {
-            latencies.push(sent.elapsed());
-        }
-    }
-    latencies.sort();
-    if !latencies.is_empty() {
-        let percentile = |fraction: f64| {
-            latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
-        };
-        println!(
-            "  publish to engine, one at a time: p50 {:.1?}, p99 {:.1?} over {} events",
-            percentile(0.5),
-            percentile(0.99),
-            latencies.len()
-        );
-    }
-    let _ = stop.send(true);
-    let _ = ingest.await;
-    let _ = join.await;
-    let journey_records = count + latencies.len();
+    let topics = topics();
 
     // 3. Replay: a new join replica rebuilds from the journey topic.
     let (raw_journey, raw_journey_cpu) = raw_consume_rate(

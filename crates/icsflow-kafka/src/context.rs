@@ -29,6 +29,11 @@ pub(crate) struct RoleContext {
     pub(crate) rebalances: Option<UnboundedSender<RebalanceEvent>>,
     /// The topic whose lag this role reports.
     pub(crate) lag_topics: Vec<String>,
+    /// Rebalances that revoked partitions so far. Rebalance callbacks run
+    /// inside the role's own poll, so exactly-once ingest compares this
+    /// before and after a batch: a batch across a revocation must not
+    /// commit offsets of partitions it no longer owns.
+    pub(crate) revocations: std::sync::atomic::AtomicU64,
 }
 
 impl ClientContext for RoleContext {
@@ -96,6 +101,8 @@ impl RoleContext {
 impl ConsumerContext for RoleContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
+            self.revocations
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // The lag of a partition no longer owned is unknown here, not
             // its last value: the series goes.
             for element in list.elements() {

@@ -15,6 +15,12 @@
 //! comes the partition is sought back to the held record and resumed; an
 //! unavailable registry is asked again after a pause, and a refusal of
 //! icsflow's credentials turns readiness off and says so.
+//!
+//! With `IngestDelivery::ExactlyOnce`, each batch is one Kafka transaction:
+//! its journey and dead-letter records and the partner offsets after them
+//! are committed together (`send_offsets_to_transaction` with the
+//! consumer's group metadata, KIP-447), so a crash leaves either all of a
+//! batch or none of it for `read_committed` readers.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -36,7 +42,7 @@ use tracing::{debug, error, info, warn};
 use crate::acknowledgements::{IngestDeliveries, OutputKind, Source};
 use crate::context::RoleContext;
 use crate::dead_letter::DeadLetterHeaders;
-use crate::{ready_now, stopped, KafkaSettings, RoleError, Shutdown, Topics};
+use crate::{ready_now, stopped, IngestDelivery, KafkaSettings, RoleError, Shutdown, Topics};
 
 /// What an ingest run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,21 +84,40 @@ pub async fn run_ingest(
             .iter()
             .map(|(topic, _)| topic.to_string())
             .collect(),
+        revocations: Default::default(),
     };
-    // Offsets are stored by hand once outputs are acknowledged, and
-    // committed from the store every second.
+    let exactly_once = settings.ingest_delivery == IngestDelivery::ExactlyOnce;
+    // At least once: offsets are stored by hand once outputs are
+    // acknowledged, and committed from the store every second. Exactly
+    // once: offsets are committed only inside each batch's transaction.
+    let auto_commit = if exactly_once { "false" } else { "true" };
     let consumer_config = settings.consumer_config(&[
         ("group.id", &settings.ingest_group_id),
-        ("enable.auto.commit", "true"),
+        ("enable.auto.commit", auto_commit),
         ("auto.commit.interval.ms", "1000"),
         ("enable.auto.offset.store", "false"),
         ("auto.offset.reset", "earliest"),
         ("enable.partition.eof", "false"),
     ]);
     let consumer: StreamConsumer<RoleContext> = consumer_config.create_with_context(context)?;
-    let producer: ThreadedProducer<IngestDeliveries> = settings
-        .producer_config()
-        .create_with_context(IngestDeliveries::default())?;
+    let producer: ThreadedProducer<IngestDeliveries> = if exactly_once {
+        let transactional_id = transactional_id(settings);
+        let producer: ThreadedProducer<IngestDeliveries> = settings
+            .transactional_producer_config(&transactional_id)
+            .create_with_context(IngestDeliveries::default())?;
+        // Fences any earlier producer with the same id, and aborts what it
+        // left open.
+        tokio::task::block_in_place(|| producer.init_transactions(TRANSACTION_TIMEOUT))?;
+        info!(
+            transactional_id,
+            "exactly-once delivery: one transaction per batch"
+        );
+        producer
+    } else {
+        settings
+            .producer_config()
+            .create_with_context(IngestDeliveries::default())?
+    };
     let partner_topics: Vec<&str> = topics
         .partner_topics()
         .iter()
@@ -124,6 +149,7 @@ pub async fn run_ingest(
         summary: IngestSummary::default(),
         lookups: Lookups::new(decoder.registry().cloned()),
         health: &health,
+        transaction: exactly_once.then(Transaction::default),
     };
     // Offsets become storable on the producer's thread; they are stored
     // after each batch, and on this tick when no record arrives.
@@ -157,7 +183,10 @@ pub async fn run_ingest(
             match received {
                 Ok(message) => match ingest.handle(&consumer, &message).await {
                     Ok(()) => {}
-                    Err(error) => break 'records Err(error),
+                    Err(error) => {
+                        ingest.abort_transaction();
+                        break 'records Err(error);
+                    }
                 },
                 Err(error) => {
                     warn!(%error, "consume failed; retrying");
@@ -168,6 +197,9 @@ pub async fn run_ingest(
             if taken < BATCH {
                 next = ready_now(consumer.recv());
             }
+        }
+        if let Err(error) = ingest.commit_transaction(&consumer) {
+            break Err(error);
         }
         if let Err(error) = ingest.store_acknowledged(&consumer) {
             break Err(error);
@@ -180,7 +212,9 @@ pub async fn run_ingest(
         warn!(%error, unacknowledged = producer.context().lock().pending(), "not every produced record was acknowledged in time; their partner records will be read again");
     }
     let stored = ingest.store_acknowledged(&consumer);
-    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+    if exactly_once {
+        // Every batch's offsets were committed in its transaction.
+    } else if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
         // Nothing stored yet is not a failure.
         if !matches!(
             error,
@@ -197,6 +231,59 @@ pub async fn run_ingest(
         "ingest stopped"
     );
     outcome.and(stored).map(|()| summary)
+}
+
+/// How long a transaction call may take before the role gives up on it.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The transactional id of this ingest process: stable per replica when
+/// `kafka.group_instance_id` is set (a restarted replica fences its former
+/// self), otherwise unique per process (KIP-447's group-generation check
+/// then fences a stale one).
+fn transactional_id(settings: &KafkaSettings) -> String {
+    match &settings.group_instance_id {
+        Some(instance) => format!("{}-{instance}", settings.ingest_group_id),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.subsec_nanos());
+            format!(
+                "{}-{}-{nanos}",
+                settings.ingest_group_id,
+                std::process::id()
+            )
+        }
+    }
+}
+
+/// The batch's transaction, when delivery is exactly once: whether one is
+/// open, and the next offset of each partner partition it covers.
+#[derive(Debug, Default)]
+struct Transaction {
+    open: bool,
+    /// The consumer's revocation count when the transaction began.
+    revocations_at_start: u64,
+    /// The first offset of each partition in the batch: where to read
+    /// again from when the transaction is aborted.
+    first: std::collections::BTreeMap<(Feed, i32), i64>,
+    offsets: std::collections::BTreeMap<(Feed, i32), i64>,
+}
+
+/// How many revoking rebalances the consumer has been through.
+fn revocations(consumer: &StreamConsumer<RoleContext>) -> u64 {
+    consumer
+        .context()
+        .revocations
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether a failed transaction call leaves the producer usable (abort,
+/// read the batch again, go on) or not (stop: a restart starts afresh).
+fn transaction_is_fatal(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::Transaction(error) => error.is_fatal(),
+        _ => false,
+    }
 }
 
 /// Partner partitions paused while the schema id of their next record is
@@ -296,6 +383,8 @@ struct Ingest<'a> {
     summary: IngestSummary,
     lookups: Lookups,
     health: &'a Health,
+    /// `Some` when delivery is exactly once.
+    transaction: Option<Transaction>,
 }
 
 impl Ingest<'_> {
@@ -335,6 +424,20 @@ impl Ingest<'_> {
             OutputKind::Accepted => self.summary.accepted += 1,
             OutputKind::Rejected => self.summary.rejected += 1,
         }
+        if let Some(transaction) = &mut self.transaction {
+            if !transaction.open {
+                tokio::task::block_in_place(|| self.producer.begin_transaction())?;
+                transaction.open = true;
+                transaction.revocations_at_start = revocations(consumer);
+            }
+            transaction
+                .first
+                .entry((feed, message.partition()))
+                .or_insert(message.offset());
+            transaction
+                .offsets
+                .insert((feed, message.partition()), message.offset() + 1);
+        }
         let source = self.producer.context().lock().track(
             feed,
             message.partition(),
@@ -343,6 +446,85 @@ impl Ingest<'_> {
         );
         send_with_backpressure(self.producer, output.record(Box::new(source))).await?;
         Ok(())
+    }
+
+    /// Exactly once: commits the batch's outputs and the partner offsets
+    /// after them in its transaction. A failure aborts the transaction and
+    /// reads the batch again (a rebalance that took one of its partitions
+    /// does this); a fatal one (this producer was fenced) stops the role.
+    fn commit_transaction(
+        &mut self,
+        consumer: &StreamConsumer<RoleContext>,
+    ) -> Result<(), RoleError> {
+        let Some(transaction) = &mut self.transaction else {
+            return Ok(());
+        };
+        if !transaction.open {
+            return Ok(());
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((feed, partition), offset) in &transaction.offsets {
+            let topic = self.topics.partner_topics()[*feed as usize].0;
+            offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+        }
+        transaction.offsets.clear();
+        transaction.open = false;
+        let first = std::mem::take(&mut transaction.first);
+        let producer = self.producer;
+        let revoked_meanwhile = revocations(consumer) != transaction.revocations_at_start;
+        let committed = tokio::task::block_in_place(|| {
+            if revoked_meanwhile {
+                // Partitions of this batch may have gone to another
+                // replica, which reads them from the last committed offset:
+                // committing their outputs here would repeat them there.
+                return Err(KafkaError::Rebalance(RDKafkaErrorCode::State));
+            }
+            // Only a consumer outside any group has no metadata.
+            let metadata = consumer
+                .group_metadata()
+                .ok_or(KafkaError::Global(RDKafkaErrorCode::Fail))?;
+            producer.send_offsets_to_transaction(&offsets, &metadata, TRANSACTION_TIMEOUT)?;
+            producer.commit_transaction(TRANSACTION_TIMEOUT)
+        });
+        let Err(error) = committed else {
+            return Ok(());
+        };
+        let _ = tokio::task::block_in_place(|| producer.abort_transaction(TRANSACTION_TIMEOUT));
+        if transaction_is_fatal(&error) {
+            return Err(RoleError::TransactionFailed(error));
+        }
+        // Read the aborted batch again from its first records, on the
+        // partitions still owned (a revoked one is read by its next owner
+        // from the committed offset).
+        warn!(%error, partitions = first.len(), "transaction aborted; reading its batch again");
+        let owned = consumer.assignment().unwrap_or_default();
+        for ((feed, partition), offset) in first {
+            let topic = self.topics.partner_topics()[feed as usize].0;
+            if owned.find_partition(topic, partition).is_some() {
+                if let Err(error) =
+                    consumer.seek(topic, partition, Offset::Offset(offset), Duration::ZERO)
+                {
+                    warn!(%error, topic, partition, "seeking back to an aborted batch failed; stopping");
+                    return Err(RoleError::Kafka(error));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Exactly once: aborts an open transaction (the role is stopping on
+    /// an error).
+    fn abort_transaction(&mut self) {
+        if let Some(transaction) = &mut self.transaction {
+            if transaction.open {
+                transaction.open = false;
+                transaction.offsets.clear();
+                transaction.first.clear();
+                let producer = self.producer;
+                let _ =
+                    tokio::task::block_in_place(|| producer.abort_transaction(TRANSACTION_TIMEOUT));
+            }
+        }
     }
 
     /// Pauses the record's partition and asks for its schema id, unless
@@ -458,7 +640,14 @@ impl Ingest<'_> {
                 counter.inc_by(count);
             }
         }
-        for ((feed, partition), offset) in acknowledged.storable {
+        // Exactly once: offsets are committed in each batch's transaction,
+        // never from the store.
+        let storable = if self.transaction.is_some() {
+            Default::default()
+        } else {
+            acknowledged.storable
+        };
+        for ((feed, partition), offset) in storable {
             let topic = self.topics.partner_topics()[feed as usize].0;
             // librdkafka stores this offset + 1, the next one to read.
             if let Err(error) = consumer.store_offset(topic, partition, offset) {
@@ -468,6 +657,10 @@ impl Ingest<'_> {
             }
         }
         match acknowledged.failure {
+            // Exactly once: a record that was not delivered fails its
+            // transaction's commit, which decides (records purged by an
+            // abort report failures too).
+            Some(_) if self.transaction.is_some() => Ok(()),
             Some(failure) => Err(RoleError::DeliveryFailed(failure)),
             None => Ok(()),
         }

@@ -198,6 +198,7 @@ pub async fn run_join(
         metrics: metrics.clone(),
         rebalances: Some(rebalance_sender),
         lag_topics: vec![topics.journey.clone()],
+        revocations: Default::default(),
     };
     // Never commit: with no committed offset, every assignment starts from
     // the beginning of retention, which is exactly the replay we want.

@@ -31,7 +31,7 @@ pub use embedded::{create_missing_topics, EmbeddedBroker};
 pub use ingest::{run_ingest, IngestSummary};
 pub use join::{run_join, JoinOptions, JoinSummary, PartitionEngines};
 pub use publisher::{Delivery, PartnerProducer};
-pub use settings::{KafkaSettings, Topics};
+pub use settings::{IngestDelivery, KafkaSettings, Topics};
 
 /// Why a role stopped with an error (bad input never does).
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,11 @@ pub enum RoleError {
     DeliveryFailed(String),
     #[error("could not create topic {0}")]
     TopicCreation(String),
+    /// The transaction of a batch could not be committed: it was aborted,
+    /// and the role stops so that a restart reads the batch again from the
+    /// last committed offsets.
+    #[error("the transaction of a batch failed and was aborted: {0}")]
+    TransactionFailed(rdkafka::error::KafkaError),
 }
 
 /// The instant a role treats as now: the wall clock in deployments, the

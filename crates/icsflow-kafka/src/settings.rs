@@ -5,6 +5,22 @@ use std::collections::BTreeMap;
 use icsflow_core::Feed;
 use rdkafka::ClientConfig;
 
+/// How ingest hands its outputs over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IngestDelivery {
+    /// Outputs produced without waiting; a partner offset is committed once
+    /// what was produced for it is acknowledged. After a crash, records
+    /// after the last commit are produced again (the engine absorbs the
+    /// repeats; other readers of the journey and dead-letter topics see
+    /// them twice).
+    #[default]
+    AtLeastOnce,
+    /// Each batch's outputs and its partner offsets are committed in one
+    /// Kafka transaction (KIP-447): readers with `isolation.level =
+    /// read_committed` see each partner record's outcome exactly once.
+    ExactlyOnce,
+}
+
 /// How to reach the brokers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSettings {
@@ -19,6 +35,8 @@ pub struct KafkaSettings {
     /// own partitions back and no other replica's are moved. In
     /// Kubernetes, the pod's name (stable in a StatefulSet).
     pub group_instance_id: Option<String>,
+    /// At least once, or exactly once through transactions.
+    pub ingest_delivery: IngestDelivery,
     /// Passed to librdkafka as they are (SASL, TLS, tuning). Applied last,
     /// so they override icsflow's own choices.
     pub librdkafka: BTreeMap<String, String>,
@@ -64,6 +82,17 @@ impl KafkaSettings {
         }
         settings.extend_from_slice(role_settings);
         self.client_config(&settings)
+    }
+
+    /// The producer settings with a transactional id (exactly-once ingest).
+    pub(crate) fn transactional_producer_config(&self, transactional_id: &str) -> ClientConfig {
+        let mut config = self.producer_config();
+        config.set("transactional.id", transactional_id);
+        // The passthrough still wins, as in every other client.
+        for (key, value) in &self.librdkafka {
+            config.set(key, value);
+        }
+        config
     }
 
     /// Producer settings: idempotent, acknowledged by all in-sync replicas,
@@ -146,6 +175,7 @@ mod tests {
             join_group_id: "join".to_owned(),
             session_timeout_ms: 6000,
             group_instance_id: None,
+            ingest_delivery: IngestDelivery::default(),
             librdkafka: librdkafka
                 .iter()
                 .map(|(key, value)| (key.to_string(), value.to_string()))

@@ -486,11 +486,15 @@ fn spawn_registry(folder: &Path, port: u16, start: u32) -> (Child, u32) {
     })
 }
 
-/// One HTTP/1.0 request on loopback: (status, body); status 0 when nothing
-/// answered.
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_request(&format!("127.0.0.1:{port}"), method, path, body)
+}
+
+/// One HTTP/1.0 request to `address` (`HOST:PORT`): (status, body); status
+/// 0 when nothing answered.
+pub fn http_request(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
         return (0, String::new());
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use config::{Config, Environment, File, FileFormat, Value, ValueKind};
 use icsflow_engine::EngineConfig;
-use icsflow_kafka::{KafkaSettings, Topics};
+use icsflow_kafka::{IngestDelivery, KafkaSettings, Topics};
 
 /// Where the commented example of every setting lives.
 pub const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
@@ -77,6 +77,10 @@ const SETTINGS: &[Setting] = &[
     Setting {
         key: "ingest.group_id",
         default: "icsflow-ingest",
+    },
+    Setting {
+        key: "ingest.delivery",
+        default: "at_least_once",
     },
     Setting {
         key: "join.group_id",
@@ -220,6 +224,7 @@ pub fn load(
     let group_instance_id = reader.string("kafka.group_instance_id");
     let ingest_group_id = reader.string("ingest.group_id");
     let join_group_id = reader.string("join.group_id");
+    let ingest_delivery = reader.string("ingest.delivery");
     let topics = Topics {
         discharge: reader.string("topics.discharge"),
         social_care: reader.string("topics.social_care"),
@@ -346,12 +351,23 @@ pub fn load(
         problems.push(format!("`log.level` is `{log_level}`: expected a level (error, warn, info, debug, trace) or a filter such as `info,icsflow_kafka=debug`"));
     }
 
+    let ingest_delivery = match ingest_delivery.as_str() {
+        "at_least_once" => IngestDelivery::AtLeastOnce,
+        "exactly_once" => IngestDelivery::ExactlyOnce,
+        other => {
+            problems.push(format!(
+                "`ingest.delivery` is `{other}`: expected `at_least_once` or `exactly_once`"
+            ));
+            IngestDelivery::AtLeastOnce
+        }
+    };
     let kafka = KafkaSettings {
         bootstrap_servers,
         ingest_group_id,
         join_group_id,
         session_timeout_ms,
         group_instance_id: Some(group_instance_id.trim().to_owned()).filter(|id| !id.is_empty()),
+        ingest_delivery,
         librdkafka,
     };
     problems.extend(kafka.problems());

@@ -32,6 +32,7 @@ fn settings(bootstrap_servers: String) -> KafkaSettings {
         join_group_id: "join".to_owned(),
         session_timeout_ms: 6000,
         group_instance_id: None,
+        ingest_delivery: icsflow_kafka::IngestDelivery::default(),
         librdkafka: Default::default(),
     }
 }

@@ -83,6 +83,17 @@ pub(crate) fn read_whole_topic(broker: &Broker, topic: &str) -> Vec<Record> {
             "reading {topic}: stuck at {next:?} of {ends:?}"
         );
         let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+            // Transaction markers (and aborted records) are never handed
+            // out: the consumer's position moves past them.
+            if let Ok(position) = consumer.position() {
+                for element in position.elements() {
+                    if let (Some(known), Offset::Offset(offset)) =
+                        (next.get_mut(&element.partition()), element.offset())
+                    {
+                        *known = (*known).max(offset);
+                    }
+                }
+            }
             continue;
         };
         let partition = message.partition();
@@ -581,14 +592,7 @@ fn nhs_numbers_in_every_string_field_reach_no_topic_log_or_metric() {
     // around them all arrive.
     let expected = sorted(expected_gauge_lines(&events));
     wait_for_gauges("the good records' gauges", &[&role], &expected);
-    let started = Instant::now();
-    let letters = loop {
-        let letters = read_whole_topic(&broker, &broker.dead_letter);
-        if letters.len() >= altered.len() || started.elapsed() > Duration::from_secs(60) {
-            break letters;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let letters = dead_letters_once_there_are(&broker, altered.len());
     assert_eq!(
         letters.len(),
         altered.len(),
@@ -628,6 +632,19 @@ fn nhs_numbers_in_every_string_field_reach_no_topic_log_or_metric() {
                 "{number} reached a topic"
             );
         }
+    }
+}
+
+/// The dead-letter topic's records once it holds `count` (or after 60 s,
+/// however many it holds then).
+fn dead_letters_once_there_are(broker: &TestKafka, count: usize) -> Vec<Record> {
+    let started = Instant::now();
+    loop {
+        let letters = read_whole_topic(broker, &broker.dead_letter);
+        if letters.len() >= count || started.elapsed() > Duration::from_secs(60) {
+            return letters;
+        }
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -729,14 +746,7 @@ fn nhs_numbers_in_records_refused_for_any_reason_or_glued_to_letters_reach_no_to
         .map(|(_, bytes, _, _)| (broker.topic_of(Feed::Discharge), bytes.clone()))
         .collect();
     publish(&broker, &records);
-    let started = Instant::now();
-    let letters = loop {
-        let letters = read_whole_topic(&broker, &broker.dead_letter);
-        if letters.len() >= cases.len() || started.elapsed() > Duration::from_secs(60) {
-            break letters;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let letters = dead_letters_once_there_are(&broker, cases.len());
     assert_eq!(letters.len(), cases.len(), "one dead letter per bad record");
     let journey = read_whole_topic(&broker, &broker.journey);
     let carries = |bytes: &[u8], number: &str| {
@@ -762,4 +772,179 @@ fn nhs_numbers_in_records_refused_for_any_reason_or_glued_to_letters_reach_no_to
         }
     }
     assert_eq!(role.interrupt().code(), Some(0));
+}
+
+/// How many times a role's log says it was assigned a partition (each is a
+/// replay from the start) and had one revoked.
+fn assignments_and_revocations(role: &Role) -> (usize, usize) {
+    let log = std::fs::read_to_string(&role.log).unwrap_or_default();
+    (
+        log.matches("partition assigned; replaying from the start")
+            .count(),
+        log.matches("partition revoked; its journeys dropped")
+            .count(),
+    )
+}
+
+/// A rolling restart moves nothing: with static membership and cooperative
+/// rebalancing, a join replica restarted within the session timeout gets
+/// its own partitions back; the other replicas never turn not ready and
+/// replay nothing; a scale-out replays only the partitions that move.
+#[test]
+fn a_rolling_restart_of_one_join_replica_replays_nothing_elsewhere() {
+    let broker = crate::roles::broker_with_journey_partitions(6);
+    let ingest = Role::start("ingest", &broker);
+    let replica = |name: &str| {
+        Role::start_with(
+            "join",
+            &broker,
+            &[("ICSFLOW__KAFKA__GROUP_INSTANCE_ID", name)],
+        )
+    };
+    let first = replica("join-a");
+    let second = replica("join-b");
+    eventually("two replicas ready", Duration::from_secs(60), || {
+        first.get("/readyz").0 == 200 && second.get("/readyz").0 == 200
+    });
+    // Scale out to three: only the partitions that move are revoked from
+    // their owners and replayed by the new replica; nobody else replays.
+    let two = [
+        assignments_and_revocations(&first),
+        assignments_and_revocations(&second),
+    ];
+    let third = replica("join-c");
+    finish(stream(&broker, 25, 10));
+    eventually("three replicas ready", Duration::from_secs(60), || {
+        [&first, &second, &third]
+            .iter()
+            .all(|role| role.get("/readyz").0 == 200)
+    });
+    let owned = |role: &Role| {
+        role.get("/metrics")
+            .1
+            .lines()
+            .find_map(|line| line.strip_prefix("icsflow_join_owned_partitions "))
+            .and_then(|value| value.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    eventually(
+        "six partitions over three replicas",
+        Duration::from_secs(60),
+        || owned(&first) + owned(&second) + owned(&third) == 6 && owned(&third) > 0,
+    );
+    let three = [
+        assignments_and_revocations(&first),
+        assignments_and_revocations(&second),
+    ];
+    let third_owned = owned(&third);
+    assert_eq!(
+        (three[0].0, three[1].0),
+        (two[0].0, two[1].0),
+        "the first two replicas were assigned nothing more at the scale-out"
+    );
+    assert_eq!(
+        (three[0].1 + three[1].1 - two[0].1 - two[1].1) as u32,
+        third_owned,
+        "only the partitions that moved were revoked"
+    );
+    assert_eq!(
+        assignments_and_revocations(&third).0 as u32,
+        third_owned,
+        "the new replica replays exactly the partitions that moved to it"
+    );
+
+    // Restart the third replica within the session timeout (6 s).
+    let before = [
+        assignments_and_revocations(&first),
+        assignments_and_revocations(&second),
+    ];
+    assert_eq!(third.signal("-TERM").code(), Some(0));
+    let restarted = replica("join-c");
+    let mut always_ready = true;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        always_ready &= first.get("/readyz").0 == 200 && second.get("/readyz").0 == 200;
+        if restarted.get("/readyz").0 == 200 && started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        always_ready,
+        "another replica turned not ready during the restart"
+    );
+    eventually(
+        "the restarted replica ready",
+        Duration::from_secs(60),
+        || restarted.get("/readyz").0 == 200,
+    );
+    let after = [
+        assignments_and_revocations(&first),
+        assignments_and_revocations(&second),
+    ];
+    assert_eq!(
+        before, after,
+        "another replica was assigned or lost partitions"
+    );
+    assert_eq!(
+        owned(&restarted),
+        third_owned,
+        "the restarted replica got its own partitions back"
+    );
+    assert_eq!(
+        assignments_and_revocations(&restarted).0 as u32,
+        third_owned
+    );
+
+    let truth = truth(&broker);
+    let expected = sorted(expected_gauge_lines(&truth.events));
+    wait_for_gauges(
+        "the gauges summed over the replicas",
+        &[&first, &second, &restarted],
+        &expected,
+    );
+    for role in [restarted, second, first, ingest] {
+        assert_eq!(role.interrupt().code(), Some(0));
+    }
+}
+
+/// Exactly-once ingest: SIGKILLed at jittered points of a streamed workload
+/// with bad records and restarted, it leaves every partner record exactly
+/// one outcome in the committed data: one journey event or one dead letter.
+#[test]
+fn exactly_once_ingest_killed_mid_stream_leaves_one_outcome_per_record() {
+    let broker = broker_with_topics();
+    let exactly_once = [("ICSFLOW__INGEST__DELIVERY", "exactly_once")];
+    let mut ingest = Role::start_with("ingest", &broker, &exactly_once);
+    let join = Role::start("join", &broker);
+    let stream = stream(&broker, 26, 20);
+    for pause in [3, 4, 3] {
+        let pause = jittered(Duration::from_secs(pause));
+        std::thread::sleep(pause);
+        println!("after {pause:?}: SIGKILL to exactly-once ingest, then a restart");
+        drop(std::mem::replace(
+            &mut ingest,
+            Role::start_with("ingest", &broker, &exactly_once),
+        ));
+    }
+    finish(stream);
+    assert_nothing_lost("exactly once, after SIGKILLs", &broker, &[&join]);
+    // `read_whole_topic` reads committed records only (librdkafka's
+    // default isolation level), as every icsflow reader does.
+    let truth = truth(&broker);
+    let journey = read_whole_topic(&broker, &broker.journey);
+    assert_eq!(
+        journey.len(),
+        truth.events.len(),
+        "one journey event per good partner record, none repeated"
+    );
+    let repeated: Vec<_> = dead_letters(&broker)
+        .into_iter()
+        .filter(|(_, (_, copies))| *copies > 1)
+        .collect();
+    assert!(repeated.is_empty(), "dead letters repeated: {repeated:?}");
+    let log = std::fs::read_to_string(&ingest.log).expect("ingest log");
+    assert!(log.contains("exactly-once delivery"), "{log}");
+    assert_eq!(join.interrupt().code(), Some(0));
+    assert_eq!(ingest.interrupt().code(), Some(0));
 }

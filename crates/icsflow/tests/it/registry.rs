@@ -14,7 +14,7 @@ use icsflow_testkit::SchemaRegistry;
 use crate::faults::read_whole_topic;
 use crate::roles::{
     broker_with_topics, eventually, expected_gauge_lines, publish, recent_samples, sorted,
-    wait_for_gauges, Role,
+    wait_for_gauges, Role, TestKafka,
 };
 
 /// The current schema text of `feed`, as `schemas/` holds it.
@@ -25,6 +25,25 @@ fn schema_of(feed: Feed) -> &'static str {
         .max_by_key(|schema| schema.version)
         .map(|schema| schema.text)
         .expect("a schema of every feed")
+}
+
+/// The events of `feed` as single-object records on the test's topic.
+fn single_object_records<'a>(
+    kafka: &'a TestKafka,
+    events: &[Event],
+    feed: Feed,
+) -> Vec<(&'a str, Vec<u8>)> {
+    let catalogue = SchemaCatalogue::embedded();
+    events
+        .iter()
+        .filter(|event| event.feed() == feed)
+        .map(|event| {
+            (
+                kafka.topic_of(feed),
+                encode_single_object(&catalogue, event),
+            )
+        })
+        .collect()
 }
 
 fn metric(body: &str, series: &str) -> f64 {
@@ -91,17 +110,7 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
         .filter(|event| event.feed() == Feed::SocialCare)
         .map(confluent)
         .collect();
-    let catalogue = SchemaCatalogue::embedded();
-    let flowing: Vec<(&str, Vec<u8>)> = events
-        .iter()
-        .filter(|event| event.feed() == Feed::PrimaryCare)
-        .map(|event| {
-            (
-                broker.topic_of(event.feed()),
-                encode_single_object(&catalogue, event),
-            )
-        })
-        .collect();
+    let flowing = single_object_records(&broker, &events, Feed::PrimaryCare);
     publish(&broker, &held);
     publish(&broker, &flowing);
     let discharge_count = events
@@ -206,17 +215,7 @@ fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
         .collect();
     publish(&broker, &slow);
     std::thread::sleep(Duration::from_millis(500));
-    let catalogue = SchemaCatalogue::embedded();
-    let fine: Vec<(&str, Vec<u8>)> = events
-        .iter()
-        .filter(|event| event.feed() == Feed::SocialCare)
-        .map(|event| {
-            (
-                broker.topic_of(event.feed()),
-                encode_single_object(&catalogue, event),
-            )
-        })
-        .collect();
+    let fine = single_object_records(&broker, &events, Feed::SocialCare);
     let published = Instant::now();
     publish(&broker, &fine);
     eventually("social care through", Duration::from_secs(60), || {

@@ -1,8 +1,7 @@
 //! The consumer roles as an operator runs them: the built binary against a
 //! real broker, read through its admin endpoint and the dead-letter topic.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -233,22 +232,7 @@ impl Drop for Role {
 }
 
 pub(crate) fn http_get(address: &str, path: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(address) else {
-        return (0, String::new());
-    };
-    let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    icsflow_testkit::http_request(address, "GET", path, None)
 }
 
 pub(crate) fn publish(broker: &Broker, records: &[(&str, Vec<u8>)]) {
