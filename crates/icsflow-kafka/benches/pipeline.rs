@@ -451,7 +451,7 @@ impl EndToEnd<'_> {
 
         // Latency: one event at a time, from produce to applied.
         let producer: BaseProducer = ClientConfig::new()
-            .set("self.bootstrap.servers", self.bootstrap)
+            .set("bootstrap.servers", self.bootstrap)
             .set("linger.ms", "0")
             .create()
             .expect("producer");

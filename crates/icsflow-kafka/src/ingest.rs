@@ -160,6 +160,12 @@ pub async fn run_ingest(
             biased;
             () = stopped(&mut shutdown) => break Ok(()),
             _ = store_tick.tick() => {
+                // Exactly once: a transaction left open by the last batch
+                // is committed once it is old enough, even when no record
+                // arrives.
+                if let Err(error) = ingest.commit_transaction(&consumer, Commit::WhenDue) {
+                    break Err(error);
+                }
                 if let Err(error) = ingest.store_acknowledged(&consumer) {
                     break Err(error);
                 }
@@ -198,7 +204,7 @@ pub async fn run_ingest(
                 next = ready_now(consumer.recv());
             }
         }
-        if let Err(error) = ingest.commit_transaction(&consumer) {
+        if let Err(error) = ingest.commit_transaction(&consumer, Commit::WhenDue) {
             break Err(error);
         }
         if let Err(error) = ingest.store_acknowledged(&consumer) {
@@ -206,8 +212,12 @@ pub async fn run_ingest(
         }
     };
 
-    // Finish in-flight work: every produced record acknowledged and its
-    // offset stored, then commit.
+    // Finish in-flight work: the open transaction committed, or every
+    // produced record acknowledged and its offset stored, then commit.
+    let committed = match &outcome {
+        Ok(()) => ingest.commit_transaction(&consumer, Commit::Now),
+        Err(_) => Ok(()),
+    };
     if let Err(error) = producer.flush(Duration::from_secs(10)) {
         warn!(%error, unacknowledged = producer.context().lock().pending(), "not every produced record was acknowledged in time; their partner records will be read again");
     }
@@ -230,11 +240,27 @@ pub async fn run_ingest(
         rejected = summary.rejected,
         "ingest stopped"
     );
-    outcome.and(stored).map(|()| summary)
+    outcome.and(committed).and(stored).map(|()| summary)
 }
 
 /// How long a transaction call may take before the role gives up on it.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a transaction stays open, taking batch after batch, before it
+/// is committed (Kafka Streams' exactly-once default). Each commit costs a
+/// broker round trip or more, and librdkafka cannot begin the next
+/// transaction's partitions until the last one's markers are written, so a
+/// transaction per batch of a few hundred records commits a few thousand
+/// records a second at most.
+const TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Whether an open transaction is committed now, or only once it has been
+/// open for [`TRANSACTION_INTERVAL`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Commit {
+    Now,
+    WhenDue,
+}
 
 /// The transactional id of this ingest process: stable per replica when
 /// `kafka.group_instance_id` is set (a restarted replica fences its former
@@ -261,6 +287,8 @@ fn transactional_id(settings: &KafkaSettings) -> String {
 #[derive(Debug, Default)]
 struct Transaction {
     open: bool,
+    /// When it began.
+    began: Option<std::time::Instant>,
     /// The consumer's revocation count when the transaction began.
     revocations_at_start: u64,
     /// The first offset of each partition in the batch: where to read
@@ -428,6 +456,7 @@ impl Ingest<'_> {
             if !transaction.open {
                 tokio::task::block_in_place(|| self.producer.begin_transaction())?;
                 transaction.open = true;
+                transaction.began = Some(std::time::Instant::now());
                 transaction.revocations_at_start = revocations(consumer);
             }
             transaction
@@ -448,18 +477,23 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// Exactly once: commits the batch's outputs and the partner offsets
-    /// after them in its transaction. A failure aborts the transaction and
-    /// reads the batch again (a rebalance that took one of its partitions
-    /// does this); a fatal one (this producer was fenced) stops the role.
+    /// Exactly once: commits the outputs of the batches taken since the
+    /// transaction began, and the partner offsets after them, once it is due
+    /// (or `Commit::Now`). A failure aborts the transaction and reads its
+    /// records again (a rebalance that took one of its partitions does
+    /// this); a fatal one (this producer was fenced) stops the role.
     fn commit_transaction(
         &mut self,
         consumer: &StreamConsumer<RoleContext>,
+        when: Commit,
     ) -> Result<(), RoleError> {
         let Some(transaction) = &mut self.transaction else {
             return Ok(());
         };
-        if !transaction.open {
+        let due = transaction
+            .began
+            .is_some_and(|began| began.elapsed() >= TRANSACTION_INTERVAL);
+        if !transaction.open || (when == Commit::WhenDue && !due) {
             return Ok(());
         }
         let mut offsets = TopicPartitionList::new();
@@ -469,6 +503,7 @@ impl Ingest<'_> {
         }
         transaction.offsets.clear();
         transaction.open = false;
+        transaction.began = None;
         let first = std::mem::take(&mut transaction.first);
         let producer = self.producer;
         let revoked_meanwhile = revocations(consumer) != transaction.revocations_at_start;
@@ -520,6 +555,7 @@ impl Ingest<'_> {
                 transaction.open = false;
                 transaction.offsets.clear();
                 transaction.first.clear();
+                transaction.began = None;
                 let producer = self.producer;
                 let _ =
                     tokio::task::block_in_place(|| producer.abort_transaction(TRANSACTION_TIMEOUT));

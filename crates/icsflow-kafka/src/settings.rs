@@ -88,6 +88,10 @@ impl KafkaSettings {
     pub(crate) fn transactional_producer_config(&self, transactional_id: &str) -> ClientConfig {
         let mut config = self.producer_config();
         config.set("transactional.id", transactional_id);
+        // A transaction's first produce to a partition waits for the last
+        // transaction's markers; librdkafka retries that after this pause
+        // (100 ms by default, which would cap every transaction at it).
+        config.set("retry.backoff.ms", "10");
         // The passthrough still wins, as in every other client.
         for (key, value) in &self.librdkafka {
             config.set(key, value);
