@@ -736,3 +736,73 @@ fn sighup_stops_a_role_as_gracefully_as_sigterm() {
         "{log}"
     );
 }
+
+/// Regression: 50,000 rejected records, each naming its own well-formed
+/// ODS code, made as many `icsflow_ingest_rejected_records_total` series
+/// (`/metrics` grew from 1.3 KB to 4.9 MB). The label takes at most
+/// `ORGANISATION_LABEL_LIMIT` values, then `other`, counted.
+#[test]
+fn organisations_named_by_records_cannot_grow_the_labels_without_bound() {
+    let broker = broker_with_topics();
+    let role = Role::start("ingest", &broker);
+    let catalogue = SchemaCatalogue::embedded();
+    let template = recent_samples()[0];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let tomorrow = Timestamp::from_millis(now + 86_400_000);
+    let limit = icsflow_telemetry::ORGANISATION_LABEL_LIMIT;
+    let records: Vec<(&str, Vec<u8>)> = (0..limit + 100)
+        .map(|number| {
+            let mut event = template;
+            event.envelope.source_organisation =
+                icsflow_core::OdsCode::parse("o", &format!("Y{number:05}")).expect("ODS-shaped");
+            // Dated in the future: rejected, with its organisation read.
+            event.envelope.occurred_at = tomorrow;
+            event.envelope.recorded_at = tomorrow;
+            (
+                broker.topic_of(event.feed()),
+                encode_single_object(&catalogue, &event),
+            )
+        })
+        .collect();
+    publish(&broker, &records);
+    let rejected_series = |body: &str| {
+        body.lines()
+            .filter(|line| line.starts_with("icsflow_ingest_rejected_records_total{"))
+            .count()
+    };
+    let consumed = |body: &str| {
+        body.lines()
+            .filter(|line| line.starts_with("icsflow_pipeline_consumed_records_total{"))
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let started = Instant::now();
+    while consumed(&role.get("/metrics").1) < records.len() as f64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not every record consumed:\n{}",
+            role.get("/metrics").1
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (_, body) = role.get("/metrics");
+    assert_eq!(
+        rejected_series(&body),
+        limit + 1,
+        "one series per organisation up to the limit, then `other`:\n{}",
+        body.lines()
+            .filter(|line| line.starts_with("icsflow_"))
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(body.contains("organisation=\"other\""), "{body}");
+    assert!(
+        body.contains("icsflow_pipeline_label_overflow_total{label=\"organisation\"} 100"),
+        "the overflow is counted"
+    );
+    assert_eq!(role.interrupt().code(), Some(0));
+}
