@@ -41,10 +41,10 @@ pub(crate) struct DemoArgs {
     /// small-number rule) here.
     #[arg(long, value_name = "HOST:PORT")]
     published_addr: Option<String>,
-    /// Use this Kafka-protocol broker instead of the embedded one (topics
-    /// are created if missing).
-    #[arg(long, value_name = "HOST:PORT")]
-    broker: Option<String>,
+    /// -b/--bootstrap-server (or --broker): a Kafka broker to use instead of
+    /// the embedded one (topics are created if missing).
+    #[command(flatten)]
+    kafka: roles::KafkaArgs,
     /// TOML configuration file (topic names, broker settings, engine).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -68,6 +68,7 @@ const PARTITIONS: i32 = 3;
 pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
     let role_arguments = RoleArgs {
         config: arguments.config.clone(),
+        kafka: arguments.kafka.clone(),
         admin_addr: Some(arguments.admin_addr.clone()),
         published_addr: arguments.published_addr.clone(),
         check: false,
@@ -84,9 +85,8 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let embedded = match &arguments.broker {
+    let embedded = match &arguments.kafka.bootstrap_server {
         Some(broker) => {
-            settings.kafka.bootstrap_servers = broker.clone();
             runtime
                 .block_on(icsflow_kafka::create_missing_topics(
                     &settings.kafka,

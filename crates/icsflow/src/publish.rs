@@ -90,9 +90,8 @@ pub(crate) struct PublishArgs {
     topic: Option<String>,
     #[command(flatten)]
     framing: FramingArgs,
-    /// Kafka bootstrap servers (default: kafka.bootstrap_servers).
-    #[arg(long, value_name = "HOST:PORT")]
-    broker: Option<String>,
+    #[command(flatten)]
+    kafka: crate::roles::KafkaArgs,
     /// With --framing confluent and no --schema-id: the Confluent-compatible
     /// registry where the feed's current schema is registered under the
     /// subject `<topic>-value`, and whose id the records carry (default:
@@ -115,14 +114,11 @@ pub(crate) struct PublishArgs {
 const MAX_IN_FLIGHT: usize = 10_000;
 
 pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
-    let settings = match load_client_settings(
-        "publish",
-        arguments.config.as_deref(),
-        arguments.broker.as_deref(),
-    ) {
-        Ok(settings) => settings,
-        Err(exit) => return Ok(exit),
-    };
+    let settings =
+        match load_client_settings("publish", arguments.config.as_deref(), &arguments.kafka) {
+            Ok(settings) => settings,
+            Err(exit) => return Ok(exit),
+        };
     let feed = arguments.feed.feed();
     let topic = arguments
         .topic

@@ -46,6 +46,8 @@ pub(crate) struct RoleArgs {
     /// Without it, built-in defaults and ICSFLOW__* variables apply.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) kafka: KafkaArgs,
     /// Where /metrics, /healthz and /readyz are served, for example
     /// 127.0.0.1:9464. Overrides `admin.addr`.
     #[arg(long, value_name = "HOST:PORT")]
@@ -61,6 +63,53 @@ pub(crate) struct RoleArgs {
     /// 64 if not. Connects to nothing and opens no port.
     #[arg(long)]
     pub(crate) check: bool,
+}
+
+/// The Kafka flags of every command that talks to Kafka, as kcat and
+/// Kafka's own tools spell them. Applied over the configuration file and
+/// the ICSFLOW__* variables.
+#[derive(Clone, Debug, Default, Args)]
+pub(crate) struct KafkaArgs {
+    /// Kafka bootstrap servers, HOST:PORT[,HOST:PORT...] (overrides
+    /// `kafka.bootstrap_servers`).
+    #[arg(
+        short = 'b',
+        long = "bootstrap-server",
+        visible_alias = "broker",
+        value_name = "HOST:PORT"
+    )]
+    pub(crate) bootstrap_server: Option<String>,
+    /// A librdkafka setting NAME=VALUE, by librdkafka's own name; repeat for
+    /// more. Applied last, over `[kafka.librdkafka]`, for example
+    /// -X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-512.
+    #[arg(short = 'X', value_name = "NAME=VALUE", value_parser = parse_librdkafka_setting)]
+    pub(crate) librdkafka: Vec<(String, String)>,
+}
+
+fn parse_librdkafka_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}` is not NAME=VALUE (for example security.protocol=SASL_SSL)"
+        )),
+    }
+}
+
+impl KafkaArgs {
+    /// Puts the flags over the loaded settings.
+    fn apply(&self, settings: &mut Settings) {
+        if let Some(servers) = &self.bootstrap_server {
+            settings.kafka.bootstrap_servers = servers.clone();
+        }
+        for (name, value) in &self.librdkafka {
+            settings
+                .kafka
+                .librdkafka
+                .insert(name.clone(), value.clone());
+        }
+    }
 }
 
 /// Exit status for configuration problems (EX_USAGE).
@@ -97,19 +146,16 @@ pub(crate) fn run(role: Role, arguments: RoleArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn load_client_settings(
     name: &str,
     config: Option<&std::path::Path>,
-    broker: Option<&str>,
+    kafka: &KafkaArgs,
 ) -> Result<Settings, ExitCode> {
     let arguments = RoleArgs {
         config: config.map(std::path::Path::to_path_buf),
+        kafka: kafka.clone(),
         admin_addr: None,
         published_addr: None,
         check: false,
     };
-    let mut settings = load_settings(name, &arguments)?;
-    if let Some(broker) = broker {
-        settings.kafka.bootstrap_servers = broker.to_owned();
-    }
-    Ok(settings)
+    load_settings(name, &arguments)
 }
 
 /// Standard input for `-`, otherwise the file, buffered.
@@ -151,6 +197,17 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
             .map(|(name, text)| (name.as_str(), text.as_str())),
         &environment,
     );
+    // The flags go over the file and the environment, and librdkafka
+    // checks what they make.
+    let loaded = loaded.and_then(|mut settings| {
+        arguments.kafka.apply(&mut settings);
+        let problems = settings.kafka.problems();
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(problems)
+        }
+    });
     let loaded = match (loaded, unreadable.is_empty()) {
         (Ok(settings), true) => Ok(settings),
         (Ok(_), false) => Err(unreadable),

@@ -70,6 +70,11 @@ range that is never issued; pseudonyms use a simulation-only key unless --key-fi
 Publishing to a broker is paced with --speed, or with --follow continues in real time after the
 history (what a deployment beside separate ingest and join roles needs); icsflow demo runs the simulator, the roles and the
 metrics on one simulated clock.")]
+#[command(group(
+    clap::ArgGroup::new("destination")
+        .required(true)
+        .args(["output_dir", "bootstrap_server"])
+))]
 pub(crate) struct SimulateArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -81,11 +86,12 @@ pub(crate) struct SimulateArgs {
     start: Option<Date>,
     /// Write discharge.jsonl, social_care.jsonl and primary_care.jsonl to
     /// this folder (the JSON form `icsflow publish` reads).
-    #[arg(long, value_name = "DIR", conflicts_with = "broker")]
+    #[arg(long, value_name = "DIR", conflicts_with = "bootstrap_server")]
     output_dir: Option<PathBuf>,
-    /// Produce to the partner topics of this broker instead.
-    #[arg(long, value_name = "HOST:PORT", required_unless_present = "output_dir")]
-    broker: Option<String>,
+    /// Where to produce instead of files: the partner topics of the broker
+    /// given by -b/--bootstrap-server (or --broker).
+    #[command(flatten)]
+    kafka: crate::roles::KafkaArgs,
     /// TOML configuration file, for the broker connection and topic names.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -98,7 +104,7 @@ pub(crate) struct SimulateArgs {
     /// After the history, keep publishing in real time until SIGINT or
     /// SIGTERM, as live partner feeds would (for a standing demo beside
     /// separately deployed roles).
-    #[arg(long, requires = "broker", conflicts_with = "start")]
+    #[arg(long, requires = "bootstrap_server", conflicts_with = "start")]
     follow: bool,
     /// Pseudonymise the simulated patients with the ICS key in this file
     /// (as `icsflow pseudonymise --key-file` does) instead of the
@@ -144,7 +150,7 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
         simulator = simulator.with_key(crate::pseudonymise::read_key(path)?);
     }
     let started = Instant::now();
-    let destination = match (&arguments.output_dir, &arguments.broker) {
+    let destination = match (&arguments.output_dir, &arguments.kafka.bootstrap_server) {
         (Some(folder), _) => {
             write_files(&mut simulator, folder, start, end)?;
             folder.display().to_string()
@@ -154,11 +160,14 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("icsflow simulate: --framing confluent needs --schema-id");
                 return Ok(ExitCode::from(64));
             };
-            let settings =
-                match load_client_settings("simulate", arguments.config.as_deref(), Some(broker)) {
-                    Ok(settings) => settings,
-                    Err(exit) => return Ok(exit),
-                };
+            let settings = match load_client_settings(
+                "simulate",
+                arguments.config.as_deref(),
+                &arguments.kafka,
+            ) {
+                Ok(settings) => settings,
+                Err(exit) => return Ok(exit),
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()
@@ -189,7 +198,7 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
             }
             format!("the partner topics on {broker}")
         }
-        (None, None) => anyhow::bail!("give --output-dir DIR or --broker HOST:PORT"),
+        (None, None) => anyhow::bail!("give --output-dir DIR or -b/--bootstrap-server HOST:PORT"),
     };
     // A followed simulation ran until now.
     let end = if arguments.follow {

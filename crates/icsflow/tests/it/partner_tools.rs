@@ -442,3 +442,58 @@ fn pseudonymise_reads_csv_as_rfc_4180_and_refuses_a_header_that_is_data() {
     assert!(text(&output.stderr).contains("line 1: column 2 also holds an NHS number"));
     assert!(!text(&output.stderr).contains("9990000018"));
 }
+
+/// `-X NAME=VALUE` reaches librdkafka, applied last (kcat's convention):
+/// here it points the producer at a port nobody listens on and gives up
+/// after 2 s, so the lines are reported not delivered; `--check` refuses a
+/// property librdkafka does not know, naming it; `-b` is the broker.
+#[test]
+fn librdkafka_settings_on_the_command_line_reach_librdkafka() {
+    let examples =
+        std::fs::read_to_string(repository_root().join("schemas/examples/discharge.jsonl"))
+            .expect("examples");
+    let folder = scratch_folder("dash-x");
+    let file = folder.join("one.jsonl");
+    std::fs::write(&file, examples.lines().next().expect("a line")).expect("written");
+    let nobody = format!("127.0.0.1:{}", icsflow_testkit::free_port());
+    let started = std::time::Instant::now();
+    let output = icsflow(&[
+        "publish",
+        "--feed",
+        "discharge",
+        "-b",
+        "127.0.0.1:9092",
+        "-X",
+        &format!("bootstrap.servers={nobody}"),
+        "-X",
+        "message.timeout.ms=2000",
+        file.to_str().expect("path"),
+    ]);
+    let errors = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    assert!(errors.contains("line 1: not delivered"), "{errors}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let check = |extra: &[&str]| {
+        let mut arguments = vec!["join", "--check"];
+        arguments.extend_from_slice(extra);
+        icsflow(&arguments)
+    };
+    let refused = check(&["-X", "no.such.property=1"]);
+    assert_eq!(refused.status.code(), Some(64), "{refused:?}");
+    assert!(text(&refused.stderr).contains("`kafka.librdkafka.no.such.property`"));
+    let accepted = check(&[
+        "-b",
+        "kafka-1:9092,kafka-2:9092",
+        "-X",
+        "security.protocol=PLAINTEXT",
+    ]);
+    assert_eq!(accepted.status.code(), Some(0), "{accepted:?}");
+    let malformed = check(&["-X", "no-equals-sign"]);
+    assert_eq!(malformed.status.code(), Some(2), "{malformed:?}");
+    assert!(text(&malformed.stderr).contains("is not NAME=VALUE"));
+}
