@@ -20,6 +20,13 @@ mod simulate;
 #[derive(Debug, Parser)]
 #[command(name = "icsflow", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// More log lines: -v debug, -vv trace (overrides RUST_LOG and
+    /// `log.level`).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Fewer log lines: -q warnings and errors, -qq errors only.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    quiet: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +58,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    roles::set_verbosity(cli.verbose, cli.quiet);
     let outcome = match cli.command {
         Command::Ingest(arguments) => roles::run(roles::Role::Ingest, arguments),
         Command::Join(arguments) => roles::run(roles::Role::Join, arguments),

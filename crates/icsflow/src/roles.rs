@@ -249,8 +249,40 @@ fn process_environment() -> (BTreeMap<String, String>, Vec<String>) {
     (environment, unreadable)
 }
 
+/// How much `-v` and `-q` (given anywhere on the command line) move the log
+/// level from the configured one: +1 per `-v`, -1 per `-q`.
+static VERBOSITY: std::sync::atomic::AtomicI8 = std::sync::atomic::AtomicI8::new(0);
+
+pub(crate) fn set_verbosity(verbose: u8, quiet: u8) {
+    let shift = i8::try_from(verbose).unwrap_or(i8::MAX) - i8::try_from(quiet).unwrap_or(i8::MAX);
+    VERBOSITY.store(shift, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The log filter: `-v`/`-q` if given, else `RUST_LOG` if set (as every
+/// Rust service reads it), else `log.level`.
+fn log_filter(configured: &str) -> String {
+    const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+    let shift = VERBOSITY.load(std::sync::atomic::Ordering::Relaxed);
+    if shift != 0 {
+        // From the configured level when it is a plain level, from info
+        // otherwise.
+        let base = LEVELS
+            .iter()
+            .position(|level| configured.trim().eq_ignore_ascii_case(level))
+            .unwrap_or(2) as i8;
+        let index = (base + shift).clamp(0, LEVELS.len() as i8 - 1) as usize;
+        // librdkafka's own logs stay at info or quieter: at debug they are
+        // a protocol trace.
+        return format!("{},rdkafka=info,librdkafka=info", LEVELS[index]);
+    }
+    match std::env::var("RUST_LOG") {
+        Ok(filter) if tracing_subscriber::EnvFilter::try_new(&filter).is_ok() => filter,
+        _ => configured.to_owned(),
+    }
+}
+
 pub(crate) fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(&settings.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: a log file or a container's log
     // collector would otherwise keep the escape codes.
@@ -260,7 +292,9 @@ pub(crate) fn init_logging(settings: &Settings) {
         .with_writer(std::io::stderr);
     let _ = match settings.log_format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        // Flat: the message and the fields at the top level of each line,
+        // as log pipelines expect (tracing's default nests them).
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
 

@@ -163,6 +163,16 @@ impl Role {
     }
 
     pub(crate) fn start_with(role: &str, broker: &TestKafka, environment: &[(&str, &str)]) -> Role {
+        Role::start_with_arguments(role, broker, environment, &[])
+    }
+
+    /// With extra command-line arguments after the role's own.
+    pub(crate) fn start_with_arguments(
+        role: &str,
+        broker: &TestKafka,
+        environment: &[(&str, &str)],
+        arguments: &[&str],
+    ) -> Role {
         let admin_port = free_port();
         let folder =
             std::env::temp_dir().join(format!("icsflow-role-{}-{admin_port}", std::process::id()));
@@ -173,6 +183,7 @@ impl Role {
             .args([role, "--config"])
             .arg(&config)
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}")])
+            .args(arguments)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(folder.join("role.log")).expect("log file"))
             .spawn()
@@ -805,4 +816,61 @@ fn organisations_named_by_records_cannot_grow_the_labels_without_bound() {
         "the overflow is counted"
     );
     assert_eq!(role.interrupt().code(), Some(0));
+}
+
+/// `RUST_LOG` overrides `log.level`, and `-q` overrides both; JSON log
+/// lines are flat: the message and fields at the top level.
+#[test]
+fn log_level_from_rust_log_and_flags_and_flat_json_lines() {
+    let broker = broker_with_topics();
+    let json_debug = [
+        ("ICSFLOW__LOG__FORMAT", "json"),
+        ("RUST_LOG", "debug,rdkafka=info,librdkafka=info"),
+    ];
+    let role = Role::start_with("ingest", &broker, &json_debug);
+    eventually("ingest ready", Duration::from_secs(60), || {
+        role.get("/readyz").0 == 200
+    }); // A bad record: its rejection is logged at debug level.
+    publish(
+        &broker,
+        &[(broker.topic_of(Feed::Discharge), b"not a record".to_vec())],
+    );
+    eventually("the bad record rejected", Duration::from_secs(60), || {
+        role.get("/metrics")
+            .1
+            .contains("icsflow_ingest_rejected_records_total{")
+    });
+
+    let log_path = role.log.clone();
+    assert_eq!(role.interrupt().code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+        .collect();
+    assert!(
+        lines.iter().any(|line| line["level"] == "DEBUG"),
+        "RUST_LOG=debug over log.level = info:\n{log}"
+    );
+    let started = lines
+        .iter()
+        .find(|line| line["message"] == "ingest started")
+        .expect("a flat `message` field");
+    assert!(
+        started["journey_topic"].is_string(),
+        "fields at the top level: {started}"
+    );
+    assert!(started.get("fields").is_none(), "{started}");
+
+    let quiet = Role::start_with_arguments("ingest", &broker, &json_debug, &["-q"]);
+    eventually("quiet ingest ready", Duration::from_secs(60), || {
+        quiet.get("/readyz").0 == 200
+    });
+    let quiet_path = quiet.log.clone();
+    assert_eq!(quiet.interrupt().code(), Some(0));
+    let quiet_log = std::fs::read_to_string(&quiet_path).expect("log");
+    assert!(
+        !quiet_log.contains("\"level\":\"INFO\"") && !quiet_log.contains("\"level\":\"DEBUG\""),
+        "-q leaves warnings and errors only:\n{quiet_log}"
+    );
 }
