@@ -10,8 +10,8 @@ ports, `icsflow run` with `engine.as_of = "latest_event"`, and
 simulated day per real second from five years ago, so that simulated time
 stays in the past (ingest accepts it) while the join role's engines, which
 read time from the newest event, see 120-day eviction horizons pass every
-two minutes. Every few seconds it samples the run process's resident memory
-and, from its /metrics, the journeys held, the consumer lag of both roles
+two minutes. Every few seconds it samples, from the run process's /metrics, its
+resident memory (`process_resident_memory_bytes`), the journeys held, the consumer lag of both roles
 and the events applied, into target/soak/samples.csv, prints a line, and at
 the end a summary: whether memory stayed flat over the second half and
 whether lag stayed bounded. Standard library only.
@@ -94,14 +94,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def resident_mib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def scrape(admin):
@@ -199,7 +191,8 @@ def main():
                 values = scrape(admin)
                 row = [
                     round(time.monotonic() - began, 1),
-                    round(resident_mib(run.pid), 1),
+                    # The role's own process collector, as a dashboard reads it.
+                    round(total(values, "process_resident_memory_bytes") / 2**20, 1),
                     int(total(values, "icsflow_join_journeys")),
                     int(total(values, "icsflow_pipeline_consumer_lag_records", 'role="ingest"')),
                     int(total(values, "icsflow_pipeline_consumer_lag_records", 'role="join"')),

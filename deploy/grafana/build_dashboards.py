@@ -679,8 +679,8 @@ def pipeline_health():
         panel(
             "table",
             "Build",
-            "icsflow_build_info: which version and role each scraped process runs.",
-            [("icsflow_build_info", "{{role}} {{version}}")],
+            "icsflow_build_info: which version (and git revision) and role each scraped process runs, on which librdkafka.",
+            [("icsflow_build_info", "{{role}} {{version}} {{revision}} librdkafka {{librdkafka}}")],
         ),
         24,
         5,

@@ -53,6 +53,11 @@ pub enum RoleError {
 /// simulated clock in the demo.
 pub type Clock = std::sync::Arc<dyn Fn() -> icsflow_core::Timestamp + Send + Sync>;
 
+/// The version of the librdkafka this build links, for `icsflow_build_info`.
+pub fn librdkafka_version() -> String {
+    rdkafka::util::get_rdkafka_version().1
+}
+
 /// The wall clock as a [`Clock`].
 pub fn wall_clock() -> Clock {
     std::sync::Arc::new(|| {

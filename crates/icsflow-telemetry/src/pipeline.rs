@@ -57,7 +57,7 @@ pub struct PipelineMetrics {
     pub engine_events: IntCounterVec,
     /// `icsflow_ready`: 1 when `/readyz` would answer 200.
     pub ready: IntGauge,
-    /// `icsflow_build_info{version, role}`: always 1.
+    /// `icsflow_build_info{version, revision, librdkafka, role}`: always 1.
     pub build_info: IntGaugeVec,
     /// `icsflow_pipeline_label_overflow_total{label}`: times a value from
     /// record content was counted as `other` because its label already
@@ -68,6 +68,12 @@ pub struct PipelineMetrics {
 
 impl PipelineMetrics {
     pub fn register(registry: &Registry) -> Result<PipelineMetrics, prometheus::Error> {
+        // process_cpu_seconds_total, process_resident_memory_bytes,
+        // process_open_fds and the rest, as every Prometheus exporter has.
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         let counter =
             |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
                 let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
@@ -126,7 +132,7 @@ impl PipelineMetrics {
             journeys: gauge("icsflow_join_journeys", "Patient journeys held in memory by this replica.")?,
             engine_events: counter("icsflow_engine_events_total", "Events given to the journey engine, by outcome.", &["outcome"])?,
             ready: gauge("icsflow_ready", "1 when the process is ready (assigned partitions replayed, broker reachable).")?,
-            build_info: gauge_vec("icsflow_build_info", "Always 1; the labels say what is running.", &["version", "role"])?,
+            build_info: gauge_vec("icsflow_build_info", "Always 1; the labels say what is running: icsflow's version and git revision, librdkafka's version, the role.", &["version", "revision", "librdkafka", "role"])?,
             label_overflow: counter(
                 "icsflow_pipeline_label_overflow_total",
                 "Values from record content counted as `other` because their label already holds as many values as it may.",

@@ -324,7 +324,12 @@ impl Pipeline {
         let metrics = PipelineMetrics::register(&registry).context("registering metrics")?;
         metrics
             .build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), role.name()])
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                env!("ICSFLOW_REVISION"),
+                &icsflow_kafka::librdkafka_version(),
+                role.name(),
+            ])
             .set(1);
         let health = Arc::new(Health::new(Some(metrics.ready.clone())));
         let engines = Arc::new(PartitionEngines::default());

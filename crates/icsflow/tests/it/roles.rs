@@ -429,7 +429,28 @@ fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
     assert_eq!(status, 200);
     assert!(body.contains("icsflow_ingest_rejected_records_total{feed=\"discharge\",organisation=\"unknown\",reason=\"unknown_schema\"} 1"), "{body}");
     assert!(body.contains("icsflow_ingest_rejected_records_total{feed=\"social_care\",organisation=\"unknown\",reason=\"malformed\"} 1"), "{body}");
-    assert!(body.contains("icsflow_build_info{role=\"run\""), "{body}");
+    let build_info = body
+        .lines()
+        .find(|line| line.starts_with("icsflow_build_info{"))
+        .expect("icsflow_build_info");
+    for label in [
+        "role=\"run\"",
+        "version=\"",
+        "revision=\"",
+        "librdkafka=\"2.",
+    ] {
+        assert!(build_info.contains(label), "{label} in {build_info}");
+    }
+    // The process collector, as every Prometheus exporter has.
+    let resident: f64 = body
+        .lines()
+        .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|value| value.parse().ok())
+        .expect("process_resident_memory_bytes");
+    assert!(resident > 1e6, "{resident}");
+    for series in ["process_cpu_seconds_total ", "process_open_fds "] {
+        assert!(body.contains(series), "{series}");
+    }
     assert_passes_promtool(&body);
     assert_eq!(role.get("/healthz").0, 200);
     eventually("/readyz", Duration::from_secs(30), || {
