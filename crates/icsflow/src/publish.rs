@@ -78,8 +78,15 @@ as a record the ingest role consumes (schema, codes, identifiers, timestamps, an
 anywhere). A bad line is reported with its line number and reason, and nothing is produced for it;
 good lines around it are produced, keyed by patient pseudonym, and each is confirmed by the broker.
 
-Exit status: 0 when every line was produced; 1 when any line was refused or not delivered;
-64 when the configuration is invalid.")]
+Exit status, for schedulers:
+  0   every line was produced (or, with --dry-run, is valid);
+  1   a line was refused, or the input could not be read to its end: fix the data, then publish
+      the refused lines again (the others were produced);
+  64  the command line or the configuration is invalid: fix it;
+  75  the broker or the registry did not take what was sent (not delivered, unreachable): the
+      lines were valid; try again later.
+When lines were both refused and not delivered, the status is 1. --summary json prints the
+counts as one JSON object on standard output.")]
 pub(crate) struct PublishArgs {
     /// Which partner feed the lines belong to.
     #[arg(long, value_enum)]
@@ -105,6 +112,11 @@ pub(crate) struct PublishArgs {
     /// Check every line and report, without producing anything.
     #[arg(long)]
     dry_run: bool,
+    /// Also print the summary as one JSON object on standard output (lines,
+    /// produced, refused by reason, not delivered, exit status), for
+    /// schedulers and integration engines.
+    #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+    summary: Option<String>,
     /// JSON lines file, or `-` for standard input.
     #[arg(value_name = "FILE")]
     input: PathBuf,
@@ -145,7 +157,7 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
                     // Refused schema or credentials: fix something (1);
                     // registry unreachable: try again later (75, EX_TEMPFAIL).
                     let exit = match error {
-                        icsflow_avro::LookupError::Unavailable(_) => 75,
+                        icsflow_avro::LookupError::Unavailable(_) => EXIT_TRY_AGAIN,
                         _ => 1,
                     };
                     return Ok(ExitCode::from(exit));
@@ -198,14 +210,33 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
             String::new()
         },
     );
-    Ok(
-        if rejected == 0 && totals.undelivered == 0 && !totals.unreadable {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    // Fix the data (1) before retrying (75): see the help's exit statuses.
+    let status: u8 = if rejected > 0 || totals.unreadable {
+        1
+    } else if totals.undelivered > 0 {
+        EXIT_TRY_AGAIN
+    } else {
+        0
+    };
+    if arguments.summary.is_some() {
+        let summary = serde_json::json!({
+            "lines": totals.lines,
+            "produced": if arguments.dry_run { 0 } else { totals.produced },
+            "valid": totals.produced,
+            "refused": totals.rejected,
+            "not_delivered": totals.undelivered,
+            "input_read_to_end": !totals.unreadable,
+            "topic": topic,
+            "exit_status": status,
+        });
+        println!("{summary}");
+    }
+    Ok(ExitCode::from(status))
 }
+
+/// The lines were valid but the broker or registry did not take them
+/// (EX_TEMPFAIL): try again later.
+const EXIT_TRY_AGAIN: u8 = 75;
 
 /// Registers the feed's current schema under `<topic>-value` and returns
 /// its id.

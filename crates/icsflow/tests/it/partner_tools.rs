@@ -467,11 +467,20 @@ fn librdkafka_settings_on_the_command_line_reach_librdkafka() {
         &format!("bootstrap.servers={nobody}"),
         "-X",
         "message.timeout.ms=2000",
+        "--summary",
+        "json",
         file.to_str().expect("path"),
     ]);
     let errors = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{errors}");
+    // Valid, but not taken by a broker: try again later (75), not "fix
+    // your data" (1).
+    assert_eq!(output.status.code(), Some(75), "{errors}");
     assert!(errors.contains("line 1: not delivered"), "{errors}");
+    let summary: serde_json::Value =
+        serde_json::from_str(text(&output.stdout).trim()).expect("one JSON summary");
+    assert_eq!(summary["not_delivered"], 1, "{summary}");
+    assert_eq!(summary["produced"], 0, "{summary}");
+    assert_eq!(summary["exit_status"], 75, "{summary}");
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "{:?}",
