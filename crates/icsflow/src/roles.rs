@@ -399,7 +399,13 @@ where
             )
         })?;
     let bound = listener.local_addr().context("reading the admin address")?;
-    println!("icsflow {name}: admin endpoint at http://{bound}/metrics (also /healthz, /readyz)");
+    // Through the logger like every other line (JSON when the logs are);
+    // the demo also shows it on its terminal.
+    let admin_url = format!("http://{bound}/metrics");
+    info!(url = %admin_url, "admin endpoint (also /healthz, /readyz)");
+    if role_is_demo(name) {
+        println!("icsflow {name}: admin endpoint at {admin_url} (also /healthz, /readyz)");
+    }
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let admin = tokio::spawn(serve_admin(
@@ -422,7 +428,13 @@ where
             let bound = listener
                 .local_addr()
                 .context("reading the published address")?;
-            println!("icsflow {name}: published view (small numbers suppressed) at http://{bound}/metrics");
+            let published_url = format!("http://{bound}/metrics");
+            info!(url = %published_url, "published view (small numbers suppressed)");
+            if role_is_demo(name) {
+                println!(
+                    "icsflow {name}: published view (small numbers suppressed) at {published_url}"
+                );
+            }
             Some(tokio::spawn(serve_published(
                 listener,
                 registry.clone(),
@@ -525,6 +537,11 @@ where
         published.abort();
     }
     Ok(exit)
+}
+
+/// The demo shows its addresses on its terminal as well as in the log.
+fn role_is_demo(name: &str) -> bool {
+    name == "demo"
 }
 
 /// Completes once the shutdown signal says stop.

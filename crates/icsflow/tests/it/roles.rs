@@ -1,7 +1,7 @@
 //! The consumer roles as an operator runs them: the built binary against a
 //! real broker, read through its admin endpoint and the dead-letter topic.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -184,19 +184,25 @@ impl Role {
             .arg(&config)
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}")])
             .args(arguments)
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(std::fs::File::create(folder.join("role.log")).expect("log file"))
             .spawn()
             .expect("icsflow starts");
-        let mut first_line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut first_line)
-            .expect("admin line");
         let admin = format!("127.0.0.1:{admin_port}");
-        assert!(
-            first_line.contains(&format!("http://{admin}/metrics")),
-            "start-up line: {first_line}"
-        );
+        let started = Instant::now();
+        while http_get(&admin, "/healthz").0 != 200 {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{role} exited with {status}: {}",
+                    std::fs::read_to_string(folder.join("role.log")).unwrap_or_default()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{role}: no admin endpoint at {admin}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Role {
             child,
             admin,
@@ -872,6 +878,16 @@ fn log_level_from_rust_log_and_flags_and_flat_json_lines() {
     assert!(
         lines.iter().any(|line| line["level"] == "DEBUG"),
         "RUST_LOG=debug over log.level = info:\n{log}"
+    );
+    let admin = lines
+        .iter()
+        .find(|line| line["message"] == "admin endpoint (also /healthz, /readyz)")
+        .expect("the start-up banner goes through the logger");
+    assert!(
+        admin["url"]
+            .as_str()
+            .is_some_and(|url| url.ends_with("/metrics")),
+        "{admin}"
     );
     let started = lines
         .iter()
