@@ -431,8 +431,6 @@ impl Ingest<'_> {
             // from the held record once the lookup is answered.
             return Ok(());
         }
-        self.summary.consumed += 1;
-        self.consumed[feed as usize].inc();
         let mut output = match route(
             message,
             feed,
@@ -448,6 +446,9 @@ impl Ingest<'_> {
                 return Ok(());
             }
         };
+        // Counted once routed: a held record is counted when it is read again.
+        self.summary.consumed += 1;
+        self.consumed[feed as usize].inc();
         match output.kind {
             OutputKind::Accepted => self.summary.accepted += 1,
             OutputKind::Rejected => self.summary.rejected += 1,
@@ -572,8 +573,6 @@ impl Ingest<'_> {
         message: &BorrowedMessage<'_>,
         schema_id: u32,
     ) {
-        // Counted again when it is read again.
-        self.summary.consumed -= 1;
         let partition = message.partition();
         if let Err(error) = consumer.pause(&one_partition(message.topic(), partition)) {
             warn!(%error, topic = message.topic(), partition, "pausing a partition failed");
