@@ -32,6 +32,9 @@ impl StubRegistry {
         let address = format!("http://{}", listener.local_addr().expect("address"));
         let requests: Arc<[AtomicUsize; 8]> = Arc::new(Default::default());
         let counters = Arc::clone(&requests);
+        // Built once: building it per request took longer than the
+        // client's timeout on a loaded machine.
+        let oversized = serde_json::json!({ "schema": "x".repeat(12 * 1024 * 1024) }).to_string();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -77,10 +80,7 @@ impl StubRegistry {
                         "401 Unauthorized",
                         r#"{"error_code":40101,"message":"Unauthorized"}"#.to_owned(),
                     ),
-                    7 => (
-                        "200 OK",
-                        serde_json::json!({ "schema": "x".repeat(12 * 1024 * 1024) }).to_string(),
-                    ),
+                    7 => ("200 OK", oversized.clone()),
                     _ => {
                         std::thread::sleep(Duration::from_millis(1500));
                         ("200 OK", "{}".to_owned())
