@@ -141,11 +141,6 @@ impl Broker {
         }
     }
 
-    /// The broker's log (every start appends to its own file).
-    pub fn log(&self) -> PathBuf {
-        self.folder.join(format!("kafka-{}.log", self.starts))
-    }
-
     fn wait_for_exit(&mut self, deadline: Duration) {
         let started = Instant::now();
         while Path::new(&format!("/proc/{}", self.java_pid)).exists() && !is_zombie(self.java_pid) {
@@ -191,7 +186,7 @@ pub fn free_port() -> u16 {
 
 /// Where `make kafka` put the broker's jars: `ICSFLOW_KAFKA_LIBS`, or
 /// `target/kafka/libs` in the workspace.
-pub fn kafka_libs() -> PathBuf {
+fn kafka_libs() -> PathBuf {
     std::env::var_os("ICSFLOW_KAFKA_LIBS").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/kafka/libs"),
         PathBuf::from,
@@ -453,7 +448,7 @@ impl Drop for SchemaRegistry {
 
 /// Where `make apicurio` unpacked the registry: `ICSFLOW_APICURIO_DIR`, or
 /// `target/apicurio` in the workspace.
-pub fn apicurio_dir() -> PathBuf {
+fn apicurio_dir() -> PathBuf {
     std::env::var_os("ICSFLOW_APICURIO_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/apicurio"),
         PathBuf::from,
