@@ -12,6 +12,7 @@ at the end and the exit status is 1 if there was any.
 """
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -228,7 +229,7 @@ def check_compose(checks, icsflow, version, default_settings):
     # topic kept longer than the eviction horizon.
     script = "\n".join(services["topics"]["command"])
     created = dict(re.findall(r"create (\S+) \d+ \$\$\(\((\d+) \* day\)\)", script))
-    topics = default_settings["topics"]
+    topics = {key: name for key, name in default_settings["topics"].items() if key != "layout"}
     checks.check(set(created) == set(topics.values()), "compose creates every configured topic", f"{created} vs {topics}")
     horizon = default_settings["engine"]["eviction_horizon_days"]
     checks.check(
@@ -262,6 +263,8 @@ def check_kubernetes(checks, icsflow, version):
     skipped = re.findall(r"Couldn't find schema for kind (\w+)", result.stdout + result.stderr)
     checks.check(set(skipped) <= {"PodMonitor"}, "only the PodMonitor CRD lacks a built-in schema", str(skipped))
     os.unlink(file.name)
+
+    check_strimzi(checks, rendered["overlays/example"])
 
     documents = [document for document in yaml.safe_load_all(rendered["overlays/example"]) if document]
     by_kind = {}
@@ -329,6 +332,17 @@ def check_kubernetes(checks, icsflow, version):
                         if argument.startswith("/"):
                             checks.check(False, f"k8s {name}: {argument} is mounted from a ConfigMap or Secret")
                         local.append(argument)
+                # A file the configuration names (the reference data) is
+                # mounted too; the check reads the mounted copy.
+                if "--config" in arguments and arguments[arguments.index("--config") + 1] in files:
+                    config = tomllib.loads(files[arguments[arguments.index("--config") + 1]].decode())
+                    named = config.get("reference", {}).get("file")
+                    if named:
+                        checks.check(named in files, f"k8s {name}: reference.file {named} is mounted from a ConfigMap")
+                        if named in files:
+                            path = Path(scratch) / named.lstrip("/").replace("/", "_")
+                            path.write_bytes(files[named])
+                            environment["ICSFLOW__REFERENCE__FILE"] = str(path)
                 settings = check_icsflow_arguments(checks, icsflow, f"k8s {name}", local, environment)
             if arguments[0] in ROLES:
                 roles_seen.add(arguments[0])
@@ -388,6 +402,40 @@ def check_kubernetes(checks, icsflow, version):
         for rule in policy["spec"]["ingress"]:
             for port in rule["ports"]:
                 checks.check(port["port"] in names, f"k8s NetworkPolicy port {port['port']} is a named container port")
+
+
+def check_strimzi(checks, example):
+    """The example's Kafka users and topics (rendered by `icsflow acls`; a
+    cargo test holds the rendering current) cover every principal of the
+    reference data and the roles' credentials, and the overlay's reference
+    data is the demo ICS's."""
+    overlay = DEPLOY / "k8s" / "overlays" / "example"
+    checks.check(
+        (overlay / "reference.toml").read_bytes() == (DEPLOY / "config" / "reference.toml").read_bytes(),
+        "k8s example: reference.toml is a copy of deploy/config/reference.toml",
+    )
+    result = checks.command(["kubectl", "kustomize", overlay / "strimzi"], "kustomize renders k8s/overlays/example/strimzi")
+    documents = [document for document in yaml.safe_load_all(result.stdout) if document]
+    users = {d["metadata"]["name"]: d for d in documents if d["kind"] == "KafkaUser"}
+    topics = {d["spec"]["topicName"] for d in documents if d["kind"] == "KafkaTopic"}
+    checks.check(all(d["metadata"]["namespace"] == "kafka" for d in documents), "strimzi resources are in the Kafka namespace")
+    reference = tomllib.loads((overlay / "reference.toml").read_text())
+    principals = [reference["roles"]["ingest_principal"], reference["roles"]["join_principal"]]
+    principals += [partner["principal"] for partner in reference["partners"]]
+    for principal in principals:
+        checks.check(principal.removeprefix("User:") in users, f"strimzi: a KafkaUser for {principal}")
+    for partner in reference["partners"]:
+        acls = users.get(partner["principal"].removeprefix("User:"), {}).get("spec", {}).get("authorization", {}).get("acls", [])
+        written = [acl["resource"]["name"] for acl in acls if "Write" in acl["operations"]]
+        checks.check(
+            len(written) == 1 and written[0].endswith("." + partner["code"]) and written[0] in topics,
+            f"strimzi: partner {partner['code']} writes only its own topic, which exists",
+            str(written),
+        )
+    for document in yaml.safe_load_all(example):
+        if document and document["kind"] == "Secret" and document["metadata"]["name"].endswith("-kafka-credentials"):
+            username = base64.b64decode(document["data"]["username"]).decode()
+            checks.check(username in users, f"k8s Secret {document['metadata']['name']}: user {username} has a KafkaUser")
 
 
 def check_probes(checks, name, container, ports, settings):

@@ -13,6 +13,7 @@ mod codes;
 mod event;
 mod identifiers;
 mod nhs_number;
+mod reference;
 mod rejection;
 mod samples;
 mod time;
@@ -21,6 +22,7 @@ pub use codes::*;
 pub use event::*;
 pub use identifiers::{EventId, OdsCode, PlaceCode, Pseudonym, PseudonymHex};
 pub use nhs_number::{contains_nhs_number, is_valid_nhs_number, may_hold_nhs_number};
+pub use reference::{Cadence, Partner, PartnerKind, Place, Reference, RolePrincipals};
 pub use rejection::{RejectReason, Rejection};
 pub use samples::{
     one_event_of_each_type, sample_envelope, sample_pseudonym, shifted_to_end_before,

@@ -30,17 +30,23 @@ pub enum RejectReason {
     /// A timestamp is in the future, before recorded time allows, or out of
     /// the plausible range.
     TimestampOutOfRange,
+    /// On a partner's own topic, the record names a source organisation
+    /// that partner does not publish for (another trust, or a topic whose
+    /// suffix names no partner of the ICS): a partner writes only in its
+    /// own name.
+    OrganisationMismatch,
 }
 
 impl RejectReason {
     /// Every reason, in a stable order.
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 7] = [
         RejectReason::Malformed,
         RejectReason::UnknownSchema,
         RejectReason::IncompatibleSchema,
         RejectReason::InvalidField,
         RejectReason::IdentifiableData,
         RejectReason::TimestampOutOfRange,
+        RejectReason::OrganisationMismatch,
     ];
 
     /// The reason code as it appears in labels and headers.
@@ -52,6 +58,7 @@ impl RejectReason {
             RejectReason::InvalidField => "invalid_field",
             RejectReason::IdentifiableData => "identifiable_data",
             RejectReason::TimestampOutOfRange => "timestamp_out_of_range",
+            RejectReason::OrganisationMismatch => "organisation_mismatch",
         }
     }
 

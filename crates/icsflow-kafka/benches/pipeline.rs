@@ -167,6 +167,7 @@ fn topics() -> Topics {
         primary_care: "primary_care".to_owned(),
         journey: "journey".to_owned(),
         dead_letter: "dead_letter".to_owned(),
+        layout: Default::default(),
     }
 }
 

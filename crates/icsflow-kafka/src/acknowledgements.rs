@@ -12,11 +12,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
-use icsflow_core::Feed;
 use rdkafka::client::ClientContext;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::ProducerContext;
 use tracing::error;
+
+use crate::sources::TopicId;
 
 /// Where a produced record went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +32,7 @@ pub(crate) enum OutputKind {
 /// with the record and back with its delivery report.
 #[derive(Debug)]
 pub(crate) struct Source {
-    feed: Feed,
+    topic: TopicId,
     partition: i32,
     /// The record's place in its partner partition's production order.
     sequence: u64,
@@ -45,7 +46,7 @@ pub(crate) struct Acknowledged {
     pub(crate) produced: [u64; 2],
     /// Per partner partition, the highest offset whose record and every
     /// earlier one were acknowledged.
-    pub(crate) storable: BTreeMap<(Feed, i32), i64>,
+    pub(crate) storable: BTreeMap<(TopicId, i32), i64>,
     /// The first delivery the broker refused, if any.
     pub(crate) failure: Option<String>,
 }
@@ -54,7 +55,7 @@ pub(crate) struct Acknowledged {
 /// partition, in production order.
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
-    partitions: HashMap<(Feed, i32), PartitionInFlight>,
+    partitions: HashMap<(TopicId, i32), PartitionInFlight>,
     acknowledged: Acknowledged,
 }
 
@@ -71,16 +72,16 @@ impl InFlight {
     /// the returned source goes with the produced record.
     pub(crate) fn track(
         &mut self,
-        feed: Feed,
+        topic: TopicId,
         partition: i32,
         offset: i64,
         kind: OutputKind,
     ) -> Source {
-        let in_flight = self.partitions.entry((feed, partition)).or_default();
+        let in_flight = self.partitions.entry((topic, partition)).or_default();
         let sequence = in_flight.first_sequence + in_flight.entries.len() as u64;
         in_flight.entries.push_back((offset, false));
         Source {
-            feed,
+            topic,
             partition,
             sequence,
             kind,
@@ -90,7 +91,7 @@ impl InFlight {
     /// A delivery report: the record from `source` was written.
     pub(crate) fn acknowledge(&mut self, source: &Source) {
         self.acknowledged.produced[source.kind as usize] += 1;
-        let Some(in_flight) = self.partitions.get_mut(&(source.feed, source.partition)) else {
+        let Some(in_flight) = self.partitions.get_mut(&(source.topic, source.partition)) else {
             return;
         };
         let Some(index) = source
@@ -108,7 +109,7 @@ impl InFlight {
             in_flight.first_sequence += 1;
             self.acknowledged
                 .storable
-                .insert((source.feed, source.partition), offset);
+                .insert((source.topic, source.partition), offset);
         }
     }
 
@@ -167,7 +168,11 @@ impl ProducerContext for IngestDeliveries {
 mod tests {
     use super::*;
 
-    fn storable(in_flight: &mut InFlight) -> Vec<((Feed, i32), i64)> {
+    const DISCHARGE: TopicId = TopicId::new(0);
+    const SOCIAL_CARE: TopicId = TopicId::new(1);
+    const PRIMARY_CARE: TopicId = TopicId::new(2);
+
+    fn storable(in_flight: &mut InFlight) -> Vec<((TopicId, i32), i64)> {
         in_flight.take().storable.into_iter().collect()
     }
 
@@ -175,42 +180,42 @@ mod tests {
     fn an_offset_is_storable_only_once_every_earlier_record_is_acknowledged() {
         let mut in_flight = InFlight::default();
         let sources: Vec<Source> = (10..15)
-            .map(|offset| in_flight.track(Feed::Discharge, 0, offset, OutputKind::Accepted))
+            .map(|offset| in_flight.track(DISCHARGE, 0, offset, OutputKind::Accepted))
             .collect();
         // Acknowledged out of order: 12 and 11 before 10.
         in_flight.acknowledge(&sources[2]);
         in_flight.acknowledge(&sources[1]);
         assert_eq!(storable(&mut in_flight), []);
         in_flight.acknowledge(&sources[0]);
-        assert_eq!(storable(&mut in_flight), [((Feed::Discharge, 0), 12)]);
+        assert_eq!(storable(&mut in_flight), [((DISCHARGE, 0), 12)]);
         in_flight.acknowledge(&sources[4]);
         assert_eq!(storable(&mut in_flight), []);
         assert_eq!(in_flight.pending(), 2);
         in_flight.acknowledge(&sources[3]);
-        assert_eq!(storable(&mut in_flight), [((Feed::Discharge, 0), 14)]);
+        assert_eq!(storable(&mut in_flight), [((DISCHARGE, 0), 14)]);
         assert_eq!(in_flight.pending(), 0);
     }
 
     #[test]
     fn partitions_and_feeds_are_tracked_apart_and_outputs_counted() {
         let mut in_flight = InFlight::default();
-        let discharge = in_flight.track(Feed::Discharge, 3, 7, OutputKind::Accepted);
-        let blocked = in_flight.track(Feed::SocialCare, 3, 1, OutputKind::Rejected);
-        let social_care = in_flight.track(Feed::SocialCare, 3, 2, OutputKind::Accepted);
+        let discharge = in_flight.track(DISCHARGE, 3, 7, OutputKind::Accepted);
+        let blocked = in_flight.track(SOCIAL_CARE, 3, 1, OutputKind::Rejected);
+        let social_care = in_flight.track(SOCIAL_CARE, 3, 2, OutputKind::Accepted);
         in_flight.acknowledge(&discharge);
         in_flight.acknowledge(&social_care);
         let acknowledged = in_flight.take();
         assert_eq!(acknowledged.produced, [2, 0]);
         assert_eq!(
             acknowledged.storable.into_iter().collect::<Vec<_>>(),
-            [((Feed::Discharge, 3), 7)]
+            [((DISCHARGE, 3), 7)]
         );
         in_flight.acknowledge(&blocked);
         let acknowledged = in_flight.take();
         assert_eq!(acknowledged.produced, [0, 1]);
         assert_eq!(
             acknowledged.storable.into_iter().collect::<Vec<_>>(),
-            [((Feed::SocialCare, 3), 2)]
+            [((SOCIAL_CARE, 3), 2)]
         );
     }
 
@@ -219,12 +224,12 @@ mod tests {
         // After a rebalance the same partition may be consumed again from its
         // last committed offset while later records are still in flight.
         let mut in_flight = InFlight::default();
-        let later = in_flight.track(Feed::PrimaryCare, 0, 50, OutputKind::Accepted);
-        let again = in_flight.track(Feed::PrimaryCare, 0, 40, OutputKind::Accepted);
+        let later = in_flight.track(PRIMARY_CARE, 0, 50, OutputKind::Accepted);
+        let again = in_flight.track(PRIMARY_CARE, 0, 40, OutputKind::Accepted);
         in_flight.acknowledge(&again);
         assert_eq!(storable(&mut in_flight), []);
         in_flight.acknowledge(&later);
-        assert_eq!(storable(&mut in_flight), [((Feed::PrimaryCare, 0), 40)]);
+        assert_eq!(storable(&mut in_flight), [((PRIMARY_CARE, 0), 40)]);
     }
 
     #[test]

@@ -27,8 +27,9 @@ pub(crate) struct RoleContext {
     /// Where rebalances are sent to the role's loop (join: to drop and
     /// replay partitions; ingest: to forget held partitions it lost).
     pub(crate) rebalances: Option<UnboundedSender<RebalanceEvent>>,
-    /// The topic whose lag this role reports.
-    pub(crate) lag_topics: Vec<String>,
+    /// Whether this role reports the lag of a topic (join: the journey
+    /// topic; ingest: the partner topics, met by name or by pattern).
+    pub(crate) lag_topic: Box<dyn Fn(&str) -> bool + Send + Sync>,
     /// Rebalances that revoked partitions so far. Rebalance callbacks run
     /// inside the role's own poll, so exactly-once ingest compares this
     /// before and after a batch: a batch across a revocation must not
@@ -37,6 +38,15 @@ pub(crate) struct RoleContext {
 }
 
 impl ClientContext for RoleContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        match serde_json::from_slice::<Statistics>(statistics) {
+            Ok(statistics) => self.stats(statistics),
+            Err(error) => {
+                warn!(role = self.role, %error, "librdkafka statistics could not be read")
+            }
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         let reachable = statistics
             .brokers
@@ -44,7 +54,7 @@ impl ClientContext for RoleContext {
             .any(|broker| broker.state == "UP");
         self.set_broker_reachable(reachable);
         for (name, topic) in &statistics.topics {
-            if !self.lag_topics.iter().any(|known| known == name) {
+            if !(self.lag_topic)(name) {
                 continue;
             }
             for (partition, partition_statistics) in &topic.partitions {

@@ -42,6 +42,7 @@ use tracing::{debug, error, info, warn};
 use crate::acknowledgements::{IngestDeliveries, OutputKind, Source};
 use crate::context::RoleContext;
 use crate::dead_letter::DeadLetterHeaders;
+use crate::sources::{PartnerTopic, PartnerTopics, TopicId};
 use crate::{ready_now, stopped, IngestDelivery, KafkaSettings, RoleError, Shutdown, Topics};
 
 /// What an ingest run did.
@@ -79,11 +80,10 @@ pub async fn run_ingest(
         health: Arc::clone(&health),
         metrics: metrics.clone(),
         rebalances: Some(rebalance_sender),
-        lag_topics: topics
-            .partner_topics()
-            .iter()
-            .map(|(topic, _)| topic.to_string())
-            .collect(),
+        lag_topic: {
+            let topics = topics.clone();
+            Box::new(move |topic| PartnerTopics::is_partner_topic(&topics, topic))
+        },
         revocations: Default::default(),
     };
     let exactly_once = settings.ingest_delivery == IngestDelivery::ExactlyOnce;
@@ -118,26 +118,19 @@ pub async fn run_ingest(
             .producer_config()
             .create_with_context(IngestDeliveries::default())?
     };
-    let partner_topics: Vec<&str> = topics
-        .partner_topics()
-        .iter()
-        .map(|(topic, _)| *topic)
-        .collect();
-    consumer.subscribe(&partner_topics)?;
+    let sources = PartnerTopics::new(topics, &metrics);
+    let subscription = sources.subscription();
+    consumer.subscribe(&subscription.iter().map(String::as_str).collect::<Vec<_>>())?;
     // Ready once partitions are assigned (the context's rebalance hook).
     health.set_consuming(false);
-    info!(topics = ?partner_topics, journey_topic = %topics.journey, dead_letter_topic = %topics.dead_letter, "ingest started");
+    info!(topics = ?subscription, journey_topic = %topics.journey, dead_letter_topic = %topics.dead_letter, "ingest started");
 
     let mut ingest = Ingest {
         producer: &producer,
-        topics,
+        sources,
         decoder: &decoder,
         clock,
         // Metric handles looked up once, not per record.
-        consumed: Feed::ALL.map(|feed| {
-            let topic = topics.partner_topics()[feed as usize].0;
-            metrics.consumed.with_label_values(&["ingest", topic])
-        }),
         produced: [&topics.journey, &topics.dead_letter]
             .map(|topic| metrics.produced.with_label_values(&["ingest", topic])),
         metrics: &metrics,
@@ -172,7 +165,7 @@ pub async fn run_ingest(
                 continue;
             }
             Some(_) = rebalances.recv() => {
-                ingest.lookups.after_rebalance(&consumer, ingest.topics);
+                ingest.lookups.after_rebalance(&consumer, &ingest.sources);
                 continue;
             }
             Some((schema_id, outcome)) = ingest.lookups.answers.recv() => {
@@ -293,8 +286,8 @@ struct Transaction {
     revocations_at_start: u64,
     /// The first offset of each partition in the batch: where to read
     /// again from when the transaction is aborted.
-    first: std::collections::BTreeMap<(Feed, i32), i64>,
-    offsets: std::collections::BTreeMap<(Feed, i32), i64>,
+    first: std::collections::BTreeMap<(TopicId, i32), i64>,
+    offsets: std::collections::BTreeMap<(TopicId, i32), i64>,
 }
 
 /// How many revoking rebalances the consumer has been through.
@@ -319,7 +312,7 @@ fn transaction_is_fatal(error: &KafkaError) -> bool {
 struct Lookups {
     registry: Option<Arc<SchemaRegistryClient>>,
     /// (feed, partition) → (offset of the held record, its schema id).
-    held: HashMap<(Feed, i32), (i64, u32)>,
+    held: HashMap<(TopicId, i32), (i64, u32)>,
     /// Ids being looked up: one request each, however many partitions wait.
     asking: HashSet<u32>,
     sender: UnboundedSender<(u32, LookupOutcome)>,
@@ -347,8 +340,8 @@ impl Lookups {
         }
     }
 
-    fn holds(&self, feed: Feed, partition: i32) -> bool {
-        self.held.contains_key(&(feed, partition))
+    fn holds(&self, source: TopicId, partition: i32) -> bool {
+        self.held.contains_key(&(source, partition))
     }
 
     /// Asks the registry for `schema_id` after `delay`, on a blocking
@@ -376,10 +369,10 @@ impl Lookups {
     /// After a rebalance: a held partition no longer owned is forgotten
     /// (its next owner reads it from the committed offset); one still owned
     /// is paused again (an assignment starts unpaused).
-    fn after_rebalance(&mut self, consumer: &StreamConsumer<RoleContext>, topics: &Topics) {
+    fn after_rebalance(&mut self, consumer: &StreamConsumer<RoleContext>, sources: &PartnerTopics) {
         let owned = consumer.assignment().unwrap_or_default();
-        self.held.retain(|(feed, partition), _| {
-            let topic = topics.partner_topics()[*feed as usize].0;
+        self.held.retain(|(source, partition), _| {
+            let topic = sources.name(*source);
             let still_owned = owned.find_partition(topic, *partition).is_some();
             if still_owned {
                 let _ = consumer.pause(&one_partition(topic, *partition));
@@ -398,11 +391,10 @@ fn one_partition(topic: &str, partition: i32) -> TopicPartitionList {
 /// The ingest loop's state and what it needs per record.
 struct Ingest<'a> {
     producer: &'a ThreadedProducer<IngestDeliveries>,
-    topics: &'a Topics,
+    /// The partner topics met so far.
+    sources: PartnerTopics,
     decoder: &'a EventDecoder,
     clock: crate::Clock,
-    /// By `Feed as usize`.
-    consumed: [icsflow_telemetry::IntCounter; 3],
     /// By `OutputKind as usize`.
     produced: [icsflow_telemetry::IntCounter; 2],
     metrics: &'a PipelineMetrics,
@@ -423,17 +415,17 @@ impl Ingest<'_> {
         consumer: &StreamConsumer<RoleContext>,
         message: &BorrowedMessage<'_>,
     ) -> Result<(), RoleError> {
-        let Some(feed) = self.topics.feed_of(message.topic()) else {
+        let Some(source) = self.sources.resolve(message.topic()) else {
             return Ok(());
         };
-        if self.lookups.holds(feed, message.partition()) {
+        if self.lookups.holds(source, message.partition()) {
             // Fetched before the partition was paused: it is read again
             // from the held record once the lookup is answered.
             return Ok(());
         }
         let mut output = match route(
             message,
-            feed,
+            self.sources.get(source),
             (self.clock)(),
             self.decoder,
             self.metrics,
@@ -442,13 +434,13 @@ impl Ingest<'_> {
         ) {
             Routed::Ready(output) => output,
             Routed::LookupNeeded(schema_id) => {
-                self.hold(consumer, feed, message, schema_id);
+                self.hold(consumer, source, message, schema_id);
                 return Ok(());
             }
         };
         // Counted once routed: a held record is counted when it is read again.
         self.summary.consumed += 1;
-        self.consumed[feed as usize].inc();
+        self.sources.get(source).consumed.inc();
         match output.kind {
             OutputKind::Accepted => self.summary.accepted += 1,
             OutputKind::Rejected => self.summary.rejected += 1,
@@ -462,19 +454,19 @@ impl Ingest<'_> {
             }
             transaction
                 .first
-                .entry((feed, message.partition()))
+                .entry((source, message.partition()))
                 .or_insert(message.offset());
             transaction
                 .offsets
-                .insert((feed, message.partition()), message.offset() + 1);
+                .insert((source, message.partition()), message.offset() + 1);
         }
-        let source = self.producer.context().lock().track(
-            feed,
+        let tracked = self.producer.context().lock().track(
+            source,
             message.partition(),
             message.offset(),
             output.kind,
         );
-        send_with_backpressure(self.producer, output.record(Box::new(source))).await?;
+        send_with_backpressure(self.producer, output.record(Box::new(tracked))).await?;
         Ok(())
     }
 
@@ -498,8 +490,8 @@ impl Ingest<'_> {
             return Ok(());
         }
         let mut offsets = TopicPartitionList::new();
-        for ((feed, partition), offset) in &transaction.offsets {
-            let topic = self.topics.partner_topics()[*feed as usize].0;
+        for ((source, partition), offset) in &transaction.offsets {
+            let topic = self.sources.name(*source);
             offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
         }
         transaction.offsets.clear();
@@ -534,8 +526,8 @@ impl Ingest<'_> {
         // from the committed offset).
         warn!(%error, partitions = first.len(), "transaction aborted; reading its batch again");
         let owned = consumer.assignment().unwrap_or_default();
-        for ((feed, partition), offset) in first {
-            let topic = self.topics.partner_topics()[feed as usize].0;
+        for ((source, partition), offset) in first {
+            let topic = self.sources.name(source);
             if owned.find_partition(topic, partition).is_some() {
                 if let Err(error) =
                     consumer.seek(topic, partition, Offset::Offset(offset), Duration::ZERO)
@@ -569,7 +561,7 @@ impl Ingest<'_> {
     fn hold(
         &mut self,
         consumer: &StreamConsumer<RoleContext>,
-        feed: Feed,
+        source: TopicId,
         message: &BorrowedMessage<'_>,
         schema_id: u32,
     ) {
@@ -579,7 +571,7 @@ impl Ingest<'_> {
         }
         self.lookups
             .held
-            .insert((feed, partition), (message.offset(), schema_id));
+            .insert((source, partition), (message.offset(), schema_id));
         debug!(
             topic = message.topic(),
             partition,
@@ -600,7 +592,7 @@ impl Ingest<'_> {
         schema_id: u32,
         outcome: LookupOutcome,
     ) {
-        let waiting: Vec<(Feed, i32)> = self
+        let waiting: Vec<(TopicId, i32)> = self
             .lookups
             .held
             .iter()
@@ -622,7 +614,7 @@ impl Ingest<'_> {
                     let Some((offset, _)) = self.lookups.held.remove(&key) else {
                         continue;
                     };
-                    let topic = self.topics.partner_topics()[key.0 as usize].0;
+                    let topic = self.sources.name(key.0);
                     // Asynchronous (no wait): librdkafka drops what it had
                     // fetched past the held record and fetches from it.
                     if let Err(error) =
@@ -640,10 +632,10 @@ impl Ingest<'_> {
                     .registry_lookups
                     .with_label_values(&["unavailable"])
                     .inc();
-                for (feed, _) in &waiting {
+                for (source, _) in &waiting {
                     self.metrics
                         .registry_unavailable
-                        .with_label_values(&[feed.as_str()])
+                        .with_label_values(&[self.sources.get(*source).feed.as_str()])
                         .inc();
                 }
                 warn!(
@@ -682,8 +674,8 @@ impl Ingest<'_> {
         } else {
             acknowledged.storable
         };
-        for ((feed, partition), offset) in storable {
-            let topic = self.topics.partner_topics()[feed as usize].0;
+        for ((source, partition), offset) in storable {
+            let topic = self.sources.name(source);
             // librdkafka stores this offset + 1, the next one to read.
             if let Err(error) = consumer.store_offset(topic, partition, offset) {
                 // A revoked partition: its next owner starts from the
@@ -740,28 +732,45 @@ enum Routed {
 
 fn route(
     message: &BorrowedMessage<'_>,
-    feed: Feed,
+    source: &PartnerTopic,
     now: Timestamp,
     decoder: &EventDecoder,
     metrics: &PipelineMetrics,
     freshness: &mut Freshness,
     outputs: &OutputTopics,
 ) -> Routed {
+    let feed = source.feed;
     let payload = message.payload().unwrap_or_default();
     let decoded = decoder
         .decode_cached(payload, &TimestampPolicy::wall_clock(now))
         .and_then(|event| {
-            if event.feed() == feed {
-                Ok(event)
-            } else {
-                Err(DecodeError::Rejected(
-                    Rejection::new(
-                        RejectReason::IncompatibleSchema,
-                        "the record belongs to another feed than its topic",
-                    )
-                    .from_organisation(Some(event.envelope.source_organisation)),
+            let organisation = event.envelope.source_organisation;
+            if event.feed() != feed {
+                Err(Rejection::new(
+                    RejectReason::IncompatibleSchema,
+                    "the record belongs to another feed than its topic",
                 ))
+            } else if !source.admits(organisation) {
+                Err(Rejection::in_field(
+                    RejectReason::OrganisationMismatch,
+                    "source_organisation",
+                    "a partner's topic carries only records of that partner (its own code, its sites, or the organisations it publishes for in the ICS's reference data)",
+                ))
+            } else {
+                Ok(event)
             }
+            .map_err(|rejection| {
+                DecodeError::Rejected(rejection.from_organisation(Some(organisation)))
+            })
+        })
+        .map_err(|error| match error {
+            // On a partner's own topic the publisher is known whatever the
+            // record says: its rejections are counted against it, never
+            // against an organisation it named.
+            DecodeError::Rejected(rejection) => DecodeError::Rejected(
+                rejection.from_organisation(source.publisher(rejection.organisation)),
+            ),
+            error => error,
         });
     match decoded {
         Ok(event) => {

@@ -197,7 +197,10 @@ pub async fn run_join(
         health: Arc::clone(&health),
         metrics: metrics.clone(),
         rebalances: Some(rebalance_sender),
-        lag_topics: vec![topics.journey.clone()],
+        lag_topic: {
+            let journey = topics.journey.clone();
+            Box::new(move |topic| topic == journey)
+        },
         revocations: Default::default(),
     };
     // Never commit: with no committed offset, every assignment starts from

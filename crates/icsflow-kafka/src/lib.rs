@@ -22,6 +22,7 @@ mod ingest;
 mod join;
 mod publisher;
 mod settings;
+mod sources;
 
 pub use dead_letter::{
     DeadLetterHeaders, HEADER_FEED, HEADER_OFFSET, HEADER_ORGANISATION, HEADER_PARTITION,
@@ -30,8 +31,9 @@ pub use dead_letter::{
 pub use embedded::{create_missing_topics, EmbeddedBroker};
 pub use ingest::{run_ingest, IngestSummary};
 pub use join::{run_join, JoinOptions, JoinSummary, PartitionEngines};
-pub use publisher::{Delivery, PartnerProducer};
+pub use publisher::{Delivery, DeliveryFailure, PartnerProducer};
 pub use settings::{IngestDelivery, KafkaSettings, Topics};
+pub use sources::TopicLayout;
 
 /// Why a role stopped with an error (bad input never does).
 #[derive(Debug, thiserror::Error)]

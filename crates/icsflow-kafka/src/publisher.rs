@@ -26,7 +26,46 @@ impl std::fmt::Debug for PartnerProducer {
 
 /// Resolves once the broker acknowledged the record, or with why it did
 /// not.
-pub type Delivery = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+pub type Delivery =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryFailure>> + Send>>;
+
+/// Why the broker did not take a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryFailure {
+    /// The client's principal may not write the topic (or, for an
+    /// idempotent producer, to the cluster): retrying will not help until
+    /// the ACLs change.
+    NotAuthorized(String),
+    /// Anything else: unreachable, timed out, refused for now.
+    Other(String),
+}
+
+impl DeliveryFailure {
+    fn from_error(error: &rdkafka::error::KafkaError) -> DeliveryFailure {
+        use rdkafka::types::RDKafkaErrorCode::{
+            ClusterAuthorizationFailed, TopicAuthorizationFailed,
+            TransactionalIdAuthorizationFailed,
+        };
+        match error.rdkafka_error_code() {
+            Some(
+                TopicAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | TransactionalIdAuthorizationFailed,
+            ) => DeliveryFailure::NotAuthorized(error.to_string()),
+            _ => DeliveryFailure::Other(error.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryFailure::NotAuthorized(detail) | DeliveryFailure::Other(detail) => {
+                formatter.write_str(detail)
+            }
+        }
+    }
+}
 
 impl PartnerProducer {
     pub fn new(settings: &KafkaSettings) -> Result<PartnerProducer, RoleError> {
@@ -52,8 +91,10 @@ impl PartnerProducer {
                     return Box::pin(async move {
                         match delivery.await {
                             Ok(Ok(_)) => Ok(()),
-                            Ok(Err((error, _))) => Err(error.to_string()),
-                            Err(_) => Err("the producer was dropped".to_owned()),
+                            Ok(Err((error, _))) => Err(DeliveryFailure::from_error(&error)),
+                            Err(_) => Err(DeliveryFailure::Other(
+                                "the producer was dropped".to_owned(),
+                            )),
                         }
                     });
                 }
@@ -67,8 +108,8 @@ impl PartnerProducer {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err((error, _)) => {
-                    let message = error.to_string();
-                    return Box::pin(async move { Err(message) });
+                    let failure = DeliveryFailure::from_error(&error);
+                    return Box::pin(async move { Err(failure) });
                 }
             }
         }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use icsflow_core::Feed;
 use rdkafka::ClientConfig;
 
+use crate::TopicLayout;
+
 /// How ingest hands its outputs over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IngestDelivery {
@@ -149,22 +151,45 @@ pub struct Topics {
     pub journey: String,
     /// Rejected partner records, with the reason in headers.
     pub dead_letter: String,
+    /// One topic per feed, or one per feed and partner.
+    pub layout: TopicLayout,
 }
 
 impl Topics {
+    /// The per-partner topic of `feed` for the partner with ODS code
+    /// `code`: the feed's topic, a dot, the code (`ics.discharge.v1.RXP`).
+    pub fn per_partner_topic(&self, feed: Feed, code: &str) -> String {
+        format!("{}.{code}", self.partner_topics()[feed as usize].0)
+    }
+
+    /// Where a partner publishes a record of `feed` naming `organisation`
+    /// as its source: the feed's topic, or with the per-partner layout the
+    /// topic of the partner that publishes for that organisation (the
+    /// feed's topic when no partner does; ingest never reads it then).
+    pub fn topic_for(
+        &self,
+        feed: Feed,
+        organisation: icsflow_core::OdsCode,
+    ) -> std::borrow::Cow<'_, str> {
+        let shared = self.partner_topics()[feed as usize].0;
+        match &self.layout {
+            TopicLayout::PerPartner(reference) => reference
+                .partners()
+                .iter()
+                .find(|partner| partner.feed() == feed && partner.speaks_for(organisation))
+                .map_or(std::borrow::Cow::Borrowed(shared), |partner| {
+                    std::borrow::Cow::Owned(self.per_partner_topic(feed, partner.code.as_str()))
+                }),
+            TopicLayout::Shared => std::borrow::Cow::Borrowed(shared),
+        }
+    }
+
     pub fn partner_topics(&self) -> [(&str, Feed); 3] {
         [
             (self.discharge.as_str(), Feed::Discharge),
             (self.social_care.as_str(), Feed::SocialCare),
             (self.primary_care.as_str(), Feed::PrimaryCare),
         ]
-    }
-
-    pub fn feed_of(&self, topic: &str) -> Option<Feed> {
-        self.partner_topics()
-            .into_iter()
-            .find(|(name, _)| *name == topic)
-            .map(|(_, feed)| feed)
     }
 }
 

@@ -33,8 +33,12 @@ pub struct Broker {
     /// goes away without dropping the broker (a panic, or the shared one).
     watcher: Child,
     java_pid: u32,
-    /// `127.0.0.1:PORT`, for `bootstrap.servers`.
+    /// `127.0.0.1:PORT`, for `bootstrap.servers`. On a secured broker,
+    /// its unauthenticated administrator's listener (a super user).
     pub address: String,
+    /// On a secured broker ([`Broker::start_secured`]), the SASL/SCRAM
+    /// listener, where every client is a user and the ACLs apply.
+    pub sasl_address: Option<String>,
     folder: PathBuf,
     starts: u32,
 }
@@ -43,22 +47,62 @@ impl Broker {
     /// Starts a broker of the test's own, for tests that stop, kill or
     /// freeze it, and waits until it is ready.
     pub fn start() -> Broker {
+        Broker::start_with(None)
+    }
+
+    /// Starts a broker that authenticates and authorizes: a
+    /// SASL_PLAINTEXT listener with SCRAM-SHA-512 for these users (name,
+    /// password) at [`Broker::sasl_address`], Kafka's StandardAuthorizer,
+    /// and nothing allowed that no ACL allows. [`Broker::address`] stays an
+    /// unauthenticated listener for the test's own administration (its
+    /// principal, `User:ANONYMOUS`, is a super user), as an operator's
+    /// internal listener would be.
+    pub fn start_secured(users: &[(&str, &str)]) -> Broker {
+        Broker::start_with(Some(users))
+    }
+
+    fn start_with(users: Option<&[(&str, &str)]>) -> Broker {
         let port = free_port();
         let controller_port = free_port();
+        let sasl_port = users.map(|_| free_port());
         let folder =
             std::env::temp_dir().join(format!("icsflow-kafka-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&folder).expect("broker folder");
         let address = format!("127.0.0.1:{port}");
-        write_configuration(&folder, port, controller_port);
-        format_storage(&folder);
+        write_configuration(&folder, port, controller_port, sasl_port);
+        format_storage(&folder, users.unwrap_or_default());
         let (watcher, java_pid) = spawn(&folder, 1);
         Broker {
             watcher,
             java_pid,
             address,
+            sasl_address: sasl_port.map(|port| format!("127.0.0.1:{port}")),
             folder,
             starts: 1,
         }
+    }
+
+    /// Runs Kafka's own `kafka-acls.sh` tool (`org.apache.kafka.tools.
+    /// AclCommand`) with these arguments, as an operator would; returns
+    /// its standard output, or panics with its errors.
+    pub fn kafka_acls(&self, arguments: &[&str]) -> String {
+        let output = Command::new("java")
+            .args(["-Xmx128m", "-cp", &java_classpath()])
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                self.folder.join("log4j2.properties").display()
+            ))
+            .arg("org.apache.kafka.tools.AclCommand")
+            .args(arguments)
+            .output()
+            .expect("java runs Kafka's ACL tool");
+        assert!(
+            output.status.success(),
+            "kafka-acls {arguments:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// The broker every test of this process that does not stop it shares.
@@ -196,17 +240,31 @@ fn kafka_libs() -> PathBuf {
 /// The single-node settings: combined roles on loopback, replication
 /// factor 1 for the internal topics, no initial rebalance delay, small
 /// internal partition counts and cleaner buffer so that it starts fast.
-fn write_configuration(folder: &Path, port: u16, controller_port: u16) {
+fn write_configuration(folder: &Path, port: u16, controller_port: u16, sasl_port: Option<u16>) {
     let data = folder.join("data");
+    let (sasl_listener, sasl_protocol, security) = match sasl_port {
+        Some(sasl_port) => (
+            format!(",SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
+            ",SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
+",
+        ),
+        None => (String::new(), "", ""),
+    };
     let properties = format!(
         "process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}{sasl_listener}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}{sasl_listener}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{sasl_protocol}
 inter.broker.listener.name=PLAINTEXT
+{security}
 log.dirs={data}
 num.partitions=1
 default.replication.factor=1
@@ -248,7 +306,18 @@ fn java_classpath() -> String {
     format!("{}/*", libs.display())
 }
 
-fn format_storage(folder: &Path) {
+/// Formats the broker's storage, with SCRAM-SHA-512 credentials for
+/// `users` (KRaft keeps them in the metadata log from the start).
+fn format_storage(folder: &Path, users: &[(&str, &str)]) {
+    let scram: Vec<String> = users
+        .iter()
+        .flat_map(|(name, password)| {
+            [
+                "--add-scram".to_owned(),
+                format!("SCRAM-SHA-512=[name={name},password={password}]"),
+            ]
+        })
+        .collect();
     let output = Command::new("java")
         .args(["-Xmx128m", "-cp", &java_classpath()])
         .arg(format!(
@@ -259,6 +328,7 @@ fn format_storage(folder: &Path) {
         .args(["-t", "aWNzZmxvdy10ZXN0LWtpdA"])
         .arg("-c")
         .arg(folder.join("server.properties"))
+        .args(scram)
         .output()
         .expect("java runs the Kafka storage tool");
     assert!(

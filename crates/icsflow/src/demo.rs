@@ -72,6 +72,7 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
         admin_addr: Some(arguments.admin_addr.clone()),
         published_addr: arguments.published_addr.clone(),
         check: false,
+        reference: None,
     };
     let mut settings = match load_settings("demo", &role_arguments) {
         Ok(settings) => settings,

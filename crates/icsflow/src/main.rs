@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod acls;
 mod demo;
 mod pseudonymise;
 mod publish;
@@ -49,6 +50,10 @@ enum Command {
     /// Validate JSON lines of one feed and produce them as Avro records to
     /// its partner topic.
     Publish(publish::PublishArgs),
+    /// Render the ICS's Kafka ACLs (kafka-acls commands or Strimzi
+    /// resources) from its reference data: each partner writes only its own
+    /// topics, each role gets only what it uses.
+    Acls(acls::AclsArgs),
     /// Turn NHS numbers into the ICS pseudonyms, at source.
     Pseudonymise(pseudonymise::PseudonymiseArgs),
     /// Check the partner schemas and generate the data dictionary.
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
         Command::Simulate(arguments) => simulate::run(arguments),
         Command::Publish(arguments) => publish::run(arguments),
         Command::Pseudonymise(arguments) => pseudonymise::run(arguments),
+        Command::Acls(arguments) => acls::run(arguments),
         Command::Schemas(command) => schemas::run(command),
     };
     match outcome {

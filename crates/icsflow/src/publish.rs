@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use icsflow_avro::{decode_json, encode, Framing, SchemaCatalogue};
 use icsflow_core::{Feed, TimestampPolicy};
-use icsflow_kafka::{Delivery, PartnerProducer};
+use icsflow_kafka::{Delivery, DeliveryFailure, PartnerProducer};
 
 use crate::roles::{load_client_settings, open_input};
 
@@ -84,7 +84,9 @@ Exit status, for schedulers:
       the refused lines again (the others were produced);
   64  the command line or the configuration is invalid: fix it;
   75  the broker or the registry did not take what was sent (not delivered, unreachable): the
-      lines were valid; try again later.
+      lines were valid; try again later;
+  77  the broker does not let these credentials write the topic: publish to your own topic, or
+      ask the ICS for write access (the message names the topic and the principal).
 When lines were both refused and not delivered, the status is 1. --summary json prints the
 counts as one JSON object on standard output.")]
 pub(crate) struct PublishArgs {
@@ -126,11 +128,15 @@ pub(crate) struct PublishArgs {
 const MAX_IN_FLIGHT: usize = 10_000;
 
 pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
-    let settings =
-        match load_client_settings("publish", arguments.config.as_deref(), &arguments.kafka) {
-            Ok(settings) => settings,
-            Err(exit) => return Ok(exit),
-        };
+    let settings = match load_client_settings(
+        "publish",
+        arguments.config.as_deref(),
+        &arguments.kafka,
+        None,
+    ) {
+        Ok(settings) => settings,
+        Err(exit) => return Ok(exit),
+    };
     let feed = arguments.feed.feed();
     let topic = arguments
         .topic
@@ -210,9 +216,18 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
             String::new()
         },
     );
+    if let Some(error) = &totals.not_authorized {
+        let principal = settings.kafka.librdkafka.get("sasl.username").map_or_else(
+            || "your client's principal".to_owned(),
+            |name| format!("the principal User:{name}"),
+        );
+        eprintln!("icsflow publish: the broker does not let {principal} write to topic {topic} ({error}). A partner may write only its own topics: check --topic (on per-partner topics, yours ends in your ODS code, for example {}.RXP) and your credentials, or ask the ICS's Kafka administrators to grant {principal} Write on topic {topic}. Nothing was produced there.", settings.topics.partner_topics()[feed as usize].0);
+    }
     // Fix the data (1) before retrying (75): see the help's exit statuses.
     let status: u8 = if rejected > 0 || totals.unreadable {
         1
+    } else if totals.not_authorized.is_some() {
+        EXIT_NOT_AUTHORIZED
     } else if totals.undelivered > 0 {
         EXIT_TRY_AGAIN
     } else {
@@ -237,6 +252,10 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
 /// The lines were valid but the broker or registry did not take them
 /// (EX_TEMPFAIL): try again later.
 const EXIT_TRY_AGAIN: u8 = 75;
+
+/// The broker refused the principal write access to the topic
+/// (EX_NOPERM): ask for the grant, or publish to your own topic.
+const EXIT_NOT_AUTHORIZED: u8 = 77;
 
 /// Registers the feed's current schema under `<topic>-value` and returns
 /// its id.
@@ -283,6 +302,8 @@ struct Totals {
     produced: u64,
     undelivered: u64,
     rejected: BTreeMap<&'static str, u64>,
+    /// The broker's refusal, when the principal may not write the topic.
+    not_authorized: Option<String>,
 }
 
 impl Publish<'_> {
@@ -369,7 +390,12 @@ fn line_text(bytes: &[u8], number: usize) -> Result<&str, ()> {
 async fn settle(number: usize, delivery: Delivery, totals: &mut Totals, progress: &Progress) {
     match delivery.await {
         Ok(()) => totals.produced += 1,
-        Err(error) => {
+        Err(DeliveryFailure::NotAuthorized(error)) => {
+            // Said once, after the run: every line fails the same way.
+            totals.undelivered += 1;
+            totals.not_authorized.get_or_insert(error);
+        }
+        Err(DeliveryFailure::Other(error)) => {
             totals.undelivered += 1;
             progress.clear();
             eprintln!("line {number}: not delivered: {error}");

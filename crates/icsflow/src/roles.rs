@@ -63,6 +63,10 @@ pub(crate) struct RoleArgs {
     /// 64 if not. Connects to nothing and opens no port.
     #[arg(long)]
     pub(crate) check: bool,
+    /// The reference data file, over `reference.file` (`icsflow acls
+    /// --reference`; the roles take it from the settings).
+    #[arg(skip)]
+    pub(crate) reference: Option<PathBuf>,
 }
 
 /// The Kafka flags of every command that talks to Kafka, as kcat and
@@ -147,6 +151,7 @@ pub(crate) fn load_client_settings(
     name: &str,
     config: Option<&std::path::Path>,
     kafka: &KafkaArgs,
+    reference: Option<&std::path::Path>,
 ) -> Result<Settings, ExitCode> {
     let arguments = RoleArgs {
         config: config.map(std::path::Path::to_path_buf),
@@ -154,6 +159,7 @@ pub(crate) fn load_client_settings(
         admin_addr: None,
         published_addr: None,
         check: false,
+        reference: reference.map(std::path::Path::to_path_buf),
     };
     load_settings(name, &arguments)
 }
@@ -178,6 +184,12 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
     if let Some(address) = &arguments.published_addr {
         environment.insert("ICSFLOW__ADMIN__PUBLISHED_ADDR".to_owned(), address.clone());
     }
+    if let Some(path) = &arguments.reference {
+        environment.insert(
+            "ICSFLOW__REFERENCE__FILE".to_owned(),
+            path.display().to_string(),
+        );
+    }
     let file_text = match &arguments.config {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Some((path.display().to_string(), text)),
@@ -201,11 +213,14 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
     // checks what they make.
     let loaded = loaded.and_then(|mut settings| {
         arguments.kafka.apply(&mut settings);
-        let problems = settings.kafka.problems();
-        if problems.is_empty() {
-            Ok(settings)
-        } else {
-            Err(problems)
+        let mut problems = settings.kafka.problems();
+        match settings.with_reference() {
+            Ok(settings) if problems.is_empty() => Ok(settings),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
         }
     });
     let loaded = match (loaded, unreadable.is_empty()) {

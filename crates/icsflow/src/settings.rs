@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use config::{Config, Environment, File, FileFormat, Value, ValueKind};
 use icsflow_engine::EngineConfig;
-use icsflow_kafka::{IngestDelivery, KafkaSettings, Topics};
+use icsflow_kafka::{IngestDelivery, KafkaSettings, TopicLayout, Topics};
 
 /// Where the commented example of every setting lives.
 pub const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
@@ -20,7 +20,15 @@ pub const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     pub kafka: KafkaSettings,
+    /// With `TopicLayout::PerPartner` once [`Settings::with_reference`]
+    /// has read the reference data.
     pub topics: Topics,
+    /// `topics.layout = "per_partner"`.
+    pub per_partner_topics: bool,
+    /// The ICS's reference data file, if named.
+    pub reference_file: Option<std::path::PathBuf>,
+    /// Its contents, once [`Settings::with_reference`] has read them.
+    pub reference: Option<std::sync::Arc<icsflow_core::Reference>>,
     /// Base URL of a Confluent-compatible Schema Registry, for records in
     /// Confluent framing; `None` accepts single-object framing only.
     pub schema_registry_url: Option<String>,
@@ -87,6 +95,10 @@ const SETTINGS: &[Setting] = &[
         default: "icsflow-join",
     },
     Setting {
+        key: "topics.layout",
+        default: "shared",
+    },
+    Setting {
         key: "topics.discharge",
         default: "ics.discharge.v1",
     },
@@ -105,6 +117,10 @@ const SETTINGS: &[Setting] = &[
     Setting {
         key: "topics.dead_letter",
         default: "icsflow.deadletter.v1",
+    },
+    Setting {
+        key: "reference.file",
+        default: "",
     },
     Setting {
         key: "schema_registry.url",
@@ -225,13 +241,16 @@ pub fn load(
     let ingest_group_id = reader.string("ingest.group_id");
     let join_group_id = reader.string("join.group_id");
     let ingest_delivery = reader.string("ingest.delivery");
+    let layout = reader.string("topics.layout");
     let topics = Topics {
         discharge: reader.string("topics.discharge"),
         social_care: reader.string("topics.social_care"),
         primary_care: reader.string("topics.primary_care"),
         journey: reader.string("topics.journey"),
         dead_letter: reader.string("topics.dead_letter"),
+        layout: TopicLayout::Shared,
     };
+    let reference_file = reader.string("reference.file");
     let registry_url = reader.string("schema_registry.url");
     let schema_registry_timeout_ms =
         reader.number::<u64>("schema_registry.timeout_ms", 100..=120_000);
@@ -287,6 +306,24 @@ pub fn load(
     {
         problems.push("two `topics.*` settings name the same topic: each feed, the journey topic and the dead-letter topic need their own".to_owned());
     }
+    let reference_file = Some(reference_file.trim())
+        .filter(|file| !file.is_empty())
+        .map(std::path::PathBuf::from);
+    let per_partner_topics = match layout.as_str() {
+        "shared" => false,
+        "per_partner" => {
+            if reference_file.is_none() {
+                problems.push("`topics.layout` is `per_partner` but `reference.file` is empty: the partner topics and who owns them come from the ICS's reference data (see deploy/config/reference.toml)".to_owned());
+            }
+            true
+        }
+        other => {
+            problems.push(format!(
+                "`topics.layout` is `{other}`: expected `shared` or `per_partner`"
+            ));
+            false
+        }
+    };
     let schema_registry_url = match registry_url.trim() {
         "" => None,
         url if url.starts_with("http://") => Some(url.trim_end_matches('/').to_owned()),
@@ -377,6 +414,9 @@ pub fn load(
     Ok(Settings {
         kafka,
         topics,
+        per_partner_topics,
+        reference_file,
+        reference: None,
         schema_registry_url,
         schema_registry_timeout_ms,
         admin_addr,
@@ -389,6 +429,23 @@ pub fn load(
         log_level,
         shutdown_timeout_seconds,
     })
+}
+
+impl Settings {
+    /// Reads the reference data `reference.file` names, if any, and with
+    /// the per-partner layout hands it to the topics. Every problem of the
+    /// file is returned.
+    pub fn with_reference(mut self) -> Result<Settings, Vec<String>> {
+        let Some(path) = &self.reference_file else {
+            return Ok(self);
+        };
+        let reference = std::sync::Arc::new(crate::reference::load(path)?);
+        if self.per_partner_topics {
+            self.topics.layout = TopicLayout::PerPartner(std::sync::Arc::clone(&reference));
+        }
+        self.reference = Some(reference);
+        Ok(self)
+    }
 }
 
 fn collect_leaves(

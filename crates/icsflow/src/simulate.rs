@@ -164,6 +164,7 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
                 "simulate",
                 arguments.config.as_deref(),
                 &arguments.kafka,
+                None,
             ) {
                 Ok(settings) => settings,
                 Err(exit) => return Ok(exit),
@@ -305,11 +306,13 @@ impl KafkaSink {
                     bytes[..bytes.len() / 2].to_vec()
                 }
             };
-            let topic = self.topics.partner_topics()[event.feed() as usize].0;
+            let topic = self
+                .topics
+                .topic_for(event.feed(), event.envelope.source_organisation);
             let key = event.envelope.patient.hex();
             deliveries.push(
                 self.producer
-                    .send(topic, key.as_str().as_bytes(), &payload)
+                    .send(&topic, key.as_str().as_bytes(), &payload)
                     .await,
             );
         }

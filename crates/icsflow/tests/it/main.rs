@@ -4,6 +4,7 @@
 mod demo;
 mod faults;
 mod partner_tools;
+mod partners;
 mod registry;
 mod roles;
 
@@ -20,6 +21,28 @@ fn icsflow(arguments: &[&str]) -> Output {
         .current_dir(repository_root())
         .output()
         .expect("icsflow runs")
+}
+
+/// Runs icsflow with these environment variables and `input` on standard
+/// input.
+fn icsflow_with_input(environment: &[(String, String)], arguments: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .envs(environment.iter().map(|(name, value)| (name, value)))
+        .args(arguments)
+        .current_dir(repository_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("icsflow runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input written");
+    child.wait_with_output().expect("icsflow finishes")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -1,8 +1,7 @@
 //! The partner tools as a partner runs them: pseudonymise, simulate and
 //! publish, through the built binary.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use icsflow_avro::{EventDecoder, SchemaCatalogue};
@@ -23,21 +22,7 @@ fn scratch_folder(name: &str) -> std::path::PathBuf {
 
 /// Runs icsflow with `input` on standard input.
 fn icsflow_with_input(arguments: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_icsflow"))
-        .args(arguments)
-        .current_dir(repository_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("icsflow runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("input written");
-    child.wait_with_output().expect("icsflow finishes")
+    crate::icsflow_with_input(&[], arguments, input)
 }
 
 const KEY: &str = "icsflow test key, 32 bytes long!";

@@ -117,6 +117,11 @@ impl TestKafka {
         path
     }
 
+    /// The folder of the test's files (removed when dropped).
+    pub(crate) fn folder(&self) -> &std::path::Path {
+        &self.folder
+    }
+
     /// The test's own broker, to stop, restart or freeze.
     pub(crate) fn own(&mut self) -> &mut Broker {
         match &mut self.broker {
@@ -141,6 +146,13 @@ pub(crate) fn broker_with_topics() -> TestKafka {
 /// The shared broker, with `journey_partitions` on the test's journey topic.
 pub(crate) fn broker_with_journey_partitions(journey_partitions: u32) -> TestKafka {
     TestKafka::with_journey_partitions(BrokerHandle::Shared(Broker::shared()), journey_partitions)
+}
+
+/// A broker of the test's own that authenticates these SASL/SCRAM users
+/// and authorizes by ACL ([`Broker::start_secured`]), with the test's
+/// topics.
+pub(crate) fn secured_broker_with_topics(users: &[(&str, &str)]) -> TestKafka {
+    TestKafka::with(BrokerHandle::Own(Broker::start_secured(users)))
 }
 
 /// A broker of the test's own (for tests that stop, kill or freeze it),

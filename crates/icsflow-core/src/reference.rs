@@ -1,0 +1,352 @@
+//! The ICS's reference data: its places, its partner organisations (who
+//! they are, what they publish, under which Kafka principal, how often),
+//! and the principals of icsflow's own roles.
+//!
+//! One ICS edits one file of it (`deploy/config/reference.toml` is the
+//! demo's); the `icsflow` binary has the one loader. Here it is plain,
+//! validated data: [`Reference::new`] refuses codes that repeat, partners
+//! of unknown places and organisations claimed by two partners, naming
+//! every problem at once.
+
+use crate::identifiers::{OdsCode, PlaceCode};
+use crate::Feed;
+
+/// What kind of organisation a partner is; it decides the feed it
+/// publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PartnerKind {
+    /// An acute trust: the discharge feed. Its sites (its code and two more
+    /// characters, `RXP01`) publish in its name.
+    AcuteTrust,
+    /// A local authority's adult social care: the social care feed.
+    LocalAuthority,
+    /// A GP practice, a primary care network or a pharmacy (or a service
+    /// publishing for several): the primary care feed.
+    PrimaryCare,
+}
+
+impl PartnerKind {
+    pub const ALL: [PartnerKind; 3] = [
+        PartnerKind::AcuteTrust,
+        PartnerKind::LocalAuthority,
+        PartnerKind::PrimaryCare,
+    ];
+
+    /// The kind's name in the reference file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PartnerKind::AcuteTrust => "acute_trust",
+            PartnerKind::LocalAuthority => "local_authority",
+            PartnerKind::PrimaryCare => "primary_care",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PartnerKind> {
+        PartnerKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
+    /// The feed this kind of partner publishes.
+    pub const fn feed(self) -> Feed {
+        match self {
+            PartnerKind::AcuteTrust => Feed::Discharge,
+            PartnerKind::LocalAuthority => Feed::SocialCare,
+            PartnerKind::PrimaryCare => Feed::PrimaryCare,
+        }
+    }
+}
+
+/// A place of the ICS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub code: PlaceCode,
+    pub name: String,
+}
+
+/// How often a kind of partner publishes, for alerts that must tell a
+/// silent feed from a quiet hour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cadence {
+    /// A feed silent for longer than this (within its hours) is quiet.
+    pub quiet_after_minutes: u32,
+    /// Publishes on working days between 08:00 and 18:00 only.
+    pub office_hours_only: bool,
+}
+
+/// A partner organisation that publishes to the ICS's topics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partner {
+    /// Its ODS code; on the per-partner topic layout, its topics' suffix
+    /// (`ics.discharge.v1.RXP`).
+    pub code: OdsCode,
+    pub name: String,
+    pub kind: PartnerKind,
+    pub place: PlaceCode,
+    /// The Kafka principal it authenticates as (`User:partner-rxp`).
+    pub principal: String,
+    /// Other organisations it publishes for (a network's practices).
+    pub publishes_for: Vec<OdsCode>,
+}
+
+impl Partner {
+    /// Whether a record naming `organisation` as its source may come from
+    /// this partner: its own code, an organisation it publishes for, or
+    /// (for a trust) one of its sites.
+    pub fn speaks_for(&self, organisation: OdsCode) -> bool {
+        let own = self.code.as_str();
+        let other = organisation.as_str();
+        organisation == self.code
+            || self.publishes_for.contains(&organisation)
+            || (self.kind == PartnerKind::AcuteTrust
+                && own.len() == 3
+                && other.len() == 5
+                && other.starts_with(own))
+    }
+
+    /// The feed it publishes.
+    pub fn feed(&self) -> Feed {
+        self.kind.feed()
+    }
+}
+
+/// The Kafka principals of icsflow's own roles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolePrincipals {
+    pub ingest: String,
+    pub join: String,
+}
+
+/// An ICS's reference data, checked whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    places: Vec<Place>,
+    partners: Vec<Partner>,
+    /// By `PartnerKind as usize`.
+    cadence: [Cadence; 3],
+    roles: RolePrincipals,
+}
+
+impl Reference {
+    /// Checks the data whole: every problem is named, none is fixed
+    /// silently.
+    pub fn new(
+        places: Vec<Place>,
+        partners: Vec<Partner>,
+        cadence: [Cadence; 3],
+        roles: RolePrincipals,
+    ) -> Result<Reference, Vec<String>> {
+        let mut problems = Vec::new();
+        for (index, place) in places.iter().enumerate() {
+            if places[..index].iter().any(|other| other.code == place.code) {
+                problems.push(format!("place {} is listed twice", place.code));
+            }
+        }
+        let mut principals: Vec<(&str, String)> = vec![
+            (roles.ingest.as_str(), "the ingest role".to_owned()),
+            (roles.join.as_str(), "the join role".to_owned()),
+        ];
+        for (index, partner) in partners.iter().enumerate() {
+            if partners[..index]
+                .iter()
+                .any(|other| other.code == partner.code)
+            {
+                problems.push(format!("partner {} is listed twice", partner.code));
+            }
+            if !places.iter().any(|place| place.code == partner.place) {
+                problems.push(format!(
+                    "partner {}: place {} is not among the places",
+                    partner.code, partner.place
+                ));
+            }
+            for organisation in &partner.publishes_for {
+                if let Some(other) = partners[..index]
+                    .iter()
+                    .find(|other| other.speaks_for(*organisation))
+                {
+                    problems.push(format!(
+                        "partner {}: organisation {organisation} is already published for by {}",
+                        partner.code, other.code
+                    ));
+                }
+            }
+            principals.push((
+                partner.principal.as_str(),
+                format!("partner {}", partner.code),
+            ));
+        }
+        for (index, (principal, owner)) in principals.iter().enumerate() {
+            if !is_principal(principal) {
+                problems.push(format!(
+                    "{owner}: principal `{principal}` is not of the form User:NAME"
+                ));
+            } else if let Some((_, first)) = principals[..index]
+                .iter()
+                .find(|(other, _)| other == principal)
+            {
+                problems.push(format!(
+                    "{owner}: principal `{principal}` is already {first}'s; each needs its own, so that one cannot write as another"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(Reference {
+                places,
+                partners,
+                cadence,
+                roles,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn places(&self) -> &[Place] {
+        &self.places
+    }
+
+    pub fn partners(&self) -> &[Partner] {
+        &self.partners
+    }
+
+    /// The partner whose ODS code is `code`.
+    pub fn partner(&self, code: &str) -> Option<&Partner> {
+        self.partners
+            .iter()
+            .find(|partner| partner.code.as_str() == code)
+    }
+
+    pub fn cadence(&self, kind: PartnerKind) -> Cadence {
+        self.cadence[kind as usize]
+    }
+
+    pub fn roles(&self) -> &RolePrincipals {
+        &self.roles
+    }
+}
+
+/// `User:` and a name Kafka's ACL tooling accepts as it is (no spaces,
+/// separators or wildcards).
+fn is_principal(principal: &str) -> bool {
+    principal.strip_prefix("User:").is_some_and(|name| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-_.@".contains(&byte))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ods(code: &str) -> OdsCode {
+        OdsCode::parse("test", code).expect("an ODS code")
+    }
+
+    fn place(code: &str) -> Place {
+        Place {
+            code: PlaceCode::parse("test", code).expect("a place code"),
+            name: format!("Place {code}"),
+        }
+    }
+
+    fn partner(code: &str, kind: PartnerKind, principal: &str) -> Partner {
+        Partner {
+            code: ods(code),
+            name: format!("Partner {code}"),
+            kind,
+            place: place("E06000047").code,
+            principal: principal.to_owned(),
+            publishes_for: Vec::new(),
+        }
+    }
+
+    const CADENCE: [Cadence; 3] = [Cadence {
+        quiet_after_minutes: 120,
+        office_hours_only: false,
+    }; 3];
+
+    fn roles() -> RolePrincipals {
+        RolePrincipals {
+            ingest: "User:icsflow-ingest".to_owned(),
+            join: "User:icsflow-join".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_trust_speaks_for_its_sites_and_a_network_for_its_practices_only() {
+        let trust = partner("RXP", PartnerKind::AcuteTrust, "User:rxp");
+        assert!(trust.speaks_for(ods("RXP")));
+        assert!(trust.speaks_for(ods("RXP01")));
+        assert!(!trust.speaks_for(ods("RTD")));
+        assert!(!trust.speaks_for(ods("RTD01")));
+        assert!(!trust.speaks_for(ods("RXP012")));
+
+        let mut network = partner("U83001", PartnerKind::PrimaryCare, "User:u83001");
+        network.publishes_for = vec![ods("A83011"), ods("A83028")];
+        assert!(network.speaks_for(ods("U83001")));
+        assert!(network.speaks_for(ods("A83028")));
+        assert!(!network.speaks_for(ods("A83045")));
+        // Only trusts have sites.
+        let council = partner("840", PartnerKind::LocalAuthority, "User:la840");
+        assert!(!council.speaks_for(ods("84001")));
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let mut claims_a_site = partner("U83001", PartnerKind::PrimaryCare, "User:rxp");
+        claims_a_site.publishes_for = vec![ods("RXP01")];
+        let mut elsewhere = partner("RTD", PartnerKind::AcuteTrust, "rtd");
+        elsewhere.place = place("E08000021").code;
+        let problems = Reference::new(
+            vec![place("E06000047"), place("E06000047")],
+            vec![
+                partner("RXP", PartnerKind::AcuteTrust, "User:rxp"),
+                partner("RXP", PartnerKind::AcuteTrust, "User:rxp2"),
+                claims_a_site,
+                elsewhere,
+            ],
+            CADENCE,
+            RolePrincipals {
+                ingest: "User:icsflow".to_owned(),
+                join: "User:icsflow".to_owned(),
+            },
+        )
+        .expect_err("refused");
+        assert_eq!(
+            problems,
+            [
+                "place E06000047 is listed twice",
+                "partner RXP is listed twice",
+                "partner U83001: organisation RXP01 is already published for by RXP",
+                "partner RTD: place E08000021 is not among the places",
+                "the join role: principal `User:icsflow` is already the ingest role's; each needs its own, so that one cannot write as another",
+                "partner U83001: principal `User:rxp` is already partner RXP's; each needs its own, so that one cannot write as another",
+                "partner RTD: principal `rtd` is not of the form User:NAME",
+            ]
+        );
+    }
+
+    #[test]
+    fn partners_are_found_by_code() {
+        let reference = Reference::new(
+            vec![place("E06000047")],
+            vec![partner("RXP", PartnerKind::AcuteTrust, "User:rxp")],
+            CADENCE,
+            roles(),
+        )
+        .expect("valid");
+        assert_eq!(
+            reference.partner("RXP").map(Partner::feed),
+            Some(Feed::Discharge)
+        );
+        assert!(reference.partner("RTD").is_none());
+        assert_eq!(
+            reference
+                .cadence(PartnerKind::PrimaryCare)
+                .quiet_after_minutes,
+            120
+        );
+    }
+}
