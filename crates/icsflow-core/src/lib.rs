@@ -25,6 +25,7 @@ pub use nhs_number::{contains_nhs_number, is_valid_nhs_number, may_hold_nhs_numb
 pub use reference::{Cadence, Partner, PartnerKind, Place, Reference, RolePrincipals};
 pub use rejection::{RejectReason, Rejection};
 pub use samples::{
-    one_event_of_each_type, sample_envelope, sample_pseudonym, shifted_to_end_before,
+    one_event_of_each_type, sample_envelope, sample_pseudonym, sample_reference,
+    shifted_to_end_before,
 };
 pub use time::{Date, Timestamp, TimestampPolicy};

@@ -233,6 +233,38 @@ fn sample_code<T>(parsed: Result<T, crate::Rejection>) -> T {
     }
 }
 
+/// Reference data of one place (E06000047) and these partners, each with
+/// its own principal (`User:partner-<code>`), for tests.
+pub fn sample_reference(partners: &[(&str, crate::PartnerKind)]) -> crate::Reference {
+    let place = sample_code(PlaceCode::parse("place", "E06000047"));
+    crate::Reference::new(
+        vec![crate::Place {
+            code: place,
+            name: "County Durham".to_owned(),
+        }],
+        partners
+            .iter()
+            .map(|(code, kind)| crate::Partner {
+                code: sample_code(OdsCode::parse("code", code)),
+                name: format!("Partner {code}"),
+                kind: *kind,
+                place,
+                principal: format!("User:partner-{}", code.to_ascii_lowercase()),
+                publishes_for: Vec::new(),
+            })
+            .collect(),
+        [crate::Cadence {
+            quiet_after_minutes: 60,
+            office_hours_only: false,
+        }; 3],
+        crate::RolePrincipals {
+            ingest: "User:icsflow-ingest".to_owned(),
+            join: "User:icsflow-join".to_owned(),
+        },
+    )
+    .unwrap_or_else(|problems| panic!("sample reference data: {problems:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,7 +196,7 @@ fn escape(topic: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use icsflow_core::{Cadence, Partner, PartnerKind, Place, PlaceCode, RolePrincipals};
+    use icsflow_core::PartnerKind;
 
     fn topics(layout: TopicLayout) -> Topics {
         Topics {
@@ -210,36 +210,10 @@ mod tests {
     }
 
     fn reference() -> Arc<Reference> {
-        let place = PlaceCode::parse("test", "E06000047").expect("place");
-        let partner = |code: &str, kind| Partner {
-            code: OdsCode::parse("test", code).expect("code"),
-            name: code.to_owned(),
-            kind,
-            place,
-            principal: format!("User:{code}"),
-            publishes_for: Vec::new(),
-        };
-        Arc::new(
-            Reference::new(
-                vec![Place {
-                    code: place,
-                    name: "Durham".to_owned(),
-                }],
-                vec![
-                    partner("RXP", PartnerKind::AcuteTrust),
-                    partner("840", PartnerKind::LocalAuthority),
-                ],
-                [Cadence {
-                    quiet_after_minutes: 60,
-                    office_hours_only: false,
-                }; 3],
-                RolePrincipals {
-                    ingest: "User:ingest".to_owned(),
-                    join: "User:join".to_owned(),
-                },
-            )
-            .expect("valid"),
-        )
+        Arc::new(icsflow_core::sample_reference(&[
+            ("RXP", PartnerKind::AcuteTrust),
+            ("840", PartnerKind::LocalAuthority),
+        ]))
     }
 
     #[test]

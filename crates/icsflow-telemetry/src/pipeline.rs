@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use icsflow_core::OdsCode;
+use icsflow_core::{OdsCode, Reference};
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// How many distinct organisations may become label values. An ICS has a
@@ -61,9 +61,13 @@ pub struct PipelineMetrics {
     pub build_info: IntGaugeVec,
     /// `icsflow_pipeline_label_overflow_total{label}`: times a value from
     /// record content was counted as `other` because its label already
-    /// holds as many values as it may.
+    /// holds as many values as it may, or (with the ICS's reference data)
+    /// because it names an organisation no partner speaks for.
     pub label_overflow: IntCounterVec,
     organisations: Arc<Mutex<HashSet<OdsCode>>>,
+    /// The ICS's reference data, when the process has it: then only
+    /// organisations one of its partners speaks for become label values.
+    reference: Arc<std::sync::OnceLock<Arc<Reference>>>,
 }
 
 impl PipelineMetrics {
@@ -139,17 +143,39 @@ impl PipelineMetrics {
                 &["label"],
             )?,
             organisations: Arc::default(),
+            reference: Arc::default(),
         })
+    }
+
+    /// Bounds the `organisation` label by the ICS's reference data: an
+    /// organisation none of its partners speaks for (its code, its sites,
+    /// those it publishes for) is `other` (counted), however few have been
+    /// seen. Set once; later calls change nothing.
+    pub fn bound_organisations_by(&self, reference: Arc<Reference>) {
+        let _ = self.reference.set(reference);
     }
 
     /// The `organisation` label value for an organisation read from a
     /// record: its code while fewer than [`ORGANISATION_LABEL_LIMIT`]
-    /// organisations have been seen, `other` (counted) after that, and
+    /// organisations have been seen (and, with reference data, while one of
+    /// the ICS's partners speaks for it), `other` (counted) otherwise, and
     /// `unknown` when none could be read.
     pub fn organisation_label(&self, organisation: Option<OdsCode>) -> String {
         let Some(organisation) = organisation else {
             return UNKNOWN_ORGANISATION.to_owned();
         };
+        if let Some(reference) = self.reference.get() {
+            let known = reference
+                .partners()
+                .iter()
+                .any(|partner| partner.speaks_for(organisation));
+            if !known {
+                self.label_overflow
+                    .with_label_values(&["organisation"])
+                    .inc();
+                return OTHER_ORGANISATION.to_owned();
+            }
+        }
         // The set is only ever inserted into; a poisoned lock still holds it.
         let mut seen = self
             .organisations
@@ -183,5 +209,37 @@ impl PipelineMetrics {
                 (labels, metric.get_counter().get_value() as u64)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> OdsCode {
+        OdsCode::parse("test", text).expect("an ODS code")
+    }
+
+    #[test]
+    fn with_reference_data_only_its_partners_organisations_become_labels() {
+        let metrics = PipelineMetrics::register(&Registry::new()).expect("registered");
+        assert_eq!(metrics.organisation_label(Some(code("ZZZ"))), "ZZZ");
+        let reference =
+            icsflow_core::sample_reference(&[("RXP", icsflow_core::PartnerKind::AcuteTrust)]);
+        metrics.bound_organisations_by(Arc::new(reference));
+        assert_eq!(metrics.organisation_label(Some(code("RXP"))), "RXP");
+        assert_eq!(metrics.organisation_label(Some(code("RXP01"))), "RXP01");
+        assert_eq!(
+            metrics.organisation_label(Some(code("ZZZ"))),
+            OTHER_ORGANISATION
+        );
+        assert_eq!(metrics.organisation_label(None), UNKNOWN_ORGANISATION);
+        assert_eq!(
+            metrics
+                .label_overflow
+                .with_label_values(&["organisation"])
+                .get(),
+            1
+        );
     }
 }

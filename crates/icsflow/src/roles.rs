@@ -379,6 +379,11 @@ async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
         EngineAsOf::LatestEvent => AsOf::LatestEvent,
     };
     let pipeline = Pipeline::new(role, as_of)?;
+    if let Some(reference) = &settings.reference {
+        pipeline
+            .metrics
+            .bound_organisations_by(Arc::clone(reference));
+    }
     serve(role.name(), role, &settings, &pipeline, clock, |_| async {}).await
 }
 

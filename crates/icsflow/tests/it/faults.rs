@@ -129,12 +129,22 @@ pub(crate) fn read_whole_topic(broker: &Broker, topic: &str) -> Vec<Record> {
 /// What the pipeline must end up with: the events of every good partner
 /// record, and the coordinates (topic, partition, offset) and reason of
 /// every bad one.
-struct Truth {
+pub(crate) struct Truth {
     events: Vec<Event>,
     rejected: BTreeMap<(String, i32, i64), String>,
 }
 
 fn truth(broker: &TestKafka) -> Truth {
+    let topics: Vec<(String, Feed)> = broker
+        .partner_topics()
+        .iter()
+        .map(|(topic, feed)| (topic.to_string(), *feed))
+        .collect();
+    truth_of(broker, &topics)
+}
+
+/// The same, from these partner topics.
+pub(crate) fn truth_of(broker: &TestKafka, topics: &[(String, Feed)]) -> Truth {
     let decoder = EventDecoder::new(Arc::new(SchemaCatalogue::embedded()));
     let now = Timestamp::from_millis(
         std::time::SystemTime::now()
@@ -147,7 +157,8 @@ fn truth(broker: &TestKafka) -> Truth {
         events: Vec::new(),
         rejected: BTreeMap::new(),
     };
-    for (topic, feed) in broker.partner_topics() {
+    for (topic, feed) in topics {
+        let (topic, feed) = (topic.as_str(), *feed);
         for record in read_whole_topic(broker, topic) {
             let coordinates = (topic.to_owned(), record.partition, record.offset);
             match decoder.decode(&record.payload, &policy) {
@@ -198,7 +209,16 @@ fn dead_letters(broker: &TestKafka) -> BTreeMap<(String, i32, i64), (String, usi
 /// broker transactions here): such copies carry the same coordinates and
 /// are reported, not counted twice.
 fn assert_nothing_lost(what: &str, broker: &TestKafka, replicas: &[&Role]) {
-    let truth = truth(broker);
+    assert_truth_reached(what, broker, replicas, &truth(broker));
+}
+
+/// The same, for the truth read from a given set of partner topics.
+pub(crate) fn assert_truth_reached(
+    what: &str,
+    broker: &TestKafka,
+    replicas: &[&Role],
+    truth: &Truth,
+) {
     assert!(
         truth.events.len() > 500,
         "{what}: a real workload ({} events)",
@@ -249,7 +269,7 @@ fn stream(broker: &TestKafka, seed: u32, seconds: u32) -> Child {
 }
 
 /// The London date `days_ago` days before now, as `--start` takes it.
-fn date_days_ago(days_ago: i64) -> String {
+pub(crate) fn date_days_ago(days_ago: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -260,7 +280,7 @@ fn date_days_ago(days_ago: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-fn finish(stream: Child) {
+pub(crate) fn finish(stream: Child) {
     let output = stream.wait_with_output().expect("simulate finishes");
     assert!(
         output.status.success(),

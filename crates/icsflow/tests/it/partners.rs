@@ -10,10 +10,10 @@ use icsflow_avro::encode_json;
 use icsflow_core::{EventId, Feed, OdsCode, RejectReason};
 use icsflow_kafka::{HEADER_ORGANISATION, HEADER_REASON, HEADER_TOPIC};
 
-use crate::faults::read_whole_topic;
+use crate::faults::{assert_truth_reached, date_days_ago, finish, read_whole_topic, truth_of};
 use crate::roles::{
-    eventually, expected_gauge_lines, recent_samples, secured_broker_with_topics, sorted,
-    wait_for_gauges, Role, TestKafka,
+    broker_with_topics, eventually, expected_gauge_lines, recent_samples,
+    secured_broker_with_topics, sorted, wait_for_gauges, Role, TestKafka,
 };
 
 /// (user, password) of every principal of the test ICS.
@@ -279,4 +279,67 @@ fn on_per_partner_topics_each_partner_writes_only_in_its_own_name() {
             role.get("/readyz").0 == 200
         });
     }
+}
+
+/// The simulator publishes each record to its partner's own topic (by the
+/// demo ICS's reference data), and ingest, reading them by pattern, takes
+/// every good one and dead-letters every bad one, none as a mismatch.
+#[test]
+fn the_simulator_and_ingest_follow_the_per_partner_layout_of_the_reference_data() {
+    let kafka = broker_with_topics();
+    let reference_file = crate::repository_root().join("deploy/config/reference.toml");
+    let reference = icsflow::reference::load(&reference_file).expect("the demo reference data");
+    let topics: Vec<(String, Feed)> = reference
+        .partners()
+        .iter()
+        .map(|partner| {
+            let topic = format!("{}.{}", kafka.topic_of(partner.feed()), partner.code);
+            (topic, partner.feed())
+        })
+        .collect();
+    kafka.create_topics(
+        &topics
+            .iter()
+            .map(|(topic, _)| (topic.as_str(), 1))
+            .collect::<Vec<_>>(),
+    );
+    let environment = [
+        ("ICSFLOW__TOPICS__LAYOUT", "per_partner"),
+        (
+            "ICSFLOW__REFERENCE__FILE",
+            reference_file.to_str().expect("a UTF-8 path"),
+        ),
+    ];
+    finish(
+        Command::new(env!("CARGO_BIN_EXE_icsflow"))
+            .envs(environment)
+            .args(["simulate", "--seed", "31", "-b", &kafka.address, "--config"])
+            .arg(kafka.config_file())
+            .args(["--start", &date_days_ago(3), "--days", "2"])
+            .args(["--bad-record-rate", "0.05"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("icsflow simulate starts"),
+    );
+    // Nothing on the shared topics; something on every simulated trust's.
+    for (topic, _) in kafka.partner_topics() {
+        assert!(read_whole_topic(&kafka, topic).is_empty(), "{topic}");
+    }
+    for code in ["RXP", "RTD", "RR7"] {
+        let topic = format!("{}.{code}", kafka.topic_of(Feed::Discharge));
+        assert!(!read_whole_topic(&kafka, &topic).is_empty(), "{topic}");
+    }
+    let run = Role::start_with("run", &kafka, &environment);
+    let truth = truth_of(&kafka, &topics);
+    assert_truth_reached(
+        "the simulated ICS on per-partner topics",
+        &kafka,
+        &[&run],
+        &truth,
+    );
+    assert!(!run
+        .get("/metrics")
+        .1
+        .contains("reason=\"organisation_mismatch\""));
 }
