@@ -8,7 +8,7 @@ CARGO_FLAGS ?= --locked
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 
-.PHONY: test demo bench fuzz soak fmt tools test-tools kafka apicurio native-libraries deploy-check help
+.PHONY: partner-examples json-schema-check test demo bench fuzz soak fmt tools test-tools kafka apicurio native-libraries deploy-check help
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded broker"
@@ -95,12 +95,37 @@ deploy-check: test-tools $(DEPLOY_VENV)/.installed
 	$(DEPLOY_VENV)/bin/python deploy/tests/check_deploy.py \
 		--icsflow "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/icsflow"
 
-test: test-tools native-libraries
+# The example partner producers (examples/): Java with Apache Avro's Java
+# library, Python with fastavro, each writing every example event of every
+# feed in single-object encoding under target/partner-examples; the
+# cross-language test decodes them. Java and Maven come with `make kafka`.
+PARTNER_EXAMPLES := target/partner-examples
+PARTNER_VENV := target/partner-venv
+$(PARTNER_VENV)/.installed: examples/python/requirements.txt $(DEPLOY_VENV)/.installed
+	python3 -m venv $(PARTNER_VENV)
+	$(PARTNER_VENV)/bin/pip install -q -r examples/python/requirements.txt
+	@touch $@
+partner-examples: kafka $(PARTNER_VENV)/.installed
+	mvn -q -B -Dstyle.color=never -f examples/java/pom.xml compile dependency:build-classpath \
+		-Dmdep.outputFile=$(CURDIR)/examples/java/target/classpath.txt
+	@rm -rf $(PARTNER_EXAMPLES)
+	java -cp "examples/java/target/classes:$$(cat examples/java/target/classpath.txt)" \
+		icsflow.example.Producer . $(PARTNER_EXAMPLES)/java
+	$(PARTNER_VENV)/bin/python examples/python/produce.py --repository . --out $(PARTNER_EXAMPLES)/python
+
+# The JSON Schemas of schemas/json/ against the examples (epoch and ISO
+# 8601 forms) and lines they must refuse, with check-jsonschema.
+json-schema-check: $(DEPLOY_VENV)/.installed
+	$(DEPLOY_VENV)/bin/python schemas/check_json_schemas.py
+
+test: test-tools native-libraries partner-examples
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-targets
 	$(CARGO) test $(CARGO_FLAGS) --workspace
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas check
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas docs --check
 	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas examples --check
+	$(CARGO) run $(CARGO_FLAGS) -q -p icsflow -- schemas json --check
+	$(MAKE) --no-print-directory json-schema-check
 	$(MAKE) --no-print-directory deploy-check
 	$(CARGO) fmt --all -- --check
 

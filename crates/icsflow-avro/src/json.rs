@@ -18,6 +18,7 @@ use icsflow_core::{
     TimestampPolicy,
 };
 
+use crate::json_schema::iso_to_epochs;
 use crate::wire::{
     Alteration, AnyRecord, DischargeRecord, PrimaryCareRecord, SocialCareRecord, TextBuffers,
 };
@@ -89,6 +90,25 @@ fn decode_checked(
             detail: path.map(|path| format!("in {path}")),
         });
     }
+    // ISO 8601 timestamps and dates become epoch numbers first, by the
+    // feed's schema; a line with none is read as it is.
+    let converted;
+    let line = if may_hold_iso_dates(line) {
+        let mut value: serde_json::Value = serde_json::from_str(line).map_err(shape_rejection)?;
+        let schema: serde_json::Value =
+            serde_json::from_str(current_schema_text(feed)).map_err(shape_rejection)?;
+        iso_to_epochs(&schema, &mut value).map_err(|detail| JsonRejection {
+            rejection: Rejection::new(
+                RejectReason::InvalidField,
+                "a timestamp or date is neither an epoch number nor ISO 8601",
+            ),
+            detail: Some(detail),
+        })?;
+        converted = value.to_string();
+        converted.as_str()
+    } else {
+        line
+    };
     let event = match feed {
         Feed::Discharge => serde_json::from_str::<DischargeRecord<'_>>(line)
             .map_err(shape_rejection)?
@@ -101,6 +121,26 @@ fn decode_checked(
             .into_event(policy)?,
     };
     Ok(event)
+}
+
+/// Whether a line has a string that starts like an ISO 8601 date
+/// (`"YYYY-MM-`): only then is it read through the schema walk.
+fn may_hold_iso_dates(line: &str) -> bool {
+    line.as_bytes().windows(7).any(|window| {
+        window[0] == b'"'
+            && window[1..5].iter().all(u8::is_ascii_digit)
+            && window[5] == b'-'
+            && window[6].is_ascii_digit()
+    })
+}
+
+/// The text of the current schema of `feed`.
+fn current_schema_text(feed: Feed) -> &'static str {
+    crate::catalogue::EMBEDDED_SCHEMAS
+        .iter()
+        .filter(|file| file.feed == feed)
+        .max_by_key(|file| file.version)
+        .map_or("null", |file| file.text)
 }
 
 /// The organisation a line claims to come from, when it can be read, for

@@ -18,6 +18,7 @@ mod codec;
 mod compatibility;
 mod dictionary;
 mod json;
+mod json_schema;
 mod registry;
 mod resolve;
 mod wire;
@@ -35,6 +36,7 @@ pub use codec::{
 pub use compatibility::{check_schema_directory, CompatibilityReport, SchemaProblem};
 pub use dictionary::render_data_dictionary;
 pub use json::{decode_json, encode_json, encode_json_altered, json_organisation, JsonRejection};
+pub use json_schema::{json_schema_file_name, render_json_schema, JSON_SCHEMA_DIRECTORY};
 pub use registry::{
     HttpTransport, LookupError, RegistryResponse, RegistryTransport, SchemaRegistryClient,
     MAX_ANSWER_BYTES,

@@ -147,6 +147,92 @@ impl Date {
     }
 }
 
+impl Date {
+    /// An ISO 8601 calendar date, `YYYY-MM-DD`; `None` otherwise.
+    pub fn parse_iso8601(text: &str) -> Option<Date> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+            return None;
+        }
+        Date::from_calendar(
+            digits(&bytes[0..4])? as i32,
+            digits(&bytes[5..7])?,
+            digits(&bytes[8..10])?,
+        )
+    }
+}
+
+impl Timestamp {
+    /// An ISO 8601 (RFC 3339) date and time with its offset:
+    /// `YYYY-MM-DDTHH:MM:SS`, optional fractions of a second (to the
+    /// millisecond; further digits are dropped), then `Z` or `+HH:MM` /
+    /// `-HH:MM`. A time without an offset is refused: it does not name an
+    /// instant (and British Summer Time makes the guess wrong for half the
+    /// year).
+    pub fn parse_iso8601(text: &str) -> Option<Timestamp> {
+        let bytes = text.as_bytes();
+        if bytes.len() < 20 || !matches!(bytes[10], b'T' | b't' | b' ') {
+            return None;
+        }
+        let date = Date::parse_iso8601(text.get(..10)?)?;
+        if bytes[13] != b':' || bytes[16] != b':' {
+            return None;
+        }
+        let (hour, minute, second) = (
+            digits(&bytes[11..13])?,
+            digits(&bytes[14..16])?,
+            digits(&bytes[17..19])?,
+        );
+        if hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let mut rest = &bytes[19..];
+        let mut millis = 0_u32;
+        if let Some(fraction) = rest.strip_prefix(b".") {
+            let count = fraction
+                .iter()
+                .take_while(|byte| byte.is_ascii_digit())
+                .count();
+            if count == 0 {
+                return None;
+            }
+            for (index, digit) in fraction[..count].iter().take(3).enumerate() {
+                millis += u32::from(digit - b'0') * [100, 10, 1][index];
+            }
+            rest = &fraction[count..];
+        }
+        let offset_minutes: i64 = match rest {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let hours = i64::from(digits(&[*h1, *h2])?);
+                let minutes = i64::from(digits(&[*m1, *m2])?);
+                if hours > 23 || minutes > 59 {
+                    return None;
+                }
+                let offset = hours * 60 + minutes;
+                if *sign == b'-' {
+                    -offset
+                } else {
+                    offset
+                }
+            }
+            _ => return None,
+        };
+        let local = date.start().as_millis()
+            + i64::from(hour * 3600 + minute * 60 + second) * 1000
+            + i64::from(millis);
+        Some(Timestamp(local - offset_minutes * 60_000))
+    }
+}
+
+/// A run of ASCII digits as a number; `None` if any byte is not a digit.
+fn digits(bytes: &[u8]) -> Option<u32> {
+    bytes.iter().try_fold(0_u32, |value, byte| {
+        byte.is_ascii_digit()
+            .then(|| value * 10 + u32::from(byte - b'0'))
+    })
+}
+
 /// Which timestamps a record may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimestampPolicy {
@@ -214,6 +300,45 @@ impl TimestampPolicy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn iso_8601_dates_and_instants_with_an_offset_are_read_and_others_refused() {
+        assert_eq!(
+            Date::parse_iso8601("2026-01-05"),
+            Date::from_calendar(2026, 1, 5)
+        );
+        assert_eq!(Date::parse_iso8601("2026-02-30"), None);
+        assert_eq!(Date::parse_iso8601("2026-1-05"), None);
+        // 1_767_607_200_000 is 2026-01-05T10:00:00Z.
+        let instant = Some(Timestamp::from_millis(1_767_607_200_000));
+        assert_eq!(Timestamp::parse_iso8601("2026-01-05T10:00:00Z"), instant);
+        assert_eq!(
+            Timestamp::parse_iso8601("2026-01-05T11:00:00+01:00"),
+            instant
+        );
+        assert_eq!(
+            Timestamp::parse_iso8601("2026-01-05T09:30:00-00:30"),
+            instant
+        );
+        assert_eq!(
+            Timestamp::parse_iso8601("2026-01-05T10:00:00.25Z"),
+            Some(Timestamp::from_millis(1_767_607_200_250))
+        );
+        assert_eq!(
+            Timestamp::parse_iso8601("2026-01-05T10:00:00.1239Z"),
+            Some(Timestamp::from_millis(1_767_607_200_123))
+        );
+        for refused in [
+            "2026-01-05T10:00:00",
+            "2026-01-05T24:00:00Z",
+            "2026-01-05T10:00:00+0100",
+            "2026-01-05T10:00:00.Z",
+            "2026-01-05",
+            "1767607200000",
+        ] {
+            assert_eq!(Timestamp::parse_iso8601(refused), None, "{refused}");
+        }
+    }
+
     use super::*;
 
     const NOON: Timestamp = Timestamp(1_767_268_800_000); // 2026-01-01T12:00:00Z

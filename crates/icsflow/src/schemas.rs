@@ -1,5 +1,5 @@
 //! `icsflow schemas check`, `icsflow schemas docs` and `icsflow schemas
-//! examples`.
+//! examples`, `icsflow schemas json`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +44,19 @@ pub(crate) enum SchemasCommand {
         #[arg(long)]
         check: bool,
     },
+    /// Write the JSON Schema (draft 2020-12) of each feed's JSON line form,
+    /// rendered from the current Avro schema, for integration engines that
+    /// validate before they send.
+    Json {
+        /// Where to write discharge.schema.json, social_care.schema.json and
+        /// primary_care.schema.json.
+        #[arg(long, default_value = icsflow_avro::JSON_SCHEMA_DIRECTORY, value_name = "DIR")]
+        output_dir: PathBuf,
+        /// Write nothing; exit 1 if a file differs from what would be
+        /// written (for CI).
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 pub(crate) fn run(command: SchemasCommand) -> anyhow::Result<ExitCode> {
@@ -64,6 +77,27 @@ pub(crate) fn run(command: SchemasCommand) -> anyhow::Result<ExitCode> {
                     .collect();
                 let path = output_dir.join(format!("{}.jsonl", feed.as_str()));
                 if write_or_check(&path, &lines, check, "icsflow schemas examples")?
+                    != ExitCode::SUCCESS
+                {
+                    exit = ExitCode::FAILURE;
+                }
+            }
+            Ok(exit)
+        }
+        SchemasCommand::Json { output_dir, check } => {
+            let mut exit = ExitCode::SUCCESS;
+            for feed in icsflow_core::Feed::ALL {
+                let Some(file) = icsflow_avro::EMBEDDED_SCHEMAS
+                    .iter()
+                    .filter(|file| file.feed == feed)
+                    .max_by_key(|file| file.version)
+                else {
+                    continue;
+                };
+                let rendered =
+                    icsflow_avro::render_json_schema(file).map_err(anyhow::Error::msg)?;
+                let path = output_dir.join(icsflow_avro::json_schema_file_name(file));
+                if write_or_check(&path, &rendered, check, "icsflow schemas json")?
                     != ExitCode::SUCCESS
                 {
                     exit = ExitCode::FAILURE;

@@ -1,6 +1,7 @@
 //! The `icsflow` command as a user runs it: the built binary, its exit
 //! status and what it prints; the consumer roles against a real broker.
 
+mod cross_language;
 mod demo;
 mod faults;
 mod partner_tools;

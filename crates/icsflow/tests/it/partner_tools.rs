@@ -491,3 +491,49 @@ fn librdkafka_settings_on_the_command_line_reach_librdkafka() {
     assert_eq!(malformed.status.code(), Some(2), "{malformed:?}");
     assert!(text(&malformed.stderr).contains("is not NAME=VALUE"));
 }
+
+/// The published HMAC test vectors (schemas/pseudonym-test-vectors.json,
+/// which partners check their own code against) are what `icsflow
+/// pseudonymise` computes.
+#[test]
+fn pseudonymise_agrees_with_the_published_test_vectors() {
+    let text_of_vectors =
+        std::fs::read_to_string(repository_root().join("schemas/pseudonym-test-vectors.json"))
+            .expect("the test vectors");
+    let document: serde_json::Value = serde_json::from_str(&text_of_vectors).expect("JSON");
+    let vectors = document["vectors"].as_array().expect("vectors");
+    assert!(vectors.len() >= 8, "{}", vectors.len());
+    let folder = scratch_folder("vectors");
+    let mut keys: Vec<&str> = vectors
+        .iter()
+        .map(|vector| vector["key"].as_str().expect("key"))
+        .collect();
+    keys.dedup();
+    assert!(keys.len() >= 2);
+    for (index, key) in keys.iter().enumerate() {
+        let key_file = folder.join(format!("{index}.key"));
+        std::fs::write(&key_file, key).expect("key written");
+        let of_key: Vec<&serde_json::Value> = vectors
+            .iter()
+            .filter(|vector| vector["key"] == *key)
+            .collect();
+        let input: String = of_key
+            .iter()
+            .map(|vector| format!("{}\n", vector["nhs_number"].as_str().expect("number")))
+            .collect();
+        let output = icsflow_with_input(
+            &[
+                "pseudonymise",
+                "--key-file",
+                key_file.to_str().expect("path"),
+            ],
+            &input,
+        );
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let expected: String = of_key
+            .iter()
+            .map(|vector| format!("{}\n", vector["pseudonym"].as_str().expect("pseudonym")))
+            .collect();
+        assert_eq!(text(&output.stdout), expected);
+    }
+}
