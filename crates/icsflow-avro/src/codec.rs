@@ -314,6 +314,25 @@ pub fn encode_confluent(event: &Event, schema_id: u32) -> Vec<u8> {
 
 /// Encodes an event in the given framing (the schema id of a Confluent
 /// framing is the registry's id for the current schema of the event's feed).
+/// The event id of a record in either framing, read from where every
+/// feed's schema puts it (the first field, a string), without decoding or
+/// validating the rest; `None` unless it is a UUID. For reporting a
+/// rejected record to its partner.
+pub fn peek_event_id(bytes: &[u8]) -> Option<icsflow_core::EventId> {
+    let datum = match bytes {
+        [0xc3, 0x01, rest @ ..] => rest.get(8..)?,
+        [0x00, rest @ ..] => rest.get(4..)?,
+        _ => return None,
+    };
+    // A zigzag varint length; a UUID's 36 characters fit in one byte.
+    let (&length, rest) = datum.split_first()?;
+    if length & 0x80 != 0 || length & 1 != 0 {
+        return None;
+    }
+    let text = std::str::from_utf8(rest.get(..usize::from(length >> 1))?).ok()?;
+    icsflow_core::EventId::parse("event_id", text).ok()
+}
+
 pub fn encode(catalogue: &SchemaCatalogue, event: &Event, framing: Framing) -> Vec<u8> {
     match framing {
         Framing::SingleObject => encode_single_object(catalogue, event),

@@ -30,8 +30,8 @@ pub use catalogue::{
     CurrentSchema, Resolution, SchemaCatalogue, SchemaFile, WriterSchema, EMBEDDED_SCHEMAS,
 };
 pub use codec::{
-    encode, encode_altered, encode_confluent, encode_datum, encode_single_object, split_framing,
-    DecodeError, EventDecoder, Framing, MAX_RECORD_BYTES,
+    encode, encode_altered, encode_confluent, encode_datum, encode_single_object, peek_event_id,
+    split_framing, DecodeError, EventDecoder, Framing, MAX_RECORD_BYTES,
 };
 pub use compatibility::{check_schema_directory, CompatibilityReport, SchemaProblem};
 pub use dictionary::render_data_dictionary;

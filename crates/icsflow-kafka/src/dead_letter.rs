@@ -20,6 +20,8 @@ pub const HEADER_OFFSET: &str = "icsflow.source.offset";
 pub const HEADER_FEED: &str = "icsflow.source.feed";
 pub const HEADER_ORGANISATION: &str = "icsflow.source.organisation";
 pub const HEADER_TIME: &str = "icsflow.rejected.at";
+/// The schema field at fault, when the rejection names one.
+pub const HEADER_FIELD: &str = "icsflow.field";
 /// Present (`nhs_number`) when the value was withheld because the record's
 /// bytes may hold an NHS number.
 pub const HEADER_WITHHELD: &str = "icsflow.value.withheld";
@@ -33,8 +35,67 @@ pub struct DeadLetterHeaders {
     pub offset: i64,
     pub feed: Feed,
     pub organisation: Option<OdsCode>,
+    /// The schema field at fault (a name from the schema, never a value).
+    pub field: Option<&'static str>,
     /// Milliseconds since the epoch.
     pub rejected_at_millis: i64,
+}
+
+/// A dead-letter record read back: its headers, and the partner's event id
+/// when the value holds one where every feed's schema puts it first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub reason: String,
+    pub field: Option<String>,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub feed: String,
+    pub organisation: Option<String>,
+    pub rejected_at_millis: i64,
+    /// The value was withheld (it may hold an NHS number).
+    pub withheld: bool,
+    pub event_id: Option<icsflow_core::EventId>,
+}
+
+impl DeadLetter {
+    /// Reads a dead-letter record's headers (name, bytes) and value.
+    pub fn from_record<'a>(
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        value: &[u8],
+    ) -> DeadLetter {
+        let mut letter = DeadLetter {
+            reason: String::new(),
+            field: None,
+            topic: String::new(),
+            partition: -1,
+            offset: -1,
+            feed: String::new(),
+            organisation: None,
+            rejected_at_millis: 0,
+            withheld: false,
+            event_id: None,
+        };
+        for (name, bytes) in headers {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            match name {
+                HEADER_REASON => letter.reason = text,
+                HEADER_FIELD => letter.field = Some(text),
+                HEADER_TOPIC => letter.topic = text,
+                HEADER_PARTITION => letter.partition = text.parse().unwrap_or(-1),
+                HEADER_OFFSET => letter.offset = text.parse().unwrap_or(-1),
+                HEADER_FEED => letter.feed = text,
+                HEADER_ORGANISATION => letter.organisation = Some(text),
+                HEADER_TIME => letter.rejected_at_millis = text.parse().unwrap_or(0),
+                HEADER_WITHHELD => letter.withheld = true,
+                _ => {}
+            }
+        }
+        if !letter.withheld {
+            letter.event_id = icsflow_avro::peek_event_id(value);
+        }
+        letter
+    }
 }
 
 impl DeadLetterHeaders {
@@ -79,6 +140,12 @@ impl DeadLetterHeaders {
                 value: Some(organisation.as_str()),
             });
         }
+        if let Some(field) = self.field {
+            headers = headers.insert(Header {
+                key: HEADER_FIELD,
+                value: Some(field),
+            });
+        }
         headers
     }
 
@@ -96,6 +163,114 @@ impl DeadLetterHeaders {
     }
 }
 
+/// Reads the dead-letter topic from `since` (or its start) to the end it
+/// had when asked, with `read_committed`, and keeps the letters of
+/// `organisation` only: a partner's rejections, never another's. A letter
+/// whose organisation could not be read is nobody's.
+pub fn read_dead_letters(
+    settings: &crate::KafkaSettings,
+    topic: &str,
+    since: Option<icsflow_core::Timestamp>,
+    organisation: &str,
+) -> Result<Vec<DeadLetter>, crate::RoleError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    let consumer: BaseConsumer = settings
+        .consumer_config(&[
+            ("group.id", "icsflow-rejections"),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+            ("enable.partition.eof", "false"),
+        ])
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|topic| topic.partitions().iter().map(|partition| partition.id()))
+        .collect();
+    let mut start = rdkafka::TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for partition in &partitions {
+        let (_, high) = consumer.fetch_watermarks(topic, *partition, TIMEOUT)?;
+        ends.insert(*partition, high);
+        let offset = match since {
+            Some(instant) => rdkafka::Offset::Offset(instant.as_millis()),
+            None => rdkafka::Offset::Beginning,
+        };
+        start.add_partition_offset(topic, *partition, offset)?;
+    }
+    if since.is_some() {
+        // Timestamps to the first offset at or after them (the end when none).
+        start = consumer.offsets_for_times(start, TIMEOUT)?;
+    }
+    consumer.assign(&start)?;
+    let mut letters = Vec::new();
+    let mut next: BTreeMap<i32, i64> = start
+        .elements()
+        .iter()
+        .map(|element| {
+            let offset = match element.offset() {
+                rdkafka::Offset::Offset(offset) => offset,
+                _ => ends.get(&element.partition()).copied().unwrap_or(0),
+            };
+            (
+                element.partition(),
+                if since.is_some() { offset } else { 0 },
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    while next
+        .iter()
+        .any(|(partition, offset)| *offset < ends.get(partition).copied().unwrap_or(0))
+    {
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(crate::RoleError::DeliveryFailed(format!(
+                "reading {topic} did not reach its end within two minutes"
+            )));
+        }
+        let Some(received) = consumer.poll(Duration::from_millis(200)) else {
+            // Transaction markers are never handed out: follow the position.
+            if let Ok(position) = consumer.position() {
+                for element in position.elements() {
+                    if let (Some(known), rdkafka::Offset::Offset(offset)) =
+                        (next.get_mut(&element.partition()), element.offset())
+                    {
+                        *known = (*known).max(offset);
+                    }
+                }
+            }
+            continue;
+        };
+        let message = received?;
+        let partition = message.partition();
+        next.insert(partition, message.offset() + 1);
+        if message.offset() >= ends.get(&partition).copied().unwrap_or(0) {
+            continue;
+        }
+        let headers: Vec<(&str, &[u8])> = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|header| (header.key, header.value.unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let letter = DeadLetter::from_record(headers, message.payload().unwrap_or_default());
+        if letter.organisation.as_deref() == Some(organisation) {
+            letters.push(letter);
+        }
+    }
+    letters.sort_by_key(|letter| letter.rejected_at_millis);
+    Ok(letters)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +283,7 @@ mod tests {
             offset: 0,
             feed: Feed::Discharge,
             organisation: None,
+            field: None,
             rejected_at_millis: 0,
         }
     }
@@ -125,5 +301,35 @@ mod tests {
         }
         let malformed = headers(RejectReason::Malformed);
         assert_eq!(malformed.value(b"\x00\x01garbage"), b"\x00\x01garbage");
+    }
+
+    #[test]
+    fn a_dead_letter_reads_back_with_its_event_id_unless_withheld() {
+        let event = icsflow_core::one_event_of_each_type()[0];
+        let catalogue = icsflow_avro::SchemaCatalogue::embedded();
+        let value = icsflow_avro::encode_single_object(&catalogue, &event);
+        let headers = [
+            (HEADER_REASON, &b"invalid_field"[..]),
+            (HEADER_FIELD, b"place"),
+            (HEADER_TOPIC, b"ics.discharge.v1.RVW"),
+            (HEADER_PARTITION, b"2"),
+            (HEADER_OFFSET, b"41"),
+            (HEADER_ORGANISATION, b"RVW"),
+        ];
+        let letter = DeadLetter::from_record(headers, &value);
+        assert_eq!(letter.event_id, Some(event.envelope.event_id));
+        assert_eq!(letter.field.as_deref(), Some("place"));
+        assert_eq!((letter.partition, letter.offset), (2, 41));
+        let withheld = DeadLetter::from_record(
+            headers
+                .into_iter()
+                .chain([(HEADER_WITHHELD, &b"nhs_number"[..])]),
+            &value,
+        );
+        assert_eq!(withheld.event_id, None);
+        assert_eq!(
+            DeadLetter::from_record(headers, b"\xc3\x01garbage").event_id,
+            None
+        );
     }
 }

@@ -803,6 +803,7 @@ fn route(
                 offset: message.offset(),
                 feed,
                 organisation: rejection.organisation,
+                field: rejection.field,
                 rejected_at_millis: now.as_millis(),
             };
             Routed::Ready(Output {

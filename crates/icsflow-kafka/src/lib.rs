@@ -25,8 +25,9 @@ mod settings;
 mod sources;
 
 pub use dead_letter::{
-    DeadLetterHeaders, HEADER_FEED, HEADER_OFFSET, HEADER_ORGANISATION, HEADER_PARTITION,
-    HEADER_REASON, HEADER_TIME, HEADER_TOPIC, HEADER_WITHHELD,
+    read_dead_letters, DeadLetter, DeadLetterHeaders, HEADER_FEED, HEADER_FIELD, HEADER_OFFSET,
+    HEADER_ORGANISATION, HEADER_PARTITION, HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
+    HEADER_WITHHELD,
 };
 pub use embedded::{create_missing_topics, EmbeddedBroker};
 pub use ingest::{run_ingest, IngestSummary};

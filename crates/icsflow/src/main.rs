@@ -12,6 +12,7 @@ mod acls;
 mod demo;
 mod pseudonymise;
 mod publish;
+mod rejections;
 mod roles;
 mod schemas;
 mod simulate;
@@ -54,6 +55,9 @@ enum Command {
     /// resources) from its reference data: each partner writes only its own
     /// topics, each role gets only what it uses.
     Acls(acls::AclsArgs),
+    /// One partner's rejected records from the dead-letter topic: counts by
+    /// reason and field, and each record's coordinates and event id.
+    Rejections(rejections::RejectionsArgs),
     /// Turn NHS numbers into the ICS pseudonyms, at source.
     Pseudonymise(pseudonymise::PseudonymiseArgs),
     /// Check the partner schemas and generate the data dictionary.
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Publish(arguments) => publish::run(arguments),
         Command::Pseudonymise(arguments) => pseudonymise::run(arguments),
         Command::Acls(arguments) => acls::run(arguments),
+        Command::Rejections(arguments) => rejections::run(arguments),
         Command::Schemas(command) => schemas::run(command),
     };
     match outcome {

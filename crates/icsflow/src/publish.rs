@@ -119,6 +119,12 @@ pub(crate) struct PublishArgs {
     /// schedulers and integration engines.
     #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
     summary: Option<String>,
+    /// Also write the refused lines, unchanged, to FILE (to fix and publish
+    /// again), and why each was refused to FILE.reasons.jsonl, line for line.
+    /// A line refused as identifiable_data (or that may hold an NHS number)
+    /// is never copied: its reason says so.
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
     /// JSON lines file, or `-` for standard input.
     #[arg(value_name = "FILE")]
     input: PathBuf,
@@ -182,11 +188,22 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(PartnerProducer::new(&settings.kafka).context("creating the Kafka producer")?)
     };
+    let rejects = match &arguments.rejects {
+        Some(path) => match Rejects::create(path) {
+            Ok(rejects) => Some(std::cell::RefCell::new(rejects)),
+            Err(error) => {
+                eprintln!("icsflow publish: --rejects {}: {error}", path.display());
+                return Ok(ExitCode::from(64));
+            }
+        },
+        None => None,
+    };
     let publish = Publish {
         feed,
         topic: &topic,
         framing,
         producer: producer.as_ref(),
+        rejects: rejects.as_ref(),
     };
     let totals = runtime.block_on(publish.lines(reader))?;
     let rejected: u64 = totals.rejected.values().sum();
@@ -292,6 +309,61 @@ struct Publish<'a> {
     topic: &'a str,
     framing: Framing,
     producer: Option<&'a PartnerProducer>,
+    rejects: Option<&'a std::cell::RefCell<Rejects>>,
+}
+
+/// `--rejects FILE`: the refused lines as they were, and why, line for line.
+struct Rejects {
+    lines: std::io::BufWriter<std::fs::File>,
+    reasons: std::io::BufWriter<std::fs::File>,
+    written: u64,
+}
+
+impl Rejects {
+    fn create(path: &std::path::Path) -> std::io::Result<Rejects> {
+        let mut reasons = path.as_os_str().to_owned();
+        reasons.push(".reasons.jsonl");
+        Ok(Rejects {
+            lines: std::io::BufWriter::new(std::fs::File::create(path)?),
+            reasons: std::io::BufWriter::new(std::fs::File::create(reasons)?),
+            written: 0,
+        })
+    }
+
+    /// Records one refused input line: copied unless it may hold an NHS
+    /// number, and its reason either way.
+    fn refused(
+        &mut self,
+        input_line: usize,
+        bytes: &[u8],
+        reason: &str,
+        detail: &str,
+    ) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let copy = reason != "identifiable_data" && !icsflow_core::may_hold_nhs_number(bytes);
+        let rejects_line = if copy {
+            self.lines.write_all(bytes)?;
+            self.lines.write_all(b"\n")?;
+            self.written += 1;
+            Some(self.written)
+        } else {
+            None
+        };
+        let record = serde_json::json!({
+            "rejects_line": rejects_line,
+            "input_line": input_line,
+            "reason": reason,
+            "detail": detail,
+            "copied": copy,
+        });
+        writeln!(self.reasons, "{record}")
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.lines.flush()?;
+        self.reasons.flush()
+    }
 }
 
 #[derive(Default)]
@@ -331,7 +403,9 @@ impl Publish<'_> {
                     totals.lines += 1;
                     *totals.rejected.entry("malformed").or_default() += 1;
                     progress.clear();
-                    eprintln!("line {number}: malformed: the line is not UTF-8 text; save the file as UTF-8");
+                    let detail = "malformed: the line is not UTF-8 text; save the file as UTF-8";
+                    eprintln!("line {number}: {detail}");
+                    self.reject(number, &bytes, "malformed", detail)?;
                     continue;
                 }
             };
@@ -348,6 +422,12 @@ impl Publish<'_> {
                         .or_default() += 1;
                     progress.clear();
                     eprintln!("line {number}: {refused}");
+                    self.reject(
+                        number,
+                        line.as_bytes(),
+                        refused.rejection.reason.as_str(),
+                        &refused.to_string(),
+                    )?;
                     continue;
                 }
             };
@@ -372,7 +452,29 @@ impl Publish<'_> {
             settle(number, delivery, &mut totals, &progress).await;
         }
         progress.clear();
+        if let Some(rejects) = self.rejects {
+            rejects
+                .borrow_mut()
+                .finish()
+                .context("writing the --rejects files")?;
+        }
         Ok(totals)
+    }
+
+    fn reject(
+        &self,
+        number: usize,
+        bytes: &[u8],
+        reason: &str,
+        detail: &str,
+    ) -> anyhow::Result<()> {
+        if let Some(rejects) = self.rejects {
+            rejects
+                .borrow_mut()
+                .refused(number, bytes, reason, detail)
+                .context("writing the --rejects files")?;
+        }
+        Ok(())
     }
 }
 

@@ -239,14 +239,9 @@ fn publish_produces_exactly_the_good_lines_and_reports_the_bad_ones() {
     let broker = Broker::shared();
     let topic = icsflow_testkit::unique_name("publish.discharge");
     broker.create_topic(&topic, 1);
-    let examples =
-        std::fs::read_to_string(repository_root().join("schemas/examples/discharge.jsonl"))
-            .expect("examples");
+    let examples = discharge_examples();
     let good: Vec<&str> = examples.lines().collect();
-    let with_nhs_number = good[1].replace(
-        "0202020202020202020202020202020202020202020202020202020202020202",
-        "9434765919",
-    );
+    let with_nhs_number = with_episode_reference(good[1], "9434765919");
     let cut_short = &good[2][..good[2].len() / 2];
     let unknown_field = good[3].replacen('{', "{\"ward\":\"12\",", 1);
     let lines = [
@@ -536,4 +531,90 @@ fn pseudonymise_agrees_with_the_published_test_vectors() {
             .collect();
         assert_eq!(text(&output.stdout), expected);
     }
+}
+
+/// `publish --rejects FILE` writes the refused lines as they were, to fix
+/// and send again, and why each was refused; a line with an NHS number is
+/// never copied.
+#[test]
+fn publish_writes_the_refused_lines_to_fix_and_their_reasons_but_never_an_nhs_number() {
+    let examples = discharge_examples();
+    let good: Vec<&str> = examples.lines().collect();
+    let with_nhs_number = with_episode_reference(good[1], "9990000018");
+    let unknown_field = good[3].replacen('{', "{\"ward\":\"12\",", 1);
+    let bad_place = good[2].replace("E06000047", "E07000001");
+    let input = [
+        good[0],
+        &with_nhs_number,
+        &unknown_field,
+        good[1],
+        &bad_place,
+    ]
+    .join("\n");
+    let folder = scratch_folder("rejects");
+    let rejects = folder.join("rejects.jsonl");
+    let output = icsflow_with_input(
+        &[
+            "publish",
+            "--feed",
+            "discharge",
+            "--dry-run",
+            "--rejects",
+            rejects.to_str().expect("path"),
+            "-",
+        ],
+        &input,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let copied = std::fs::read_to_string(&rejects).expect("rejects written");
+    assert_eq!(copied, format!("{unknown_field}\n{bad_place}\n"));
+    assert!(!copied.contains("9990000018"));
+    let reasons: Vec<serde_json::Value> =
+        std::fs::read_to_string(folder.join("rejects.jsonl.reasons.jsonl"))
+            .expect("reasons written")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("JSON"))
+            .collect();
+    let summary: Vec<(u64, &str, bool, Option<u64>)> = reasons
+        .iter()
+        .map(|reason| {
+            (
+                reason["input_line"].as_u64().expect("line"),
+                reason["reason"].as_str().expect("reason"),
+                reason["copied"].as_bool().expect("copied"),
+                reason["rejects_line"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (2, "identifiable_data", false, None),
+            (3, "malformed", true, Some(1)),
+            (5, "invalid_field", true, Some(2)),
+        ]
+    );
+    // Fixed, the copied lines are accepted.
+    let fixed = copied
+        .replace("\"ward\":\"12\",", "")
+        .replace("E07000001", "E06000047");
+    let output = icsflow_with_input(
+        &["publish", "--feed", "discharge", "--dry-run", "-"],
+        &fixed,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+}
+
+/// The discharge feed's example lines.
+fn discharge_examples() -> String {
+    std::fs::read_to_string(repository_root().join("schemas/examples/discharge.jsonl"))
+        .expect("examples")
+}
+
+/// An example line whose episode reference is `value` instead.
+fn with_episode_reference(line: &str, value: &str) -> String {
+    line.replace(
+        "0202020202020202020202020202020202020202020202020202020202020202",
+        value,
+    )
 }

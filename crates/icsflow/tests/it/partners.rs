@@ -343,3 +343,103 @@ fn the_simulator_and_ingest_follow_the_per_partner_layout_of_the_reference_data(
         .1
         .contains("reason=\"organisation_mismatch\""));
 }
+
+/// `icsflow rejections` reports one partner's dead letters only: reason,
+/// field, coordinates and event id, nothing for a record that may hold an
+/// NHS number but its reason, and never another partner's or nobody's.
+#[test]
+fn rejections_reports_one_partners_dead_letters_and_nothing_of_anyone_elses() {
+    let kafka = broker_with_topics();
+    let catalogue = icsflow_avro::SchemaCatalogue::embedded();
+    let events = recent_samples();
+    let rvw = events
+        .iter()
+        .find(|event| event.envelope.source_organisation.as_str() == "RVW")
+        .copied()
+        .expect("an RVW event");
+    let other = events
+        .iter()
+        .find(|event| event.envelope.source_organisation.as_str() != "RVW")
+        .copied()
+        .expect("another organisation's event");
+    let altered = |event: &icsflow_core::Event, alteration| {
+        icsflow_avro::encode_altered(
+            &catalogue,
+            event,
+            icsflow_avro::Framing::SingleObject,
+            alteration,
+        )
+    };
+    let discharge = kafka.topic_of(Feed::Discharge).to_owned();
+    let other_topic = kafka.topic_of(other.feed()).to_owned();
+    crate::roles::publish(
+        &kafka,
+        &[
+            (
+                discharge.as_str(),
+                altered(&rvw, icsflow_avro::Alteration::Place("E07000001")),
+            ),
+            (
+                discharge.as_str(),
+                altered(
+                    &rvw,
+                    icsflow_avro::Alteration::EpisodeReference("9990000018"),
+                ),
+            ),
+            (
+                other_topic.as_str(),
+                altered(&other, icsflow_avro::Alteration::Place("E07000001")),
+            ),
+            (discharge.as_str(), b"\xc3\x01garbage".to_vec()),
+        ],
+    );
+    let ingest = Role::start("ingest", &kafka);
+    eventually("four dead letters", Duration::from_secs(60), || {
+        read_whole_topic(&kafka, &kafka.dead_letter).len() == 4
+    });
+    drop(ingest);
+
+    let config = kafka.config_file();
+    let report = |format: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+            .args(["rejections", "--organisation", "RVW", "--since", "1h"])
+            .args(["--format", format, "--config"])
+            .arg(&config)
+            .output()
+            .expect("icsflow runs");
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let lines: Vec<serde_json::Value> = report("jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let invalid = lines
+        .iter()
+        .find(|line| line["reason"] == "invalid_field")
+        .expect("the invalid place");
+    assert_eq!(invalid["field"], "place");
+    assert_eq!(invalid["organisation"], "RVW");
+    assert_eq!(invalid["topic"], discharge.as_str());
+    assert_eq!(
+        invalid["event_id"],
+        serde_json::json!(rvw.envelope.event_id.to_string())
+    );
+    let identifiable = lines
+        .iter()
+        .find(|line| line["reason"] == "identifiable_data")
+        .expect("the NHS number");
+    assert_eq!(identifiable["value_withheld"], true);
+    assert!(identifiable["event_id"].is_null());
+
+    let table = report("table");
+    assert!(table.contains("Rejections of RVW"), "{table}");
+    assert!(table.contains("invalid_field            place"), "{table}");
+    assert!(table.contains("(withheld)"), "{table}");
+    assert!(!table.contains("9990000018"), "{table}");
+    assert!(
+        !table.contains(&other.envelope.event_id.to_string()),
+        "{table}"
+    );
+}
