@@ -70,33 +70,154 @@ pub trait RegistryTransport: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Plain-HTTP transport with a whole-request timeout.
+/// A secret (a password, a token): never printed, not even by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(***)")
+    }
+}
+
+/// How icsflow authenticates to the registry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RegistryCredentials {
+    #[default]
+    None,
+    /// HTTP basic authentication (Confluent Cloud's API key and secret).
+    Basic { username: String, password: Secret },
+    /// `Authorization: Bearer TOKEN`.
+    Bearer(Secret),
+}
+
+impl RegistryCredentials {
+    fn header(&self) -> Option<String> {
+        match self {
+            RegistryCredentials::None => None,
+            RegistryCredentials::Basic { username, password } => Some(format!(
+                "Basic {}",
+                base64(format!("{username}:{}", password.expose()).as_bytes())
+            )),
+            RegistryCredentials::Bearer(token) => Some(format!("Bearer {}", token.expose())),
+        }
+    }
+}
+
+/// Where the registry is and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryConnection {
+    /// `http://registry:8081` or `https://...`, without a trailing slash.
+    pub url: String,
+    /// How long one request may take.
+    pub timeout: Duration,
+    pub credentials: RegistryCredentials,
+    /// PEM certificates to trust for `https` instead of the Mozilla roots
+    /// built in (a private certificate authority).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl RegistryConnection {
+    /// A plain connection with no credentials.
+    pub fn plain(url: &str, timeout: Duration) -> RegistryConnection {
+        RegistryConnection {
+            url: url.trim_end_matches('/').to_owned(),
+            timeout,
+            credentials: RegistryCredentials::None,
+            ca_pem: None,
+        }
+    }
+}
+
+/// HTTP or HTTPS (rustls) transport with a whole-request timeout and the
+/// connection's credentials on every request.
 #[derive(Debug)]
 pub struct HttpTransport {
     base_url: String,
     agent: ureq::Agent,
+    /// The `Authorization` header, if any (`Debug` shows whether, not what).
+    authorization: Option<Secret>,
 }
 
 impl HttpTransport {
-    /// `base_url` like `http://registry:8081`, without a trailing slash.
-    pub fn new(base_url: &str, timeout: Duration) -> HttpTransport {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build();
-        HttpTransport {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            agent: ureq::Agent::new_with_config(config),
+    /// A transport for `connection`; fails when its CA certificates cannot
+    /// be read as PEM.
+    pub fn new(connection: &RegistryConnection) -> Result<HttpTransport, String> {
+        let mut config = ureq::Agent::config_builder()
+            .timeout_global(Some(connection.timeout))
+            .http_status_as_error(false);
+        if let Some(pem) = &connection.ca_pem {
+            let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|error| format!("the CA file is not PEM: {error}"))?;
+            if certificates.is_empty() {
+                return Err("the CA file holds no certificate".to_owned());
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certificates))
+                    .build(),
+            );
+        }
+        Ok(HttpTransport {
+            base_url: connection.url.trim_end_matches('/').to_owned(),
+            agent: ureq::Agent::new_with_config(config.build()),
+            authorization: connection.credentials.header().map(Secret),
+        })
+    }
+
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(value) => request.header("Authorization", value.expose()),
+            None => request,
         }
     }
+}
+
+/// Standard base64 with padding (RFC 4648), for basic authentication.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let group = chunk
+            .iter()
+            .enumerate()
+            .fold(0_u32, |group, (index, byte)| {
+                group | u32::from(*byte) << (16 - 8 * index)
+            });
+        for index in 0..4 {
+            if index <= chunk.len() {
+                out.push(char::from(
+                    ALPHABET[(group >> (18 - 6 * index) & 63) as usize],
+                ));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 impl RegistryTransport for HttpTransport {
     fn get(&self, path: &str) -> RegistryResponse {
         let url = format!("{}{path}", self.base_url);
         let response = match self
-            .agent
-            .get(&url)
+            .authorized(self.agent.get(&url))
             .header("Accept", "application/vnd.schemaregistry.v1+json")
             .call()
         {
@@ -109,8 +230,7 @@ impl RegistryTransport for HttpTransport {
     fn post(&self, path: &str, body: &str) -> RegistryResponse {
         let url = format!("{}{path}", self.base_url);
         match self
-            .agent
-            .post(&url)
+            .authorized(self.agent.post(&url))
             .header("Content-Type", "application/vnd.schemaregistry.v1+json")
             .send(body)
         {
@@ -155,12 +275,16 @@ impl SchemaRegistryClient {
         }
     }
 
+    /// A client over HTTP or HTTPS; fails when the connection's CA
+    /// certificates cannot be read.
     pub fn over_http(
-        base_url: &str,
-        timeout: Duration,
+        connection: &RegistryConnection,
         catalogue: Arc<SchemaCatalogue>,
-    ) -> SchemaRegistryClient {
-        SchemaRegistryClient::new(Box::new(HttpTransport::new(base_url, timeout)), catalogue)
+    ) -> Result<SchemaRegistryClient, String> {
+        Ok(SchemaRegistryClient::new(
+            Box::new(HttpTransport::new(connection)?),
+            catalogue,
+        ))
     }
 
     /// Registers `schema` (Avro JSON) under `subject` and returns the id the
@@ -277,5 +401,45 @@ impl SchemaRegistryClient {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_and_secrets_never_print() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+        let credentials = RegistryCredentials::Basic {
+            username: "rvw".to_owned(),
+            password: Secret::new("s3cret"),
+        };
+        assert_eq!(
+            credentials.header().as_deref(),
+            Some("Basic cnZ3OnMzY3JldA==")
+        );
+        assert!(!format!("{credentials:?}").contains("s3cret"));
+        let connection = RegistryConnection {
+            credentials,
+            ..RegistryConnection::plain("https://registry", Duration::from_secs(1))
+        };
+        let transport = HttpTransport::new(&connection).expect("a transport");
+        assert!(!format!("{transport:?}").contains("cnZ3OnMzY3JldA"));
+        let unreadable = RegistryConnection {
+            ca_pem: Some(b"not a certificate".to_vec()),
+            ..connection
+        };
+        assert!(HttpTransport::new(&unreadable).is_err());
     }
 }

@@ -451,6 +451,11 @@ pub struct SchemaRegistry {
 }
 
 impl SchemaRegistry {
+    /// `127.0.0.1:PORT`, for a gateway in front of it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     /// Starts a registry of the test's own and waits until it answers.
     pub fn start() -> SchemaRegistry {
         let port = free_port();
@@ -602,4 +607,150 @@ fn json_string(text: &str) -> String {
     }
     quoted.push('"');
     quoted
+}
+
+/// An HTTPS gateway in front of a plain-HTTP server (the registry), as an
+/// ICS's API gateway or a hosted registry would be: TLS with a certificate
+/// generated for `127.0.0.1` and `localhost` when it starts, and every
+/// request refused with 401 unless it carries the `Authorization` header
+/// given. Requests that pass are forwarded one per connection.
+#[derive(Debug)]
+pub struct TlsGateway {
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The generated certificate, PEM, to trust as a certificate authority.
+    pub certificate_pem: String,
+    /// How many requests were refused for their credentials.
+    refused: std::sync::Arc<AtomicU64>,
+}
+
+impl TlsGateway {
+    /// Starts the gateway to `upstream` (`HOST:PORT`) on a free port.
+    pub fn start(upstream: &str, authorization: &str) -> TlsGateway {
+        use std::sync::Arc;
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .expect("a certificate");
+        let certificate_pem = certified.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(certified.key_pair.serialize_der())
+            .expect("a private key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .expect("a server configuration");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let refused = Arc::new(AtomicU64::new(0));
+        let (upstream, authorization, counter) = (
+            upstream.to_owned(),
+            authorization.to_owned(),
+            Arc::clone(&refused),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (config, upstream, authorization, counter) = (
+                    Arc::clone(&config),
+                    upstream.clone(),
+                    authorization.clone(),
+                    Arc::clone(&counter),
+                );
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, config, &upstream, &authorization, &counter);
+                });
+            }
+        });
+        TlsGateway {
+            url: format!("https://127.0.0.1:{port}"),
+            certificate_pem,
+            refused,
+        }
+    }
+
+    /// How many requests were refused for their credentials so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// One connection: the request's head and body read over TLS, checked,
+/// forwarded with `Connection: close`, and the answer relayed.
+fn serve_one(
+    stream: std::net::TcpStream,
+    config: std::sync::Arc<rustls::ServerConfig>,
+    upstream: &str,
+    authorization: &str,
+    refused: &AtomicU64,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let connection = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(connection, stream);
+    let mut request = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    let head_end = loop {
+        let read = tls.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        request.extend_from_slice(&buffer[..read]);
+        if let Some(end) = request.windows(4).position(|window| window == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+    let header = |name: &str| {
+        head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    let length: usize = header("content-length")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        let read = tls.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        request.extend_from_slice(&buffer[..read]);
+    }
+    if header("authorization").as_deref() != Some(authorization) {
+        refused.fetch_add(1, Ordering::Relaxed);
+        tls.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )?;
+        tls.conn.send_close_notify();
+        return tls.flush();
+    }
+    // The same request to the upstream, on a connection of its own.
+    let mut forwarded = String::new();
+    for (index, line) in head.trim_end().split("\r\n").enumerate() {
+        let name = line
+            .split_once(':')
+            .map(|(name, _)| name.trim().to_ascii_lowercase());
+        if index > 0 && matches!(name.as_deref(), Some("connection" | "authorization")) {
+            continue;
+        }
+        forwarded.push_str(line);
+        forwarded.push_str("\r\n");
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+    let mut upstream = std::net::TcpStream::connect(upstream)?;
+    upstream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    upstream.write_all(forwarded.as_bytes())?;
+    upstream.write_all(&request[head_end..])?;
+    let mut answer = Vec::new();
+    upstream.read_to_end(&mut answer)?;
+    tls.write_all(&answer)?;
+    tls.conn.send_close_notify();
+    tls.flush()
 }

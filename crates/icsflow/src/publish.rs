@@ -159,7 +159,15 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("icsflow publish: --framing confluent needs --schema-id, or a registry to register the schema with (--schema-registry URL or schema_registry.url)");
                 return Ok(ExitCode::from(64));
             };
-            match register_schema(&url, feed, &topic, settings.schema_registry_timeout_ms) {
+            let connection = match settings.registry_connection(Some(&url)) {
+                Ok(Some(connection)) => connection,
+                Ok(None) => unreachable!("a URL was given"),
+                Err(problem) => {
+                    eprintln!("icsflow publish: {problem}");
+                    return Ok(ExitCode::from(64));
+                }
+            };
+            match register_schema(&connection, feed, &topic) {
                 Ok(schema_id) => Framing::Confluent { schema_id },
                 Err(error) => {
                     eprintln!(
@@ -277,10 +285,9 @@ const EXIT_NOT_AUTHORIZED: u8 = 77;
 /// Registers the feed's current schema under `<topic>-value` and returns
 /// its id.
 fn register_schema(
-    url: &str,
+    connection: &icsflow_avro::RegistryConnection,
     feed: Feed,
     topic: &str,
-    timeout_ms: u64,
 ) -> Result<u32, icsflow_avro::LookupError> {
     let catalogue = std::sync::Arc::new(SchemaCatalogue::embedded());
     // The last version of each feed is its current schema.
@@ -291,10 +298,12 @@ fn register_schema(
         .map(|file| file.text)
         .unwrap_or_default();
     let client = icsflow_avro::SchemaRegistryClient::over_http(
-        url,
-        Duration::from_millis(timeout_ms),
+        connection,
         std::sync::Arc::clone(&catalogue),
-    );
+    )
+    .map_err(|problem| {
+        icsflow_avro::LookupError::Unavailable(format!("`schema_registry.ca_file`: {problem}"))
+    })?;
     let subject = format!("{topic}-value");
     let schema_id = client.register(&subject, schema)?;
     eprintln!(

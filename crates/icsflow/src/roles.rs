@@ -214,6 +214,16 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
     let loaded = loaded.and_then(|mut settings| {
         arguments.kafka.apply(&mut settings);
         let mut problems = settings.kafka.problems();
+        // The registry's CA file is read and parsed now, with the rest.
+        match settings.registry_connection(None) {
+            Ok(Some(connection)) => {
+                if let Err(problem) = icsflow_avro::HttpTransport::new(&connection) {
+                    problems.push(format!("`schema_registry.ca_file`: {problem}"));
+                }
+            }
+            Ok(None) => {}
+            Err(problem) => problems.push(problem),
+        }
         match settings.with_reference() {
             Ok(settings) if problems.is_empty() => Ok(settings),
             Ok(_) => Err(problems),
@@ -474,13 +484,15 @@ where
     let companion = tokio::spawn(companion(shutdown.clone()));
 
     let catalogue = Arc::new(SchemaCatalogue::embedded());
-    let decoder = match &settings.schema_registry_url {
-        Some(url) => {
-            let client = SchemaRegistryClient::over_http(
-                url,
-                Duration::from_millis(settings.schema_registry_timeout_ms),
-                Arc::clone(&catalogue),
-            );
+    // Checked when the settings were loaded: a CA file that stopped being
+    // readable since is a start-up error.
+    let decoder = match settings
+        .registry_connection(None)
+        .map_err(anyhow::Error::msg)?
+    {
+        Some(connection) => {
+            let client = SchemaRegistryClient::over_http(&connection, Arc::clone(&catalogue))
+                .map_err(|problem| anyhow::anyhow!("`schema_registry.ca_file`: {problem}"))?;
             EventDecoder::with_registry(catalogue, Arc::new(client))
         }
         None => EventDecoder::new(catalogue),

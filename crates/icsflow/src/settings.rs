@@ -33,6 +33,11 @@ pub struct Settings {
     /// Confluent framing; `None` accepts single-object framing only.
     pub schema_registry_url: Option<String>,
     pub schema_registry_timeout_ms: u64,
+    /// How icsflow authenticates to the registry.
+    pub schema_registry_credentials: icsflow_avro::RegistryCredentials,
+    /// PEM certificates to trust for an `https` registry instead of the
+    /// built-in Mozilla roots.
+    pub schema_registry_ca_file: Option<std::path::PathBuf>,
     pub admin_addr: SocketAddr,
     /// Where the published view (flow metrics under the small-number rule)
     /// is served; `None`: not served.
@@ -129,6 +134,22 @@ const SETTINGS: &[Setting] = &[
     Setting {
         key: "schema_registry.timeout_ms",
         default: "5000",
+    },
+    Setting {
+        key: "schema_registry.username",
+        default: "",
+    },
+    Setting {
+        key: "schema_registry.password",
+        default: "",
+    },
+    Setting {
+        key: "schema_registry.bearer_token",
+        default: "",
+    },
+    Setting {
+        key: "schema_registry.ca_file",
+        default: "",
     },
     Setting {
         key: "admin.addr",
@@ -254,6 +275,10 @@ pub fn load(
     let registry_url = reader.string("schema_registry.url");
     let schema_registry_timeout_ms =
         reader.number::<u64>("schema_registry.timeout_ms", 100..=120_000);
+    let registry_username = reader.string("schema_registry.username");
+    let registry_password = reader.string("schema_registry.password");
+    let registry_token = reader.string("schema_registry.bearer_token");
+    let registry_ca_file = reader.string("schema_registry.ca_file");
     let admin_addr = reader.string("admin.addr");
     let published_addr = reader.string("admin.published_addr");
     let eviction_horizon_days = reader.number::<i32>(
@@ -326,18 +351,55 @@ pub fn load(
     };
     let schema_registry_url = match registry_url.trim() {
         "" => None,
-        url if url.starts_with("http://") => Some(url.trim_end_matches('/').to_owned()),
-        url if url.starts_with("https://") => {
-            problems.push(format!("`schema_registry.url` is {url}: this build speaks plain HTTP to the registry; reach it through a local TLS proxy or sidecar"));
-            None
+        url if url.starts_with("http://") || url.starts_with("https://") => {
+            Some(url.trim_end_matches('/').to_owned())
         }
         url => {
             problems.push(format!(
-                "`schema_registry.url` is `{url}`: expected a URL such as http://registry:8081"
+                "`schema_registry.url` is `{url}`: expected a URL such as http://registry:8081 or https://registry.example.org"
             ));
             None
         }
     };
+    // Secrets are named, never quoted.
+    let schema_registry_credentials = match (
+        registry_username.is_empty(),
+        registry_password.is_empty(),
+        registry_token.is_empty(),
+    ) {
+        (true, true, true) => icsflow_avro::RegistryCredentials::None,
+        (false, false, true) => icsflow_avro::RegistryCredentials::Basic {
+            username: registry_username,
+            password: icsflow_avro::Secret::new(registry_password),
+        },
+        (true, true, false) => {
+            icsflow_avro::RegistryCredentials::Bearer(icsflow_avro::Secret::new(registry_token))
+        }
+        (_, _, false) => {
+            problems.push("`schema_registry.bearer_token` and `schema_registry.username`/`password` are both set: give one kind of credentials".to_owned());
+            icsflow_avro::RegistryCredentials::None
+        }
+        (true, false, true) => {
+            problems.push(
+                "`schema_registry.password` is set without `schema_registry.username`".to_owned(),
+            );
+            icsflow_avro::RegistryCredentials::None
+        }
+        (false, true, true) => {
+            problems.push("`schema_registry.username` is set without `schema_registry.password` (give it through ICSFLOW__SCHEMA_REGISTRY__PASSWORD)".to_owned());
+            icsflow_avro::RegistryCredentials::None
+        }
+    };
+    if schema_registry_credentials != icsflow_avro::RegistryCredentials::None
+        && schema_registry_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("http://"))
+    {
+        problems.push("`schema_registry.url` is plain http:// but credentials are set: they would cross the network in clear; use https://".to_owned());
+    }
+    let schema_registry_ca_file = Some(registry_ca_file.trim())
+        .filter(|file| !file.is_empty())
+        .map(std::path::PathBuf::from);
     let admin_addr = match admin_addr.parse::<SocketAddr>() {
         Ok(address) => address,
         Err(_) => {
@@ -419,6 +481,8 @@ pub fn load(
         reference: None,
         schema_registry_url,
         schema_registry_timeout_ms,
+        schema_registry_credentials,
+        schema_registry_ca_file,
         admin_addr,
         published_addr,
         engine: EngineConfig {
@@ -432,6 +496,33 @@ pub fn load(
 }
 
 impl Settings {
+    /// The registry connection for `url` (the configured one when `None`):
+    /// timeout, credentials, and the CA file read now. `Ok(None)` when no
+    /// registry is configured or given.
+    pub fn registry_connection(
+        &self,
+        url: Option<&str>,
+    ) -> Result<Option<icsflow_avro::RegistryConnection>, String> {
+        let Some(url) = url.or(self.schema_registry_url.as_deref()) else {
+            return Ok(None);
+        };
+        let ca_pem = match &self.schema_registry_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|error| {
+                format!(
+                    "`schema_registry.ca_file`: cannot read {}: {error}",
+                    path.display()
+                )
+            })?),
+            None => None,
+        };
+        Ok(Some(icsflow_avro::RegistryConnection {
+            url: url.trim_end_matches('/').to_owned(),
+            timeout: std::time::Duration::from_millis(self.schema_registry_timeout_ms),
+            credentials: self.schema_registry_credentials.clone(),
+            ca_pem,
+        }))
+    }
+
     /// Reads the reference data `reference.file` names, if any, and with
     /// the per-partner layout hands it to the topics. Every problem of the
     /// file is returned.

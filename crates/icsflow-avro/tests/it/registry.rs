@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use icsflow_avro::{
-    encode_confluent, DecodeError, EventDecoder, SchemaCatalogue, SchemaRegistryClient,
-    EMBEDDED_SCHEMAS,
+    encode_confluent, DecodeError, EventDecoder, RegistryConnection, SchemaCatalogue,
+    SchemaRegistryClient, EMBEDDED_SCHEMAS,
 };
 use icsflow_core::{one_event_of_each_type, RejectReason};
 
@@ -104,10 +104,10 @@ impl StubRegistry {
 fn decoder_for(registry: &StubRegistry) -> EventDecoder {
     let catalogue = Arc::new(SchemaCatalogue::embedded());
     let client = SchemaRegistryClient::over_http(
-        &registry.address,
-        Duration::from_millis(500),
+        &RegistryConnection::plain(&registry.address, Duration::from_millis(500)),
         Arc::clone(&catalogue),
-    );
+    )
+    .expect("a client");
     EventDecoder::with_registry(catalogue, Arc::new(client))
 }
 
@@ -210,10 +210,13 @@ fn an_unreachable_registry_is_retriable() {
         .port();
     let catalogue = Arc::new(SchemaCatalogue::embedded());
     let client = SchemaRegistryClient::over_http(
-        &format!("http://127.0.0.1:{port}"),
-        Duration::from_millis(500),
+        &RegistryConnection::plain(
+            &format!("http://127.0.0.1:{port}"),
+            Duration::from_millis(500),
+        ),
         Arc::clone(&catalogue),
-    );
+    )
+    .expect("a client");
     let decoder = EventDecoder::with_registry(catalogue, Arc::new(client));
     let outcome = decoder.decode(
         &encode_confluent(&one_event_of_each_type()[0], 1),

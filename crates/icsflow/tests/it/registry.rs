@@ -340,3 +340,114 @@ fn publish_registers_the_feed_schema_and_uses_its_id() {
     );
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+/// A registry behind HTTPS and basic authentication (a generated
+/// certificate, trusted through `schema_registry.ca_file`): publish
+/// registers through it and ingest resolves ids through it; a wrong
+/// password is a refusal that names the credentials, never quotes them;
+/// without the CA the certificate is not trusted.
+#[test]
+fn the_registry_is_reached_over_https_with_credentials() {
+    let broker = broker_with_topics();
+    let registry = SchemaRegistry::start();
+    // "rvw:s3cret-for-the-test" in base64.
+    let gateway = icsflow_testkit::TlsGateway::start(
+        &registry.address(),
+        "Basic cnZ3OnMzY3JldC1mb3ItdGhlLXRlc3Q=",
+    );
+    let url = format!("{}/apis/ccompat/v7", gateway.url);
+    let folder = broker.folder().to_path_buf();
+    let ca_file = folder.join("registry-ca.pem");
+    std::fs::write(&ca_file, &gateway.certificate_pem).expect("CA written");
+    let examples = std::fs::read_to_string(
+        crate::repository_root().join("schemas/examples/social_care.jsonl"),
+    )
+    .expect("examples");
+    let topic = broker.topic_of(Feed::SocialCare).to_owned();
+    let environment = |password: &str, ca: bool| -> Vec<(String, String)> {
+        let mut variables = vec![
+            ("ICSFLOW__SCHEMA_REGISTRY__URL".to_owned(), url.clone()),
+            (
+                "ICSFLOW__SCHEMA_REGISTRY__USERNAME".to_owned(),
+                "rvw".to_owned(),
+            ),
+            (
+                "ICSFLOW__SCHEMA_REGISTRY__PASSWORD".to_owned(),
+                password.to_owned(),
+            ),
+        ];
+        if ca {
+            variables.push((
+                "ICSFLOW__SCHEMA_REGISTRY__CA_FILE".to_owned(),
+                ca_file.display().to_string(),
+            ));
+        }
+        variables
+    };
+    let publish_with = |password: &str, ca: bool| {
+        crate::icsflow_with_input(
+            &environment(password, ca),
+            &[
+                "publish",
+                "--feed",
+                "social_care",
+                "--framing",
+                "confluent",
+                "-b",
+                &broker.address,
+                "--topic",
+                &topic,
+                "-",
+            ],
+            &examples,
+        )
+    };
+
+    // A wrong password: refused, said, never quoted; nothing produced.
+    let refused = publish_with("not-the-password", true);
+    let errors = crate::text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{errors}");
+    assert!(errors.contains("HTTP 401"), "{errors}");
+    assert!(!errors.contains("not-the-password"), "{errors}");
+    assert!(gateway.refused() >= 1);
+    // The certificate not trusted without the CA file: unreachable, retry.
+    let untrusted = publish_with("s3cret-for-the-test", false);
+    let errors = crate::text(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(75), "{errors}");
+    assert!(read_whole_topic(&broker, &topic).is_empty());
+
+    // The right credentials and CA: registered, produced, and resolved by
+    // ingest through the same gateway.
+    let published = publish_with("s3cret-for-the-test", true);
+    assert_eq!(
+        published.status.code(),
+        Some(0),
+        "{}",
+        crate::text(&published.stderr)
+    );
+    let records = read_whole_topic(&broker, &topic);
+    assert_eq!(records.len(), examples.lines().count());
+    assert!(records.iter().all(|record| record.payload[0] == 0));
+    let role_environment = environment("s3cret-for-the-test", true);
+    let role_environment: Vec<(&str, &str)> = role_environment
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let ingest = Role::start_with("ingest", &broker, &role_environment);
+    eventually(
+        "every Confluent record resolved over HTTPS",
+        Duration::from_secs(60),
+        || read_whole_topic(&broker, &broker.journey).len() == records.len(),
+    );
+    assert!(read_whole_topic(&broker, &broker.dead_letter).is_empty());
+    let body = ingest.get("/metrics").1;
+    assert!(
+        metric(
+            &body,
+            "icsflow_ingest_registry_lookups_total{outcome=\"answered\"}"
+        ) >= 1.0,
+        "{body}"
+    );
+    let log = std::fs::read_to_string(&ingest.log).unwrap_or_default();
+    assert!(!log.contains("s3cret-for-the-test"), "{log}");
+}
