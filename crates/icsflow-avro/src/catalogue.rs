@@ -180,6 +180,52 @@ fn record_full_name(schema: &Schema) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// `EMBEDDED_SCHEMAS` is every file under `schemas/<feed>/`, each with
+    /// its feed, version and text: a new version cannot be left out of the
+    /// build.
+    #[test]
+    fn the_embedded_schemas_are_exactly_the_files_in_schemas() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"));
+        let mut on_disk = Vec::new();
+        for feed in Feed::ALL {
+            for entry in std::fs::read_dir(root.join(feed.as_str())).expect("a feed folder") {
+                let path = entry.expect("an entry").path();
+                let name = path
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .unwrap_or_default();
+                let version = name
+                    .strip_prefix('v')
+                    .and_then(|rest| rest.strip_suffix(".avsc"))
+                    .and_then(|number| number.parse::<u32>().ok())
+                    .unwrap_or_else(|| panic!("{} is not v<N>.avsc", path.display()));
+                let text = std::fs::read_to_string(&path).expect("a schema");
+                on_disk.push((feed, version, text));
+            }
+        }
+        on_disk.sort_by_key(|(feed, version, _)| (*feed as usize, *version));
+        let mut embedded: Vec<(Feed, u32, String)> = EMBEDDED_SCHEMAS
+            .iter()
+            .map(|file| (file.feed, file.version, file.text.to_owned()))
+            .collect();
+        embedded.sort_by_key(|(feed, version, _)| (*feed as usize, *version));
+        assert_eq!(
+            embedded
+                .iter()
+                .map(|(feed, version, _)| (*feed, *version))
+                .collect::<Vec<_>>(),
+            on_disk
+                .iter()
+                .map(|(feed, version, _)| (*feed, *version))
+                .collect::<Vec<_>>(),
+            "EMBEDDED_SCHEMAS and schemas/ list different files"
+        );
+        assert!(
+            embedded == on_disk,
+            "an embedded schema's text differs from its file"
+        );
+    }
+
     #[test]
     fn embedded_schemas_are_current_and_distinct() {
         let catalogue = SchemaCatalogue::embedded();

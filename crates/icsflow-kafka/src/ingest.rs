@@ -26,9 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use icsflow_avro::{
-    encode_single_object, DecodeError, EventDecoder, LookupError, SchemaRegistryClient,
-};
+use icsflow_avro::{DecodeError, EventDecoder, LookupError, SchemaRegistryClient};
 use icsflow_core::{Feed, RejectReason, Rejection, Timestamp, TimestampPolicy};
 use icsflow_telemetry::{Health, PipelineMetrics, OTHER_ORGANISATION};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -784,7 +782,7 @@ fn route(
                 kind: OutputKind::Accepted,
                 topic: Arc::clone(&outputs.journey),
                 key: Some(event.envelope.patient.hex()),
-                value: encode_single_object(decoder.catalogue(), &event),
+                value: crate::journey_record::encode(&event),
                 headers: None,
             })
         }

@@ -215,10 +215,9 @@ pub async fn run_join(
     consumer.subscribe(&[topics.journey.as_str()])?;
     info!(topic = %topics.journey, "join started");
 
-    // Canonical events were validated by ingest; replay must not refuse them
-    // for being old, so no wall clock here.
+    // For journey records written before the topic had an encoding of its
+    // own (partner Avro); see `decode_journey`.
     let decoder = EventDecoder::new(Arc::new(icsflow_avro::SchemaCatalogue::embedded()));
-    let policy = TimestampPolicy::without_clock();
     let mut replays: BTreeMap<i32, Replay> = BTreeMap::new();
     let mut summary = JoinSummary::default();
     let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
@@ -301,7 +300,7 @@ pub async fn run_join(
                     }
                     if let Some(replay) = replays.get_mut(&partition) {
                         replay.next_offset = replay.next_offset.max(message.offset() + 1);
-                        match decoder.decode(message.payload().unwrap_or_default(), &policy) {
+                        match decode_journey(&decoder, message.payload().unwrap_or_default()) {
                             Ok(event) => batch.push((partition, event)),
                             Err(error) => {
                                 summary.undecodable += 1;
@@ -374,6 +373,20 @@ impl ReplayProgress {
             consumed - self.consumed_at_start,
             self.started.elapsed().as_secs_f64(),
         )
+    }
+}
+
+/// A journey topic record: icsflow's own encoding (validated by ingest, so
+/// read without partner validation), or a record from before that encoding
+/// existed, read as partner Avro with no wall clock (replay must not refuse
+/// an event for being old).
+fn decode_journey(decoder: &EventDecoder, bytes: &[u8]) -> Result<Event, String> {
+    if crate::journey_record::is_journey_record(bytes) {
+        crate::journey_record::decode(bytes).map_err(|error| error.to_string())
+    } else {
+        decoder
+            .decode(bytes, &TimestampPolicy::without_clock())
+            .map_err(|error| error.to_string())
     }
 }
 

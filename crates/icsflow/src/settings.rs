@@ -306,24 +306,20 @@ pub fn load(
             "`kafka.bootstrap_servers` is empty: give host:port of at least one broker".to_owned(),
         );
     }
-    for (key, name) in [
+    // Every topic setting, once: each needs a name of its own.
+    let topic_settings = [
         ("topics.discharge", &topics.discharge),
         ("topics.social_care", &topics.social_care),
         ("topics.primary_care", &topics.primary_care),
         ("topics.journey", &topics.journey),
         ("topics.dead_letter", &topics.dead_letter),
-    ] {
+    ];
+    for (key, name) in topic_settings {
         if name.trim().is_empty() {
             problems.push(format!("`{key}` is empty: every topic needs a name"));
         }
     }
-    let mut names = [
-        &topics.discharge,
-        &topics.social_care,
-        &topics.primary_care,
-        &topics.journey,
-        &topics.dead_letter,
-    ];
+    let mut names = topic_settings.map(|(_, name)| name);
     names.sort();
     if names
         .windows(2)
@@ -814,10 +810,16 @@ mod tests {
         let settings =
             load(Some((EXAMPLE_CONFIG, &text)), &BTreeMap::new()).expect("the example is valid");
         assert_eq!(settings, load(None, &BTreeMap::new()).expect("defaults"));
+        // Each key under its own section: the two `group_id`s cannot
+        // cover for each other.
+        let parsed: toml::Table = toml::from_str(&text).expect("the example is TOML");
         for key in known_keys() {
-            let name = key.rsplit('.').next().unwrap_or(key);
+            let (section, name) = key.split_once('.').expect("section.name");
             assert!(
-                text.contains(&format!("\n{name} = ")),
+                parsed
+                    .get(section)
+                    .and_then(|table| table.get(name))
+                    .is_some(),
                 "the example does not set {key}"
             );
         }

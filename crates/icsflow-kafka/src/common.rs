@@ -1,0 +1,61 @@
+//! What both roles share: their error, the clock they read "now" from,
+//! the shutdown signal, and taking what librdkafka already holds.
+
+/// Why a role stopped with an error (bad input never does).
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error("kafka client: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the broker did not acknowledge a produced record: {0}")]
+    DeliveryFailed(String),
+    #[error("could not create topic {0}")]
+    TopicCreation(String),
+    /// The transaction of a batch could not be committed: it was aborted,
+    /// and the role stops so that a restart reads the batch again from the
+    /// last committed offsets.
+    #[error("the transaction of a batch failed and was aborted: {0}")]
+    TransactionFailed(rdkafka::error::KafkaError),
+}
+
+/// The instant a role treats as now: the wall clock in deployments, the
+/// simulated clock in the demo.
+pub type Clock = std::sync::Arc<dyn Fn() -> icsflow_core::Timestamp + Send + Sync>;
+
+/// The version of the librdkafka this build links, for `icsflow_build_info`.
+pub fn librdkafka_version() -> String {
+    rdkafka::util::get_rdkafka_version().1
+}
+
+/// The wall clock as a [`Clock`].
+pub fn wall_clock() -> Clock {
+    std::sync::Arc::new(|| {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        icsflow_core::Timestamp::from_millis(millis)
+    })
+}
+
+/// Tells a role to stop: it stops fetching, finishes in-flight work,
+/// commits and returns.
+pub type Shutdown = tokio::sync::watch::Receiver<bool>;
+
+/// Resolves when the shutdown signal is raised.
+pub async fn stopped(shutdown: &mut Shutdown) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The future's output if it is ready at once, without waiting: how a role
+/// takes what librdkafka already holds after the first record of a batch.
+pub(crate) fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}

@@ -1,0 +1,467 @@
+//! The journey topic's record: icsflow's own compact, versioned encoding of
+//! an event ingest has already validated.
+//!
+//! The contract: ingest writes, join reads; no partner ever does. A record
+//! is `I` `J`, a version byte, then the event in fixed-width fields (ids
+//! and pseudonyms as raw bytes, codes as their index in the code list).
+//! Join decodes it without partner validation or the NHS-number guard
+//! (ingest ran both before writing it), so a partner rule tightened later
+//! never makes retained history unreadable. A new version gets a new
+//! version byte and its own decoder here, and every older one stays
+//! readable for as long as the topic retains records written with it;
+//! records from before this encoding existed (partner Avro in single-object
+//! framing) are still read, through the partner decoder.
+//!
+//! Version 1, little-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 2 | `IJ` |
+//! | 1 | version (1) |
+//! | 16 | event_id |
+//! | 8 + 8 | occurred_at, recorded_at (milliseconds) |
+//! | 1 + 6 | source_organisation: length, then its characters, zero-padded |
+//! | 9 | place |
+//! | 32 | patient pseudonym |
+//! | 1 | flags: 1 episode_reference present, 2 corrects_event_id present |
+//! | 32 / 16 | episode_reference, corrects_event_id, when present |
+//! | 1 | feed (0 discharge, 1 social care, 2 primary care) × 16 + event type index |
+//! | … | the event type's fields: code-list indices (1 byte), ages (1), booleans (1), dates (4), ODS codes (1 + 6), reason codes (1 + length) |
+
+use icsflow_core::{
+    AdmissionMethod, AdmissionSource, AgeYears, AssessmentType, CodeList, ContactAttendance,
+    ContactMode, CriteriaToReside, CriteriaToResideCode, Date, DelayReasonFamily, DischargeBody,
+    DischargeDestination, DischargeEventType, DischargeMethod, DischargePathway, Envelope, Event,
+    EventBody, EventId, MedicationReviewKind, OdsCode, PlaceCode, PrimaryCareBody,
+    PrimaryCareEventType, Pseudonym, ReasonCode, RegistrationChange, ReviewOutcome, ReviewType,
+    RouteOfAccess, ServiceComponent, ServiceEndReason, ServiceType, SocialCareBody,
+    SocialCareEventType, Timestamp,
+};
+
+const MAGIC: [u8; 2] = *b"IJ";
+/// The version this build writes.
+pub(crate) const VERSION: u8 = 1;
+
+const EPISODE: u8 = 1;
+const CORRECTS: u8 = 2;
+
+/// Why a journey record could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JourneyRecordError {
+    #[error("not a journey record of a known version")]
+    UnknownVersion,
+    #[error("the journey record is cut short or has bytes left over")]
+    Length,
+    #[error("the journey record holds a value no validated event has ({0})")]
+    Value(&'static str),
+}
+
+/// Encodes a validated event as a journey record of the current version.
+pub fn encode(event: &Event) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    let envelope = &event.envelope;
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&envelope.event_id.as_u128().to_le_bytes());
+    out.extend_from_slice(&envelope.occurred_at.as_millis().to_le_bytes());
+    out.extend_from_slice(&envelope.recorded_at.as_millis().to_le_bytes());
+    put_ods(&mut out, envelope.source_organisation);
+    out.extend_from_slice(envelope.place.as_str().as_bytes());
+    out.extend_from_slice(envelope.patient.as_bytes());
+    let flags = u8::from(envelope.episode_reference.is_some()) * EPISODE
+        + u8::from(envelope.corrects_event_id.is_some()) * CORRECTS;
+    out.push(flags);
+    if let Some(episode) = &envelope.episode_reference {
+        out.extend_from_slice(episode.as_bytes());
+    }
+    if let Some(corrected) = envelope.corrects_event_id {
+        out.extend_from_slice(&corrected.as_u128().to_le_bytes());
+    }
+    put_body(&mut out, &event.body);
+    out
+}
+
+fn index<C: CodeList>(code: C) -> u8 {
+    // Every code list has fewer than 256 symbols.
+    code.index() as u8
+}
+
+fn put_ods(out: &mut Vec<u8>, code: OdsCode) {
+    let text = code.as_str().as_bytes();
+    out.push(text.len() as u8);
+    let mut padded = [0_u8; 6];
+    padded[..text.len()].copy_from_slice(text);
+    out.extend_from_slice(&padded);
+}
+
+fn put_body(out: &mut Vec<u8>, body: &EventBody) {
+    match body {
+        EventBody::Discharge(body) => {
+            out.push(index(body.event_type()));
+            match *body {
+                DischargeBody::Admitted {
+                    admission_method,
+                    admission_source,
+                    age_years,
+                } => out.extend_from_slice(&[
+                    index(admission_method),
+                    index(admission_source),
+                    age_years.years(),
+                ]),
+                DischargeBody::AdmissionCancelled | DischargeBody::DischargeCancelled => {}
+                DischargeBody::CriteriaToResideAssessed(CriteriaToReside::Meets(code)) => {
+                    out.extend_from_slice(&[1, index(code)]);
+                }
+                DischargeBody::CriteriaToResideAssessed(CriteriaToReside::DoesNotMeet {
+                    discharge_ready_date,
+                }) => match discharge_ready_date {
+                    Some(date) => {
+                        out.extend_from_slice(&[2]);
+                        out.extend_from_slice(&date.days_since_epoch().to_le_bytes());
+                    }
+                    None => out.push(0),
+                },
+                DischargeBody::PathwayAssigned { pathway } => out.push(index(pathway)),
+                DischargeBody::DelayReasonRecorded {
+                    reason_family,
+                    reason_code,
+                } => {
+                    out.push(index(reason_family));
+                    let text = reason_code.as_str().as_bytes();
+                    out.push(text.len() as u8);
+                    out.extend_from_slice(text);
+                }
+                DischargeBody::Discharged {
+                    destination,
+                    discharge_method,
+                    pathway,
+                } => out.extend_from_slice(&[
+                    index(destination),
+                    index(discharge_method),
+                    index(pathway),
+                ]),
+            }
+        }
+        EventBody::SocialCare(body) => {
+            out.push(16 + index(body.event_type()));
+            match *body {
+                SocialCareBody::RequestCompleted { route_of_access } => {
+                    out.push(index(route_of_access));
+                }
+                SocialCareBody::AssessmentCompleted {
+                    assessment_type,
+                    eligible_needs,
+                } => out.extend_from_slice(&[index(assessment_type), u8::from(eligible_needs)]),
+                SocialCareBody::ServiceStarted {
+                    service_type,
+                    service_component,
+                } => out.extend_from_slice(&[index(service_type), index(service_component)]),
+                SocialCareBody::ServiceEnded { end_reason } => out.push(index(end_reason)),
+                SocialCareBody::ReviewCompleted {
+                    review_type,
+                    review_outcome,
+                } => out.extend_from_slice(&[index(review_type), index(review_outcome)]),
+            }
+        }
+        EventBody::PrimaryCare(body) => {
+            out.push(32 + index(body.event_type()));
+            match *body {
+                PrimaryCareBody::DischargeSummaryFiled {
+                    sending_organisation,
+                } => put_ods(out, sending_organisation),
+                PrimaryCareBody::PostDischargeContact {
+                    attendance,
+                    contact_mode,
+                } => out.extend_from_slice(&[index(attendance), index(contact_mode)]),
+                PrimaryCareBody::MedicationReviewCompleted { review_kind } => {
+                    out.push(index(review_kind));
+                }
+                PrimaryCareBody::RegistrationChanged {
+                    change,
+                    new_practice,
+                } => {
+                    out.push(index(change));
+                    match new_practice {
+                        Some(practice) => {
+                            out.push(1);
+                            put_ods(out, practice);
+                        }
+                        None => out.push(0),
+                    }
+                }
+                PrimaryCareBody::DeathNotified { date_of_death } => {
+                    out.extend_from_slice(&date_of_death.days_since_epoch().to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// Whether `bytes` are a journey record of this encoding (of any version).
+pub(crate) fn is_journey_record(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+/// Decodes a journey record of any version this build reads.
+pub fn decode(bytes: &[u8]) -> Result<Event, JourneyRecordError> {
+    match bytes {
+        [b'I', b'J', 1, rest @ ..] => {
+            let mut reader = Reader { bytes: rest };
+            let event = reader.event()?;
+            if reader.bytes.is_empty() {
+                Ok(event)
+            } else {
+                Err(JourneyRecordError::Length)
+            }
+        }
+        _ => Err(JourneyRecordError::UnknownVersion),
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], JourneyRecordError> {
+        let (head, rest) = self
+            .bytes
+            .split_first_chunk::<N>()
+            .ok_or(JourneyRecordError::Length)?;
+        self.bytes = rest;
+        Ok(*head)
+    }
+
+    fn byte(&mut self) -> Result<u8, JourneyRecordError> {
+        Ok(self.take::<1>()?[0])
+    }
+
+    fn code<C: CodeList>(&mut self) -> Result<C, JourneyRecordError> {
+        C::from_index(usize::from(self.byte()?)).ok_or(JourneyRecordError::Value(C::SCHEMA_NAME))
+    }
+
+    fn millis(&mut self) -> Result<Timestamp, JourneyRecordError> {
+        Ok(Timestamp::from_millis(i64::from_le_bytes(self.take()?)))
+    }
+
+    fn date(&mut self) -> Result<Date, JourneyRecordError> {
+        Ok(Date::from_days_since_epoch(i32::from_le_bytes(
+            self.take()?,
+        )))
+    }
+
+    fn ods(&mut self) -> Result<OdsCode, JourneyRecordError> {
+        let length = usize::from(self.byte()?);
+        let padded: [u8; 6] = self.take()?;
+        let text = padded
+            .get(..length)
+            .and_then(|text| std::str::from_utf8(text).ok())
+            .ok_or(JourneyRecordError::Value("ODS code"))?;
+        OdsCode::parse("source_organisation", text)
+            .map_err(|_| JourneyRecordError::Value("ODS code"))
+    }
+
+    fn event(&mut self) -> Result<Event, JourneyRecordError> {
+        let event_id = EventId::from_u128(u128::from_le_bytes(self.take()?));
+        let occurred_at = self.millis()?;
+        let recorded_at = self.millis()?;
+        let source_organisation = self.ods()?;
+        let place: [u8; 9] = self.take()?;
+        let place = std::str::from_utf8(&place)
+            .ok()
+            .and_then(|text| PlaceCode::parse("place", text).ok())
+            .ok_or(JourneyRecordError::Value("place"))?;
+        let patient = Pseudonym::from_bytes(self.take()?);
+        let flags = self.byte()?;
+        if flags & !(EPISODE | CORRECTS) != 0 {
+            return Err(JourneyRecordError::Value("flags"));
+        }
+        let episode_reference = if flags & EPISODE != 0 {
+            Some(Pseudonym::from_bytes(self.take()?))
+        } else {
+            None
+        };
+        let corrects_event_id = if flags & CORRECTS != 0 {
+            Some(EventId::from_u128(u128::from_le_bytes(self.take()?)))
+        } else {
+            None
+        };
+        let body = self.body()?;
+        Ok(Event {
+            envelope: Envelope {
+                event_id,
+                occurred_at,
+                recorded_at,
+                source_organisation,
+                place,
+                patient,
+                episode_reference,
+                corrects_event_id,
+            },
+            body,
+        })
+    }
+
+    fn body(&mut self) -> Result<EventBody, JourneyRecordError> {
+        let tag = self.byte()?;
+        let event_type = usize::from(tag % 16);
+        let unknown = JourneyRecordError::Value("event type");
+        Ok(match tag / 16 {
+            0 => EventBody::Discharge(
+                match DischargeEventType::from_index(event_type).ok_or(unknown)? {
+                    DischargeEventType::Admitted => DischargeBody::Admitted {
+                        admission_method: self.code::<AdmissionMethod>()?,
+                        admission_source: self.code::<AdmissionSource>()?,
+                        age_years: AgeYears::new("age_years", i32::from(self.byte()?))
+                            .map_err(|_| JourneyRecordError::Value("age"))?,
+                    },
+                    DischargeEventType::AdmissionCancelled => DischargeBody::AdmissionCancelled,
+                    DischargeEventType::CriteriaToResideAssessed => {
+                        DischargeBody::CriteriaToResideAssessed(match self.byte()? {
+                            1 => CriteriaToReside::Meets(self.code::<CriteriaToResideCode>()?),
+                            2 => CriteriaToReside::DoesNotMeet {
+                                discharge_ready_date: Some(self.date()?),
+                            },
+                            0 => CriteriaToReside::DoesNotMeet {
+                                discharge_ready_date: None,
+                            },
+                            _ => return Err(JourneyRecordError::Value("criteria to reside")),
+                        })
+                    }
+                    DischargeEventType::PathwayAssigned => DischargeBody::PathwayAssigned {
+                        pathway: self.code::<DischargePathway>()?,
+                    },
+                    DischargeEventType::DelayReasonRecorded => {
+                        let reason_family = self.code::<DelayReasonFamily>()?;
+                        let length = usize::from(self.byte()?);
+                        let text = self
+                            .bytes
+                            .get(..length)
+                            .and_then(|text| std::str::from_utf8(text).ok())
+                            .ok_or(JourneyRecordError::Length)?;
+                        let reason_code = ReasonCode::parse("reason_code", text)
+                            .map_err(|_| JourneyRecordError::Value("reason code"))?;
+                        self.bytes = &self.bytes[length..];
+                        DischargeBody::DelayReasonRecorded {
+                            reason_family,
+                            reason_code,
+                        }
+                    }
+                    DischargeEventType::Discharged => DischargeBody::Discharged {
+                        destination: self.code::<DischargeDestination>()?,
+                        discharge_method: self.code::<DischargeMethod>()?,
+                        pathway: self.code::<DischargePathway>()?,
+                    },
+                    DischargeEventType::DischargeCancelled => DischargeBody::DischargeCancelled,
+                },
+            ),
+            1 => EventBody::SocialCare(
+                match SocialCareEventType::from_index(event_type).ok_or(unknown)? {
+                    SocialCareEventType::RequestCompleted => SocialCareBody::RequestCompleted {
+                        route_of_access: self.code::<RouteOfAccess>()?,
+                    },
+                    SocialCareEventType::AssessmentCompleted => {
+                        SocialCareBody::AssessmentCompleted {
+                            assessment_type: self.code::<AssessmentType>()?,
+                            eligible_needs: match self.byte()? {
+                                0 => false,
+                                1 => true,
+                                _ => return Err(JourneyRecordError::Value("eligible_needs")),
+                            },
+                        }
+                    }
+                    SocialCareEventType::ServiceStarted => SocialCareBody::ServiceStarted {
+                        service_type: self.code::<ServiceType>()?,
+                        service_component: self.code::<ServiceComponent>()?,
+                    },
+                    SocialCareEventType::ServiceEnded => SocialCareBody::ServiceEnded {
+                        end_reason: self.code::<ServiceEndReason>()?,
+                    },
+                    SocialCareEventType::ReviewCompleted => SocialCareBody::ReviewCompleted {
+                        review_type: self.code::<ReviewType>()?,
+                        review_outcome: self.code::<ReviewOutcome>()?,
+                    },
+                },
+            ),
+            2 => EventBody::PrimaryCare(
+                match PrimaryCareEventType::from_index(event_type).ok_or(unknown)? {
+                    PrimaryCareEventType::DischargeSummaryFiled => {
+                        PrimaryCareBody::DischargeSummaryFiled {
+                            sending_organisation: self.ods()?,
+                        }
+                    }
+                    PrimaryCareEventType::PostDischargeContact => {
+                        PrimaryCareBody::PostDischargeContact {
+                            attendance: self.code::<ContactAttendance>()?,
+                            contact_mode: self.code::<ContactMode>()?,
+                        }
+                    }
+                    PrimaryCareEventType::MedicationReviewCompleted => {
+                        PrimaryCareBody::MedicationReviewCompleted {
+                            review_kind: self.code::<MedicationReviewKind>()?,
+                        }
+                    }
+                    PrimaryCareEventType::RegistrationChanged => {
+                        PrimaryCareBody::RegistrationChanged {
+                            change: self.code::<RegistrationChange>()?,
+                            new_practice: match self.byte()? {
+                                0 => None,
+                                1 => Some(self.ods()?),
+                                _ => return Err(JourneyRecordError::Value("new_practice")),
+                            },
+                        }
+                    }
+                    PrimaryCareEventType::DeathNotified => PrimaryCareBody::DeathNotified {
+                        date_of_death: self.date()?,
+                    },
+                },
+            ),
+            _ => return Err(unknown),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_round_trips_and_is_compact() {
+        for event in icsflow_core::one_event_of_each_type() {
+            let bytes = encode(&event);
+            assert_eq!(decode(&bytes), Ok(event), "{event:?}");
+            let avro = icsflow_avro::encode_single_object(
+                &icsflow_avro::SchemaCatalogue::embedded(),
+                &event,
+            );
+            // Ids and pseudonyms as bytes, not text: two thirds or less.
+            assert!(
+                3 * bytes.len() <= 2 * avro.len(),
+                "{} vs {}",
+                bytes.len(),
+                avro.len()
+            );
+        }
+    }
+
+    #[test]
+    fn cut_short_extended_or_corrupted_records_are_errors_never_panics() {
+        for event in icsflow_core::one_event_of_each_type() {
+            let bytes = encode(&event);
+            for end in 0..bytes.len() {
+                assert!(decode(&bytes[..end]).is_err());
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(decode(&longer), Err(JourneyRecordError::Length));
+            for position in 0..bytes.len() {
+                for value in [0_u8, 0x7f, 0xff] {
+                    let mut corrupted = bytes.clone();
+                    corrupted[position] = value;
+                    let _ = decode(&corrupted);
+                }
+            }
+        }
+        assert_eq!(decode(b"IJ\x02"), Err(JourneyRecordError::UnknownVersion));
+    }
+}
