@@ -124,11 +124,47 @@ impl PartitionEngines {
     }
 }
 
-const APPLIED: usize = 0;
-const DUPLICATE: usize = 1;
-const BEYOND_HORIZON: usize = 2;
-const UNDECODABLE: usize = 3;
-const TOO_MANY_LABEL_VALUES: usize = 4;
+/// What became of one journey record: `icsflow_engine_events_total{outcome}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    Duplicate,
+    BeyondHorizon,
+    Undecodable,
+    TooManyLabelValues,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 5] = [
+        Outcome::Applied,
+        Outcome::Duplicate,
+        Outcome::BeyondHorizon,
+        Outcome::Undecodable,
+        Outcome::TooManyLabelValues,
+    ];
+
+    const fn label(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::BeyondHorizon => "beyond_horizon",
+            Outcome::Undecodable => "undecodable",
+            Outcome::TooManyLabelValues => "too_many_label_values",
+        }
+    }
+
+    const fn of(applied: Applied) -> Outcome {
+        match applied {
+            Applied::Applied => Outcome::Applied,
+            Applied::Duplicate => Outcome::Duplicate,
+            Applied::BeyondHorizon => Outcome::BeyondHorizon,
+            Applied::TooManyLabelValues => Outcome::TooManyLabelValues,
+        }
+    }
+}
+
+/// The outcome counters, by `Outcome as usize`.
+type OutcomeCounters = [icsflow_telemetry::IntCounter; Outcome::ALL.len()];
 
 /// What a join run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -226,14 +262,8 @@ pub async fn run_join(
     let consumed = metrics
         .consumed
         .with_label_values(&["join", &topics.journey]);
-    let outcomes = [
-        "applied",
-        "duplicate",
-        "beyond_horizon",
-        "undecodable",
-        "too_many_label_values",
-    ]
-    .map(|outcome| metrics.engine_events.with_label_values(&[outcome]));
+    let outcomes: OutcomeCounters =
+        Outcome::ALL.map(|outcome| metrics.engine_events.with_label_values(&[outcome.label()]));
     let shared = Shared {
         consumer: &consumer,
         topic: &topics.journey,
@@ -304,7 +334,7 @@ pub async fn run_join(
                             Ok(event) => batch.push((partition, event)),
                             Err(error) => {
                                 summary.undecodable += 1;
-                                outcomes[UNDECODABLE].inc();
+                                outcomes[Outcome::Undecodable as usize].inc();
                                 warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
                             }
                         }
@@ -397,21 +427,16 @@ const BATCH: usize = 512;
 fn apply_batch(
     engines: &PartitionEngines,
     batch: &mut Vec<(i32, Event)>,
-    outcomes: &[icsflow_telemetry::IntCounter; 5],
+    outcomes: &OutcomeCounters,
     summary: &mut JoinSummary,
 ) {
     if batch.is_empty() {
         return;
     }
-    let mut counts = [0_u64; 5];
+    let mut counts = [0_u64; Outcome::ALL.len()];
     let future_before = engines.future_events();
-    engines.apply_all(batch.drain(..), |outcome| {
-        counts[match outcome {
-            Applied::Applied => APPLIED,
-            Applied::Duplicate => DUPLICATE,
-            Applied::BeyondHorizon => BEYOND_HORIZON,
-            Applied::TooManyLabelValues => TOO_MANY_LABEL_VALUES,
-        }] += 1;
+    engines.apply_all(batch.drain(..), |applied| {
+        counts[Outcome::of(applied) as usize] += 1;
     });
     let future = engines.future_events() - future_before;
     if future > 0 {
@@ -420,15 +445,15 @@ fn apply_batch(
             "events dated after the wall clock applied; they never become the engines' latest event"
         );
     }
-    if counts[TOO_MANY_LABEL_VALUES] > 0 {
+    if counts[Outcome::TooManyLabelValues as usize] > 0 {
         warn!(
-            events = counts[TOO_MANY_LABEL_VALUES],
+            events = counts[Outcome::TooManyLabelValues as usize],
             places = icsflow_engine::PLACE_LIMIT,
             organisations = icsflow_engine::ORGANISATION_LIMIT,
             "events ignored: they name more distinct places or organisations than a partition may hold"
         );
     }
-    summary.applied += counts[APPLIED];
+    summary.applied += counts[Outcome::Applied as usize];
     for (counter, count) in outcomes.iter().zip(counts) {
         if count > 0 {
             counter.inc_by(count);
