@@ -292,6 +292,50 @@ def flow_by_place():
         8,
     )
 
+    layout.row("For how long: days since the Discharge Ready Date")
+    by_delay = f"icsflow_flow_not_meeting_criteria_by_delay_patients{{{PROVIDER}}}"
+    waiting_by_delay = f"icsflow_flow_waiting_for_care_by_delay_patients{{{PLACE}}}"
+    layout.add(
+        panel(
+            "bargauge",
+            "Not meeting the criteria, by days since their ready date",
+            "Patients in hospital now past their Discharge Ready Date, by days since it, in the "
+            "published bands (0 is the ready date itself; 1, 2-3, 4-6, 7-13, 14-20, 21+).",
+            [(f"sum by (delay_days) ({by_delay})", "{{delay_days}} days")],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Waiting a week or more, for what",
+            "Patients past their Discharge Ready Date for 7 days or more, by the family of the "
+            "delay reason in effect today (not_recorded when none is).",
+            [
+                (
+                    "sum by (reason_family) ("
+                    + matching(by_delay, 'delay_days!~"0|1|2-3|4-6"')
+                    + ")",
+                    "{{reason_family}}",
+                )
+            ],
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Waiting for social care to start, by days waited",
+            "Patients on pathways P1-P3 whose first social care service has not started, by days "
+            "since their Discharge Ready Date (in hospital or already discharged).",
+            [(f"sum by (delay_days) ({waiting_by_delay})", "{{delay_days}} days")],
+        ),
+        8,
+        8,
+    )
+
     layout.row("Delays: from Discharge Ready Date to discharge")
     layout.add(
         panel(

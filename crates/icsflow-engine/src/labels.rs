@@ -92,6 +92,17 @@ impl DelayBand {
         DelayBand::Days21Plus,
     ];
 
+    /// Each band with its first day and the first day after it.
+    pub(crate) const RANGES: [(DelayBand, i32, i32); 7] = [
+        (DelayBand::Days0, 0, 1),
+        (DelayBand::Days1, 1, 2),
+        (DelayBand::Days2To3, 2, 4),
+        (DelayBand::Days4To6, 4, 7),
+        (DelayBand::Days7To13, 7, 14),
+        (DelayBand::Days14To20, 14, 21),
+        (DelayBand::Days21Plus, 21, i32::MAX),
+    ];
+
     pub fn of_days(days: i32) -> DelayBand {
         match days {
             ..=0 => DelayBand::Days0,
@@ -245,10 +256,25 @@ pub enum MetricKey {
         provider: OdsCode,
         reason: ReasonLabel,
     },
+    /// 6b. Patients not meeting the criteria, by days since their DRD and
+    ///     the reason family in effect.
+    NotMeetingCriteriaByDelay {
+        place: PlaceCode,
+        provider: OdsCode,
+        pathway: PathwayLabel,
+        reason: ReasonLabel,
+        delay: DelayBand,
+    },
     /// 7. Patients on P1-P3 past their DRD with no social care started.
     WaitingForCare {
         place: PlaceCode,
         pathway: PathwayLabel,
+    },
+    /// 7b. The same, by days waited since the DRD.
+    WaitingForCareByDelay {
+        place: PlaceCode,
+        pathway: PathwayLabel,
+        delay: DelayBand,
     },
     /// 7. Days from DRD to the first social care service start.
     CareStartDelay {
@@ -326,7 +352,19 @@ impl MetricKey {
                 provider,
                 reason,
             },
+            MetricKey::NotMeetingCriteriaByDelay {
+                place,
+                provider,
+                pathway,
+                reason,
+                delay: DelayBand::Days0,
+            },
             MetricKey::WaitingForCare { place, pathway },
+            MetricKey::WaitingForCareByDelay {
+                place,
+                pathway,
+                delay: DelayBand::Days0,
+            },
             MetricKey::CareStartDelay {
                 place,
                 pathway,
@@ -361,7 +399,13 @@ impl MetricKey {
             MetricKey::DischargeDelayDays { .. } => "icsflow_flow_discharge_delay_length",
             MetricKey::Discharges { .. } => "icsflow_flow_discharges",
             MetricKey::DelayedByReason { .. } => "icsflow_flow_delayed_by_reason_patients",
+            MetricKey::NotMeetingCriteriaByDelay { .. } => {
+                "icsflow_flow_not_meeting_criteria_by_delay_patients"
+            }
             MetricKey::WaitingForCare { .. } => "icsflow_flow_waiting_for_care_patients",
+            MetricKey::WaitingForCareByDelay { .. } => {
+                "icsflow_flow_waiting_for_care_by_delay_patients"
+            }
             MetricKey::CareStartDelay { .. } => "icsflow_flow_care_start_delay_patients",
             MetricKey::Readmissions { .. } => "icsflow_flow_emergency_readmissions",
             MetricKey::GpFollowUp { .. } => "icsflow_flow_gp_follow_up_discharges",
@@ -380,7 +424,9 @@ impl MetricKey {
             MetricKey::DischargeDelayDays { .. } => "Total length in days, from Discharge Ready Date to discharge, of those discharges.",
             MetricKey::Discharges { .. } => "Discharges by pathway and destination group.",
             MetricKey::DelayedByReason { .. } => "Patients not meeting the criteria to reside, by the delay reason family currently recorded.",
+            MetricKey::NotMeetingCriteriaByDelay { .. } => "Patients not meeting the criteria to reside, by days since their Discharge Ready Date (published bands) and the delay reason family in effect.",
             MetricKey::WaitingForCare { .. } => "Patients on pathways P1-P3 past their Discharge Ready Date with no social care service started yet.",
+            MetricKey::WaitingForCareByDelay { .. } => "Patients waiting for social care to start, by days since their Discharge Ready Date (published bands).",
             MetricKey::CareStartDelay { .. } => "Patients on P1-P3 whose first social care service started, by days from Discharge Ready Date to the start.",
             MetricKey::Readmissions { .. } => "Emergency admissions 0-29 days after a discharge, by the discharging provider.",
             MetricKey::GpFollowUp { .. } => "Discharged patients by attended primary care contact within the window.",
@@ -467,10 +513,32 @@ impl MetricKey {
             } => {
                 vec![place(p), provider(o), ("reason_family", reason.to_string())]
             }
+            MetricKey::NotMeetingCriteriaByDelay {
+                place: p,
+                provider: o,
+                pathway: w,
+                reason,
+                delay,
+            } => vec![
+                place(p),
+                provider(o),
+                pathway(w),
+                ("reason_family", reason.to_string()),
+                ("delay_days", delay.as_str().to_owned()),
+            ],
             MetricKey::WaitingForCare {
                 place: p,
                 pathway: w,
             } => vec![place(p), pathway(w)],
+            MetricKey::WaitingForCareByDelay {
+                place: p,
+                pathway: w,
+                delay,
+            } => vec![
+                place(p),
+                pathway(w),
+                ("delay_days", delay.as_str().to_owned()),
+            ],
             MetricKey::CareStartDelay {
                 place: p,
                 pathway: w,

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use icsflow_avro::{Framing, SchemaCatalogue};
 use icsflow_core::{PlaceCode, Timestamp};
-use icsflow_engine::{MetricKey, StayBand};
+use icsflow_engine::{DelayBand, MetricKey, StayBand};
 use icsflow_kafka::{Clock, EmbeddedBroker, PartnerProducer};
 use icsflow_partner::{SimulatedPlace, SimulationStatistics, Simulator};
 use icsflow_telemetry::PipelineMetrics;
@@ -209,8 +209,15 @@ impl Summary {
     fn render(&self) -> String {
         let now = (self.clock)();
         let mut figures: BTreeMap<PlaceCode, PlaceFigures> = BTreeMap::new();
+        // Days since the ready date, every place: by `DelayBand::ALL`.
+        let mut since_ready = [0_i64; DelayBand::ALL.len()];
         for (key, value) in self.engines.metrics(now) {
             match key {
+                MetricKey::NotMeetingCriteriaByDelay { delay, .. } => {
+                    if let Some(index) = DelayBand::ALL.iter().position(|band| *band == delay) {
+                        since_ready[index] += value;
+                    }
+                }
                 MetricKey::NotMeetingCriteria { place, .. } => {
                     figures.entry(place).or_default().not_meeting_criteria += value;
                 }
@@ -264,6 +271,15 @@ impl Summary {
                 row.waiting_for_care
             ));
         }
+        let bands = DelayBand::ALL
+            .iter()
+            .zip(since_ready)
+            .map(|(band, count)| format!("{} {count}", band.as_str()))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        text.push_str(&format!(
+            "not meeting criteria, by days since the ready date: {bands}\n"
+        ));
         let mut by_partner: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
         for (labels, count) in PipelineMetrics::counter_values(&self.metrics.rejected) {

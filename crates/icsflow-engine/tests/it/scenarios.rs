@@ -35,7 +35,9 @@ fn patient_past_their_ready_date_is_counted_with_stay_band_and_bed_days() {
             icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 2
             icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P1",reason_family="capacity"} 3
             icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="capacity"} 1
+            icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P1",reason_family="capacity",delay_days="4-6"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
+            icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P1",delay_days="4-6"} 1
         "#]],
     );
 }
@@ -96,6 +98,7 @@ fn regaining_the_criteria_restarts_the_ready_date() {
             icsflow_flow_discharge_delay_length{place="E06000047",provider="RVW",pathway="P1"} 3
             icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P1",destination="usual_residence"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
+            icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P1",delay_days="4-6"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="pending"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="pending"} 1
         "#]],
@@ -259,7 +262,9 @@ fn cancelled_discharge_returns_the_patient_to_hospital() {
             icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="P2",stay_days="7-13"} 1
             icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P2",reason_family="not_recorded"} 4
             icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
+            icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P2",reason_family="not_recorded",delay_days="4-6"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P2"} 1
+            icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="4-6"} 1
         "#]],
     );
 }
@@ -295,7 +300,9 @@ fn a_correction_replaces_the_fact_it_corrects() {
             icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="P1",stay_days="0-6"} 1
             icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded"} 1
             icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
+            icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded",delay_days="1"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
+            icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P1",delay_days="1"} 1
         "#]],
     );
 }
@@ -363,4 +370,74 @@ fn events_without_a_journey_are_counted_as_unlinked() {
     events.admitted(patient(5), "2026-01-01 09:00", 70);
     let linked = metrics_text(&events.events, "2026-01-25 12:00");
     assert!(!linked.contains("unlinked"), "{linked}");
+}
+
+/// How long since the Discharge Ready Date, at the edges of the published
+/// bands: the DRD day is day 0; a band changes at midnight; the reason
+/// family is the one in effect that day; the care wait counts the same days.
+#[test]
+fn days_since_the_ready_date_fall_in_the_published_bands_at_their_edges() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 80);
+    events.not_meeting(who, "2026-01-05 10:00", Some("2026-01-05"));
+    events.pathway(who, "2026-01-05 11:00", DischargePathway::P2);
+    events.reason(who, "2026-01-08 09:00", DelayReasonFamily::Capacity);
+    let by_delay = |events: &Events, as_of: &str| {
+        metrics_text(&events.events, as_of)
+            .lines()
+            .filter(|line| line.contains("_by_delay_"))
+            .map(|line| format!("{line}\n"))
+            .collect::<String>()
+    };
+    // The DRD itself: day 0, reason not yet recorded.
+    expect![[r#"
+        icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P2",reason_family="not_recorded",delay_days="0"} 1
+        icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="0"} 1
+    "#]]
+    .assert_eq(&by_delay(&events, "2026-01-05 23:59"));
+    // Just after midnight: day 1.
+    expect![[r#"
+        icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P2",reason_family="not_recorded",delay_days="1"} 1
+        icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="1"} 1
+    "#]]
+    .assert_eq(&by_delay(&events, "2026-01-06 00:01"));
+    // Day 3, the reason recorded that morning: still 2-3, now capacity.
+    expect![[r#"
+        icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P2",reason_family="capacity",delay_days="2-3"} 1
+        icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="2-3"} 1
+    "#]]
+    .assert_eq(&by_delay(&events, "2026-01-08 12:00"));
+    // Day 6 is the last of 4-6; day 7 the first of 7-13.
+    expect![[r#"
+        icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P2",reason_family="capacity",delay_days="4-6"} 1
+        icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="4-6"} 1
+    "#]]
+    .assert_eq(&by_delay(&events, "2026-01-11 12:00"));
+    expect![[r#"
+        icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P2",reason_family="capacity",delay_days="7-13"} 1
+        icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="7-13"} 1
+    "#]]
+    .assert_eq(&by_delay(&events, "2026-01-12 12:00"));
+    // Day 21 and after: 21+.
+    expect![[r#"
+        icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P2",reason_family="capacity",delay_days="21+"} 1
+        icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="21+"} 1
+    "#]]
+    .assert_eq(&by_delay(&events, "2026-01-26 12:00"));
+    // Discharged on day 23 with a care package starting that day: no one
+    // is waiting or in hospital any more.
+    events.discharged(
+        who,
+        "2026-01-28 15:00",
+        DischargeDestination::TemporaryPlaceOfResidence,
+        DischargePathway::P2,
+    );
+    events.service_started(
+        who,
+        "2026-01-28 16:00",
+        ServiceType::ShortTermStMax,
+        ServiceComponent::HomeCare,
+    );
+    expect![[r#""#]].assert_eq(&by_delay(&events, "2026-01-29 12:00"));
 }
