@@ -24,6 +24,33 @@ PLACE = 'place=~"$place"'
 PROVIDER = 'place=~"$place", provider=~"$provider"'
 
 
+def named(expression, label, info, info_label):
+    """`expression` (aggregated by `label`) with a `name` label: the name the
+    ICS's reference data gives that code (the info metric `info`, whose code
+    label is `info_label`), or the code itself where the reference data has
+    none. Names live in the reference data, not in the dashboards, so an ICS
+    renames a place without regenerating them."""
+    names = f"max by ({label}, name) ({info})"
+    if info_label != label:
+        names = f'max by ({label}, name) (label_replace({info}, "{label}", "$1", "{info_label}", "(.*)"))'
+    return (
+        f"({expression}) * on({label}) group_left(name) {names}"
+        f' or on({label}) label_replace({expression}, "name", "$1", "{label}", "(.*)")'
+    )
+
+
+def named_place(expression):
+    return named(expression, "place", "icsflow_reference_place_info", "place")
+
+
+def named_provider(expression):
+    return named(expression, "provider", "icsflow_reference_partner_info", "organisation")
+
+
+def named_organisation(expression):
+    return named(expression, "organisation", "icsflow_reference_partner_info", "organisation")
+
+
 def matching(selector, matcher):
     """The selector with one more label matcher."""
     return selector[:-1] + ", " + matcher + "}"
@@ -235,7 +262,7 @@ def flow_by_place():
             "Not meeting the criteria to reside, by place",
             "Patients past their Discharge Ready Date and still in hospital, per place (GSS code), "
             "summed over its providers.",
-            [(f"sum by (place) ({nctr})", "{{place}}")],
+            [(named_place(f"sum by (place) ({nctr})"), "{{name}}")],
         ),
         12,
         8,
@@ -286,7 +313,7 @@ def flow_by_place():
             "bargauge",
             "Not meeting the criteria to reside, by provider",
             "Patients past their Discharge Ready Date per acute trust (ODS code).",
-            [(f"sum by (provider) ({nctr})", "{{provider}}")],
+            [(named_provider(f"sum by (provider) ({nctr})"), "{{name}}")],
         ),
         8,
         8,
@@ -531,8 +558,8 @@ def flow_by_place():
             "A rising count points at a partner's pseudonymisation key or extract.",
             [
                 (
-                    "sum by (feed, organisation) (icsflow_quality_unlinked_events)",
-                    "{{feed}} {{organisation}}",
+                    named_organisation("sum by (feed, organisation) (icsflow_quality_unlinked_events)"),
+                    "{{feed}}: {{name}}",
                 )
             ],
         ),
@@ -676,8 +703,10 @@ def pipeline_health():
             "times a day; the IcsflowPartnerFeedQuiet alert fires past its level.",
             [
                 (
-                    "time() - max by (feed, organisation) (icsflow_ingest_last_event_timestamp_seconds)",
-                    "{{feed}} {{organisation}}",
+                    named_organisation(
+                        "time() - max by (feed, organisation) (icsflow_ingest_last_event_timestamp_seconds)"
+                    ),
+                    "{{feed}}: {{name}}",
                 )
             ],
             unit="s",
@@ -694,8 +723,10 @@ def pipeline_health():
             "(header icsflow.reason on each dead-letter record).",
             [
                 (
-                    "sum by (feed, organisation, reason) (increase(icsflow_ingest_rejected_records_total[24h])) > 0",
-                    "{{organisation}} {{reason}}",
+                    named_organisation(
+                        "sum by (feed, organisation, reason) (increase(icsflow_ingest_rejected_records_total[24h])) > 0"
+                    ),
+                    "{{name}} {{reason}}",
                 )
             ],
         ),
@@ -709,8 +740,10 @@ def pipeline_health():
             "Records rejected per second over 5 minutes, by organisation and reason.",
             [
                 (
-                    "sum by (organisation, reason) (rate(icsflow_ingest_rejected_records_total[5m]))",
-                    "{{organisation}} {{reason}}",
+                    named_organisation(
+                        "sum by (organisation, reason) (rate(icsflow_ingest_rejected_records_total[5m]))"
+                    ),
+                    "{{name}} {{reason}}",
                 )
             ],
             unit="rps",

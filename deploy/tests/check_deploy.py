@@ -207,7 +207,14 @@ def check_compose(checks, icsflow, version, default_settings):
             command = service["command"]
             config = mapped_file(service, "/etc/icsflow/icsflow.toml", folder)
             arguments = [config if argument == "/etc/icsflow/icsflow.toml" else argument for argument in command]
-            check_icsflow_arguments(checks, icsflow, f"compose {name}", arguments, {})
+            # A file the configuration names (the reference data) is mounted too.
+            environment = {}
+            named = tomllib.loads(Path(config).read_text()).get("reference", {}).get("file")
+            if named:
+                mapped = mapped_file(service, named, folder)
+                checks.check(mapped != named, f"compose {name}: reference.file {named} is mounted")
+                environment["ICSFLOW__REFERENCE__FILE"] = mapped
+            check_icsflow_arguments(checks, icsflow, f"compose {name}", arguments, environment)
     # Grafana finds the dashboards where compose mounts them.
     provisioning = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/icsflow.yml").read_text())
     provider_path = provisioning["providers"][0]["options"]["path"]
@@ -588,6 +595,24 @@ def check_end_to_end(checks, icsflow, settle_seconds):
             f"every dashboard query and recording rule returns series on a real Prometheus ({len(queries)} queries)",
             "\n      ".join(empty),
         )
+        # Names come from the reference data through the info metrics: every
+        # panel that shows a place or provider by name shows the names of
+        # deploy/config/reference.toml (the demo's), never a bare code.
+        reference = tomllib.loads((DEPLOY / "config" / "reference.toml").read_text())
+        names = {place["name"] for place in reference["places"]} | {partner["name"] for partner in reference["partners"]}
+        named_queries = [
+            (f"{board} / {title}", with_variables(expression))
+            for board, title, expression in dashboard_queries()
+            if "group_left(name)" in expression and ("by (place)" in expression or "by (provider)" in expression)
+        ]
+        checks.check(len(named_queries) >= 2, "panels by place and by provider show names", str(len(named_queries)))
+        for where, expression in named_queries:
+            shown = {series["metric"].get("name") for series in instant_query(prometheus_address, expression)}
+            checks.check(
+                bool(shown) and shown <= names,
+                f"{where}: names from the reference data",
+                str(sorted(str(name) for name in shown)),
+            )
         for board in dashboards().values():
             for variable in board["templating"]["list"]:
                 if variable.get("type") != "query":

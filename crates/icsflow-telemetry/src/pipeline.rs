@@ -64,6 +64,14 @@ pub struct PipelineMetrics {
     /// holds as many values as it may, or (with the ICS's reference data)
     /// because it names an organisation no partner speaks for.
     pub label_overflow: IntCounterVec,
+    /// `icsflow_reference_place_info{place, name}`: 1 for each place of the
+    /// ICS's reference data, for dashboards to show names, not codes.
+    pub place_info: IntGaugeVec,
+    /// `icsflow_reference_partner_info{organisation, name, kind, place}`.
+    pub partner_info: IntGaugeVec,
+    /// `icsflow_reference_partner_quiet_after_seconds{organisation, kind}`:
+    /// how long the partner's feed may be silent (its kind's cadence).
+    pub partner_quiet_after: IntGaugeVec,
     organisations: Arc<Mutex<HashSet<OdsCode>>>,
     /// The ICS's reference data, when the process has it: then only
     /// organisations one of its partners speaks for become label values.
@@ -142,6 +150,21 @@ impl PipelineMetrics {
                 "Values from record content counted as `other` because their label already holds as many values as it may.",
                 &["label"],
             )?,
+            place_info: gauge_vec(
+                "icsflow_reference_place_info",
+                "Always 1, for each place of the ICS's reference data: its name, to join on `place`.",
+                &["place", "name"],
+            )?,
+            partner_info: gauge_vec(
+                "icsflow_reference_partner_info",
+                "Always 1, for each partner of the ICS's reference data: its name, kind and place, to join on `organisation` (or `provider`).",
+                &["organisation", "name", "kind", "place"],
+            )?,
+            partner_quiet_after: gauge_vec(
+                "icsflow_reference_partner_quiet_after_seconds",
+                "How long a partner's feed may be silent before it counts as quiet, from its kind's publishing cadence in the reference data.",
+                &["organisation", "kind", "office_hours_only"],
+            )?,
             organisations: Arc::default(),
             reference: Arc::default(),
         })
@@ -151,7 +174,29 @@ impl PipelineMetrics {
     /// organisation none of its partners speaks for (its code, its sites,
     /// those it publishes for) is `other` (counted), however few have been
     /// seen. Set once; later calls change nothing.
+    ///
+    /// Also serves the reference data's names and cadences as info
+    /// metrics.
     pub fn bound_organisations_by(&self, reference: Arc<Reference>) {
+        for place in reference.places() {
+            self.place_info
+                .with_label_values(&[place.code.as_str(), &place.name])
+                .set(1);
+        }
+        for partner in reference.partners() {
+            let kind = partner.kind.as_str();
+            self.partner_info
+                .with_label_values(&[partner.code.as_str(), &partner.name, kind, partner.place.as_str()])
+                .set(1);
+            let cadence = reference.cadence(partner.kind);
+            self.partner_quiet_after
+                .with_label_values(&[
+                    partner.code.as_str(),
+                    kind,
+                    if cadence.office_hours_only { "true" } else { "false" },
+                ])
+                .set(i64::from(cadence.quiet_after_minutes) * 60);
+        }
         let _ = self.reference.set(reference);
     }
 

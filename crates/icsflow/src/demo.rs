@@ -129,6 +129,19 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
     let places = simulator.places().to_vec();
 
     let pipeline = Pipeline::new(Role::Run, AsOf::Clock(Arc::clone(&clock)))?;
+    // The names and cadences of the simulated ICS, unless the
+    // configuration names other reference data.
+    let reference = match &settings.reference {
+        Some(reference) => Arc::clone(reference),
+        None => Arc::new(
+            icsflow::reference::parse(
+                icsflow::reference::DEMO_REFERENCE,
+                icsflow::reference::DEMO_REFERENCE_TEXT,
+            )
+            .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?,
+        ),
+    };
+    pipeline.metrics.bound_organisations_by(reference);
     let sink = KafkaSink {
         producer: PartnerProducer::new(&settings.kafka)?,
         topics: settings.topics.clone(),
