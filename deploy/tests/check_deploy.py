@@ -108,6 +108,15 @@ def check_prometheus(checks):
                         bool(summary) and len(description) > 40,
                         f"alert {rule['alert']} has a summary and an actionable description",
                     )
+                    # A runbook section for every alert, where runbook_url points.
+                    runbook = (prometheus / "runbook.md").read_text()
+                    anchor = rule.get("annotations", {}).get("runbook_url", "").partition("#")[2]
+                    sections = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
+                    checks.check(
+                        anchor == rule["alert"].lower() and anchor in sections,
+                        f"alert {rule['alert']} has a runbook_url to its section of runbook.md",
+                        anchor,
+                    )
 
 
 def rule_expressions():
@@ -268,7 +277,15 @@ def check_kubernetes(checks, icsflow, version):
         "kubernetes-validate --strict accepts the example overlay",
     )
     skipped = re.findall(r"Couldn't find schema for kind (\w+)", result.stdout + result.stderr)
-    checks.check(set(skipped) <= {"PodMonitor"}, "only the PodMonitor CRD lacks a built-in schema", str(skipped))
+    checks.check(
+        set(skipped) <= {"PodMonitor", "PrometheusRule"},
+        "only the Prometheus Operator's CRDs (PodMonitor, PrometheusRule) lack a built-in schema",
+        str(skipped),
+    )
+    checks.command(
+        [sys.executable, DEPLOY / "k8s" / "render_monitoring.py", "--check"],
+        "the k8s PrometheusRule and dashboard ConfigMaps are rendered from deploy/prometheus and deploy/grafana",
+    )
     os.unlink(file.name)
 
     check_strimzi(checks, rendered["overlays/example"])
@@ -398,6 +415,11 @@ def check_kubernetes(checks, icsflow, version):
                 f"k8s PodMonitor scrapes the named port {endpoint['port']} of the roles",
             )
             checks.check(endpoint.get("path") in ADMIN_PATHS, "k8s PodMonitor path is /metrics")
+        # The job names the alerts match (IcsflowRoleDown, IcsflowMetricsAbsent).
+        checks.check(
+            monitor["spec"].get("jobLabel") == "app.kubernetes.io/name",
+            "k8s PodMonitor takes the job from app.kubernetes.io/name (icsflow-ingest, icsflow-join)",
+        )
     for budget in by_kind.get("PodDisruptionBudget", []):
         checks.check(
             bool(selected(budget["spec"]["selector"]["matchLabels"])),

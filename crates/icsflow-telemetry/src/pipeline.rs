@@ -69,8 +69,9 @@ pub struct PipelineMetrics {
     pub place_info: IntGaugeVec,
     /// `icsflow_reference_partner_info{organisation, name, kind, place}`.
     pub partner_info: IntGaugeVec,
-    /// `icsflow_reference_partner_quiet_after_seconds{organisation, kind}`:
-    /// how long the partner's feed may be silent (its kind's cadence).
+    /// `icsflow_reference_quiet_after_seconds{organisation, partner, kind,
+    /// office_hours_only}`: how long the feed of an organisation a partner
+    /// publishes for may be silent (the partner kind's cadence).
     pub partner_quiet_after: IntGaugeVec,
     organisations: Arc<Mutex<HashSet<OdsCode>>>,
     /// The ICS's reference data, when the process has it: then only
@@ -161,9 +162,9 @@ impl PipelineMetrics {
                 &["organisation", "name", "kind", "place"],
             )?,
             partner_quiet_after: gauge_vec(
-                "icsflow_reference_partner_quiet_after_seconds",
-                "How long a partner's feed may be silent before it counts as quiet, from its kind's publishing cadence in the reference data.",
-                &["organisation", "kind", "office_hours_only"],
+                "icsflow_reference_quiet_after_seconds",
+                "How long the feed of an organisation may be silent before it counts as quiet (within office hours when office_hours_only), from its partner kind's publishing cadence in the reference data.",
+                &["organisation", "partner", "kind", "office_hours_only"],
             )?,
             organisations: Arc::default(),
             reference: Arc::default(),
@@ -189,13 +190,21 @@ impl PipelineMetrics {
                 .with_label_values(&[partner.code.as_str(), &partner.name, kind, partner.place.as_str()])
                 .set(1);
             let cadence = reference.cadence(partner.kind);
-            self.partner_quiet_after
-                .with_label_values(&[
-                    partner.code.as_str(),
-                    kind,
-                    if cadence.office_hours_only { "true" } else { "false" },
-                ])
-                .set(i64::from(cadence.quiet_after_minutes) * 60);
+            let office_hours_only = if cadence.office_hours_only {
+                "true"
+            } else {
+                "false"
+            };
+            for organisation in std::iter::once(&partner.code).chain(&partner.publishes_for) {
+                self.partner_quiet_after
+                    .with_label_values(&[
+                        organisation.as_str(),
+                        partner.code.as_str(),
+                        kind,
+                        office_hours_only,
+                    ])
+                    .set(i64::from(cadence.quiet_after_minutes) * 60);
+            }
         }
         let _ = self.reference.set(reference);
     }
