@@ -22,6 +22,8 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Label filters from the dashboard variables, per label set.
 PLACE = 'place=~"$place"'
 PROVIDER = 'place=~"$place", provider=~"$provider"'
+PATHWAY = 'pathway=~"$pathway"'
+REASON = 'reason_family=~"$reason_family"'
 
 
 def named(expression, label, info, info_label):
@@ -113,14 +115,44 @@ def targets(queries):
     ]
 
 
-def panel(kind, title, description, queries, unit="none", **options):
+NEUTRAL = [{"color": "blue", "value": None}]
+
+
+def level_steps(level):
+    """Green below three quarters of a level, amber to it, red from it."""
+    return [
+        {"color": "green", "value": None},
+        {"color": "orange", "value": round(level * 0.75)},
+        {"color": "red", "value": level},
+    ]
+
+
+def threshold_level(record):
+    """The value of a `vector(N)` level in deploy/prometheus/rules/icsflow-thresholds.yml."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "prometheus" / "rules" / "icsflow-thresholds.yml").read_text()
+    match = re.search(rf"record: {re.escape(record)}\n\s+expr: vector\((\d+)\)", text)
+    return int(match.group(1))
+
+
+def panel(kind, title, description, queries, unit="none", steps=None, **options):
+    """A panel; `steps` colours values by level (neutral when no level
+    applies, never Grafana's default green/red at 80)."""
     result = {
         "type": kind,
         "title": title,
         "description": description,
         "datasource": DATASOURCE,
         "targets": targets(queries),
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "color": {"mode": "thresholds"},
+                "thresholds": {"mode": "absolute", "steps": steps or NEUTRAL},
+            },
+            "overrides": [],
+        },
         "options": {},
     }
     if kind == "stat":
@@ -197,17 +229,27 @@ def dashboard(uid, title, description, tags, variables, layout):
         "timezone": "Europe/London",
         "templating": {"list": [DATASOURCE_VARIABLE, *variables]},
         "annotations": {"list": []},
-        "links": [],
+        # Every icsflow dashboard, one click away.
+        "links": [
+            {
+                "title": "icsflow dashboards",
+                "type": "dashboards",
+                "tags": ["icsflow"],
+                "asDropdown": False,
+                "includeVars": False,
+                "keepTime": True,
+            }
+        ],
         "panels": layout.panels,
     }
 
 
 def flow_by_place():
-    nctr = f"icsflow_flow_not_meeting_criteria_patients{{{PROVIDER}}}"
-    by_stay = f"icsflow_flow_not_meeting_criteria_by_stay_patients{{{PROVIDER}}}"
-    delays = f"icsflow_flow_discharge_delay_discharges{{{PROVIDER}}}"
-    discharges = f"icsflow_flow_discharges{{{PROVIDER}}}"
-    waiting = f"icsflow_flow_waiting_for_care_patients{{{PLACE}}}"
+    nctr = f"icsflow_flow_not_meeting_criteria_patients{{{PROVIDER}, {PATHWAY}}}"
+    by_stay = f"icsflow_flow_not_meeting_criteria_by_stay_patients{{{PROVIDER}, {PATHWAY}}}"
+    delays = f"icsflow_flow_discharge_delay_discharges{{{PROVIDER}, {PATHWAY}}}"
+    discharges = f"icsflow_flow_discharges{{{PROVIDER}, {PATHWAY}}}"
+    waiting = f"icsflow_flow_waiting_for_care_patients{{{PLACE}, {PATHWAY}}}"
     layout = Layout()
 
     layout.row("Who is in hospital and no longer needs to be")
@@ -217,8 +259,10 @@ def flow_by_place():
             "Not meeting the criteria to reside",
             "Patients in hospital now whose Discharge Ready Date has passed: open spells with a "
             "DRD and no discharge (the discharge sitrep's headline count). A patient who meets a "
-            "criterion again leaves this count until a new DRD is set.",
+            "criterion again leaves this count until a new DRD is set. Colours: the place level of "
+            "icsflow-thresholds.yml (red from it, amber from three quarters of it).",
             [(f"sum({nctr})", "patients")],
+            steps=level_steps(threshold_level("icsflow:threshold:not_meeting_criteria_patients_default")),
         ),
         6,
         5,
@@ -300,7 +344,7 @@ def flow_by_place():
             "when none is).",
             [
                 (
-                    f"sum by (reason_family) (icsflow_flow_delayed_by_reason_patients{{{PROVIDER}}})",
+                    f"sum by (reason_family) (icsflow_flow_delayed_by_reason_patients{{{PROVIDER}, {REASON}}})",
                     "{{reason_family}}",
                 )
             ],
@@ -320,8 +364,8 @@ def flow_by_place():
     )
 
     layout.row("For how long: days since the Discharge Ready Date")
-    by_delay = f"icsflow_flow_not_meeting_criteria_by_delay_patients{{{PROVIDER}}}"
-    waiting_by_delay = f"icsflow_flow_waiting_for_care_by_delay_patients{{{PLACE}}}"
+    by_delay = f"icsflow_flow_not_meeting_criteria_by_delay_patients{{{PROVIDER}, {PATHWAY}, {REASON}}}"
+    waiting_by_delay = f"icsflow_flow_waiting_for_care_by_delay_patients{{{PLACE}, {PATHWAY}}}"
     layout.add(
         panel(
             "bargauge",
@@ -499,11 +543,15 @@ def flow_by_place():
         panel(
             "stat",
             "Emergency readmissions within 30 days",
-            "Emergency admissions 0-29 days after a discharge, per discharge, by the discharging "
-            "provider (counts since the journeys held began).",
+            "Emergency admissions 0-29 days after a discharge, per discharge of a living patient "
+            "(discharges to destination died are not in the denominator), by the discharging "
+            "provider; counts since the journeys held began, so the latest month's discharges, "
+            "whose 30 days have not all passed, are in the denominator.",
             [
                 (
-                    f"sum(icsflow_flow_emergency_readmissions{{{PROVIDER}}}) / sum({discharges})",
+                    f"sum(icsflow_flow_emergency_readmissions{{{PROVIDER}}}) / sum("
+                    + matching(discharges, 'destination!="died"')
+                    + ")",
                     "per discharge",
                 )
             ],
@@ -517,11 +565,12 @@ def flow_by_place():
             "bargauge",
             "GP follow-up after discharge",
             "Share of discharged patients with an attended primary care contact within 7 and "
-            "within 14 days of discharge (discharges whose window has closed).",
+            "within 14 days of discharge, among discharges whose window has closed or who were "
+            "seen already (attended over attended plus not attended; pending windows are left out).",
             [
                 (
                     f'sum by (window) (icsflow_flow_gp_follow_up_discharges{{{PLACE}, outcome="attended"}})'
-                    f" / sum by (window) (icsflow_flow_gp_follow_up_discharges{{{PLACE}}})",
+                    f' / sum by (window) (icsflow_flow_gp_follow_up_discharges{{{PLACE}, outcome=~"attended|not_attended"}})',
                     "within {{window}}",
                 )
             ],
@@ -566,6 +615,33 @@ def flow_by_place():
         24,
         8,
     )
+    layout.row("How fresh the figures are")
+    layout.add(
+        panel(
+            "stat",
+            "Newest event, per partner feed",
+            "Time since the newest accepted event of each partner organisation and feed: how "
+            "current each partner's share of the figures above is. Trusts publish within minutes; "
+            "councils and practices in office hours (their cadence is in the reference data, and "
+            "IcsflowPartnerFeedQuiet follows it). Amber from 2 hours, red from 6.",
+            [
+                (
+                    named_organisation(
+                        "time() - max by (feed, organisation) (icsflow_ingest_last_event_timestamp_seconds)"
+                    ),
+                    "{{feed}}: {{name}}",
+                )
+            ],
+            unit="s",
+            steps=[
+                {"color": "green", "value": None},
+                {"color": "orange", "value": 7200},
+                {"color": "red", "value": 21600},
+            ],
+        ),
+        24,
+        6,
+    )
     return dashboard(
         "icsflow-flow-by-place",
         "ICS flow by place",
@@ -582,6 +658,16 @@ def flow_by_place():
                 "provider",
                 "Provider",
                 'label_values(icsflow_flow_not_meeting_criteria_patients{place=~"$place"}, provider)',
+            ),
+            variable(
+                "pathway",
+                "Pathway",
+                "label_values(icsflow_flow_not_meeting_criteria_patients, pathway)",
+            ),
+            variable(
+                "reason_family",
+                "Delay reason",
+                "label_values(icsflow_flow_delayed_by_reason_patients, reason_family)",
             ),
         ],
         layout,

@@ -166,6 +166,26 @@ def check_grafana(checks):
                 f"{name}: panel '{panel['title']}' states its definition",
             )
     flow = boards.get("ics-flow-by-place.json", {})
+    # Every panel colours by a level of its own or a neutral colour, never
+    # Grafana's default (green, red from 80); the headline uses the level of
+    # deploy/prometheus/rules/icsflow-thresholds.yml.
+    for board_name, board in boards.items():
+        for item in board["panels"]:
+            if item.get("type") == "row":
+                continue
+            steps = item.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps")
+            checks.check(bool(steps), f"{board_name} / {item['title']}: thresholds set, not Grafana's default")
+    level = re.search(
+        r"record: icsflow:threshold:not_meeting_criteria_patients_default\n\s+expr: vector\((\d+)\)",
+        (DEPLOY / "prometheus" / "rules" / "icsflow-thresholds.yml").read_text(),
+    ).group(1)
+    headline = next(item for item in flow["panels"] if item.get("title") == "Not meeting the criteria to reside")
+    red = [step["value"] for step in headline["fieldConfig"]["defaults"]["thresholds"]["steps"] if step["color"] == "red"]
+    checks.check(red == [int(level)], "the headline panel turns red at the level in icsflow-thresholds.yml", str(red))
+    checks.check(
+        all(any(link.get("type") == "dashboards" and "icsflow" in link.get("tags", []) for link in board.get("links", [])) for board in boards.values()),
+        "each dashboard links to the other icsflow dashboards",
+    )
     variables = {variable["name"] for variable in flow.get("templating", {}).get("list", [])}
     checks.check({"place", "provider"} <= variables, "ICS flow by place has place and provider variables", str(variables))
     datasource = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
@@ -549,7 +569,9 @@ def instant_query(prometheus, expression):
 
 
 def with_variables(expression):
-    return expression.replace("$place", ".*").replace("$provider", ".*")
+    for name in ("place", "provider", "pathway", "reason_family"):
+        expression = expression.replace(f"${name}", ".*")
+    return expression
 
 
 def check_end_to_end(checks, icsflow, settle_seconds):
