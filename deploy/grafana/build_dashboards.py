@@ -24,6 +24,9 @@ PLACE = 'place=~"$place"'
 PROVIDER = 'place=~"$place", provider=~"$provider"'
 PATHWAY = 'pathway=~"$pathway"'
 REASON = 'reason_family=~"$reason_family"'
+# Totals over a window of complete days ending yesterday (the `_window`
+# metrics), never a change in a running total.
+WINDOW = 'period="$period"'
 
 
 def named(expression, label, info, info_label):
@@ -205,6 +208,24 @@ def variable(name, label, query, include_all=True, multi=True):
     }
 
 
+PERIOD_VARIABLE = {
+    "name": "period",
+    "label": "Totals over",
+    "type": "custom",
+    "description": "The complete days, ending yesterday, that totals (discharges, delays, bed days, "
+    "readmissions, follow-up, reablement) cover: 1d yesterday, 7d the last week, 28d the last four.",
+    "query": "1d,7d,28d",
+    "options": [
+        {"selected": False, "text": "1d", "value": "1d"},
+        {"selected": False, "text": "7d", "value": "7d"},
+        {"selected": True, "text": "28d", "value": "28d"},
+    ],
+    "current": {"selected": True, "text": "28d", "value": "28d"},
+    "includeAll": False,
+    "multi": False,
+}
+
+
 DATASOURCE_VARIABLE = {
     "name": "datasource",
     "label": "Prometheus",
@@ -247,8 +268,8 @@ def dashboard(uid, title, description, tags, variables, layout):
 def flow_by_place():
     nctr = f"icsflow_flow_not_meeting_criteria_patients{{{PROVIDER}, {PATHWAY}}}"
     by_stay = f"icsflow_flow_not_meeting_criteria_by_stay_patients{{{PROVIDER}, {PATHWAY}}}"
-    delays = f"icsflow_flow_discharge_delay_discharges{{{PROVIDER}, {PATHWAY}}}"
-    discharges = f"icsflow_flow_discharges{{{PROVIDER}, {PATHWAY}}}"
+    delays = f"icsflow_flow_discharge_delay_discharges_window{{{PROVIDER}, {PATHWAY}, {WINDOW}}}"
+    discharges = f"icsflow_flow_discharges_window{{{PROVIDER}, {PATHWAY}, {WINDOW}}}"
     waiting = f"icsflow_flow_waiting_for_care_patients{{{PLACE}, {PATHWAY}}}"
     layout = Layout()
 
@@ -281,10 +302,10 @@ def flow_by_place():
     layout.add(
         panel(
             "stat",
-            "Delayed bed days, last 24 hours",
-            "Midnights spent in hospital after a Discharge Ready Date in the last 24 hours: each "
-            "one is a bed day lost. The gauge is a running total, so the panel shows its change.",
-            [(f"sum(delta(icsflow_flow_delayed_bed_nights{{{PROVIDER}}}[24h]))", "bed days")],
+            "Delayed bed days, yesterday",
+            "Midnights spent in hospital after a Discharge Ready Date that began yesterday: each "
+            "one is a bed day lost (the 1-day window of the running total).",
+            [(f'sum(icsflow_flow_delayed_bed_nights_window{{{PROVIDER}, {PATHWAY}, period="1d"}})', "bed days")],
         ),
         6,
         5,
@@ -413,8 +434,8 @@ def flow_by_place():
             "bargauge",
             "Discharges by days from ready date to discharge",
             "Discharges of patients with a Discharge Ready Date, by days from it to discharge, in "
-            "the published bands (0, 1, 2-3, 4-6, 7-13, 14-20, 21+). Counts since the journeys "
-            "held began (120 days of history by default).",
+            "the published bands (0, 1, 2-3, 4-6, 7-13, 14-20, 21+), over the period chosen above "
+            "(complete days ending yesterday).",
             [(f"sum by (delay_days) ({delays})", "{{delay_days}} days")],
         ),
         8,
@@ -454,12 +475,13 @@ def flow_by_place():
     layout.add(
         panel(
             "timeseries",
-            "Delayed bed days per day, by reason family",
-            "Midnights spent in hospital after a Discharge Ready Date in each 24 hours, by the "
-            "delay reason family in effect the day before.",
+            "Delayed bed days in the window, by reason family",
+            "Midnights spent in hospital after a Discharge Ready Date in the window (complete days "
+            "ending yesterday), by the delay reason family in effect the day before; over time, a "
+            "rolling total.",
             [
                 (
-                    f"sum by (reason_family) (delta(icsflow_flow_delayed_bed_nights{{{PROVIDER}}}[24h]))",
+                    f"sum by (reason_family) (icsflow_flow_delayed_bed_nights_window{{{PROVIDER}, {PATHWAY}, {REASON}, {WINDOW}}})",
                     "{{reason_family}}",
                 )
             ],
@@ -495,13 +517,15 @@ def flow_by_place():
         panel(
             "stat",
             "Discharged to usual place of residence",
-            "Share of discharges whose destination is the usual place of residence (Better Care "
-            "Fund metric).",
+            "Share of the period's discharges of living patients whose destination is the usual "
+            "place of residence (Better Care Fund metric; deaths are not in the denominator).",
             [
                 (
                     "sum("
                     + matching(discharges, 'destination="usual_residence"')
-                    + f") / sum({discharges})",
+                    + ") / sum("
+                    + matching(discharges, 'destination!="died"')
+                    + ")",
                     "usual residence",
                 )
             ],
@@ -531,7 +555,7 @@ def flow_by_place():
             "Discharge Ready Date to the start (same bands as discharge delays).",
             [
                 (
-                    f"sum by (delay_days) (icsflow_flow_care_start_delay_patients{{{PLACE}}})",
+                    f"sum by (delay_days) (icsflow_flow_care_start_delay_patients_window{{{PLACE}, {PATHWAY}, {WINDOW}}})",
                     "{{delay_days}} days",
                 )
             ],
@@ -543,13 +567,13 @@ def flow_by_place():
         panel(
             "stat",
             "Emergency readmissions within 30 days",
-            "Emergency admissions 0-29 days after a discharge, per discharge of a living patient "
-            "(discharges to destination died are not in the denominator), by the discharging "
-            "provider; counts since the journeys held began, so the latest month's discharges, "
-            "whose 30 days have not all passed, are in the denominator.",
+            "Emergency readmissions in the period (counted on the readmission day, 0-29 days after "
+            "a discharge) per discharge of a living patient in the same period (deaths are not in "
+            "the denominator), by the discharging provider. Discharges of the last 30 days, whose "
+            "window is still open, are in the denominator.",
             [
                 (
-                    f"sum(icsflow_flow_emergency_readmissions{{{PROVIDER}}}) / sum("
+                    f"sum(icsflow_flow_emergency_readmissions_window{{{PROVIDER}, {WINDOW}}}) / sum("
                     + matching(discharges, 'destination!="died"')
                     + ")",
                     "per discharge",
@@ -569,8 +593,8 @@ def flow_by_place():
             "seen already (attended over attended plus not attended; pending windows are left out).",
             [
                 (
-                    f'sum by (window) (icsflow_flow_gp_follow_up_discharges{{{PLACE}, outcome="attended"}})'
-                    f' / sum by (window) (icsflow_flow_gp_follow_up_discharges{{{PLACE}, outcome=~"attended|not_attended"}})',
+                    f'sum by (window) (icsflow_flow_gp_follow_up_discharges_window{{{PLACE}, outcome="attended", {WINDOW}}})'
+                    f' / sum by (window) (icsflow_flow_gp_follow_up_discharges_window{{{PLACE}, outcome=~"attended|not_attended", {WINDOW}}})',
                     "within {{window}}",
                 )
             ],
@@ -588,7 +612,7 @@ def flow_by_place():
             "readmitted, died, or pending while the 91 days run (ASCOF 2D / BCF).",
             [
                 (
-                    f"sum by (outcome) (icsflow_flow_reablement_91_day_people{{{PLACE}}})",
+                    f"sum by (outcome) (icsflow_flow_reablement_91_day_people_window{{{PLACE}, {WINDOW}}})",
                     "{{outcome}}",
                 )
             ],
@@ -659,6 +683,7 @@ def flow_by_place():
                 "Provider",
                 'label_values(icsflow_flow_not_meeting_criteria_patients{place=~"$place"}, provider)',
             ),
+            PERIOD_VARIABLE,
             variable(
                 "pathway",
                 "Pathway",

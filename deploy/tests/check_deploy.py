@@ -571,7 +571,8 @@ def instant_query(prometheus, expression):
 def with_variables(expression):
     for name in ("place", "provider", "pathway", "reason_family"):
         expression = expression.replace(f"${name}", ".*")
-    return expression
+    # Totals over the last 28 days, the period the dashboard opens on.
+    return expression.replace("$period", "28d")
 
 
 def check_end_to_end(checks, icsflow, settle_seconds):

@@ -9,7 +9,7 @@ use crate::journey::{
     derive, Journey, Lookup, Scratch, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH,
     REABLEMENT_OUTCOME_DAY,
 };
-use crate::labels::MetricKey;
+use crate::labels::{MetricKey, Window};
 use crate::series::{settled_value, Contribution, Series};
 
 /// How the engine keeps memory bounded.
@@ -240,11 +240,22 @@ impl Engine {
     /// Costs time proportional to the series and the days they hold.
     pub fn metrics(&self, as_of: Timestamp) -> Vec<(MetricKey, i64)> {
         let day = engine_day(as_of);
-        let mut values: Vec<(MetricKey, i64)> = self
-            .series
-            .iter()
-            .map(|(key, series)| (*key, series.value(day)))
-            .collect();
+        let mut values: Vec<(MetricKey, i64)> = Vec::with_capacity(self.series.len() * 2);
+        for (key, series) in &self.series {
+            values.push((*key, series.value(day)));
+            // A running total's windows: what it gained over the complete
+            // days ending yesterday (a series' value on a day includes
+            // that day's steps and the midnight that begins it).
+            for window in Window::ALL {
+                if let Some(windowed) = key.in_window(window) {
+                    let end = day - 1;
+                    values.push((
+                        windowed,
+                        series.value(end) - series.value(end - window.days()),
+                    ));
+                }
+            }
+        }
         values.sort_unstable_by_key(|(key, _)| *key);
         values
     }

@@ -413,6 +413,7 @@ pub(crate) fn derive(
             let organisation = lookup.organisation(spell.trust);
             out.push((
                 MetricKey::UnlinkedEvents {
+                    totalled: None,
                     feed: Feed::Discharge,
                     organisation,
                 },
@@ -423,6 +424,7 @@ pub(crate) fn derive(
     if !any_linked {
         for event in active(journey).filter(|event| event.kind.feed() != Feed::Discharge) {
             let key = MetricKey::UnlinkedEvents {
+                totalled: None,
                 feed: event.kind.feed(),
                 organisation: lookup.organisation(event.organisation),
             };
@@ -537,6 +539,7 @@ fn derive_spell(
             let until = segments.get(index + 1).map(|next| next.0).or(period.end);
             let reason = ReasonLabel(family);
             let bed_days = MetricKey::DelayedBedDays {
+                totalled: None,
                 place,
                 provider,
                 pathway,
@@ -592,6 +595,7 @@ fn derive_spell(
         let destination = discharge.destination.group();
         out.push((
             MetricKey::Discharges {
+                totalled: None,
                 place,
                 provider,
                 pathway,
@@ -607,6 +611,7 @@ fn derive_spell(
             let band = DelayBand::of_days(delay);
             out.push((
                 MetricKey::DischargeDelay {
+                    totalled: None,
                     place,
                     provider,
                     pathway,
@@ -619,6 +624,7 @@ fn derive_spell(
             ));
             out.push((
                 MetricKey::DischargeDelayDays {
+                    totalled: None,
                     place,
                     provider,
                     pathway,
@@ -671,6 +677,7 @@ fn derive_spell(
             let delay = DelayBand::of_days(service_day - period.start);
             out.push((
                 MetricKey::CareStartDelay {
+                    totalled: None,
                     place,
                     pathway,
                     delay,
@@ -698,7 +705,11 @@ fn derive_spell(
     {
         if (0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day)) {
             out.push((
-                MetricKey::Readmissions { place, provider },
+                MetricKey::Readmissions {
+                    place,
+                    provider,
+                    totalled: None,
+                },
                 Contribution::Step {
                     day: readmission.day,
                     delta: 1,
@@ -719,6 +730,7 @@ fn derive_spell(
     for window in FollowUpWindow::ALL {
         let window_closes = discharge.day + window.days() + 1;
         let key = |outcome| MetricKey::GpFollowUp {
+            totalled: None,
             place,
             window,
             outcome,
@@ -781,6 +793,7 @@ fn derive_spell(
     step(
         out,
         MetricKey::Reablement {
+            totalled: None,
             place,
             outcome: ReablementOutcome::Pending,
         },
@@ -788,7 +801,11 @@ fn derive_spell(
         Some(outcome_day),
     );
     out.push((
-        MetricKey::Reablement { place, outcome },
+        MetricKey::Reablement {
+            place,
+            outcome,
+            totalled: None,
+        },
         Contribution::Step {
             day: outcome_day,
             delta: 1,

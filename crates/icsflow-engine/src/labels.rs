@@ -206,6 +206,39 @@ impl ReablementOutcome {
     }
 }
 
+/// A period of complete days ending the day before the as-of day, over
+/// which a cumulative metric is totalled (`period` label; `window` is the
+/// GP follow-up window's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Window {
+    /// Yesterday.
+    Day1,
+    /// The 7 days ending yesterday.
+    Days7,
+    /// The 28 days ending yesterday.
+    Days28,
+}
+
+impl Window {
+    pub const ALL: [Window; 3] = [Window::Day1, Window::Days7, Window::Days28];
+
+    pub const fn days(self) -> i32 {
+        match self {
+            Window::Day1 => 1,
+            Window::Days7 => 7,
+            Window::Days28 => 28,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Window::Day1 => "1d",
+            Window::Days7 => "7d",
+            Window::Days28 => "28d",
+        }
+    }
+}
+
 /// One series: a metric and the values of its labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricKey {
@@ -228,6 +261,8 @@ pub enum MetricKey {
         provider: OdsCode,
         pathway: PathwayLabel,
         reason: ReasonLabel,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
     },
     /// 4. Discharges of patients who had a Discharge Ready Date, by the
     ///    days from it to discharge.
@@ -236,12 +271,16 @@ pub enum MetricKey {
         provider: OdsCode,
         pathway: PathwayLabel,
         delay: DelayBand,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
     },
     /// 4. Sum of those days, for the mean.
     DischargeDelayDays {
         place: PlaceCode,
         provider: OdsCode,
         pathway: PathwayLabel,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
     },
     /// 5. Discharges by destination group.
     Discharges {
@@ -249,6 +288,8 @@ pub enum MetricKey {
         provider: OdsCode,
         pathway: PathwayLabel,
         destination: DestinationGroup,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
     },
     /// 6. Patients not meeting the criteria by the reason currently recorded.
     DelayedByReason {
@@ -281,22 +322,38 @@ pub enum MetricKey {
         place: PlaceCode,
         pathway: PathwayLabel,
         delay: DelayBand,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
     },
     /// 8. Emergency readmissions 0-29 days after a discharge.
-    Readmissions { place: PlaceCode, provider: OdsCode },
+    Readmissions {
+        place: PlaceCode,
+        provider: OdsCode,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
+    },
     /// 9. Discharged patients against the GP follow-up windows.
     GpFollowUp {
         place: PlaceCode,
         window: FollowUpWindow,
         outcome: FollowUpOutcome,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
     },
     /// 10. People 65+ discharged into reablement, by status at day 91.
     Reablement {
         place: PlaceCode,
         outcome: ReablementOutcome,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
     },
     /// 11. Events that link to no journey.
-    UnlinkedEvents { feed: Feed, organisation: OdsCode },
+    UnlinkedEvents {
+        feed: Feed,
+        organisation: OdsCode,
+        /// `Some`: the total over that window (the `_window` metric).
+        totalled: Option<Window>,
+    },
 }
 
 impl MetricKey {
@@ -312,7 +369,7 @@ impl MetricKey {
         };
         let pathway = PathwayLabel(None);
         let reason = ReasonLabel(None);
-        vec![
+        let current = vec![
             MetricKey::NotMeetingCriteria {
                 place,
                 provider,
@@ -325,23 +382,27 @@ impl MetricKey {
                 stay: StayBand::Days0To6,
             },
             MetricKey::DelayedBedDays {
+                totalled: None,
                 place,
                 provider,
                 pathway,
                 reason,
             },
             MetricKey::DischargeDelay {
+                totalled: None,
                 place,
                 provider,
                 pathway,
                 delay: DelayBand::Days0,
             },
             MetricKey::DischargeDelayDays {
+                totalled: None,
                 place,
                 provider,
                 pathway,
             },
             MetricKey::Discharges {
+                totalled: None,
                 place,
                 provider,
                 pathway,
@@ -366,29 +427,113 @@ impl MetricKey {
                 delay: DelayBand::Days0,
             },
             MetricKey::CareStartDelay {
+                totalled: None,
                 place,
                 pathway,
                 delay: DelayBand::Days0,
             },
-            MetricKey::Readmissions { place, provider },
+            MetricKey::Readmissions {
+                place,
+                provider,
+                totalled: None,
+            },
             MetricKey::GpFollowUp {
+                totalled: None,
                 place,
                 window: FollowUpWindow::Days7,
                 outcome: FollowUpOutcome::Pending,
             },
             MetricKey::Reablement {
+                totalled: None,
                 place,
                 outcome: ReablementOutcome::Pending,
             },
             MetricKey::UnlinkedEvents {
+                totalled: None,
                 feed: Feed::Discharge,
                 organisation: provider,
             },
-        ]
+        ];
+        // Each cumulative metric's `_window` twin.
+        let windowed: Vec<MetricKey> = current
+            .iter()
+            .filter_map(|key| key.in_window(Window::Day1))
+            .collect();
+        current.into_iter().chain(windowed).collect()
     }
 
     /// The metric's name.
     pub fn name(&self) -> &'static str {
+        let base = self.base_name();
+        if self.totalled().is_none() {
+            return base;
+        }
+        match base {
+            "icsflow_flow_delayed_bed_nights" => "icsflow_flow_delayed_bed_nights_window",
+            "icsflow_flow_discharge_delay_discharges" => {
+                "icsflow_flow_discharge_delay_discharges_window"
+            }
+            "icsflow_flow_discharge_delay_length" => "icsflow_flow_discharge_delay_length_window",
+            "icsflow_flow_discharges" => "icsflow_flow_discharges_window",
+            "icsflow_flow_care_start_delay_patients" => {
+                "icsflow_flow_care_start_delay_patients_window"
+            }
+            "icsflow_flow_emergency_readmissions" => "icsflow_flow_emergency_readmissions_window",
+            "icsflow_flow_gp_follow_up_discharges" => "icsflow_flow_gp_follow_up_discharges_window",
+            "icsflow_flow_reablement_91_day_people" => {
+                "icsflow_flow_reablement_91_day_people_window"
+            }
+            "icsflow_quality_unlinked_events" => "icsflow_quality_unlinked_events_window",
+            other => other,
+        }
+    }
+
+    /// The window a cumulative metric is totalled over, if this key is one.
+    pub fn totalled(&self) -> Option<Window> {
+        match *self {
+            MetricKey::DelayedBedDays { totalled, .. }
+            | MetricKey::DischargeDelay { totalled, .. }
+            | MetricKey::DischargeDelayDays { totalled, .. }
+            | MetricKey::Discharges { totalled, .. }
+            | MetricKey::CareStartDelay { totalled, .. }
+            | MetricKey::Readmissions { totalled, .. }
+            | MetricKey::GpFollowUp { totalled, .. }
+            | MetricKey::Reablement { totalled, .. }
+            | MetricKey::UnlinkedEvents { totalled, .. } => totalled,
+            _ => None,
+        }
+    }
+
+    /// This cumulative series totalled over `window`; `None` for a metric
+    /// that is a count of people now (a status, not a running total) and
+    /// for the `pending` outcomes, which are statuses too.
+    pub fn in_window(&self, window: Window) -> Option<MetricKey> {
+        let totalled = Some(window);
+        let mut key = *self;
+        match &mut key {
+            MetricKey::GpFollowUp {
+                outcome: FollowUpOutcome::Pending,
+                ..
+            }
+            | MetricKey::Reablement {
+                outcome: ReablementOutcome::Pending,
+                ..
+            } => return None,
+            MetricKey::DelayedBedDays { totalled: slot, .. }
+            | MetricKey::DischargeDelay { totalled: slot, .. }
+            | MetricKey::DischargeDelayDays { totalled: slot, .. }
+            | MetricKey::Discharges { totalled: slot, .. }
+            | MetricKey::CareStartDelay { totalled: slot, .. }
+            | MetricKey::Readmissions { totalled: slot, .. }
+            | MetricKey::GpFollowUp { totalled: slot, .. }
+            | MetricKey::Reablement { totalled: slot, .. }
+            | MetricKey::UnlinkedEvents { totalled: slot, .. } => *slot = totalled,
+            _ => return None,
+        }
+        Some(key)
+    }
+
+    fn base_name(&self) -> &'static str {
         match self {
             MetricKey::NotMeetingCriteria { .. } => "icsflow_flow_not_meeting_criteria_patients",
             MetricKey::NotMeetingCriteriaByStay { .. } => {
@@ -416,6 +561,9 @@ impl MetricKey {
 
     /// One line of help, as in `docs/metrics.md`.
     pub fn help(&self) -> &'static str {
+        if self.totalled().is_some() {
+            return "The cumulative metric of the same name without _window, totalled over the `period` of complete days ending the day before the as-of day (1d, 7d or 28d); see docs/metrics.md.";
+        }
         match self {
             MetricKey::NotMeetingCriteria { .. } => "Patients in hospital who no longer meet the criteria to reside (past their Discharge Ready Date).",
             MetricKey::NotMeetingCriteriaByStay { .. } => "Patients not meeting the criteria to reside, by days since admission.",
@@ -440,7 +588,7 @@ impl MetricKey {
         let place = |place: &PlaceCode| ("place", place.to_string());
         let provider = |provider: &OdsCode| ("provider", provider.to_string());
         let pathway = |pathway: &PathwayLabel| ("pathway", pathway.to_string());
-        match self {
+        let mut labels = match self {
             MetricKey::NotMeetingCriteria {
                 place: p,
                 provider: o,
@@ -464,6 +612,7 @@ impl MetricKey {
                 provider: o,
                 pathway: w,
                 reason,
+                ..
             } => {
                 vec![
                     place(p),
@@ -477,6 +626,7 @@ impl MetricKey {
                 provider: o,
                 pathway: w,
                 delay,
+                ..
             } => {
                 vec![
                     place(p),
@@ -489,12 +639,14 @@ impl MetricKey {
                 place: p,
                 provider: o,
                 pathway: w,
+                ..
             } => vec![place(p), provider(o), pathway(w)],
             MetricKey::Discharges {
                 place: p,
                 provider: o,
                 pathway: w,
                 destination,
+                ..
             } => {
                 vec![
                     place(p),
@@ -543,6 +695,7 @@ impl MetricKey {
                 place: p,
                 pathway: w,
                 delay,
+                ..
             } => {
                 vec![
                     place(p),
@@ -553,11 +706,13 @@ impl MetricKey {
             MetricKey::Readmissions {
                 place: p,
                 provider: o,
+                ..
             } => vec![place(p), provider(o)],
             MetricKey::GpFollowUp {
                 place: p,
                 window,
                 outcome,
+                ..
             } => {
                 vec![
                     place(p),
@@ -565,16 +720,24 @@ impl MetricKey {
                     ("outcome", outcome.as_str().to_owned()),
                 ]
             }
-            MetricKey::Reablement { place: p, outcome } => {
+            MetricKey::Reablement {
+                place: p, outcome, ..
+            } => {
                 vec![place(p), ("outcome", outcome.as_str().to_owned())]
             }
-            MetricKey::UnlinkedEvents { feed, organisation } => {
+            MetricKey::UnlinkedEvents {
+                feed, organisation, ..
+            } => {
                 vec![
                     ("feed", feed.as_str().to_owned()),
                     ("organisation", organisation.to_string()),
                 ]
             }
+        };
+        if let Some(window) = self.totalled() {
+            labels.push(("period", window.as_str().to_owned()));
         }
+        labels
     }
 }
 

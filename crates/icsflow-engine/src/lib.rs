@@ -27,5 +27,5 @@ pub use engine::{
 };
 pub use labels::{
     DelayBand, FollowUpOutcome, FollowUpWindow, MetricKey, PathwayLabel, ReablementOutcome,
-    ReasonLabel, StayBand,
+    ReasonLabel, StayBand, Window,
 };

@@ -187,7 +187,12 @@ impl PipelineMetrics {
         for partner in reference.partners() {
             let kind = partner.kind.as_str();
             self.partner_info
-                .with_label_values(&[partner.code.as_str(), &partner.name, kind, partner.place.as_str()])
+                .with_label_values(&[
+                    partner.code.as_str(),
+                    &partner.name,
+                    kind,
+                    partner.place.as_str(),
+                ])
                 .set(1);
             let cadence = reference.cadence(partner.kind);
             let office_hours_only = if cadence.office_hours_only {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use icsflow_avro::{Framing, SchemaCatalogue};
 use icsflow_core::{PlaceCode, Timestamp};
-use icsflow_engine::{DelayBand, MetricKey, StayBand};
+use icsflow_engine::{DelayBand, MetricKey, StayBand, Window};
 use icsflow_kafka::{Clock, EmbeddedBroker, PartnerProducer};
 use icsflow_partner::{SimulatedPlace, SimulationStatistics, Simulator};
 use icsflow_telemetry::PipelineMetrics;
@@ -214,8 +214,10 @@ struct Summary {
 struct PlaceFigures {
     not_meeting_criteria: i64,
     stay_21_plus: i64,
+    /// Yesterday's.
     delayed_bed_days: i64,
     waiting_for_care: i64,
+    discharged_7_days: i64,
 }
 
 impl Summary {
@@ -239,8 +241,19 @@ impl Summary {
                     stay: StayBand::Days21Plus,
                     ..
                 } => figures.entry(place).or_default().stay_21_plus += value,
-                MetricKey::DelayedBedDays { place, .. } => {
+                MetricKey::DelayedBedDays {
+                    place,
+                    totalled: Some(Window::Day1),
+                    ..
+                } => {
                     figures.entry(place).or_default().delayed_bed_days += value;
+                }
+                MetricKey::Discharges {
+                    place,
+                    totalled: Some(Window::Days7),
+                    ..
+                } => {
+                    figures.entry(place).or_default().discharged_7_days += value;
                 }
                 MetricKey::WaitingForCare { place, .. } => {
                     figures.entry(place).or_default().waiting_for_care += value;
@@ -265,23 +278,24 @@ impl Summary {
             statistics.bad,
         );
         text.push_str(&format!(
-            "{:<10} {:<15} {:>12} {:>9} {:>12} {:>12}\n",
-            "place", "", "not meeting", "of whom", "delayed", "waiting for"
+            "{:<10} {:<15} {:>12} {:>9} {:>12} {:>12} {:>12}\n",
+            "place", "", "not meeting", "of whom", "bed days", "waiting for", "discharged"
         ));
         text.push_str(&format!(
-            "{:<10} {:<15} {:>12} {:>9} {:>12} {:>12}\n",
-            "", "", "criteria", "21+ days", "bed days", "care start"
+            "{:<10} {:<15} {:>12} {:>9} {:>12} {:>12} {:>12}\n",
+            "", "", "criteria", "21+ days", "yesterday", "care start", "last 7 days"
         ));
         for place in &self.places {
             let row = figures.remove(&place.place).unwrap_or_default();
             text.push_str(&format!(
-                "{:<10} {:<15} {:>12} {:>9} {:>12} {:>12}\n",
+                "{:<10} {:<15} {:>12} {:>9} {:>12} {:>12} {:>12}\n",
                 place.place.as_str(),
                 place.name,
                 row.not_meeting_criteria,
                 row.stay_21_plus,
                 row.delayed_bed_days,
-                row.waiting_for_care
+                row.waiting_for_care,
+                row.discharged_7_days
             ));
         }
         let bands = DelayBand::ALL

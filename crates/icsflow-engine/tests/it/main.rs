@@ -225,8 +225,25 @@ pub(crate) fn render(metrics: &[(MetricKey, i64)]) -> String {
         .collect()
 }
 
+/// The non-zero series as of `as_of`, without the windowed totals (their
+/// own scenarios hold them).
 pub(crate) fn metrics_text(events: &[Event], as_of: &str) -> String {
-    render(&engine_with(events).metrics(instant(as_of)))
+    let readings: Vec<_> = engine_with(events)
+        .metrics(instant(as_of))
+        .into_iter()
+        .filter(|(key, _)| key.totalled().is_none())
+        .collect();
+    render(&readings)
+}
+
+/// The windowed totals only.
+pub(crate) fn window_text(events: &[Event], as_of: &str) -> String {
+    let readings: Vec<_> = engine_with(events)
+        .metrics(instant(as_of))
+        .into_iter()
+        .filter(|(key, _)| key.totalled().is_some())
+        .collect();
+    render(&readings)
 }
 
 /// Regression: the 65,536th distinct place in one engine indexed past its

@@ -441,3 +441,73 @@ fn days_since_the_ready_date_fall_in_the_published_bands_at_their_edges() {
     );
     expect![[r#""#]].assert_eq(&by_delay(&events, "2026-01-29 12:00"));
 }
+
+/// Totals over windows of complete days ending yesterday: today's events
+/// are in no window yet; a window holds what happened on its days, whenever
+/// it arrived (a late event restates it).
+#[test]
+fn windows_total_the_complete_days_ending_yesterday() {
+    let mut events = Events::default();
+    let (first, second, third) = (patient(1), patient(2), patient(3));
+    events.admitted(first, "2026-01-01 09:00", 80);
+    events.not_meeting(first, "2026-01-08 10:00", Some("2026-01-08"));
+    events.discharged(
+        first,
+        "2026-01-10 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+    events.admitted(second, "2026-01-02 09:00", 70);
+    events.discharged(
+        second,
+        "2026-01-14 11:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+    // Today: in no window yet.
+    events.admitted(third, "2026-01-03 09:00", 70);
+    events.discharged(
+        third,
+        "2026-01-15 09:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+    // As of noon on the 15th: yesterday (the 14th) holds the second
+    // discharge; the 7 days 8th-14th hold both earlier ones, the first with
+    // its 2-day delay and its 2 bed nights (the midnights that began the
+    // 9th and the 10th).
+    check_windows(
+        &events,
+        "2026-01-15 12:00",
+        expect![[r#"
+            icsflow_flow_delayed_bed_nights_window{place="E06000047",provider="RVW",pathway="P0",reason_family="not_recorded",period="7d"} 2
+            icsflow_flow_delayed_bed_nights_window{place="E06000047",provider="RVW",pathway="P0",reason_family="not_recorded",period="28d"} 2
+            icsflow_flow_discharge_delay_discharges_window{place="E06000047",provider="RVW",pathway="P0",delay_days="2-3",period="7d"} 1
+            icsflow_flow_discharge_delay_discharges_window{place="E06000047",provider="RVW",pathway="P0",delay_days="2-3",period="28d"} 1
+            icsflow_flow_discharge_delay_length_window{place="E06000047",provider="RVW",pathway="P0",period="7d"} 2
+            icsflow_flow_discharge_delay_length_window{place="E06000047",provider="RVW",pathway="P0",period="28d"} 2
+            icsflow_flow_discharges_window{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence",period="1d"} 1
+            icsflow_flow_discharges_window{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence",period="7d"} 2
+            icsflow_flow_discharges_window{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence",period="28d"} 2
+        "#]],
+    );
+    // A discharge on the 12th that arrives only now restates the 7 days.
+    let fourth = patient(4);
+    events.admitted(fourth, "2026-01-05 09:00", 70);
+    events.discharged(
+        fourth,
+        "2026-01-12 10:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+    let restated = crate::window_text(&events.events, "2026-01-15 12:00");
+    assert!(
+        restated.contains(r#"destination="usual_residence",period="7d"} 3"#)
+            && restated.contains(r#"destination="usual_residence",period="1d"} 1"#),
+        "{restated}"
+    );
+}
+
+fn check_windows(events: &Events, as_of: &str, expected: Expect) {
+    expected.assert_eq(&crate::window_text(&events.events, as_of));
+}
