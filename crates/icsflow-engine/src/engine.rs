@@ -241,7 +241,13 @@ impl Engine {
     pub fn metrics(&self, as_of: Timestamp) -> Vec<(MetricKey, i64)> {
         let day = engine_day(as_of);
         let mut values: Vec<(MetricKey, i64)> = Vec::with_capacity(self.series.len() * 2);
+        // Held keys summed into the band they fall in on this day.
+        let mut banded: FastMap<MetricKey, i64> = FastMap::default();
         for (key, series) in &self.series {
+            if let Some(band) = key.read_as(day) {
+                *banded.entry(band).or_insert(0) += series.value(day);
+                continue;
+            }
             values.push((*key, series.value(day)));
             // A running total's windows: what it gained over the complete
             // days ending yesterday (a series' value on a day includes
@@ -256,6 +262,7 @@ impl Engine {
                 }
             }
         }
+        values.extend(banded);
         values.sort_unstable_by_key(|(key, _)| *key);
         values
     }

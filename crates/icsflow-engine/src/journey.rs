@@ -459,17 +459,6 @@ fn step(out: &mut Vec<(MetricKey, Contribution)>, key: MetricKey, from: i32, unt
     }
 }
 
-/// Where a band that starts `after` days after `start` ends within an
-/// interval ending `until` (open-ended for `None`): the earlier of the two;
-/// the last band (`after = i32::MAX`) ends with the interval.
-fn band_end(until: Option<i32>, start: i32, after: i32) -> Option<i32> {
-    let band = (after != i32::MAX).then(|| start.saturating_add(after));
-    match (until, band) {
-        (Some(until), Some(band)) => Some(until.min(band)),
-        (until, band) => until.or(band),
-    }
-}
-
 fn derive_spell(
     journey: &Journey,
     spell: &Spell,
@@ -571,22 +560,21 @@ fn derive_spell(
                 from,
                 until,
             );
-            // How long since the DRD, in the published bands: the segment
-            // cut where the days since the period's start cross a band.
-            for (delay, first, after) in DelayBand::RANGES {
-                step(
-                    out,
-                    MetricKey::NotMeetingCriteriaByDelay {
-                        place,
-                        provider,
-                        pathway,
-                        reason,
-                        delay,
-                    },
-                    from.max(period.start.saturating_add(first)),
-                    band_end(until, period.start, after),
-                );
-            }
+            // How long since the DRD: the segment under its period's start
+            // day, put in its band when the metrics are read (one step,
+            // not one per band, on this path every event takes twice).
+            step(
+                out,
+                MetricKey::NotMeetingCriteriaSince {
+                    place,
+                    provider,
+                    pathway,
+                    reason,
+                    since: period.start,
+                },
+                from,
+                until,
+            );
         }
     }
 
@@ -661,18 +649,16 @@ fn derive_spell(
             period.start,
             end,
         );
-        for (delay, first, after) in DelayBand::RANGES {
-            step(
-                out,
-                MetricKey::WaitingForCareByDelay {
-                    place,
-                    pathway,
-                    delay,
-                },
-                period.start.saturating_add(first),
-                band_end(end, period.start, after),
-            );
-        }
+        step(
+            out,
+            MetricKey::WaitingForCareSince {
+                place,
+                pathway,
+                since: period.start,
+            },
+            period.start,
+            end,
+        );
         if let Some(service_day) = service_day.filter(|day| Some(*day) == end) {
             let delay = DelayBand::of_days(service_day - period.start);
             out.push((

@@ -92,17 +92,6 @@ impl DelayBand {
         DelayBand::Days21Plus,
     ];
 
-    /// Each band with its first day and the first day after it.
-    pub(crate) const RANGES: [(DelayBand, i32, i32); 7] = [
-        (DelayBand::Days0, 0, 1),
-        (DelayBand::Days1, 1, 2),
-        (DelayBand::Days2To3, 2, 4),
-        (DelayBand::Days4To6, 4, 7),
-        (DelayBand::Days7To13, 7, 14),
-        (DelayBand::Days14To20, 14, 21),
-        (DelayBand::Days21Plus, 21, i32::MAX),
-    ];
-
     pub fn of_days(days: i32) -> DelayBand {
         match days {
             ..=0 => DelayBand::Days0,
@@ -316,6 +305,23 @@ pub enum MetricKey {
         place: PlaceCode,
         pathway: PathwayLabel,
         delay: DelayBand,
+    },
+    /// Held, never exported: metric 6b's patients under the day their
+    /// no-criteria period started; reading puts them in their delay band
+    /// as of the day read.
+    NotMeetingCriteriaSince {
+        place: PlaceCode,
+        provider: OdsCode,
+        pathway: PathwayLabel,
+        reason: ReasonLabel,
+        since: i32,
+    },
+    /// Held, never exported: metric 7b's people under the day their wait
+    /// started.
+    WaitingForCareSince {
+        place: PlaceCode,
+        pathway: PathwayLabel,
+        since: i32,
     },
     /// 7. Days from DRD to the first social care service start.
     CareStartDelay {
@@ -533,6 +539,36 @@ impl MetricKey {
         Some(key)
     }
 
+    /// A held key as the exported key it is read as on `day`: the delay
+    /// band of the days since its start; `None` for every other key.
+    pub(crate) fn read_as(&self, day: i32) -> Option<MetricKey> {
+        match *self {
+            MetricKey::NotMeetingCriteriaSince {
+                place,
+                provider,
+                pathway,
+                reason,
+                since,
+            } => Some(MetricKey::NotMeetingCriteriaByDelay {
+                place,
+                provider,
+                pathway,
+                reason,
+                delay: DelayBand::of_days(day - since),
+            }),
+            MetricKey::WaitingForCareSince {
+                place,
+                pathway,
+                since,
+            } => Some(MetricKey::WaitingForCareByDelay {
+                place,
+                pathway,
+                delay: DelayBand::of_days(day - since),
+            }),
+            _ => None,
+        }
+    }
+
     fn base_name(&self) -> &'static str {
         match self {
             MetricKey::NotMeetingCriteria { .. } => "icsflow_flow_not_meeting_criteria_patients",
@@ -551,6 +587,10 @@ impl MetricKey {
             MetricKey::WaitingForCareByDelay { .. } => {
                 "icsflow_flow_waiting_for_care_by_delay_patients"
             }
+            MetricKey::NotMeetingCriteriaSince { .. } => {
+                "icsflow_flow_not_meeting_criteria_since_patients"
+            }
+            MetricKey::WaitingForCareSince { .. } => "icsflow_flow_waiting_for_care_since_patients",
             MetricKey::CareStartDelay { .. } => "icsflow_flow_care_start_delay_patients",
             MetricKey::Readmissions { .. } => "icsflow_flow_emergency_readmissions",
             MetricKey::GpFollowUp { .. } => "icsflow_flow_gp_follow_up_discharges",
@@ -575,6 +615,7 @@ impl MetricKey {
             MetricKey::NotMeetingCriteriaByDelay { .. } => "Patients not meeting the criteria to reside, by days since their Discharge Ready Date (published bands) and the delay reason family in effect.",
             MetricKey::WaitingForCare { .. } => "Patients on pathways P1-P3 past their Discharge Ready Date with no social care service started yet.",
             MetricKey::WaitingForCareByDelay { .. } => "Patients waiting for social care to start, by days since their Discharge Ready Date (published bands).",
+            MetricKey::NotMeetingCriteriaSince { .. } | MetricKey::WaitingForCareSince { .. } => "Held inside the engine; read as the by-delay metric.",
             MetricKey::CareStartDelay { .. } => "Patients on P1-P3 whose first social care service started, by days from Discharge Ready Date to the start.",
             MetricKey::Readmissions { .. } => "Emergency admissions 0-29 days after a discharge, by the discharging provider.",
             MetricKey::GpFollowUp { .. } => "Discharged patients by attended primary care contact within the window.",
@@ -725,6 +766,24 @@ impl MetricKey {
             } => {
                 vec![place(p), ("outcome", outcome.as_str().to_owned())]
             }
+            MetricKey::NotMeetingCriteriaSince {
+                place: p,
+                provider: o,
+                pathway: w,
+                reason,
+                since,
+            } => vec![
+                place(p),
+                provider(o),
+                pathway(w),
+                ("reason_family", reason.to_string()),
+                ("since_day", since.to_string()),
+            ],
+            MetricKey::WaitingForCareSince {
+                place: p,
+                pathway: w,
+                since,
+            } => vec![place(p), pathway(w), ("since_day", since.to_string())],
             MetricKey::UnlinkedEvents {
                 feed, organisation, ..
             } => {
