@@ -2,6 +2,7 @@
 //! invariants as properties.
 
 mod properties;
+mod rules;
 mod scenarios;
 
 use icsflow_core::*;

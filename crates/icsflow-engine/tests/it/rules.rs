@@ -1,0 +1,228 @@
+//! The rules docs/metrics.md states under "Rules the definitions imply":
+//! each answered one way by icsflow and held here, so that a change of
+//! answer is a change of definition, not an accident.
+
+use icsflow_core::{
+    ContactAttendance, DischargeBody, DischargeDestination, DischargePathway, OdsCode,
+    ServiceComponent, ServiceType,
+};
+
+use crate::{metrics_text, patient, Events};
+
+/// The series of `metric` (a name prefix) only.
+fn only(events: &Events, as_of: &str, metric: &str) -> String {
+    metrics_text(&events.events, as_of)
+        .lines()
+        .filter(|line| line.starts_with(metric))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+fn pathway_line(pathway: &str) -> String {
+    format!("icsflow_flow_not_meeting_criteria_patients{{place=\"E06000047\",provider=\"RVW\",pathway=\"{pathway}\"}} 1\n")
+}
+
+#[test]
+fn a_correction_takes_effect_at_its_own_time_and_chains_are_followed() {
+    // The pathway of a spell is the latest PATHWAY_ASSIGNED in occurred_at
+    // order (whatever the as-of day): where a correction sits in that order
+    // is its own occurred_at, not the corrected event's.
+    let nctr = "icsflow_flow_not_meeting_criteria_patients";
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-02 10:00", Some("2026-01-02"));
+    let wrong = events.pathway(who, "2026-01-03 11:00", DischargePathway::P3);
+    events.pathway(who, "2026-01-05 11:00", DischargePathway::P2);
+    // Corrects the 3rd's P3 with P1, recorded as of the 4th: P3 is gone,
+    // and P1 (the 4th) is older than P2 (the 5th), which stays the latest.
+    let correction = events.pathway(who, "2026-01-04 11:00", DischargePathway::P1);
+    events.correcting(wrong);
+    assert_eq!(only(&events, "2026-01-08 12:00", nctr), pathway_line("P2"));
+    // A correction of the correction, dated the 6th: it replaces P1 and,
+    // being the latest, sets the pathway; the first P3 stays corrected.
+    events.pathway(who, "2026-01-06 11:00", DischargePathway::P0);
+    events.correcting(correction);
+    assert_eq!(only(&events, "2026-01-08 12:00", nctr), pathway_line("P0"));
+}
+
+#[test]
+fn a_correction_sent_by_another_site_of_the_trust_is_a_new_event() {
+    let nctr = "icsflow_flow_not_meeting_criteria_patients";
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-02 10:00", Some("2026-01-02"));
+    let wrong = events.pathway(who, "2026-01-05 11:00", DischargePathway::P3);
+    events.pathway(who, "2026-01-04 11:00", DischargePathway::P1);
+    events.correcting(wrong);
+    // From the trust itself, the correction voids P3: P1 stands.
+    assert_eq!(only(&events, "2026-01-08 12:00", nctr), pathway_line("P1"));
+    // Sent by site RVW01, it names an event id of RVW01's own, which does
+    // not exist: P3 stands, and being the latest, sets the pathway.
+    events
+        .events
+        .last_mut()
+        .expect("the correction")
+        .envelope
+        .source_organisation = OdsCode::parse("test", "RVW01").expect("a site");
+    assert_eq!(only(&events, "2026-01-08 12:00", nctr), pathway_line("P3"));
+}
+
+#[test]
+fn one_cancellation_voids_every_discharge_before_it_and_none_after_it() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    let discharge = |events: &mut Events, at| {
+        events.discharged(
+            who,
+            at,
+            DischargeDestination::UsualPlaceOfResidence,
+            DischargePathway::P0,
+        );
+    };
+    discharge(&mut events, "2026-01-05 15:00");
+    discharge(&mut events, "2026-01-06 15:00");
+    events.discharge_feed(who, "2026-01-07 09:00", DischargeBody::DischargeCancelled);
+    let discharges = "icsflow_flow_discharges{";
+    assert_eq!(only(&events, "2026-01-08 12:00", discharges), "");
+    // A cancellation dated before a discharge does not void it.
+    let mut later = Events::default();
+    later.admitted(who, "2026-01-01 09:00", 70);
+    later.discharge_feed(who, "2026-01-04 09:00", DischargeBody::DischargeCancelled);
+    discharge(&mut later, "2026-01-05 15:00");
+    assert_eq!(
+        only(&later, "2026-01-08 12:00", discharges),
+        "icsflow_flow_discharges{place=\"E06000047\",provider=\"RVW\",pathway=\"P0\",destination=\"usual_residence\"} 1\n"
+    );
+}
+
+#[test]
+fn a_gp_contact_counts_after_the_discharge_instant_even_during_a_later_stay() {
+    let follow_up = "icsflow_flow_gp_follow_up_discharges";
+    let who = patient(1);
+    let discharged = |events: &mut Events| {
+        events.admitted(who, "2026-01-01 09:00", 70);
+        events.discharged(
+            who,
+            "2026-01-05 15:00",
+            DischargeDestination::UsualPlaceOfResidence,
+            DischargePathway::P0,
+        );
+    };
+    // A contact the same day but before the discharge: not a follow-up.
+    let mut before = Events::default();
+    discharged(&mut before);
+    before.contact(who, "2026-01-05 10:00", ContactAttendance::Attended);
+    assert_eq!(
+        only(&before, "2026-01-25 12:00", follow_up),
+        "icsflow_flow_gp_follow_up_discharges{place=\"E06000047\",window=\"7d\",outcome=\"not_attended\"} 1\n\
+         icsflow_flow_gp_follow_up_discharges{place=\"E06000047\",window=\"14d\",outcome=\"not_attended\"} 1\n"
+    );
+    // A contact during a readmission two days later still counts.
+    let mut readmitted = Events::default();
+    discharged(&mut readmitted);
+    readmitted.admitted(who.spell(2), "2026-01-06 09:00", 70);
+    readmitted.contact(who, "2026-01-07 10:00", ContactAttendance::Attended);
+    assert_eq!(
+        only(&readmitted, "2026-01-25 12:00", follow_up),
+        "icsflow_flow_gp_follow_up_discharges{place=\"E06000047\",window=\"7d\",outcome=\"attended\"} 1\n\
+         icsflow_flow_gp_follow_up_discharges{place=\"E06000047\",window=\"14d\",outcome=\"attended\"} 1\n"
+    );
+}
+
+#[test]
+fn an_admission_before_the_previous_discharge_is_not_a_readmission() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    // A second spell opened (another ward's record) while the first is open.
+    events.admitted(who.spell(2), "2026-01-03 09:00", 70);
+    events.discharged(
+        who,
+        "2026-01-05 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+    assert_eq!(
+        only(
+            &events,
+            "2026-01-20 12:00",
+            "icsflow_flow_emergency_readmissions"
+        ),
+        ""
+    );
+}
+
+#[test]
+fn a_care_start_on_the_28th_day_after_discharge_ends_the_wait_as_a_start() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
+    events.pathway(who, "2026-01-04 11:00", DischargePathway::P1);
+    events.discharged(
+        who,
+        "2026-01-05 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P1,
+    );
+    events.service_started(
+        who,
+        "2026-02-02 10:00",
+        ServiceType::ShortTermStMax,
+        ServiceComponent::HomeCare,
+    );
+    // 28 days after the 5th is 2 February: a start, 29 days after the DRD.
+    assert_eq!(
+        only(&events, "2026-02-10 12:00", "icsflow_flow_care_start_delay_patients{"),
+        "icsflow_flow_care_start_delay_patients{place=\"E06000047\",pathway=\"P1\",delay_days=\"21+\"} 1\n"
+    );
+}
+
+#[test]
+fn an_assessment_before_the_admission_counts_from_the_admission_day() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.not_meeting(who, "2025-12-31 20:00", Some("2025-12-30"));
+    events.admitted(who, "2026-01-01 09:00", 70);
+    // Ready from the 1st (the admission day), not the 30th: 2 days as of
+    // the 3rd.
+    assert_eq!(
+        only(&events, "2026-01-03 12:00", "icsflow_flow_not_meeting_criteria_by_delay_patients"),
+        "icsflow_flow_not_meeting_criteria_by_delay_patients{place=\"E06000047\",provider=\"RVW\",pathway=\"unassigned\",reason_family=\"not_recorded\",delay_days=\"2-3\"} 1\n"
+    );
+}
+
+#[test]
+fn events_without_an_episode_reference_make_one_spell() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.admitted(who.spell(2), "2026-01-10 09:00", 70);
+    for event in &mut events.events {
+        event.envelope.episode_reference = None;
+    }
+    // Two admissions with no spell reference: one spell, one patient in
+    // hospital, admitted on the 1st (the earlier admission).
+    assert_eq!(
+        only(
+            &events,
+            "2026-01-12 12:00",
+            "icsflow_flow_not_meeting_criteria"
+        ),
+        ""
+    );
+    events.not_meeting(who, "2026-01-11 10:00", Some("2026-01-11"));
+    events
+        .events
+        .last_mut()
+        .expect("the assessment")
+        .envelope
+        .episode_reference = None;
+    assert_eq!(
+        only(&events, "2026-01-12 12:00", "icsflow_flow_not_meeting_criteria_by_stay"),
+        "icsflow_flow_not_meeting_criteria_by_stay_patients{place=\"E06000047\",provider=\"RVW\",pathway=\"unassigned\",stay_days=\"7-13\"} 1\n"
+    );
+}
