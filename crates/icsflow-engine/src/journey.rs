@@ -689,7 +689,16 @@ fn derive_spell(
         .filter(|(admission, _)| admission.emergency)
         .min_by_key(|(admission, _)| admission.at)
     {
-        if (0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day)) {
+        // As the national indicator links it: to the most recent discharge
+        // before it, so a readmission counts once, even when an elective
+        // stay came in between.
+        let later_discharge = spells
+            .iter()
+            .filter_map(|other| other.discharge)
+            .any(|other| other.at > discharge.at && other.at < readmission.at);
+        if !later_discharge
+            && (0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day))
+        {
             out.push((
                 MetricKey::Readmissions {
                     place,

@@ -226,3 +226,33 @@ fn events_without_an_episode_reference_make_one_spell() {
         "icsflow_flow_not_meeting_criteria_by_stay_patients{place=\"E06000047\",provider=\"RVW\",pathway=\"unassigned\",stay_days=\"7-13\"} 1\n"
     );
 }
+
+#[test]
+fn a_readmission_counts_once_against_the_most_recent_discharge_before_it() {
+    let mut events = Events::default();
+    let who = patient(1);
+    let discharge = |events: &mut Events, spell, at| {
+        events.discharged(
+            who.spell(spell),
+            at,
+            DischargeDestination::UsualPlaceOfResidence,
+            DischargePathway::P0,
+        );
+    };
+    // A: emergency stay, discharged on the 5th; B: an elective stay from
+    // the 10th to the 12th; C: an emergency admission on the 15th.
+    events.admitted(who, "2026-01-01 09:00", 70);
+    discharge(&mut events, 1, "2026-01-05 15:00");
+    events.elective(who.spell(2), "2026-01-10 09:00");
+    discharge(&mut events, 2, "2026-01-12 15:00");
+    events.admitted(who.spell(3), "2026-01-15 09:00", 70);
+    // C is within 30 days of both A and B, and counts once, against B.
+    assert_eq!(
+        only(
+            &events,
+            "2026-01-20 12:00",
+            "icsflow_flow_emergency_readmissions{"
+        ),
+        "icsflow_flow_emergency_readmissions{place=\"E06000047\",provider=\"RVW\"} 1\n"
+    );
+}
