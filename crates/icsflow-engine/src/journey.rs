@@ -636,10 +636,22 @@ fn derive_spell(
             .map(|event| i32::from(event.day))
             .find(|day| *day >= period.start);
         let regained_criteria = period.end.filter(|_| !period.ended_by_discharge);
-        let care_deadline = spell
-            .discharge
-            .map(|discharge| discharge.day + CARE_START_DAYS_AFTER_DISCHARGE);
-        let end = [service_day, regained_criteria, care_deadline]
+        let care_deadline = spell.discharge.map(|discharge| {
+            // Nobody waits for care after dying in hospital.
+            if discharge.destination.group() == DestinationGroup::Died {
+                discharge.day
+            } else {
+                discharge.day + CARE_START_DAYS_AFTER_DISCHARGE
+            }
+        });
+        // Nor after a death the practice was told of.
+        let death = active(journey)
+            .filter_map(|event| match event.kind {
+                StoredKind::DeathNotified { day } => Some(i32::from(day)),
+                _ => None,
+            })
+            .min();
+        let end = [service_day, regained_criteria, care_deadline, death]
             .into_iter()
             .flatten()
             .min();

@@ -617,7 +617,7 @@ impl MetricKey {
             MetricKey::WaitingForCareByDelay { .. } => "Patients waiting for social care to start, by days since their Discharge Ready Date (published bands).",
             MetricKey::NotMeetingCriteriaSince { .. } | MetricKey::WaitingForCareSince { .. } => "Held inside the engine; read as the by-delay metric.",
             MetricKey::CareStartDelay { .. } => "Patients on P1-P3 whose first social care service started, by days from Discharge Ready Date to the start.",
-            MetricKey::Readmissions { .. } => "Emergency admissions 0-29 days after a discharge, by the discharging provider.",
+            MetricKey::Readmissions { .. } => "Emergency admissions 0-29 days after the patient's most recent discharge, counted once, by that discharge's provider.",
             MetricKey::GpFollowUp { .. } => "Discharged patients by attended primary care contact within the window.",
             MetricKey::Reablement { .. } => "People 65+ discharged into reablement, by where they are 91 days after discharge.",
             MetricKey::UnlinkedEvents { .. } => "Events that link to no hospital journey, by feed and publishing organisation.",

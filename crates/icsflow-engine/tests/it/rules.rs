@@ -256,3 +256,43 @@ fn a_readmission_counts_once_against_the_most_recent_discharge_before_it() {
         "icsflow_flow_emergency_readmissions{place=\"E06000047\",provider=\"RVW\"} 1\n"
     );
 }
+
+#[test]
+fn nobody_waits_for_care_after_dying() {
+    let waiting = "icsflow_flow_waiting_for_care_patients";
+    let who = patient(1);
+    let ready = |events: &mut Events| {
+        events.admitted(who, "2026-01-01 09:00", 88);
+        events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
+        events.pathway(who, "2026-01-04 11:00", DischargePathway::P3);
+    };
+    // Died in hospital on the 8th (destination 79): waited until then only.
+    let mut in_hospital = Events::default();
+    ready(&mut in_hospital);
+    in_hospital.discharged(
+        who,
+        "2026-01-08 15:00",
+        DischargeDestination::Died,
+        DischargePathway::P3,
+    );
+    assert_eq!(
+        only(&in_hospital, "2026-01-07 12:00", waiting),
+        "icsflow_flow_waiting_for_care_patients{place=\"E06000047\",pathway=\"P3\"} 1\n"
+    );
+    assert_eq!(only(&in_hospital, "2026-01-09 12:00", waiting), "");
+    // Discharged home, then the practice is told of a death on the 12th.
+    let mut at_home = Events::default();
+    ready(&mut at_home);
+    at_home.discharged(
+        who,
+        "2026-01-08 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P3,
+    );
+    at_home.death(who, "2026-01-13 09:00", "2026-01-12");
+    assert_eq!(
+        only(&at_home, "2026-01-11 12:00", waiting),
+        "icsflow_flow_waiting_for_care_patients{place=\"E06000047\",pathway=\"P3\"} 1\n"
+    );
+    assert_eq!(only(&at_home, "2026-01-12 12:00", waiting), "");
+}
