@@ -110,6 +110,12 @@ impl RoleContext {
 
 impl ConsumerContext for RoleContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // An assignment comes from the group coordinator: a broker answers.
+        // Said now rather than at librdkafka's first statistics, up to 5 s
+        // later, which held readiness back for that long at every start.
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            self.set_broker_reachable(true);
+        }
         if let Rebalance::Revoke(list) = rebalance {
             self.revocations
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
