@@ -111,14 +111,45 @@ impl Engine {
         let envelope = &event.envelope;
         let id = event_key(envelope.source_organisation, envelope.event_id);
         let day = engine_day(envelope.occurred_at);
-        // A repeat costs one lookup (the cheapest path, taken by every
-        // record read again after a restart).
+        let at = engine_seconds(envelope.occurred_at);
+        let recorded = engine_seconds(envelope.recorded_at);
+        // A repeat costs one lookup and a comparison (the path every record
+        // read again after a restart takes). Of two versions of one event
+        // id, the one recorded later stands, then the one that occurred
+        // later, then the greater content: never the one that arrived first.
+        let mut replaces = false;
         match self.journeys.get(&envelope.patient) {
-            Some(journey) if journey.contains(id) => {
-                self.statistics.duplicates += 1;
-                return Applied::Duplicate;
+            Some(journey) => {
+                if let Some(stored) = journey.find(id) {
+                    let held = (
+                        stored.recorded,
+                        stored.at,
+                        journey.reference(stored.reference),
+                        by_value(&self.tables, stored.kind),
+                        journey.corrects(id),
+                    );
+                    let corrects = envelope
+                        .corrects_event_id
+                        .map(|corrected| event_key(envelope.source_organisation, corrected));
+                    let incoming =
+                        self.tables
+                            .stored_kind(&event.body, envelope.place)
+                            .map(|kind| {
+                                (
+                                    recorded,
+                                    at,
+                                    envelope.episode_reference,
+                                    by_value(&self.tables, kind),
+                                    corrects,
+                                )
+                            });
+                    if incoming.is_none_or(|incoming| incoming <= held) {
+                        self.statistics.duplicates += 1;
+                        return Applied::Duplicate;
+                    }
+                    replaces = true;
+                }
             }
-            Some(_) => {}
             None if self.horizon_day.is_some_and(|horizon| day < horizon) => {
                 self.statistics.beyond_horizon += 1;
                 return Applied::BeyondHorizon;
@@ -151,17 +182,21 @@ impl Engine {
             &mut self.scratch_before,
         );
 
+        if replaces {
+            journey.remove(id);
+        }
         let reference = journey.reference_index(envelope.episode_reference);
         journey.insert(StoredEvent {
             id,
-            at: engine_seconds(envelope.occurred_at),
+            at,
+            recorded,
             day: day.clamp(0, i32::from(u16::MAX)) as u16,
             organisation,
             reference,
             kind,
         });
         if let Some(corrected) = envelope.corrects_event_id {
-            journey.add_correction(event_key(envelope.source_organisation, corrected));
+            journey.add_correction(event_key(envelope.source_organisation, corrected), id);
         }
 
         self.scratch_after.clear();
@@ -457,6 +492,26 @@ impl Lookup for Tables {
 
     fn place(&self, index: u16) -> PlaceCode {
         self.places[usize::from(index)]
+    }
+}
+
+/// A stored kind comparable across engines and arrival orders: the
+/// admission's place as its code instead of its interned index.
+fn by_value(tables: &Tables, kind: StoredKind) -> (StoredKind, Option<PlaceCode>) {
+    match kind {
+        StoredKind::Admitted {
+            emergency,
+            age_years,
+            place,
+        } => (
+            StoredKind::Admitted {
+                emergency,
+                age_years,
+                place: 0,
+            },
+            Some(tables.place(place)),
+        ),
+        other => (other, None),
     }
 }
 

@@ -33,7 +33,7 @@ pub(crate) const REABLEMENT_OUTCOME_DAY: i32 = 91;
 /// Readmission within 30 days: 0 to 29 days after discharge.
 const READMISSION_LAST_DAY: i32 = 29;
 
-/// An event as the engine keeps it: 24 bytes, with what the metrics need
+/// An event as the engine keeps it: 32 bytes, with what the metrics need
 /// and nothing that identifies beyond the journey's own pseudonym.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StoredEvent {
@@ -41,6 +41,9 @@ pub(crate) struct StoredEvent {
     pub(crate) id: u64,
     /// Seconds since 2000-01-01T00:00:00Z of `occurred_at`.
     pub(crate) at: u32,
+    /// The same of `recorded_at`: of two versions of one event id, the one
+    /// recorded later stands.
+    pub(crate) recorded: u32,
     /// Day in England (since 2000-01-01) of `occurred_at`.
     pub(crate) day: u16,
     /// Interned organisation: the trust (3 characters) for the discharge
@@ -53,7 +56,7 @@ pub(crate) struct StoredEvent {
 
 pub(crate) const NO_REFERENCE: u8 = u8::MAX;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum StoredKind {
     Admitted {
         emergency: bool,
@@ -116,12 +119,26 @@ pub(crate) struct Journey {
     /// Spell and episode references, interned per journey.
     pub(crate) references: Vec<Pseudonym>,
     /// Ids of events replaced by a correction.
-    pub(crate) corrected: Vec<u64>,
+    /// (id replaced, id of the correction that replaced it).
+    pub(crate) corrected: Vec<(u64, u64)>,
 }
 
 impl Journey {
-    pub(crate) fn contains(&self, id: u64) -> bool {
-        self.events.iter().any(|event| event.id == id)
+    /// The event held under this id, if any.
+    pub(crate) fn find(&self, id: u64) -> Option<&StoredEvent> {
+        self.events.iter().find(|event| event.id == id)
+    }
+
+    /// Drops the event held under this id, and the correction it made (a
+    /// re-sent version replaces it).
+    pub(crate) fn remove(&mut self, id: u64) {
+        self.events.retain(|event| event.id != id);
+        self.corrected.retain(|(_, by)| *by != id);
+    }
+
+    /// The reference at `index`, for comparing versions by value.
+    pub(crate) fn reference(&self, index: u8) -> Option<Pseudonym> {
+        self.references.get(usize::from(index)).copied()
     }
 
     pub(crate) fn insert(&mut self, event: StoredEvent) {
@@ -154,11 +171,19 @@ impl Journey {
         (self.references.len() - 1) as u8
     }
 
-    pub(crate) fn add_correction(&mut self, corrected_id: u64) {
-        if !self.corrected.contains(&corrected_id) {
+    pub(crate) fn add_correction(&mut self, corrected_id: u64, by: u64) {
+        if !self.corrected.contains(&(corrected_id, by)) {
             self.corrected.reserve_exact(1);
-            self.corrected.push(corrected_id);
+            self.corrected.push((corrected_id, by));
         }
+    }
+
+    /// The id the event held under `id` corrects, if it corrects one.
+    pub(crate) fn corrects(&self, id: u64) -> Option<u64> {
+        self.corrected
+            .iter()
+            .find(|(_, by)| *by == id)
+            .map(|(corrected, _)| *corrected)
     }
 
     /// The last day any event of the journey happened on.
@@ -245,10 +270,12 @@ impl Spell {
 }
 
 fn active(journey: &Journey) -> impl Iterator<Item = &StoredEvent> {
-    journey
-        .events
-        .iter()
-        .filter(|event| !journey.corrected.contains(&event.id))
+    journey.events.iter().filter(|event| {
+        !journey
+            .corrected
+            .iter()
+            .any(|(corrected, _)| *corrected == event.id)
+    })
 }
 
 /// The hospital spells of a journey into `scratch`, each from its own

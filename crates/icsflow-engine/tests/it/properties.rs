@@ -110,6 +110,43 @@ proptest! {
         prop_assert_eq!(snapshot(&engine_with(&shuffled)), expected);
     }
 
+    /// A partner re-sends event ids with other content (another time,
+    /// another fact): whichever order the versions arrive in, the metrics
+    /// are the same (the version recorded later stands).
+    #[test]
+    fn conflicting_re_sends_in_any_order_give_the_same_metrics(
+        ingredients in ingredients(),
+        resends in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), 0_i64..3), 1..12),
+        seed in any::<u64>(),
+    ) {
+        let events = build(&ingredients);
+        let mut all = events.clone();
+        for (original, content, later) in resends {
+            let original = events[original.index(events.len())];
+            let mut version = events[content.index(events.len())];
+            version.envelope.event_id = original.envelope.event_id;
+            version.envelope.source_organisation = original.envelope.source_organisation;
+            version.envelope.patient = original.envelope.patient;
+            // Recorded at the same time as the original, or hours later.
+            version.envelope.recorded_at = Timestamp::from_millis(
+                original.envelope.recorded_at.as_millis() + later * 3_600_000,
+            );
+            all.push(version);
+        }
+        let forward = snapshot(&engine_with(&all));
+        let mut shuffled = all.clone();
+        let mut state = seed | 1;
+        for index in (1..shuffled.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            shuffled.swap(index, (state % (index as u64 + 1)) as usize);
+        }
+        prop_assert_eq!(snapshot(&engine_with(&shuffled)), forward.clone());
+        shuffled.reverse();
+        prop_assert_eq!(snapshot(&engine_with(&shuffled)), forward);
+    }
+
     #[test]
     fn duplicates_change_nothing(ingredients in ingredients(), copies in proptest::collection::vec(any::<prop::sample::Index>(), 1..20)) {
         let events = build(&ingredients);

@@ -296,3 +296,32 @@ fn nobody_waits_for_care_after_dying() {
     );
     assert_eq!(only(&at_home, "2026-01-12 12:00", waiting), "");
 }
+
+#[test]
+fn of_two_versions_of_an_event_the_one_recorded_later_stands() {
+    let nctr = "icsflow_flow_not_meeting_criteria_patients";
+    let who = patient(1);
+    let mut events = Events::default();
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-02 10:00", Some("2026-01-02"));
+    events.pathway(who, "2026-01-03 11:00", DischargePathway::P3);
+    // The same event id re-sent, recorded an hour later, saying P1.
+    let mut resent = *events.events.last().expect("the pathway");
+    resent.body = icsflow_core::EventBody::Discharge(DischargeBody::PathwayAssigned {
+        pathway: DischargePathway::P1,
+    });
+    resent.envelope.recorded_at =
+        icsflow_core::Timestamp::from_millis(resent.envelope.recorded_at.as_millis() + 3_600_000);
+    let mut first_then_resent = events.events.clone();
+    first_then_resent.push(resent);
+    let mut resent_then_first = vec![resent];
+    resent_then_first.extend(events.events.iter().copied());
+    for order in [first_then_resent, resent_then_first] {
+        let text: String = crate::metrics_text(&order, "2026-01-05 12:00")
+            .lines()
+            .filter(|line| line.starts_with(nctr))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_eq!(text, pathway_line("P1"));
+    }
+}
