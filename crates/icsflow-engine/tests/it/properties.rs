@@ -78,6 +78,19 @@ fn as_of_days() -> [&'static str; 3] {
     ["2026-01-20 12:00", "2026-02-20 12:00", "2026-06-30 12:00"]
 }
 
+/// `events` in a deterministic order chosen by `seed` (xorshift).
+fn shuffle(events: &[Event], seed: u64) -> Vec<Event> {
+    let mut shuffled = events.to_vec();
+    let mut state = seed | 1;
+    for index in (1..shuffled.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        shuffled.swap(index, (state % (index as u64 + 1)) as usize);
+    }
+    shuffled
+}
+
 fn snapshot(engine: &Engine) -> Vec<String> {
     as_of_days()
         .iter()
@@ -96,15 +109,7 @@ proptest! {
     ) {
         let events = build(&ingredients);
         let expected = snapshot(&engine_with(&events));
-        // A deterministic shuffle chosen by the seed.
-        let mut shuffled = events.clone();
-        let mut state = seed | 1;
-        for index in (1..shuffled.len()).rev() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            shuffled.swap(index, (state % (index as u64 + 1)) as usize);
-        }
+        let mut shuffled = shuffle(&events, seed);
         let rotation = order.index(shuffled.len());
         shuffled.rotate_left(rotation);
         prop_assert_eq!(snapshot(&engine_with(&shuffled)), expected);
@@ -134,14 +139,7 @@ proptest! {
             all.push(version);
         }
         let forward = snapshot(&engine_with(&all));
-        let mut shuffled = all.clone();
-        let mut state = seed | 1;
-        for index in (1..shuffled.len()).rev() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            shuffled.swap(index, (state % (index as u64 + 1)) as usize);
-        }
+        let mut shuffled = shuffle(&all, seed);
         prop_assert_eq!(snapshot(&engine_with(&shuffled)), forward.clone());
         shuffled.reverse();
         prop_assert_eq!(snapshot(&engine_with(&shuffled)), forward);
