@@ -12,6 +12,7 @@
 //! one line per event type.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use icsflow_core::{
     contains_nhs_number, guard_identifiable_data, Event, Feed, OdsCode, RejectReason, Rejection,
@@ -95,9 +96,7 @@ fn decode_checked(
     let converted;
     let line = if may_hold_iso_dates(line) {
         let mut value: serde_json::Value = serde_json::from_str(line).map_err(shape_rejection)?;
-        let schema: serde_json::Value =
-            serde_json::from_str(current_schema_text(feed)).map_err(shape_rejection)?;
-        iso_to_epochs(&schema, &mut value).map_err(|detail| JsonRejection {
+        iso_to_epochs(current_schema(feed), &mut value).map_err(|detail| JsonRejection {
             rejection: Rejection::new(
                 RejectReason::InvalidField,
                 "a timestamp or date is neither an epoch number nor ISO 8601",
@@ -134,13 +133,24 @@ fn may_hold_iso_dates(line: &str) -> bool {
     })
 }
 
-/// The text of the current schema of `feed`.
-fn current_schema_text(feed: Feed) -> &'static str {
-    crate::catalogue::EMBEDDED_SCHEMAS
-        .iter()
-        .filter(|file| file.feed == feed)
-        .max_by_key(|file| file.version)
-        .map_or("null", |file| file.text)
+/// The current schema of `feed`, parsed once per process.
+fn current_schema(feed: Feed) -> &'static serde_json::Value {
+    static PARSED: [OnceLock<serde_json::Value>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match feed {
+        Feed::Discharge => &PARSED[0],
+        Feed::SocialCare => &PARSED[1],
+        Feed::PrimaryCare => &PARSED[2],
+    };
+    slot.get_or_init(|| {
+        let text = crate::catalogue::EMBEDDED_SCHEMAS
+            .iter()
+            .filter(|file| file.feed == feed)
+            .max_by_key(|file| file.version)
+            .map_or("null", |file| file.text);
+        // The embedded schemas are checked to parse by the catalogue's tests.
+        serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+    })
 }
 
 /// The organisation a line claims to come from, when it can be read, for

@@ -38,8 +38,8 @@ pub use dictionary::render_data_dictionary;
 pub use json::{decode_json, encode_json, encode_json_altered, json_organisation, JsonRejection};
 pub use json_schema::{json_schema_file_name, render_json_schema, JSON_SCHEMA_DIRECTORY};
 pub use registry::{
-    HttpTransport, LookupError, RegistryConnection, RegistryCredentials, RegistryResponse,
-    RegistryTransport, SchemaRegistryClient, Secret, MAX_ANSWER_BYTES,
+    check_ca_pem, HttpTransport, LookupError, RegistryConnection, RegistryCredentials,
+    RegistryResponse, RegistryTransport, SchemaRegistryClient, Secret, MAX_ANSWER_BYTES,
 };
 
 /// Errors of this crate's set-up functions (not of decoding records, which

@@ -157,17 +157,7 @@ impl HttpTransport {
             .timeout_global(Some(connection.timeout))
             .http_status_as_error(false);
         if let Some(pem) = &connection.ca_pem {
-            let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
-                    Ok(_) => None,
-                    Err(error) => Some(Err(error)),
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|error| format!("the CA file is not PEM: {error}"))?;
-            if certificates.is_empty() {
-                return Err("the CA file holds no certificate".to_owned());
-            }
+            let certificates = ca_certificates(pem)?;
             config = config.tls_config(
                 ureq::tls::TlsConfig::builder()
                     .root_certs(ureq::tls::RootCerts::new_with_certs(&certificates))
@@ -187,6 +177,27 @@ impl HttpTransport {
             None => request,
         }
     }
+}
+
+/// The certificates of a CA file (PEM): at least one, or why not.
+fn ca_certificates(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
+            Ok(_) => None,
+            Err(error) => Some(Err(error)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|error| format!("the CA file is not PEM: {error}"))?;
+    if certificates.is_empty() {
+        return Err("the CA file holds no certificate".to_owned());
+    }
+    Ok(certificates)
+}
+
+/// Checks a CA file's contents as [`HttpTransport::new`] will read them.
+pub fn check_ca_pem(pem: &[u8]) -> Result<(), String> {
+    ca_certificates(pem).map(|_| ())
 }
 
 /// Standard base64 with padding (RFC 4648), for basic authentication.

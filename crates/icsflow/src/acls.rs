@@ -406,7 +406,7 @@ mod tests {
             reference::DEMO_REFERENCE
         );
         icsflow::settings::load(Some(("test.toml", &text)), &Default::default())
-            .and_then(Settings::with_reference)
+            .and_then(Settings::with_files)
             .expect("valid settings")
     }
 

@@ -214,17 +214,9 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
     let loaded = loaded.and_then(|mut settings| {
         arguments.kafka.apply(&mut settings);
         let mut problems = settings.kafka.problems();
-        // The registry's CA file is read and parsed now, with the rest.
-        match settings.registry_connection(None) {
-            Ok(Some(connection)) => {
-                if let Err(problem) = icsflow_avro::HttpTransport::new(&connection) {
-                    problems.push(format!("`schema_registry.ca_file`: {problem}"));
-                }
-            }
-            Ok(None) => {}
-            Err(problem) => problems.push(problem),
-        }
-        match settings.with_reference() {
+        // The files the settings name (the reference data, the registry's
+        // CA) are read and checked now, with the rest.
+        match settings.with_files() {
             Ok(settings) if problems.is_empty() => Ok(settings),
             Ok(_) => Err(problems),
             Err(more) => {
@@ -484,12 +476,8 @@ where
     let companion = tokio::spawn(companion(shutdown.clone()));
 
     let catalogue = Arc::new(SchemaCatalogue::embedded());
-    // Checked when the settings were loaded: a CA file that stopped being
-    // readable since is a start-up error.
-    let decoder = match settings
-        .registry_connection(None)
-        .map_err(anyhow::Error::msg)?
-    {
+    // The CA, if any, was read and checked with the settings.
+    let decoder = match settings.registry_connection(None) {
         Some(connection) => {
             let client = SchemaRegistryClient::over_http(&connection, Arc::clone(&catalogue))
                 .map_err(|problem| anyhow::anyhow!("`schema_registry.ca_file`: {problem}"))?;

@@ -20,14 +20,14 @@ pub const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     pub kafka: KafkaSettings,
-    /// With `TopicLayout::PerPartner` once [`Settings::with_reference`]
+    /// With `TopicLayout::PerPartner` once [`Settings::with_files`]
     /// has read the reference data.
     pub topics: Topics,
     /// `topics.layout = "per_partner"`.
     pub per_partner_topics: bool,
     /// The ICS's reference data file, if named.
     pub reference_file: Option<std::path::PathBuf>,
-    /// Its contents, once [`Settings::with_reference`] has read them.
+    /// Its contents, once [`Settings::with_files`] has read them.
     pub reference: Option<std::sync::Arc<icsflow_core::Reference>>,
     /// Base URL of a Confluent-compatible Schema Registry, for records in
     /// Confluent framing; `None` accepts single-object framing only.
@@ -38,6 +38,8 @@ pub struct Settings {
     /// PEM certificates to trust for an `https` registry instead of the
     /// built-in Mozilla roots.
     pub schema_registry_ca_file: Option<std::path::PathBuf>,
+    /// Its contents, once [`Settings::with_files`] has read them.
+    pub schema_registry_ca_pem: Option<Vec<u8>>,
     pub admin_addr: SocketAddr,
     /// Where the published view (flow metrics under the small-number rule)
     /// is served; `None`: not served.
@@ -479,6 +481,7 @@ pub fn load(
         schema_registry_timeout_ms,
         schema_registry_credentials,
         schema_registry_ca_file,
+        schema_registry_ca_pem: None,
         admin_addr,
         published_addr,
         engine: EngineConfig {
@@ -493,45 +496,57 @@ pub fn load(
 
 impl Settings {
     /// The registry connection for `url` (the configured one when `None`):
-    /// timeout, credentials, and the CA file read now. `Ok(None)` when no
-    /// registry is configured or given.
+    /// timeout, credentials and the CA read by [`Settings::with_files`];
+    /// `None` when no registry is configured or given.
     pub fn registry_connection(
         &self,
         url: Option<&str>,
-    ) -> Result<Option<icsflow_avro::RegistryConnection>, String> {
-        let Some(url) = url.or(self.schema_registry_url.as_deref()) else {
-            return Ok(None);
-        };
-        let ca_pem = match &self.schema_registry_ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|error| {
-                format!(
-                    "`schema_registry.ca_file`: cannot read {}: {error}",
-                    path.display()
-                )
-            })?),
-            None => None,
-        };
-        Ok(Some(icsflow_avro::RegistryConnection {
+    ) -> Option<icsflow_avro::RegistryConnection> {
+        let url = url.or(self.schema_registry_url.as_deref())?;
+        Some(icsflow_avro::RegistryConnection {
             url: url.trim_end_matches('/').to_owned(),
             timeout: std::time::Duration::from_millis(self.schema_registry_timeout_ms),
             credentials: self.schema_registry_credentials.clone(),
-            ca_pem,
-        }))
+            ca_pem: self.schema_registry_ca_pem.clone(),
+        })
     }
 
-    /// Reads the reference data `reference.file` names, if any, and with
-    /// the per-partner layout hands it to the topics. Every problem of the
-    /// file is returned.
-    pub fn with_reference(mut self) -> Result<Settings, Vec<String>> {
-        let Some(path) = &self.reference_file else {
-            return Ok(self);
-        };
-        let reference = std::sync::Arc::new(crate::reference::load(path)?);
-        if self.per_partner_topics {
-            self.topics.layout = TopicLayout::PerPartner(std::sync::Arc::clone(&reference));
+    /// Reads the files the settings name, once: the reference data
+    /// (`reference.file`; with the per-partner layout handed to the topics)
+    /// and the registry's CA file (`schema_registry.ca_file`, checked as
+    /// PEM). Every problem of both is returned.
+    pub fn with_files(mut self) -> Result<Settings, Vec<String>> {
+        let mut problems = Vec::new();
+        if let Some(path) = &self.schema_registry_ca_file {
+            match std::fs::read(path) {
+                Ok(pem) => match icsflow_avro::check_ca_pem(&pem) {
+                    Ok(()) => self.schema_registry_ca_pem = Some(pem),
+                    Err(problem) => problems.push(format!("`schema_registry.ca_file`: {problem}")),
+                },
+                Err(error) => problems.push(format!(
+                    "`schema_registry.ca_file`: cannot read {}: {error}",
+                    path.display()
+                )),
+            }
         }
-        self.reference = Some(reference);
-        Ok(self)
+        if let Some(path) = &self.reference_file {
+            match crate::reference::load(path) {
+                Ok(reference) => {
+                    let reference = std::sync::Arc::new(reference);
+                    if self.per_partner_topics {
+                        self.topics.layout =
+                            TopicLayout::PerPartner(std::sync::Arc::clone(&reference));
+                    }
+                    self.reference = Some(reference);
+                }
+                Err(more) => problems.extend(more),
+            }
+        }
+        if problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(problems)
+        }
     }
 }
 
