@@ -506,8 +506,10 @@ def flow_by_place():
         panel(
             "bargauge",
             "Discharges by destination",
-            "Discharges by destination group: usual_residence (code 19), care_home (54-56), "
-            "died (79), other (temporary residence, hospice, not applicable, not known).",
+            "Discharges by destination group: usual_residence (code 19), "
+            "care_home (54, 55, 56, 65, 85), other_hospital (48-53, 84, 87: transfers, "
+            "not discharges home), hospice (88), died (79), other (temporary residence, "
+            "court, prison, police, foster care, repatriation, not applicable, not known).",
             [(f"sum by (destination) ({discharges})", "{{destination}}")],
         ),
         8,

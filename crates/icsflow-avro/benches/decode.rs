@@ -8,10 +8,10 @@ use std::sync::Arc;
 use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 use icsflow_avro::{
-    encode_confluent, encode_datum, encode_single_object, EventDecoder, RegistryResponse,
-    RegistryTransport, SchemaCatalogue, SchemaRegistryClient, EMBEDDED_SCHEMAS,
+    current_schema_file, encode_confluent, encode_datum, encode_single_object, EventDecoder,
+    RegistryResponse, RegistryTransport, SchemaCatalogue, SchemaRegistryClient,
 };
-use icsflow_core::{one_event_of_each_type, Event, Timestamp, TimestampPolicy};
+use icsflow_core::{one_event_of_each_type, Event, Feed, Timestamp, TimestampPolicy};
 
 fn main() {
     divan::main();
@@ -40,7 +40,8 @@ impl RegistryTransport for InMemoryRegistry {
     fn get(&self, _path: &str) -> RegistryResponse {
         RegistryResponse::Answer {
             status: 200,
-            body: serde_json::json!({ "schema": EMBEDDED_SCHEMAS[0].text }).to_string(),
+            body: serde_json::json!({ "schema": current_schema_file(Feed::Discharge).text })
+                .to_string(),
         }
     }
 }

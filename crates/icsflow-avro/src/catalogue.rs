@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
 use icsflow_core::Feed;
 
 use crate::canonical::fingerprint_of;
+use crate::compatibility::{can_read, EnumSymbols};
 use crate::Error;
 
 /// One versioned schema file, as shipped in `schemas/<feed>/v<N>.avsc`.
@@ -29,6 +29,11 @@ pub const EMBEDDED_SCHEMAS: &[SchemaFile] = &[
         text: include_str!("../../../schemas/discharge/v1.avsc"),
     },
     SchemaFile {
+        feed: Feed::Discharge,
+        version: 2,
+        text: include_str!("../../../schemas/discharge/v2.avsc"),
+    },
+    SchemaFile {
         feed: Feed::SocialCare,
         version: 1,
         text: include_str!("../../../schemas/social_care/v1.avsc"),
@@ -39,6 +44,21 @@ pub const EMBEDDED_SCHEMAS: &[SchemaFile] = &[
         text: include_str!("../../../schemas/primary_care/v1.avsc"),
     },
 ];
+
+/// The highest version of `feed` among `files`: its current schema.
+pub fn latest_schema_file(files: &[SchemaFile], feed: Feed) -> Option<&SchemaFile> {
+    files
+        .iter()
+        .filter(|file| file.feed == feed)
+        .max_by_key(|file| file.version)
+}
+
+/// The current schema of `feed` in this build: the one icsflow reads into
+/// and writes.
+pub fn current_schema_file(feed: Feed) -> &'static SchemaFile {
+    // The catalogue's tests hold that every feed has a file.
+    latest_schema_file(EMBEDDED_SCHEMAS, feed).expect("every feed has an embedded schema")
+}
 
 /// How records written with a schema are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +85,8 @@ pub struct WriterSchema {
 pub struct CurrentSchema {
     pub feed: Feed,
     pub version: u32,
+    /// The schema file's JSON text.
+    pub text: &'static str,
     pub schema: Schema,
     pub fingerprint: u64,
 }
@@ -90,16 +112,13 @@ impl SchemaCatalogue {
     pub fn from_files(files: &[SchemaFile]) -> Result<SchemaCatalogue, Error> {
         let mut current = Vec::new();
         for feed in Feed::ALL {
-            let latest = files
-                .iter()
-                .filter(|file| file.feed == feed)
-                .max_by_key(|file| file.version)
-                .ok_or(Error::MissingFeedSchema(feed))?;
+            let latest = latest_schema_file(files, feed).ok_or(Error::MissingFeedSchema(feed))?;
             let schema = parse_schema(latest.text)?;
             let fingerprint = fingerprint_of(latest.text)?;
             current.push(CurrentSchema {
                 feed,
                 version: latest.version,
+                text: latest.text,
                 fingerprint,
                 schema,
             });
@@ -137,7 +156,7 @@ impl SchemaCatalogue {
         let fingerprint = fingerprint_of(text)?;
         let resolution = if fingerprint == current.fingerprint {
             Resolution::Current
-        } else if SchemaCompatibility::can_read(&schema, &current.schema).is_ok() {
+        } else if readable_as(text, current) {
             Resolution::Resolve
         } else {
             Resolution::Incompatible
@@ -163,6 +182,24 @@ impl SchemaCatalogue {
             .position(|known| *known == feed)
             .unwrap_or_default()]
     }
+}
+
+/// Whether records written with `text` read as `current`, enum defaults
+/// included.
+fn readable_as(text: &str, current: &CurrentSchema) -> bool {
+    let (Ok(writer), Ok(reader)) = (
+        serde_json::from_str::<serde_json::Value>(text),
+        serde_json::from_str::<serde_json::Value>(current.text),
+    ) else {
+        return false;
+    };
+    can_read(
+        &writer,
+        &reader,
+        &current.schema,
+        EnumSymbols::ReaderDefault,
+    )
+    .is_ok()
 }
 
 pub(crate) fn parse_schema(text: &str) -> Result<Schema, Error> {

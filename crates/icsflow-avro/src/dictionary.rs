@@ -25,11 +25,7 @@ pub fn render_data_dictionary(files: &[SchemaFile]) -> String {
          [`examples/`](../examples/) has producers in Java and Python that write records icsflow reads.\n\n",
     );
     for feed in Feed::ALL {
-        let Some(file) = files
-            .iter()
-            .filter(|file| file.feed == feed)
-            .max_by_key(|file| file.version)
-        else {
+        let Some(file) = crate::catalogue::latest_schema_file(files, feed) else {
             continue;
         };
         render_feed(file, &mut out);

@@ -27,7 +27,8 @@ pub use wire::Alteration;
 
 pub use canonical::fingerprint_of;
 pub use catalogue::{
-    CurrentSchema, Resolution, SchemaCatalogue, SchemaFile, WriterSchema, EMBEDDED_SCHEMAS,
+    current_schema_file, latest_schema_file, CurrentSchema, Resolution, SchemaCatalogue,
+    SchemaFile, WriterSchema, EMBEDDED_SCHEMAS,
 };
 pub use codec::{
     encode, encode_altered, encode_confluent, encode_datum, encode_single_object, peek_event_id,

@@ -189,6 +189,7 @@ pub(crate) struct Admitted {
     admission_method: Symbol<AdmissionMethod>,
     admission_source: Symbol<AdmissionSource>,
     age_years: i32,
+    bed_type: Option<Symbol<BedType>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -462,6 +463,7 @@ impl IntoDomainPayload for DischargePayload<'_> {
                 admission_method: admitted.admission_method.0,
                 admission_source: admitted.admission_source.0,
                 age_years: AgeYears::new("age_years", admitted.age_years)?,
+                bed_type: admitted.bed_type.as_ref().map(|bed| bed.0),
             },
             DischargePayload::AdmissionCancelled(NoFields {}) => DischargeBody::AdmissionCancelled,
             DischargePayload::CriteriaToResideAssessed(assessed) => {
@@ -638,10 +640,12 @@ fn discharge_payload(body: &DischargeBody) -> DischargePayload<'_> {
             admission_method,
             admission_source,
             age_years,
+            bed_type,
         } => DischargePayload::Admitted(Admitted {
             admission_method: Symbol(*admission_method),
             admission_source: Symbol(*admission_source),
             age_years: i32::from(age_years.years()),
+            bed_type: bed_type.map(Symbol),
         }),
         DischargeBody::AdmissionCancelled => DischargePayload::AdmissionCancelled(NoFields {}),
         DischargeBody::CriteriaToResideAssessed(outcome) => {

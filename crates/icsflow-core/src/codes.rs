@@ -220,52 +220,188 @@ code_list! {
 }
 
 code_list! {
-    /// NHS Data Dictionary DISCHARGE DESTINATION.
+    /// NHS Data Dictionary DISCHARGE DESTINATION CODE (HOSPITAL PROVIDER
+    /// SPELL), current and retired. The first nine symbols are those of
+    /// version 1 of the discharge schema; the rest were appended in
+    /// version 2. Symbols are only ever appended: journey records and the
+    /// schemas carry a code as its position in this list.
     DischargeDestination {
-        /// 19
+        /// 19 (including no fixed abode)
         UsualPlaceOfResidence = "USUAL_PLACE_OF_RESIDENCE",
         /// 29
         TemporaryPlaceOfResidence = "TEMPORARY_PLACE_OF_RESIDENCE",
-        /// 54
+        /// 54 (retired care-home code)
         CareHomeNhs = "CARE_HOME_NHS",
         /// 55
         CareHomeWithNursing = "CARE_HOME_WITH_NURSING",
         /// 56
         CareHomeWithoutNursing = "CARE_HOME_WITHOUT_NURSING",
-        /// 79
+        /// 79 (died or stillbirth)
         Died = "DIED",
-        /// 88
+        /// 88 (non-NHS hospice)
         Hospice = "HOSPICE",
-        /// 98
+        /// 98 (spell not finished)
         NotApplicable = "NOT_APPLICABLE",
         /// 99
         NotKnown = "NOT_KNOWN",
+        /// 30
+        RepatriationFromHighSecurityPsychiatric = "REPATRIATION_FROM_HIGH_SECURITY_PSYCHIATRIC",
+        /// 37
+        Court = "COURT",
+        /// 38 (retired: split into 40 and 42)
+        PenalEstablishmentOrPoliceStation = "PENAL_ESTABLISHMENT_OR_POLICE_STATION",
+        /// 40
+        PenalEstablishment = "PENAL_ESTABLISHMENT",
+        /// 42
+        PoliceStation = "POLICE_STATION",
+        /// 48
+        HighSecurityPsychiatricScotland = "HIGH_SECURITY_PSYCHIATRIC_SCOTLAND",
+        /// 49
+        NhsHospitalHighSecurityPsychiatric = "NHS_HOSPITAL_HIGH_SECURITY_PSYCHIATRIC",
+        /// 50
+        NhsHospitalMediumSecure = "NHS_HOSPITAL_MEDIUM_SECURE",
+        /// 51
+        NhsHospitalGeneralWard = "NHS_HOSPITAL_GENERAL_WARD",
+        /// 52
+        NhsHospitalMaternityOrNeonates = "NHS_HOSPITAL_MATERNITY_OR_NEONATES",
+        /// 53
+        NhsHospitalMentalIllnessOrLearningDisabilities = "NHS_HOSPITAL_MENTAL_ILLNESS_OR_LEARNING_DISABILITIES",
+        /// 65 (retired care-home code)
+        LocalAuthorityResidential = "LOCAL_AUTHORITY_RESIDENTIAL",
+        /// 66
+        LocalAuthorityFosterCare = "LOCAL_AUTHORITY_FOSTER_CARE",
+        /// 84
+        NonNhsMediumSecure = "NON_NHS_MEDIUM_SECURE",
+        /// 85 (retired care-home code)
+        NonNhsCareHome = "NON_NHS_CARE_HOME",
+        /// 87
+        NonNhsHospital = "NON_NHS_HOSPITAL",
+        /// 89
+        ForcedRepatriation = "FORCED_REPATRIATION",
     }
 }
 
-/// The destination groups the flow measures report (BCF "usual place of
-/// residence" and the rest).
+/// The destination groups national reporting uses, and the flow measures
+/// report as the `destination` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DestinationGroup {
+    /// 19: the BCF "usual place of residence" numerator.
     UsualResidence,
+    /// 54, 55, 56, 65, 85: every care-home code, current and retired.
     CareHome,
+    /// 48 to 53, 84, 87: another hospital, NHS or not. A transfer, not a
+    /// discharge home.
+    OtherHospital,
+    /// 88.
+    Hospice,
+    /// 79.
     Died,
+    /// Everything else: temporary residence, court, prison, police,
+    /// foster care, repatriation, not applicable, not known.
     Other,
 }
 
+impl DestinationGroup {
+    pub const ALL: [DestinationGroup; 6] = [
+        DestinationGroup::UsualResidence,
+        DestinationGroup::CareHome,
+        DestinationGroup::OtherHospital,
+        DestinationGroup::Hospice,
+        DestinationGroup::Died,
+        DestinationGroup::Other,
+    ];
+}
+
 impl DischargeDestination {
-    pub fn group(self) -> DestinationGroup {
+    /// The national code, for example `"19"`.
+    pub fn national_code(self) -> &'static str {
+        use DischargeDestination::*;
         match self {
-            DischargeDestination::UsualPlaceOfResidence => DestinationGroup::UsualResidence,
-            DischargeDestination::CareHomeNhs
-            | DischargeDestination::CareHomeWithNursing
-            | DischargeDestination::CareHomeWithoutNursing => DestinationGroup::CareHome,
-            DischargeDestination::Died => DestinationGroup::Died,
-            DischargeDestination::TemporaryPlaceOfResidence
-            | DischargeDestination::Hospice
-            | DischargeDestination::NotApplicable
-            | DischargeDestination::NotKnown => DestinationGroup::Other,
+            UsualPlaceOfResidence => "19",
+            TemporaryPlaceOfResidence => "29",
+            CareHomeNhs => "54",
+            CareHomeWithNursing => "55",
+            CareHomeWithoutNursing => "56",
+            Died => "79",
+            Hospice => "88",
+            NotApplicable => "98",
+            NotKnown => "99",
+            RepatriationFromHighSecurityPsychiatric => "30",
+            Court => "37",
+            PenalEstablishmentOrPoliceStation => "38",
+            PenalEstablishment => "40",
+            PoliceStation => "42",
+            HighSecurityPsychiatricScotland => "48",
+            NhsHospitalHighSecurityPsychiatric => "49",
+            NhsHospitalMediumSecure => "50",
+            NhsHospitalGeneralWard => "51",
+            NhsHospitalMaternityOrNeonates => "52",
+            NhsHospitalMentalIllnessOrLearningDisabilities => "53",
+            LocalAuthorityResidential => "65",
+            LocalAuthorityFosterCare => "66",
+            NonNhsMediumSecure => "84",
+            NonNhsCareHome => "85",
+            NonNhsHospital => "87",
+            ForcedRepatriation => "89",
         }
+    }
+
+    /// Whether the code has been retired from the national list (trust
+    /// systems still send them; they are read like the current ones).
+    pub fn is_retired(self) -> bool {
+        matches!(
+            self,
+            DischargeDestination::CareHomeNhs
+                | DischargeDestination::PenalEstablishmentOrPoliceStation
+                | DischargeDestination::LocalAuthorityResidential
+                | DischargeDestination::NonNhsCareHome
+        )
+    }
+
+    pub fn group(self) -> DestinationGroup {
+        use DischargeDestination::*;
+        match self {
+            UsualPlaceOfResidence => DestinationGroup::UsualResidence,
+            CareHomeNhs
+            | CareHomeWithNursing
+            | CareHomeWithoutNursing
+            | LocalAuthorityResidential
+            | NonNhsCareHome => DestinationGroup::CareHome,
+            HighSecurityPsychiatricScotland
+            | NhsHospitalHighSecurityPsychiatric
+            | NhsHospitalMediumSecure
+            | NhsHospitalGeneralWard
+            | NhsHospitalMaternityOrNeonates
+            | NhsHospitalMentalIllnessOrLearningDisabilities
+            | NonNhsMediumSecure
+            | NonNhsHospital => DestinationGroup::OtherHospital,
+            Hospice => DestinationGroup::Hospice,
+            Died => DestinationGroup::Died,
+            TemporaryPlaceOfResidence
+            | NotApplicable
+            | NotKnown
+            | RepatriationFromHighSecurityPsychiatric
+            | Court
+            | PenalEstablishmentOrPoliceStation
+            | PenalEstablishment
+            | PoliceStation
+            | LocalAuthorityFosterCare
+            | ForcedRepatriation => DestinationGroup::Other,
+        }
+    }
+}
+
+code_list! {
+    /// The kind of bed an admitted patient occupies, after the KH03 bed
+    /// categories. The discharge sitrep counts adults in general and acute
+    /// beds.
+    BedType {
+        GeneralAndAcute = "GENERAL_AND_ACUTE",
+        CriticalCare = "CRITICAL_CARE",
+        Maternity = "MATERNITY",
+        MentalHealth = "MENTAL_HEALTH",
+        LearningDisabilities = "LEARNING_DISABILITIES",
+        Other = "OTHER",
     }
 }
 
@@ -433,13 +569,54 @@ mod tests {
             .count();
         assert_eq!(emergencies, 9);
         assert!(!AdmissionMethod::ElectiveBooked.is_emergency());
+    }
+
+    /// Every national code once, in the group DOMAIN's reporting puts it
+    /// in: usual residence 19; care home 54, 55, 56, 65, 85; other hospital
+    /// 48 to 53, 84, 87; hospice 88; died 79; other the rest.
+    #[test]
+    fn every_destination_code_is_national_and_grouped() {
+        let mut codes: Vec<&str> = DischargeDestination::ALL
+            .iter()
+            .map(|destination| destination.national_code())
+            .collect();
+        codes.sort_unstable();
         assert_eq!(
-            DischargeDestination::CareHomeWithNursing.group(),
-            DestinationGroup::CareHome
+            codes,
+            [
+                "19", "29", "30", "37", "38", "40", "42", "48", "49", "50", "51", "52", "53", "54",
+                "55", "56", "65", "66", "79", "84", "85", "87", "88", "89", "98", "99"
+            ]
         );
-        assert_eq!(
-            DischargeDestination::Hospice.group(),
-            DestinationGroup::Other
-        );
+        let group_of = |code: &str| {
+            DischargeDestination::ALL
+                .iter()
+                .find(|destination| destination.national_code() == code)
+                .map(|destination| destination.group())
+        };
+        for (codes, group) in [
+            (&["19"][..], DestinationGroup::UsualResidence),
+            (&["54", "55", "56", "65", "85"], DestinationGroup::CareHome),
+            (
+                &["48", "49", "50", "51", "52", "53", "84", "87"],
+                DestinationGroup::OtherHospital,
+            ),
+            (&["88"], DestinationGroup::Hospice),
+            (&["79"], DestinationGroup::Died),
+            (
+                &["29", "30", "37", "38", "40", "42", "66", "89", "98", "99"],
+                DestinationGroup::Other,
+            ),
+        ] {
+            for code in codes {
+                assert_eq!(group_of(code), Some(group), "code {code}");
+            }
+        }
+        let retired: Vec<&str> = DischargeDestination::ALL
+            .iter()
+            .filter(|destination| destination.is_retired())
+            .map(|destination| destination.national_code())
+            .collect();
+        assert_eq!(retired, ["54", "38", "65", "85"]);
     }
 }

@@ -176,6 +176,9 @@ pub enum DischargeBody {
         admission_method: AdmissionMethod,
         admission_source: AdmissionSource,
         age_years: AgeYears,
+        /// The kind of bed, when the trust's system says (from version 2
+        /// of the discharge schema).
+        bed_type: Option<BedType>,
     },
     AdmissionCancelled,
     CriteriaToResideAssessed(CriteriaToReside),

@@ -67,6 +67,7 @@ pub fn one_event_of_each_type() -> Vec<Event> {
                 admission_method: AdmissionMethod::EmergencyAccidentAndEmergency,
                 admission_source: AdmissionSource::UsualPlaceOfResidence,
                 age_years: sample_code(AgeYears::new("age_years", 82)),
+                bed_type: Some(BedType::GeneralAndAcute),
             },
         ),
         discharge(

@@ -184,6 +184,7 @@ fn open_journey(patient: u64, rng: &mut Rng) -> Vec<Event> {
             admission_method: AdmissionMethod::EmergencyAccidentAndEmergency,
             admission_source: AdmissionSource::UsualPlaceOfResidence,
             age_years: AgeYears::new("age_years", 40 + rng.below(55) as i32).expect("age"),
+            bed_type: Some(BedType::GeneralAndAcute),
         }),
     );
     let delayed = rng.below(3) == 0;

@@ -423,10 +423,12 @@ impl Tables {
             EventBody::Discharge(DischargeBody::Admitted {
                 admission_method,
                 age_years,
+                bed_type,
                 ..
             }) => StoredKind::Admitted {
                 emergency: admission_method.is_emergency(),
                 age_years: age_years.years(),
+                bed_type,
                 place: self.place_index(place)?,
             },
             EventBody::Discharge(DischargeBody::AdmissionCancelled) => {
@@ -502,11 +504,13 @@ fn by_value(tables: &Tables, kind: StoredKind) -> (StoredKind, Option<PlaceCode>
         StoredKind::Admitted {
             emergency,
             age_years,
+            bed_type,
             place,
         } => (
             StoredKind::Admitted {
                 emergency,
                 age_years,
+                bed_type,
                 place: 0,
             },
             Some(tables.place(place)),

@@ -9,8 +9,8 @@
 //! everything that depended on what they replace.
 
 use icsflow_core::{
-    DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode, Pseudonym, ServiceComponent,
-    ServiceEndReason, ServiceType,
+    BedType, DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode, Pseudonym,
+    ServiceComponent, ServiceEndReason, ServiceType,
 };
 
 use crate::labels::*;
@@ -30,6 +30,8 @@ pub(crate) const CARE_START_DAYS_AFTER_DISCHARGE: i32 = 28;
 const REABLEMENT_WINDOW: (i32, i32) = (-3, 7);
 /// Status is taken on day 91 after discharge.
 pub(crate) const REABLEMENT_OUTCOME_DAY: i32 = 91;
+/// The sitrep-mirroring measures count patients of this age and over.
+const ADULT_AGE_YEARS: u8 = 18;
 /// Readmission within 30 days: 0 to 29 days after discharge.
 const READMISSION_LAST_DAY: i32 = 29;
 
@@ -61,6 +63,7 @@ pub(crate) enum StoredKind {
     Admitted {
         emergency: bool,
         age_years: u8,
+        bed_type: Option<BedType>,
         place: u16,
     },
     AdmissionCancelled,
@@ -218,7 +221,20 @@ struct Admission {
     day: i32,
     emergency: bool,
     age_years: u8,
+    bed_type: Option<BedType>,
     place: u16,
+}
+
+impl Admission {
+    /// The discharge sitrep's scope: adults in general and acute beds. A
+    /// bed of unknown type counts as general and acute (see
+    /// docs/metrics.md).
+    fn in_sitrep_scope(&self) -> bool {
+        self.age_years >= ADULT_AGE_YEARS
+            && self
+                .bed_type
+                .is_none_or(|bed| bed == BedType::GeneralAndAcute)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -319,6 +335,7 @@ fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
                 StoredKind::Admitted {
                     emergency,
                     age_years,
+                    bed_type,
                     place,
                 } if spell.admission.is_none() => {
                     spell.admission = Some(Admission {
@@ -326,6 +343,7 @@ fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
                         day: event.day.into(),
                         emergency,
                         age_years,
+                        bed_type,
                         place,
                     });
                 }
@@ -501,8 +519,15 @@ fn derive_spell(
     let provider = lookup.organisation(spell.trust);
     let pathway = PathwayLabel(spell.pathway);
 
+    // Every measure read from the periods without criteria to reside
+    // mirrors the sitrep, so counts only the sitrep's patients.
+    let periods = if admission.in_sitrep_scope() {
+        &scratch.periods[spell.periods.clone()]
+    } else {
+        &[]
+    };
     let reasons = &scratch.reasons[spell.reasons.clone()];
-    for period in &scratch.periods[spell.periods.clone()] {
+    for period in periods {
         step(
             out,
             MetricKey::NotMeetingCriteria {
@@ -605,7 +630,7 @@ fn derive_spell(
         }
     }
 
-    let latest_period = scratch.periods[spell.periods.clone()].last().copied();
+    let latest_period = periods.last().copied();
     if let Some(discharge) = spell.discharge {
         let destination = discharge.destination.group();
         out.push((

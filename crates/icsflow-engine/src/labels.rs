@@ -121,6 +121,8 @@ pub(crate) fn destination_group_label(group: DestinationGroup) -> &'static str {
     match group {
         DestinationGroup::UsualResidence => "usual_residence",
         DestinationGroup::CareHome => "care_home",
+        DestinationGroup::OtherHospital => "other_hospital",
+        DestinationGroup::Hospice => "hospice",
         DestinationGroup::Died => "died",
         DestinationGroup::Other => "other",
     }

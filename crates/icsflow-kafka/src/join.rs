@@ -25,7 +25,7 @@ pub struct PartitionEngines {
     /// `occurred_at` of the newest event applied that was not in the
     /// future, in milliseconds (`i64::MIN` before the first).
     latest_event: AtomicI64,
-    /// Events applied that were dated after the wall clock (plus the usual
+    /// Events applied that were dated after the clock (plus the usual
     /// clock-skew tolerance): they never move `latest_event`.
     future_events: std::sync::atomic::AtomicU64,
 }
@@ -43,18 +43,19 @@ impl Default for PartitionEngines {
 impl PartitionEngines {
     /// Applies each `(partition, event)` under one lock, giving `outcome`
     /// each result; events of partitions this replica does not own are
-    /// skipped.
+    /// skipped. `now` is the role's clock (the wall clock, or the demo's
+    /// simulated one).
     pub fn apply_all(
         &self,
         events: impl IntoIterator<Item = (i32, Event)>,
+        now: icsflow_core::Timestamp,
         mut outcome: impl FnMut(Applied),
     ) {
         // One record dated 2099 must not become "now" for `latest_event`
         // (every journey would be evicted and every delay grow by decades):
-        // only events up to the wall clock, with the tolerance ingest allows
-        // for clock skew, count as the newest.
-        let limit = (crate::wall_clock())().as_millis()
-            + icsflow_core::TimestampPolicy::DEFAULT_TOLERANCE_MILLIS;
+        // only events up to the clock, with the tolerance ingest allows for
+        // clock skew, count as the newest.
+        let limit = now.as_millis() + icsflow_core::TimestampPolicy::DEFAULT_TOLERANCE_MILLIS;
         let mut engines = self.lock();
         let mut latest = i64::MIN;
         let mut future = 0;
@@ -323,7 +324,7 @@ pub async fn run_join(
                     // the partition's first message: apply any pending one
                     // first, after what is already decoded.
                     if !replays.contains_key(&partition) {
-                        apply_batch(&engines, &mut batch, &outcomes, &mut summary);
+                        apply_batch(&engines, &mut batch, clock(), &outcomes, &mut summary);
                         while let Ok(event) = rebalances.try_recv() {
                             apply_rebalance(&shared, &mut replays, event).await;
                         }
@@ -350,7 +351,7 @@ pub async fn run_join(
                     replay_progress = Some(ReplayProgress::start(counted));
                 }
                 counted = summary.consumed;
-                apply_batch(&engines, &mut batch, &outcomes, &mut summary);
+                apply_batch(&engines, &mut batch, clock(), &outcomes, &mut summary);
                 finish_replays(&mut replays, health.as_ref(), &mut replay_progress, summary.consumed);
             }
         }
@@ -427,6 +428,7 @@ const BATCH: usize = 512;
 fn apply_batch(
     engines: &PartitionEngines,
     batch: &mut Vec<(i32, Event)>,
+    now: icsflow_core::Timestamp,
     outcomes: &OutcomeCounters,
     summary: &mut JoinSummary,
 ) {
@@ -435,14 +437,14 @@ fn apply_batch(
     }
     let mut counts = [0_u64; Outcome::ALL.len()];
     let future_before = engines.future_events();
-    engines.apply_all(batch.drain(..), |applied| {
+    engines.apply_all(batch.drain(..), now, |applied| {
         counts[Outcome::of(applied) as usize] += 1;
     });
     let future = engines.future_events() - future_before;
     if future > 0 {
         warn!(
             events = future,
-            "events dated after the wall clock applied; they never become the engines' latest event"
+            "events dated after the clock applied; they never become the engines' latest event"
         );
     }
     if counts[Outcome::TooManyLabelValues as usize] > 0 {

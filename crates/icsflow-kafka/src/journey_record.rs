@@ -12,12 +12,13 @@
 //! records from before this encoding existed (partner Avro in single-object
 //! framing) are still read, through the partner decoder.
 //!
-//! Version 1, little-endian:
+//! Version 2, little-endian (version 1 is the same without the admission's
+//! bed type):
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 2 | `IJ` |
-//! | 1 | version (1) |
+//! | 1 | version (2) |
 //! | 16 | event_id |
 //! | 8 + 8 | occurred_at, recorded_at (milliseconds) |
 //! | 1 + 6 | source_organisation: length, then its characters, zero-padded |
@@ -26,21 +27,24 @@
 //! | 1 | flags: 1 episode_reference present, 2 corrects_event_id present |
 //! | 32 / 16 | episode_reference, corrects_event_id, when present |
 //! | 1 | feed (0 discharge, 1 social care, 2 primary care) × 16 + event type index |
-//! | … | the event type's fields: code-list indices (1 byte), ages (1), booleans (1), dates (4), ODS codes (1 + 6), reason codes (1 + length) |
+//! | … | the event type's fields: code-list indices (1 byte; optional codes 0 for none, else 1 + index), ages (1), booleans (1), dates (4), ODS codes (1 + 6), reason codes (1 + length) |
+//!
+//! Codes are positions in their code list, so a code list may only grow at
+//! its end (`icsflow schemas check` holds the schemas' enums to that).
 
 use icsflow_core::{
-    AdmissionMethod, AdmissionSource, AgeYears, AssessmentType, CodeList, ContactAttendance,
-    ContactMode, CriteriaToReside, CriteriaToResideCode, Date, DelayReasonFamily, DischargeBody,
-    DischargeDestination, DischargeEventType, DischargeMethod, DischargePathway, Envelope, Event,
-    EventBody, EventId, MedicationReviewKind, OdsCode, PlaceCode, PrimaryCareBody,
-    PrimaryCareEventType, Pseudonym, ReasonCode, RegistrationChange, ReviewOutcome, ReviewType,
-    RouteOfAccess, ServiceComponent, ServiceEndReason, ServiceType, SocialCareBody,
-    SocialCareEventType, Timestamp,
+    AdmissionMethod, AdmissionSource, AgeYears, AssessmentType, BedType, CodeList,
+    ContactAttendance, ContactMode, CriteriaToReside, CriteriaToResideCode, Date,
+    DelayReasonFamily, DischargeBody, DischargeDestination, DischargeEventType, DischargeMethod,
+    DischargePathway, Envelope, Event, EventBody, EventId, MedicationReviewKind, OdsCode,
+    PlaceCode, PrimaryCareBody, PrimaryCareEventType, Pseudonym, ReasonCode, RegistrationChange,
+    ReviewOutcome, ReviewType, RouteOfAccess, ServiceComponent, ServiceEndReason, ServiceType,
+    SocialCareBody, SocialCareEventType, Timestamp,
 };
 
 const MAGIC: [u8; 2] = *b"IJ";
 /// The version this build writes.
-pub(crate) const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 2;
 
 const EPISODE: u8 = 1;
 const CORRECTS: u8 = 2;
@@ -103,10 +107,12 @@ fn put_body(out: &mut Vec<u8>, body: &EventBody) {
                     admission_method,
                     admission_source,
                     age_years,
+                    bed_type,
                 } => out.extend_from_slice(&[
                     index(admission_method),
                     index(admission_source),
                     age_years.years(),
+                    bed_type.map_or(0, |bed| 1 + index(bed)),
                 ]),
                 DischargeBody::AdmissionCancelled | DischargeBody::DischargeCancelled => {}
                 DischargeBody::CriteriaToResideAssessed(CriteriaToReside::Meets(code)) => {
@@ -205,8 +211,11 @@ pub(crate) fn is_journey_record(bytes: &[u8]) -> bool {
 /// Decodes a journey record of any version this build reads.
 pub fn decode(bytes: &[u8]) -> Result<Event, JourneyRecordError> {
     match bytes {
-        [b'I', b'J', 1, rest @ ..] => {
-            let mut reader = Reader { bytes: rest };
+        [b'I', b'J', version @ (1 | 2), rest @ ..] => {
+            let mut reader = Reader {
+                bytes: rest,
+                version: *version,
+            };
             let event = reader.event()?;
             if reader.bytes.is_empty() {
                 Ok(event)
@@ -220,6 +229,9 @@ pub fn decode(bytes: &[u8]) -> Result<Event, JourneyRecordError> {
 
 struct Reader<'a> {
     bytes: &'a [u8],
+    /// The record's version: a field added in a later version is read
+    /// only from records of that version on.
+    version: u8,
 }
 
 impl Reader<'_> {
@@ -238,6 +250,16 @@ impl Reader<'_> {
 
     fn code<C: CodeList>(&mut self) -> Result<C, JourneyRecordError> {
         C::from_index(usize::from(self.byte()?)).ok_or(JourneyRecordError::Value(C::SCHEMA_NAME))
+    }
+
+    /// 0 for none, otherwise 1 + the code's index.
+    fn optional_code<C: CodeList>(&mut self) -> Result<Option<C>, JourneyRecordError> {
+        match self.byte()? {
+            0 => Ok(None),
+            present => C::from_index(usize::from(present - 1))
+                .map(Some)
+                .ok_or(JourneyRecordError::Value(C::SCHEMA_NAME)),
+        }
     }
 
     fn millis(&mut self) -> Result<Timestamp, JourneyRecordError> {
@@ -314,6 +336,11 @@ impl Reader<'_> {
                         admission_source: self.code::<AdmissionSource>()?,
                         age_years: AgeYears::new("age_years", i32::from(self.byte()?))
                             .map_err(|_| JourneyRecordError::Value("age"))?,
+                        // Version 1 predates the bed type.
+                        bed_type: match self.version {
+                            1 => None,
+                            _ => self.optional_code::<BedType>()?,
+                        },
                     },
                     DischargeEventType::AdmissionCancelled => DischargeBody::AdmissionCancelled,
                     DischargeEventType::CriteriaToResideAssessed => {
@@ -462,6 +489,43 @@ mod tests {
                 }
             }
         }
-        assert_eq!(decode(b"IJ\x02"), Err(JourneyRecordError::UnknownVersion));
+        assert_eq!(decode(b"IJ\x03"), Err(JourneyRecordError::UnknownVersion));
+    }
+
+    /// Records written by version 1 (before the bed type), one per event
+    /// type, as that version's encoder wrote them: they decode to the same
+    /// events, with no bed type.
+    #[test]
+    fn version_1_records_stay_readable() {
+        let fixture = include_str!("../testdata/journey-records-v1.hex");
+        let expected: Vec<Event> = icsflow_core::one_event_of_each_type()
+            .into_iter()
+            .map(|mut event| {
+                if let EventBody::Discharge(DischargeBody::Admitted { bed_type, .. }) =
+                    &mut event.body
+                {
+                    *bed_type = None;
+                }
+                event
+            })
+            .collect();
+        let decoded: Vec<Event> = fixture
+            .lines()
+            .map(|line| {
+                let bytes: Vec<u8> = (0..line.len())
+                    .step_by(2)
+                    .map(|at| u8::from_str_radix(&line[at..at + 2], 16).expect("hex"))
+                    .collect();
+                assert_eq!(bytes[2], 1, "a version 1 record");
+                decode(&bytes).expect("a version 1 record decodes")
+            })
+            .collect();
+        assert_eq!(decoded, expected);
+        // The current version writes the bed type, and an admission
+        // without one round-trips as such.
+        for event in &expected {
+            assert_eq!(encode(event)[2], VERSION);
+            assert_eq!(decode(&encode(event)).as_ref(), Ok(event));
+        }
     }
 }

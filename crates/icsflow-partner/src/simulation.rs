@@ -531,6 +531,16 @@ impl Simulator {
         };
         let cancelled = random.chance(0.005);
         let age = valid(AgeYears::new("age_years", i32::from(patient.age)));
+        // Most beds are general and acute; some trusts' systems do not say
+        // (they still publish version 1 of the schema).
+        let bed_type = match random.weighted(&[88.0, 6.0, 3.0, 2.0, 1.0]) {
+            0 => Some(BedType::GeneralAndAcute),
+            1 => None,
+            2 => Some(BedType::CriticalCare),
+            3 if patient.age < 45 => Some(BedType::Maternity),
+            3 => Some(BedType::GeneralAndAcute),
+            _ => Some(BedType::MentalHealth),
+        };
         let spell = patient.spell;
         self.statistics.admissions += 1;
         self.statistics.readmissions += u64::from(readmission);
@@ -541,6 +551,7 @@ impl Simulator {
                 admission_method: method,
                 admission_source: source,
                 age_years: age,
+                bed_type,
             }),
         );
         if cancelled {
@@ -850,11 +861,18 @@ impl Simulator {
                 DischargePathway::P0 | DischargePathway::P1 => {
                     DischargeDestination::UsualPlaceOfResidence
                 }
-                DischargePathway::P2 => DischargeDestination::TemporaryPlaceOfResidence,
+                // A P2 bed is in a community hospital (51, a transfer) or
+                // a temporary residence; some trusts still send the
+                // retired care-home code 85.
+                DischargePathway::P2 => [
+                    DischargeDestination::TemporaryPlaceOfResidence,
+                    DischargeDestination::NhsHospitalGeneralWard,
+                ][random.weighted(&[60.0, 40.0])],
                 DischargePathway::P3 => [
                     DischargeDestination::CareHomeWithNursing,
                     DischargeDestination::CareHomeWithoutNursing,
-                ][random.weighted(&[50.0, 50.0])],
+                    DischargeDestination::NonNhsCareHome,
+                ][random.weighted(&[45.0, 45.0, 10.0])],
             };
             let method = if pathway == DischargePathway::P0 && random.chance(0.02) {
                 DischargeMethod::SelfDischarge

@@ -287,13 +287,7 @@ fn register_schema(
     topic: &str,
 ) -> Result<u32, icsflow_avro::LookupError> {
     let catalogue = std::sync::Arc::new(SchemaCatalogue::embedded());
-    // The last version of each feed is its current schema.
-    let schema = icsflow_avro::EMBEDDED_SCHEMAS
-        .iter()
-        .filter(|file| file.feed == feed)
-        .max_by_key(|file| file.version)
-        .map(|file| file.text)
-        .unwrap_or_default();
+    let schema = icsflow_avro::current_schema_file(feed).text;
     let client = icsflow_avro::SchemaRegistryClient::over_http(
         connection,
         std::sync::Arc::clone(&catalogue),

@@ -87,13 +87,7 @@ pub(crate) fn run(command: SchemasCommand) -> anyhow::Result<ExitCode> {
         SchemasCommand::Json { output_dir, check } => {
             let mut exit = ExitCode::SUCCESS;
             for feed in icsflow_core::Feed::ALL {
-                let Some(file) = icsflow_avro::EMBEDDED_SCHEMAS
-                    .iter()
-                    .filter(|file| file.feed == feed)
-                    .max_by_key(|file| file.version)
-                else {
-                    continue;
-                };
+                let file = icsflow_avro::current_schema_file(feed);
                 let rendered =
                     icsflow_avro::render_json_schema(file).map_err(anyhow::Error::msg)?;
                 let path = output_dir.join(icsflow_avro::json_schema_file_name(file));

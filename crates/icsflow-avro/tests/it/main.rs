@@ -44,15 +44,11 @@ fn repository_path(relative: &str) -> std::path::PathBuf {
 mod surgery {
     use apache_avro::types::Value;
     use apache_avro::Schema;
-    use icsflow_avro::{encode_datum, SchemaCatalogue, EMBEDDED_SCHEMAS};
+    use icsflow_avro::{encode_datum, SchemaCatalogue};
     use icsflow_core::{Event, Feed};
 
     pub(crate) fn plain_schema(feed: Feed) -> Schema {
-        let file = EMBEDDED_SCHEMAS
-            .iter()
-            .filter(|file| file.feed == feed)
-            .max_by_key(|file| file.version)
-            .expect("feed");
+        let file = icsflow_avro::current_schema_file(feed);
         Schema::parse_str(
             &file
                 .text

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use icsflow_avro::{
-    encode_confluent, DecodeError, EventDecoder, RegistryConnection, SchemaCatalogue,
-    SchemaRegistryClient, EMBEDDED_SCHEMAS,
+    current_schema_file, encode_confluent, DecodeError, EventDecoder, RegistryConnection,
+    SchemaCatalogue, SchemaRegistryClient,
 };
-use icsflow_core::{one_event_of_each_type, RejectReason};
+use icsflow_core::{one_event_of_each_type, Feed, RejectReason};
 
 use crate::policy;
 
@@ -62,7 +62,8 @@ impl StubRegistry {
                 let (status, body) = match id {
                     1 => (
                         "200 OK",
-                        serde_json::json!({ "schema": EMBEDDED_SCHEMAS[0].text }).to_string(),
+                        serde_json::json!({ "schema": current_schema_file(Feed::Discharge).text })
+                            .to_string(),
                     ),
                     2 => (
                         "404 Not Found",

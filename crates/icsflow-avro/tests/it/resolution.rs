@@ -6,7 +6,9 @@ use std::sync::Arc;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 use icsflow_avro::{EventDecoder, Resolution, SchemaCatalogue};
-use icsflow_core::{one_event_of_each_type, Event, Feed};
+use icsflow_core::{
+    one_event_of_each_type, DischargeBody, DischargeDestination, Event, EventBody, Feed,
+};
 
 use crate::surgery::value_of;
 use crate::{policy, repository_path};
@@ -111,4 +113,88 @@ fn a_newer_version_with_extra_fields_decodes() {
             .expect("decodes");
         assert_eq!(decoded, event);
     }
+}
+
+/// Version 1 of the discharge schema, as partners on it still publish:
+/// an admission reads with no bed type, everything else unchanged.
+#[test]
+fn version_1_of_the_discharge_schema_decodes_without_a_bed_type() {
+    let v1 = std::fs::read_to_string(repository_path("schemas/discharge/v1.avsc")).expect("v1");
+    let catalogue = SchemaCatalogue::embedded();
+    assert_eq!(
+        catalogue.classify(&v1).expect("v1").resolution,
+        Resolution::Resolve
+    );
+    let decoder = EventDecoder::new(Arc::new(catalogue));
+    for event in discharge_events() {
+        let Value::Record(mut fields) = value_of(&event) else {
+            panic!("record")
+        };
+        let mut expected = event;
+        if let Some((_, Value::Union(0, payload))) =
+            fields.iter_mut().find(|(name, _)| name == "payload")
+        {
+            if let Value::Record(admitted) = payload.as_mut() {
+                admitted.retain(|(name, _)| name != "bed_type");
+            }
+            if let EventBody::Discharge(DischargeBody::Admitted { bed_type, .. }) =
+                &mut expected.body
+            {
+                *bed_type = None;
+            }
+        }
+        let decoded = decoder
+            .decode(&encode_with_writer(&v1, Value::Record(fields)), &policy())
+            .expect("decodes");
+        assert_eq!(decoded, expected);
+    }
+}
+
+/// The enum policy at work: a later version that appends a destination
+/// code this build does not know is read through the enum's default.
+#[test]
+fn a_destination_code_added_later_reads_as_not_known() {
+    let current = icsflow_avro::current_schema_file(Feed::Discharge).text;
+    let later = current.replacen(
+        r#""FORCED_REPATRIATION"
+                ],"#,
+        r#""FORCED_REPATRIATION",
+                  "SOMEWHERE_NEW"
+                ],"#,
+        1,
+    );
+    assert_ne!(later, current, "the fixture edit applies");
+    let mut catalogue = SchemaCatalogue::embedded();
+    assert_eq!(
+        catalogue
+            .add_writer_schema(&later)
+            .expect("later")
+            .resolution,
+        Resolution::Resolve
+    );
+    let decoder = EventDecoder::new(Arc::new(catalogue));
+    let discharged = discharge_events()
+        .into_iter()
+        .find(|event| event.body.event_type_symbol() == "DISCHARGED")
+        .expect("a discharge");
+    let Value::Record(mut fields) = value_of(&discharged) else {
+        panic!("record")
+    };
+    if let Some((_, Value::Union(_, payload))) =
+        fields.iter_mut().find(|(name, _)| name == "payload")
+    {
+        if let Value::Record(discharge) = payload.as_mut() {
+            discharge[0].1 = Value::Enum(26, "SOMEWHERE_NEW".to_owned());
+        }
+    }
+    let decoded = decoder
+        .decode(
+            &encode_with_writer(&later, Value::Record(fields)),
+            &policy(),
+        )
+        .expect("decodes");
+    let EventBody::Discharge(DischargeBody::Discharged { destination, .. }) = decoded.body else {
+        panic!("a discharge: {decoded:?}")
+    };
+    assert_eq!(destination, DischargeDestination::NotKnown);
 }

@@ -1,6 +1,6 @@
 use apache_avro::{from_avro_datum, to_avro_datum};
 use icsflow_avro::{encode_confluent, encode_datum, encode_single_object, SchemaCatalogue};
-use icsflow_core::one_event_of_each_type;
+use icsflow_core::{one_event_of_each_type, Feed};
 
 use crate::{decoder, policy};
 
@@ -61,7 +61,7 @@ fn every_event_type_round_trips_in_confluent_framing() {
     }
 
     let catalogue = Arc::new(SchemaCatalogue::embedded());
-    for feed_file in icsflow_avro::EMBEDDED_SCHEMAS {
+    for feed_file in Feed::ALL.map(icsflow_avro::current_schema_file) {
         let registry = SchemaRegistryClient::new(
             Box::new(FixedRegistry(feed_file.text.to_owned())),
             Arc::clone(&catalogue),

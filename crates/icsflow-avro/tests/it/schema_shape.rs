@@ -17,6 +17,7 @@ fn code_lists() -> BTreeMap<&'static str, &'static [&'static str]> {
         entry::<PrimaryCareEventType>(),
         entry::<AdmissionMethod>(),
         entry::<AdmissionSource>(),
+        entry::<BedType>(),
         entry::<CriteriaToResideCode>(),
         entry::<DischargePathway>(),
         entry::<DelayReasonFamily>(),
@@ -61,11 +62,14 @@ fn enums_in(schema: &Value, found: &mut Vec<(String, Vec<String>)>) {
     }
 }
 
+/// The current version's enums are the code lists exactly; an older
+/// version's are a beginning of them (code lists only grow at the end).
 #[test]
 fn every_schema_enum_matches_its_code_list_exactly() {
     let code_lists = code_lists();
     let mut seen = Vec::new();
     for file in EMBEDDED_SCHEMAS {
+        let current = icsflow_avro::current_schema_file(file.feed) == file;
         let json: Value = serde_json::from_str(file.text).expect("schema JSON");
         let mut found = Vec::new();
         enums_in(&json, &mut found);
@@ -73,7 +77,16 @@ fn every_schema_enum_matches_its_code_list_exactly() {
             let expected = code_lists
                 .get(name.as_str())
                 .unwrap_or_else(|| panic!("no code list for enum {name}"));
-            assert_eq!(&symbols, expected, "enum {name} in {}", file.feed);
+            if current {
+                assert_eq!(&symbols, expected, "enum {name} in {}", file.feed);
+            } else {
+                assert!(
+                    symbols.len() <= expected.len() && expected[..symbols.len()] == symbols[..],
+                    "enum {name} in {} v{}",
+                    file.feed,
+                    file.version
+                );
+            }
             seen.push(name);
         }
     }

@@ -80,11 +80,24 @@ impl Events {
         self.push(who, "RVW", at, EventBody::Discharge(body))
     }
 
+    /// An emergency admission to a bed of unknown type (as every version 1
+    /// record is).
     pub(crate) fn admitted(&mut self, who: Patient, at: &str, age: i32) -> EventId {
+        self.admitted_to(who, at, age, None)
+    }
+
+    pub(crate) fn admitted_to(
+        &mut self,
+        who: Patient,
+        at: &str,
+        age: i32,
+        bed_type: Option<BedType>,
+    ) -> EventId {
         let body = DischargeBody::Admitted {
             admission_method: AdmissionMethod::EmergencyAccidentAndEmergency,
             admission_source: AdmissionSource::UsualPlaceOfResidence,
             age_years: AgeYears::new("age_years", age).expect("age"),
+            bed_type,
         };
         self.discharge_feed(who, at, body)
     }
@@ -94,6 +107,7 @@ impl Events {
             admission_method: AdmissionMethod::ElectiveWaitingList,
             admission_source: AdmissionSource::UsualPlaceOfResidence,
             age_years: AgeYears::new("age_years", 50).expect("age"),
+            bed_type: Some(BedType::GeneralAndAcute),
         };
         self.discharge_feed(who, at, body)
     }

@@ -3,7 +3,7 @@
 //! answer is a change of definition, not an accident.
 
 use icsflow_core::{
-    ContactAttendance, DischargeBody, DischargeDestination, DischargePathway, OdsCode,
+    BedType, ContactAttendance, DischargeBody, DischargeDestination, DischargePathway, OdsCode,
     ServiceComponent, ServiceType,
 };
 
@@ -324,4 +324,89 @@ fn of_two_versions_of_an_event_the_one_recorded_later_stands() {
             .collect();
         assert_eq!(text, pathway_line("P1"));
     }
+}
+
+#[test]
+fn the_sitrep_measures_count_adults_in_general_and_acute_beds() {
+    // Seven patients ready on the 2nd on P1, discharged home on the 6th.
+    // Only adults (18 and over) in general and acute beds, or beds of
+    // unknown type, count in the measures read from no-criteria periods;
+    // every discharge counts in metric 5.
+    let mut events = Events::default();
+    let admissions: [(u8, i32, Option<BedType>); 7] = [
+        (1, 40, Some(BedType::GeneralAndAcute)),
+        (2, 40, None),
+        (3, 18, Some(BedType::GeneralAndAcute)),
+        (4, 17, Some(BedType::GeneralAndAcute)),
+        (5, 30, Some(BedType::Maternity)),
+        (6, 60, Some(BedType::CriticalCare)),
+        (7, 50, Some(BedType::MentalHealth)),
+    ];
+    for (number, age, bed) in admissions {
+        let who = patient(number);
+        events.admitted_to(who, "2026-01-01 09:00", age, bed);
+        events.not_meeting(who, "2026-01-02 10:00", Some("2026-01-02"));
+        events.pathway(who, "2026-01-02 11:00", DischargePathway::P1);
+        events.discharged(
+            who,
+            "2026-01-06 15:00",
+            DischargeDestination::UsualPlaceOfResidence,
+            DischargePathway::P1,
+        );
+    }
+    let in_hospital = |metric| only(&events, "2026-01-04 12:00", metric);
+    assert_eq!(
+        in_hospital("icsflow_flow_not_meeting_criteria_patients{"),
+        pathway_line("P1").replace("} 1", "} 3")
+    );
+    assert_eq!(
+        in_hospital("icsflow_flow_waiting_for_care_patients{"),
+        "icsflow_flow_waiting_for_care_patients{place=\"E06000047\",pathway=\"P1\"} 3\n"
+    );
+    let discharged = |metric| only(&events, "2026-01-07 12:00", metric);
+    // Three spells, each 4 days from DRD (the 2nd) to discharge (the 6th).
+    assert_eq!(
+        discharged("icsflow_flow_discharge_delay_length{"),
+        "icsflow_flow_discharge_delay_length{place=\"E06000047\",provider=\"RVW\",pathway=\"P1\"} 12\n"
+    );
+    assert_eq!(
+        discharged("icsflow_flow_discharges{"),
+        "icsflow_flow_discharges{place=\"E06000047\",provider=\"RVW\",pathway=\"P1\",destination=\"usual_residence\"} 7\n"
+    );
+}
+
+#[test]
+fn destinations_report_in_their_national_groups() {
+    // One discharge per code of each group, current and retired.
+    let mut events = Events::default();
+    let destinations = [
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargeDestination::CareHomeWithNursing,
+        DischargeDestination::NonNhsCareHome,
+        DischargeDestination::LocalAuthorityResidential,
+        DischargeDestination::NhsHospitalGeneralWard,
+        DischargeDestination::NonNhsHospital,
+        DischargeDestination::Hospice,
+        DischargeDestination::Died,
+        DischargeDestination::PenalEstablishment,
+        DischargeDestination::NotKnown,
+    ];
+    for (number, destination) in (1..).zip(destinations) {
+        let who = patient(number);
+        events.admitted(who, "2026-01-01 09:00", 70);
+        events.discharged(who, "2026-01-03 15:00", destination, DischargePathway::P0);
+    }
+    assert_eq!(
+        only(&events, "2026-01-04 12:00", "icsflow_flow_discharges{"),
+        [
+            ("usual_residence", 1),
+            ("care_home", 3),
+            ("other_hospital", 2),
+            ("hospice", 1),
+            ("died", 1),
+            ("other", 2),
+        ]
+        .map(|(group, count)| format!("icsflow_flow_discharges{{place=\"E06000047\",provider=\"RVW\",pathway=\"P0\",destination=\"{group}\"}} {count}\n"))
+        .concat()
+    );
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use icsflow_avro::{encode_confluent, encode_single_object, SchemaCatalogue, EMBEDDED_SCHEMAS};
+use icsflow_avro::{encode_confluent, encode_single_object, SchemaCatalogue};
 use icsflow_core::{Event, Feed};
 use icsflow_kafka::HEADER_REASON;
 use icsflow_testkit::SchemaRegistry;
@@ -19,12 +19,7 @@ use crate::roles::{
 
 /// The current schema text of `feed`, as `schemas/` holds it.
 fn schema_of(feed: Feed) -> &'static str {
-    EMBEDDED_SCHEMAS
-        .iter()
-        .filter(|schema| schema.feed == feed)
-        .max_by_key(|schema| schema.version)
-        .map(|schema| schema.text)
-        .expect("a schema of every feed")
+    icsflow_avro::current_schema_file(feed).text
 }
 
 /// The events of `feed` as single-object records on the test's topic.
