@@ -14,8 +14,12 @@ pub(crate) enum SchemasCommand {
     /// Each feed folder holds v1.avsc, v2.avsc, ... without gaps. Each
     /// version must be backward compatible (it reads data written with the
     /// previous version) and forward compatible (the previous version reads
-    /// its data), and every field and named type must have a doc. Exits 1
-    /// and lists every problem when any rule is broken.
+    /// its data), and every field and named type must have a doc. Enum
+    /// symbols are only appended; an enum may gain symbols only if it has a
+    /// default (older readers read unknown symbols as the default) or gets
+    /// its default in the same version (printed: partners send the new
+    /// symbols only once icsflow reads that version). Exits 1 and lists
+    /// every problem when any rule is broken.
     Check {
         /// The schema folder, holding one sub-folder per feed.
         #[arg(long, default_value = "schemas", value_name = "DIR")]
@@ -118,7 +122,7 @@ fn check(dir: &std::path::Path) -> ExitCode {
         eprintln!("problem: {problem}");
     }
     eprintln!(
-        "schemas check: {} problem(s) in {}; fix the schema (add defaults to new fields, never remove or rename symbols) or add a new version",
+        "schemas check: {} problem(s) in {}; fix the schema (add defaults to new fields; append enum symbols only, to enums with a default) or add a new version",
         report.problems.len(),
         dir.display()
     );

@@ -618,3 +618,63 @@ fn with_episode_reference(line: &str, value: &str) -> String {
         value,
     )
 }
+
+/// A trust still on version 1 of the discharge schema sends admissions
+/// without `bed_type`, and a trust on version 2 sends any national
+/// destination code, retired ones included: both are valid lines. A code
+/// outside the list is refused with the field named.
+#[test]
+fn publish_reads_version_1_lines_and_every_destination_code() {
+    let examples = discharge_examples();
+    let admitted = examples
+        .lines()
+        .find(|line| line.contains("\"ADMITTED\""))
+        .expect("an admission");
+    let discharged = examples
+        .lines()
+        .find(|line| line.contains("\"DISCHARGED\""))
+        .expect("a discharge");
+    let without_bed = admitted.replace(",\"bed_type\":\"GENERAL_AND_ACUTE\"", "");
+    assert_ne!(
+        without_bed, admitted,
+        "the example has a bed type to remove"
+    );
+    let maternity = admitted.replace("GENERAL_AND_ACUTE", "MATERNITY");
+    let mut lines = vec![without_bed, maternity];
+    for code in [
+        "NON_NHS_CARE_HOME",
+        "NHS_HOSPITAL_GENERAL_WARD",
+        "PENAL_ESTABLISHMENT_OR_POLICE_STATION",
+    ] {
+        lines.push(discharged.replace(
+            "\"destination\":\"USUAL_PLACE_OF_RESIDENCE\"",
+            &format!("\"destination\":\"{code}\""),
+        ));
+    }
+    assert!(lines[2].contains("NON_NHS_CARE_HOME"), "{}", lines[2]);
+    let output = icsflow_with_input(
+        &["publish", "--feed", "discharge", "--dry-run", "-"],
+        &(lines.join("\n") + "\n"),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("5 valid") || text(&output.stdout).contains("5 valid"),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let unknown = discharged.replace(
+        "\"destination\":\"USUAL_PLACE_OF_RESIDENCE\"",
+        "\"destination\":\"SOMEWHERE\"",
+    );
+    let output = icsflow_with_input(
+        &["publish", "--feed", "discharge", "--dry-run", "-"],
+        &(unknown + "\n"),
+    );
+    assert_ne!(output.status.code(), Some(0));
+    assert!(
+        text(&output.stderr).contains("unknown symbol of DischargeDestination"),
+        "{}",
+        text(&output.stderr)
+    );
+}
