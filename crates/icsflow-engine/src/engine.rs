@@ -4,13 +4,13 @@ use std::collections::HashMap;
 
 use icsflow_core::*;
 
+use crate::derive::{derive, Lookup, REABLEMENT_OUTCOME_DAY};
 use crate::hashing::FastMap;
-use crate::journey::{
-    derive, Journey, Lookup, Scratch, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH,
-    REABLEMENT_OUTCOME_DAY,
-};
-use crate::labels::{MetricKey, Window};
+use crate::journey::{Journey, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH};
+use crate::labels::Window;
+use crate::metrics::MetricKey;
 use crate::series::{settled_value, Contribution, Series};
+use crate::spells::Scratch;
 
 /// How the engine keeps memory bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

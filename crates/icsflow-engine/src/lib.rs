@@ -16,16 +16,20 @@
 //!
 //! Definitions of every metric: `docs/metrics.md`.
 
+mod derive;
 mod engine;
 mod hashing;
 mod journey;
 mod labels;
+mod metrics;
 mod series;
+mod spells;
 
 pub use engine::{
     Applied, Engine, EngineConfig, EngineStatistics, ORGANISATION_LIMIT, PLACE_LIMIT,
 };
 pub use labels::{
-    DelayBand, FollowUpOutcome, FollowUpWindow, MetricKey, PathwayLabel, ReablementOutcome,
-    ReasonLabel, StayBand, Window,
+    DelayBand, FollowUpOutcome, FollowUpWindow, PathwayLabel, ReablementOutcome, ReasonLabel,
+    StayBand, Window,
 };
+pub use metrics::{LabelValue, MetricKey};

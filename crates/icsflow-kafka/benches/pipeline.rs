@@ -419,6 +419,7 @@ impl EndToEnd<'_> {
                 let options = JoinOptions {
                     engine_config: EngineConfig::default(),
                     clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+                    now: icsflow_kafka::wall_clock(),
                 };
                 run_join(
                     &settings, &topics, options, engines, metrics, health, shutdown,
@@ -574,6 +575,7 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
                 clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+                now: icsflow_kafka::wall_clock(),
             };
             run_join(
                 &replay_settings,

@@ -10,7 +10,8 @@ use icsflow_core::{Event, Timestamp, TimestampPolicy};
 use icsflow_engine::{Applied, Engine, EngineConfig, MetricKey};
 use icsflow_telemetry::{Health, PipelineMetrics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -200,9 +201,13 @@ impl Replay {
 #[derive(Clone)]
 pub struct JoinOptions {
     pub engine_config: EngineConfig,
-    /// The instant eviction is computed as of (the wall clock, or simulated
-    /// time).
+    /// The instant eviction is computed as of (the wall clock, simulated
+    /// time, or the newest event).
     pub clock: crate::Clock,
+    /// Now: the wall clock, or the demo's simulated one. An event dated
+    /// after it (beyond the clock-skew tolerance) is applied but never
+    /// becomes the engines' latest event.
+    pub now: crate::Clock,
 }
 
 impl std::fmt::Debug for JoinOptions {
@@ -227,6 +232,7 @@ pub async fn run_join(
     let JoinOptions {
         engine_config,
         clock,
+        now,
     } = options;
     let (rebalance_sender, mut rebalances) = mpsc::unbounded_channel();
     let context = RoleContext {
@@ -252,19 +258,8 @@ pub async fn run_join(
     consumer.subscribe(&[topics.journey.as_str()])?;
     info!(topic = %topics.journey, "join started");
 
-    // For journey records written before the topic had an encoding of its
-    // own (partner Avro); see `decode_journey`.
-    let decoder = EventDecoder::new(Arc::new(icsflow_avro::SchemaCatalogue::embedded()));
-    let mut replays: BTreeMap<i32, Replay> = BTreeMap::new();
-    let mut summary = JoinSummary::default();
     let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
     health.set_caught_up(false);
-    // Metric handles looked up once, not per record.
-    let consumed = metrics
-        .consumed
-        .with_label_values(&["join", &topics.journey]);
-    let outcomes: OutcomeCounters =
-        Outcome::ALL.map(|outcome| metrics.engine_events.with_label_values(&[outcome.label()]));
     let shared = Shared {
         consumer: &consumer,
         topic: &topics.journey,
@@ -273,95 +268,176 @@ pub async fn run_join(
         metrics: &metrics,
         health: &health,
     };
-
-    let mut batch: Vec<(i32, Event)> = Vec::with_capacity(BATCH);
-    // Records consumed already added to the consumed counter.
-    let mut counted = 0;
-    // The replay under way, for its progress and summary in the log.
-    let mut replay_progress: Option<ReplayProgress> = None;
+    let mut join = Join {
+        // Metric handles looked up once, not per record.
+        consumed: metrics
+            .consumed
+            .with_label_values(&["join", &topics.journey]),
+        outcomes: Outcome::ALL
+            .map(|outcome| metrics.engine_events.with_label_values(&[outcome.label()])),
+        shared,
+        // For journey records written before the topic had an encoding of
+        // its own (partner Avro); see `decode_journey`.
+        decoder: EventDecoder::new(Arc::new(icsflow_avro::SchemaCatalogue::embedded())),
+        clock,
+        now,
+        replays: BTreeMap::new(),
+        summary: JoinSummary::default(),
+        batch: Vec::with_capacity(BATCH),
+        counted: 0,
+        replay_progress: None,
+    };
     loop {
         tokio::select! {
             biased;
             () = stopped(&mut shutdown) => break,
-            Some(event) = rebalances.recv() => {
-                apply_rebalance(&shared, &mut replays, event).await;
-                if health.caught_up() {
-                    replay_progress = None;
-                }
-            }
-            _ = housekeeping.tick() => {
-                // Not while replaying: eviction sets the horizon before
-                // which events of unknown patients are refused, and a replay
-                // is made of exactly such events.
-                let evicted = if health.caught_up() { engines.evict(clock()) } else { 0 };
-                if evicted > 0 {
-                    info!(evicted, "complete journeys evicted");
-                }
-                metrics.journeys.set(engines.journeys() as i64);
-                if ask_unknown_targets(&shared, &mut replays).await {
-                    finish_replays(&mut replays, health.as_ref(), &mut replay_progress, summary.consumed);
-                }
-                if let Some(progress) = replay_progress.as_mut().filter(|_| !health.caught_up()) {
-                    progress.report(&replays, summary.consumed);
-                }
-            }
-            received = consumer.recv() => {
-                // Take what else librdkafka already holds, up to a batch,
-                // without waiting: the batch is decoded record by record and
-                // applied under one lock of the engines.
-                let mut next = Some(received);
-                while let Some(received) = next.take() {
-                    let message = match received {
-                        Ok(message) => message,
-                        Err(error) => {
-                            warn!(%error, "consume failed; retrying");
-                            break;
-                        }
-                    };
-                    summary.consumed += 1;
-                    let partition = message.partition();
-                    // librdkafka reports an assignment before it delivers
-                    // the partition's first message: apply any pending one
-                    // first, after what is already decoded.
-                    if !replays.contains_key(&partition) {
-                        apply_batch(&engines, &mut batch, clock(), &outcomes, &mut summary);
-                        while let Ok(event) = rebalances.try_recv() {
-                            apply_rebalance(&shared, &mut replays, event).await;
-                        }
-                    }
-                    if let Some(replay) = replays.get_mut(&partition) {
-                        replay.next_offset = replay.next_offset.max(message.offset() + 1);
-                        match decode_journey(&decoder, message.payload().unwrap_or_default()) {
-                            Ok(event) => batch.push((partition, event)),
-                            Err(error) => {
-                                summary.undecodable += 1;
-                                outcomes[Outcome::Undecodable as usize].inc();
-                                warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
-                            }
-                        }
-                    } else {
-                        warn!(partition, "record from a partition this replica does not own; skipped");
-                    }
-                    if batch.len() < BATCH {
-                        next = ready_now(consumer.recv());
-                    }
-                }
-                consumed.inc_by(summary.consumed - counted);
-                if !health.caught_up() && replay_progress.is_none() {
-                    replay_progress = Some(ReplayProgress::start(counted));
-                }
-                counted = summary.consumed;
-                apply_batch(&engines, &mut batch, clock(), &outcomes, &mut summary);
-                finish_replays(&mut replays, health.as_ref(), &mut replay_progress, summary.consumed);
-            }
+            Some(event) = rebalances.recv() => join.rebalanced(event).await,
+            _ = housekeeping.tick() => join.housekeeping().await,
+            received = consumer.recv() => join.received(received, &mut rebalances).await,
         }
     }
+    let summary = join.summary;
     info!(
         consumed = summary.consumed,
         applied = summary.applied,
         "join stopped"
     );
     Ok(summary)
+}
+
+/// The join loop's state, shaped as ingest's: one method per thing the
+/// loop waits for.
+struct Join<'a> {
+    shared: Shared<'a>,
+    decoder: EventDecoder,
+    /// What eviction is computed as of.
+    clock: crate::Clock,
+    /// Now, for events dated in the future.
+    now: crate::Clock,
+    /// One per owned partition: how far its replay has come.
+    replays: BTreeMap<i32, Replay>,
+    summary: JoinSummary,
+    /// Decoded records waiting to be applied under one lock.
+    batch: Vec<(i32, Event)>,
+    /// Records consumed already added to the consumed counter.
+    counted: u64,
+    /// The replay under way, for its progress and summary in the log.
+    replay_progress: Option<ReplayProgress>,
+    consumed: icsflow_telemetry::IntCounter,
+    outcomes: OutcomeCounters,
+}
+
+impl<'a> Join<'a> {
+    async fn rebalanced(&mut self, event: RebalanceEvent) {
+        apply_rebalance(&self.shared, &mut self.replays, event).await;
+        if self.shared.health.caught_up() {
+            self.replay_progress = None;
+        }
+    }
+
+    async fn housekeeping(&mut self) {
+        let (engines, health) = (self.shared.engines, self.shared.health);
+        // Not while replaying: eviction sets the horizon before which
+        // events of unknown patients are refused, and a replay is made of
+        // exactly such events.
+        let evicted = if health.caught_up() {
+            engines.evict((self.clock)())
+        } else {
+            0
+        };
+        if evicted > 0 {
+            info!(evicted, "complete journeys evicted");
+        }
+        self.shared.metrics.journeys.set(engines.journeys() as i64);
+        if ask_unknown_targets(&self.shared, &mut self.replays).await {
+            finish_replays(
+                &mut self.replays,
+                health,
+                &mut self.replay_progress,
+                self.summary.consumed,
+            );
+        }
+        if let Some(progress) = self
+            .replay_progress
+            .as_mut()
+            .filter(|_| !health.caught_up())
+        {
+            progress.report(&self.replays, self.summary.consumed);
+        }
+    }
+
+    /// Takes what else librdkafka already holds, up to a batch, without
+    /// waiting: the batch is decoded record by record and applied under
+    /// one lock of the engines.
+    async fn received(
+        &mut self,
+        received: KafkaResult<BorrowedMessage<'a>>,
+        rebalances: &mut mpsc::UnboundedReceiver<RebalanceEvent>,
+    ) {
+        let consumer = self.shared.consumer;
+        let mut next = Some(received);
+        while let Some(received) = next.take() {
+            let message = match received {
+                Ok(message) => message,
+                Err(error) => {
+                    warn!(%error, "consume failed; retrying");
+                    break;
+                }
+            };
+            self.summary.consumed += 1;
+            let partition = message.partition();
+            // librdkafka reports an assignment before it delivers the
+            // partition's first message: apply any pending one first,
+            // after what is already decoded.
+            if !self.replays.contains_key(&partition) {
+                self.apply_batch();
+                while let Ok(event) = rebalances.try_recv() {
+                    apply_rebalance(&self.shared, &mut self.replays, event).await;
+                }
+            }
+            if let Some(replay) = self.replays.get_mut(&partition) {
+                replay.next_offset = replay.next_offset.max(message.offset() + 1);
+                match decode_journey(&self.decoder, message.payload().unwrap_or_default()) {
+                    Ok(event) => self.batch.push((partition, event)),
+                    Err(error) => {
+                        self.summary.undecodable += 1;
+                        self.outcomes[Outcome::Undecodable as usize].inc();
+                        warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
+                    }
+                }
+            } else {
+                warn!(
+                    partition,
+                    "record from a partition this replica does not own; skipped"
+                );
+            }
+            if self.batch.len() < BATCH {
+                next = ready_now(consumer.recv());
+            }
+        }
+        self.consumed.inc_by(self.summary.consumed - self.counted);
+        if !self.shared.health.caught_up() && self.replay_progress.is_none() {
+            self.replay_progress = Some(ReplayProgress::start(self.counted));
+        }
+        self.counted = self.summary.consumed;
+        self.apply_batch();
+        finish_replays(
+            &mut self.replays,
+            self.shared.health,
+            &mut self.replay_progress,
+            self.summary.consumed,
+        );
+    }
+
+    fn apply_batch(&mut self) {
+        apply_batch(
+            self.shared.engines,
+            &mut self.batch,
+            (self.now)(),
+            &self.outcomes,
+            &mut self.summary,
+        );
+    }
 }
 
 /// A replay under way: when it began, for a progress line on each

@@ -3,7 +3,8 @@
 //!
 //! The NHS rule for published sub-national statistics: a count of 1 to 7 is
 //! not shown, and every other count is rounded to the nearest 5. Applied
-//! here to every `icsflow_flow_*` series, each one on its own:
+//! here to every series of a metric the engine marks published (the
+//! `icsflow_flow_*` ones), each one on its own:
 //!
 //! - 0 stays 0;
 //! - 1-7: the series is left out of the scrape (Prometheus has no `*`), and
@@ -16,10 +17,8 @@
 
 use std::collections::BTreeMap;
 
+use icsflow_engine::MetricKey;
 use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
-
-/// Prefix of the series the published view carries.
-pub const PUBLISHED_PREFIX: &str = "icsflow_flow_";
 
 /// Name of the gauge counting suppressed series per metric.
 pub const SUPPRESSED_SERIES: &str = "icsflow_disclosure_suppressed_series";
@@ -35,13 +34,14 @@ pub fn disclosed(count: f64) -> Option<f64> {
     }
 }
 
-/// The published view of gathered families: flow gauges only, each value
+/// The published view of gathered families: the gauges of the metrics the
+/// engine's definitions mark published (`MetricKey::is_published`), each value
 /// passed through [`disclosed`], plus the suppressed-series counts.
 pub fn published(families: Vec<MetricFamily>) -> Vec<MetricFamily> {
     let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
     let mut out = Vec::new();
     for mut family in families {
-        if !family.name().starts_with(PUBLISHED_PREFIX)
+        if !MetricKey::is_published_name(family.name())
             || family.get_field_type() != MetricType::GAUGE
         {
             continue;

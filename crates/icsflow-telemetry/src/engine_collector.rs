@@ -20,6 +20,17 @@ impl<F: Fn() -> Vec<(MetricKey, i64)> + Send + Sync> EngineMetricsSource for F {
     }
 }
 
+/// A series as the text exposition writes it, `name{label="value",...}`
+/// (label values are closed sets of codes and bands: nothing to escape).
+pub fn series_text(key: &MetricKey) -> String {
+    let labels: Vec<String> = key
+        .labels()
+        .into_iter()
+        .map(|(name, value)| format!("{name}=\"{value}\""))
+        .collect();
+    format!("{}{{{}}}", key.name(), labels.join(","))
+}
+
 pub struct EngineCollector {
     source: Arc<dyn EngineMetricsSource>,
     descriptions: Vec<Desc>,

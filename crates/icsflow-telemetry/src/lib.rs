@@ -17,7 +17,7 @@ mod engine_collector;
 mod pipeline;
 
 pub use admin::{serve_admin, serve_published, AdminState, Health};
-pub use engine_collector::{EngineCollector, EngineMetricsSource};
+pub use engine_collector::{series_text, EngineCollector, EngineMetricsSource};
 pub use pipeline::{
     PipelineMetrics, ORGANISATION_LABEL_LIMIT, OTHER_ORGANISATION, UNKNOWN_ORGANISATION,
 };

@@ -508,6 +508,7 @@ where
         let options = JoinOptions {
             engine_config: settings.engine,
             clock: Arc::clone(engine_clock),
+            now: Arc::clone(&clock),
         };
         run_join(
             &settings.kafka,

@@ -231,12 +231,22 @@ pub(crate) fn engine_with(events: &[Event]) -> Engine {
     engine
 }
 
+/// A series as `name{label="value",...}`, as the exposition writes it.
+pub(crate) fn series(key: &MetricKey) -> String {
+    let labels: Vec<String> = key
+        .labels()
+        .into_iter()
+        .map(|(name, value)| format!("{name}=\"{value}\""))
+        .collect();
+    format!("{}{{{}}}", key.name(), labels.join(","))
+}
+
 /// Every non-zero series as `name{labels} value`, one per line.
 pub(crate) fn render(metrics: &[(MetricKey, i64)]) -> String {
     metrics
         .iter()
         .filter(|(_, value)| *value != 0)
-        .map(|(key, value)| format!("{key} {value}\n"))
+        .map(|(key, value)| format!("{} {value}\n", series(key)))
         .collect()
 }
 
@@ -298,9 +308,11 @@ fn admissions_naming_more_places_than_the_limit_are_counted_not_a_panic() {
         .iter()
         .filter(|(_, value)| *value != 0)
         .filter_map(|(key, _)| {
-            let text = key.to_string();
-            let (_, rest) = text.split_once("place=\"")?;
-            Some(rest[..9].to_owned())
+            let (_, place) = key
+                .labels()
+                .into_iter()
+                .find(|(name, _)| *name == "place")?;
+            Some(place)
         })
         .collect();
     assert_eq!(places.len(), limit as usize);

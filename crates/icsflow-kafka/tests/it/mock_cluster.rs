@@ -205,6 +205,7 @@ async fn partner_records_become_gauges_and_bad_ones_dead_letters() {
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
                 clock: Arc::new(as_of),
+                now: icsflow_kafka::wall_clock(),
             };
             run_join(
                 &settings,
@@ -575,6 +576,7 @@ async fn a_replica_whose_replay_end_is_unknown_stays_not_ready_and_keeps_asking(
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
                 clock: icsflow_kafka::wall_clock(),
+                now: icsflow_kafka::wall_clock(),
             };
             run_join(
                 &settings,
@@ -652,6 +654,7 @@ async fn a_replay_reads_journey_records_of_the_previous_encoding_and_the_current
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
                 clock: Arc::new(as_of),
+                now: icsflow_kafka::wall_clock(),
             };
             let health = Arc::new(Health::new(None));
             run_join(

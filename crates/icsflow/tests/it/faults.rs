@@ -495,7 +495,7 @@ fn latest_event_as_of_measures_a_replayed_history_as_of_its_newest_event() {
     assert_eq!(role.interrupt().code(), Some(0));
     let log = std::fs::read_to_string(log_path).expect("role log");
     assert!(
-        log.contains("events dated after the wall clock applied"),
+        log.contains("events dated after the clock applied"),
         "{log}"
     );
 }

@@ -323,7 +323,7 @@ pub(crate) fn expected_gauge_lines_as_of(events: &[Event], as_of: Timestamp) -> 
         .metrics(as_of)
         .into_iter()
         .filter(|(_, value)| *value != 0)
-        .map(|(key, value)| format!("{key} {value}"))
+        .map(|(key, value)| format!("{} {value}", icsflow_telemetry::series_text(&key)))
         .collect()
 }
 

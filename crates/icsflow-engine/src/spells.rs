@@ -1,0 +1,231 @@
+//! Hospital spells read from a journey's discharge-feed events: the
+//! admission, cancellation and discharge that stand, the pathway, the
+//! delay reasons, and the periods without criteria to reside. Shared by
+//! every metric family in `derive.rs`.
+
+use std::ops::Range;
+
+use icsflow_core::{BedType, DelayReasonFamily, DischargeDestination, DischargePathway, Feed};
+
+use crate::journey::{active, Journey, StoredEvent, StoredKind};
+
+/// The sitrep-mirroring measures count patients of this age and over.
+const ADULT_AGE_YEARS: u8 = 18;
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Admission {
+    pub(crate) at: u32,
+    pub(crate) day: i32,
+    pub(crate) emergency: bool,
+    pub(crate) age_years: u8,
+    pub(crate) bed_type: Option<BedType>,
+    pub(crate) place: u16,
+}
+
+impl Admission {
+    /// The discharge sitrep's scope: adults in general and acute beds. A
+    /// bed of unknown type counts as general and acute (see
+    /// docs/metrics.md).
+    pub(crate) fn in_sitrep_scope(&self) -> bool {
+        self.age_years >= ADULT_AGE_YEARS
+            && self
+                .bed_type
+                .is_none_or(|bed| bed == BedType::GeneralAndAcute)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Discharge {
+    pub(crate) at: u32,
+    pub(crate) day: i32,
+    pub(crate) destination: DischargeDestination,
+    pub(crate) pathway: DischargePathway,
+}
+
+/// A period of not meeting the criteria to reside: from its Discharge Ready
+/// Date to the day criteria were met again or the patient left.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Period {
+    pub(crate) start: i32,
+    pub(crate) end: Option<i32>,
+    pub(crate) ended_by_discharge: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Spell {
+    pub(crate) trust: u16,
+    pub(crate) reference: u8,
+    pub(crate) admission: Option<Admission>,
+    pub(crate) cancelled: bool,
+    pub(crate) discharge: Option<Discharge>,
+    pub(crate) pathway: Option<DischargePathway>,
+    /// Range of [`Scratch::periods`].
+    pub(crate) periods: Range<usize>,
+    /// Range of [`Scratch::reasons`]: (day, family) in time order.
+    pub(crate) reasons: Range<usize>,
+    pub(crate) event_count: i64,
+}
+
+/// Buffers reused from one derivation to the next, so that deriving a
+/// journey allocates nothing in the steady state.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub(crate) spells: Vec<Spell>,
+    pub(crate) periods: Vec<Period>,
+    pub(crate) reasons: Vec<(i32, DelayReasonFamily)>,
+    pub(crate) segments: Vec<(i32, Option<DelayReasonFamily>)>,
+}
+
+impl Spell {
+    pub(crate) fn linked(&self) -> Option<Admission> {
+        self.admission.filter(|_| !self.cancelled)
+    }
+}
+
+/// The hospital spells of a journey into `scratch`, each from its own
+/// discharge-feed events: grouped by trust and spell reference.
+pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
+    scratch.spells.clear();
+    scratch.periods.clear();
+    scratch.reasons.clear();
+    for event in active(journey).filter(|event| event.kind.feed() == Feed::Discharge) {
+        let known = scratch
+            .spells
+            .iter()
+            .any(|spell| spell.trust == event.organisation && spell.reference == event.reference);
+        if !known {
+            scratch.spells.push(Spell {
+                trust: event.organisation,
+                reference: event.reference,
+                admission: None,
+                cancelled: false,
+                discharge: None,
+                pathway: None,
+                periods: 0..0,
+                reasons: 0..0,
+                event_count: 0,
+            });
+        }
+    }
+    for index in 0..scratch.spells.len() {
+        let (trust, reference) = (scratch.spells[index].trust, scratch.spells[index].reference);
+        let own = |event: &&StoredEvent| {
+            event.kind.feed() == Feed::Discharge
+                && event.organisation == trust
+                && event.reference == reference
+        };
+        let reasons_start = scratch.reasons.len();
+        let mut spell = scratch.spells[index].clone();
+        let mut last_cancel = None;
+        for event in active(journey).filter(own) {
+            spell.event_count += 1;
+            match event.kind {
+                StoredKind::Admitted {
+                    emergency,
+                    age_years,
+                    bed_type,
+                    place,
+                } if spell.admission.is_none() => {
+                    spell.admission = Some(Admission {
+                        at: event.at,
+                        day: event.day.into(),
+                        emergency,
+                        age_years,
+                        bed_type,
+                        place,
+                    });
+                }
+                StoredKind::AdmissionCancelled => spell.cancelled = true,
+                StoredKind::PathwayAssigned(pathway) => spell.pathway = Some(pathway),
+                StoredKind::DelayReason(family) => scratch.reasons.push((event.day.into(), family)),
+                StoredKind::DischargeCancelled => last_cancel = Some(event.at),
+                _ => {}
+            }
+        }
+        spell.reasons = reasons_start..scratch.reasons.len();
+        // The discharge that stands: the latest one that no "discharge
+        // cancelled" at or after it voids.
+        spell.discharge = active(journey)
+            .filter(own)
+            .filter_map(|event| match event.kind {
+                StoredKind::Discharged {
+                    destination,
+                    pathway,
+                } if last_cancel.is_none_or(|cancel| cancel < event.at) => Some(Discharge {
+                    at: event.at,
+                    day: event.day.into(),
+                    destination,
+                    pathway,
+                }),
+                _ => None,
+            })
+            .last();
+        if let Some(discharge) = spell.discharge {
+            spell.pathway = Some(discharge.pathway);
+        }
+        let periods_start = scratch.periods.len();
+        if let Some(admission) = spell.admission {
+            collect_periods(journey, &spell, admission, own, &mut scratch.periods);
+        }
+        spell.periods = periods_start..scratch.periods.len();
+        scratch.spells[index] = spell;
+    }
+}
+
+/// The periods without criteria to reside, up to the discharge that stands.
+fn collect_periods<'a>(
+    journey: &'a Journey,
+    spell: &Spell,
+    admission: Admission,
+    own: impl Fn(&&'a StoredEvent) -> bool,
+    periods: &mut Vec<Period>,
+) {
+    let first = periods.len();
+    let mut open: Option<i32> = None;
+    for event in active(journey).filter(own) {
+        if spell
+            .discharge
+            .is_some_and(|discharge| event.at > discharge.at)
+        {
+            break;
+        }
+        match event.kind {
+            StoredKind::CriteriaNotMet { ready_day } if open.is_none() => {
+                let ready = ready_day.map_or(i32::from(event.day), i32::from);
+                open = Some(ready.max(admission.day));
+            }
+            StoredKind::CriteriaMet => {
+                if let Some(start) = open.take() {
+                    periods.push(Period {
+                        start,
+                        end: Some(i32::from(event.day)),
+                        ended_by_discharge: false,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = open {
+        let end = spell.discharge.map(|discharge| discharge.day);
+        periods.push(Period {
+            start,
+            end,
+            ended_by_discharge: end.is_some(),
+        });
+    }
+    // A period that ends the day it starts holds no day in hospital, but one
+    // ended by discharge is still a discharge on the ready date (0 days).
+    let mut index = first;
+    while index < periods.len() {
+        let period = periods[index];
+        let keep = period.end.is_none_or(|end| {
+            end > period.start || (end == period.start && period.ended_by_discharge)
+        });
+        if keep {
+            index += 1;
+        } else {
+            periods.remove(index);
+        }
+    }
+}
