@@ -322,28 +322,47 @@ fn apply_difference(
     before: &mut [(MetricKey, Contribution)],
     after: &mut [(MetricKey, Contribution)],
 ) {
+    // A derivation emits in a fixed order, so what both hold is mostly a
+    // common beginning and end: skipped without sorting.
+    let prefix = before
+        .iter()
+        .zip(after.iter())
+        .take_while(|(left, right)| left == right)
+        .count();
+    let (before, after) = (&mut before[prefix..], &mut after[prefix..]);
+    let suffix = before
+        .iter()
+        .rev()
+        .zip(after.iter().rev())
+        .take_while(|(left, right)| left == right)
+        .count();
+    let (before_end, after_end) = (before.len() - suffix, after.len() - suffix);
+    let (before, after) = (&mut before[..before_end], &mut after[..after_end]);
     before.sort_unstable();
     after.sort_unstable();
     let (mut old, mut new) = (before.iter().peekable(), after.iter().peekable());
     loop {
-        match (old.peek(), new.peek()) {
-            (Some(left), Some(right)) if left == right => {
-                old.next();
-                new.next();
-            }
-            (Some(left), Some(right)) if left < right => {
-                series.entry(left.0).or_default().add(left.1.negated());
-                old.next();
-            }
-            (Some(left), None) => {
-                series.entry(left.0).or_default().add(left.1.negated());
-                old.next();
-            }
-            (_, Some(right)) => {
-                series.entry(right.0).or_default().add(right.1);
-                new.next();
-            }
+        let order = match (old.peek(), new.peek()) {
+            (Some(left), Some(right)) => left.cmp(right),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => break,
+        };
+        match order {
+            std::cmp::Ordering::Equal => {
+                old.next();
+                new.next();
+            }
+            std::cmp::Ordering::Less => {
+                if let Some(left) = old.next() {
+                    series.entry(left.0).or_default().add(left.1.negated());
+                }
+            }
+            std::cmp::Ordering::Greater => {
+                if let Some(right) = new.next() {
+                    series.entry(right.0).or_default().add(right.1);
+                }
+            }
         }
     }
 }

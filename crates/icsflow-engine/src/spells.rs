@@ -58,6 +58,8 @@ pub(crate) struct Spell {
     pub(crate) admission: Option<Admission>,
     pub(crate) cancelled: bool,
     pub(crate) discharge: Option<Discharge>,
+    /// When the latest "discharge cancelled" of the spell happened.
+    pub(crate) last_cancel: Option<u32>,
     pub(crate) pathway: Option<DischargePathway>,
     /// Range of [`Scratch::periods`].
     pub(crate) periods: Range<usize>,
@@ -73,6 +75,8 @@ pub(crate) struct Scratch {
     pub(crate) spells: Vec<Spell>,
     pub(crate) periods: Vec<Period>,
     pub(crate) reasons: Vec<(i32, DelayReasonFamily)>,
+    /// The delay reasons as read, with the index of their spell.
+    pub(crate) spell_reasons: Vec<(usize, i32, DelayReasonFamily)>,
     pub(crate) segments: Vec<(i32, Option<DelayReasonFamily>)>,
 }
 
@@ -83,92 +87,109 @@ impl Spell {
 }
 
 /// The hospital spells of a journey into `scratch`, each from its own
-/// discharge-feed events: grouped by trust and spell reference.
+/// discharge-feed events: grouped by trust and spell reference. One pass
+/// over the events reads every spell's facts; a second, per admitted
+/// spell, its periods (which stop at the discharge that stands).
 pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
     scratch.spells.clear();
     scratch.periods.clear();
     scratch.reasons.clear();
+    scratch.spell_reasons.clear();
     for event in active(journey).filter(|event| event.kind.feed() == Feed::Discharge) {
-        let known = scratch
-            .spells
-            .iter()
-            .any(|spell| spell.trust == event.organisation && spell.reference == event.reference);
-        if !known {
-            scratch.spells.push(Spell {
-                trust: event.organisation,
-                reference: event.reference,
-                admission: None,
-                cancelled: false,
-                discharge: None,
-                pathway: None,
-                periods: 0..0,
-                reasons: 0..0,
-                event_count: 0,
-            });
-        }
-    }
-    for index in 0..scratch.spells.len() {
-        let (trust, reference) = (scratch.spells[index].trust, scratch.spells[index].reference);
-        let own = |event: &&StoredEvent| {
-            event.kind.feed() == Feed::Discharge
-                && event.organisation == trust
-                && event.reference == reference
+        let index = match scratch.spells.iter().position(|spell| {
+            spell.trust == event.organisation && spell.reference == event.reference
+        }) {
+            Some(index) => index,
+            None => {
+                scratch.spells.push(Spell {
+                    trust: event.organisation,
+                    reference: event.reference,
+                    admission: None,
+                    cancelled: false,
+                    discharge: None,
+                    last_cancel: None,
+                    pathway: None,
+                    periods: 0..0,
+                    reasons: 0..0,
+                    event_count: 0,
+                });
+                scratch.spells.len() - 1
+            }
         };
-        let reasons_start = scratch.reasons.len();
-        let mut spell = scratch.spells[index].clone();
-        let mut last_cancel = None;
-        for event in active(journey).filter(own) {
-            spell.event_count += 1;
-            match event.kind {
-                StoredKind::Admitted {
+        let spell = &mut scratch.spells[index];
+        spell.event_count += 1;
+        match event.kind {
+            StoredKind::Admitted {
+                emergency,
+                age_years,
+                bed_type,
+                place,
+            } if spell.admission.is_none() => {
+                spell.admission = Some(Admission {
+                    at: event.at,
+                    day: event.day.into(),
                     emergency,
                     age_years,
                     bed_type,
                     place,
-                } if spell.admission.is_none() => {
-                    spell.admission = Some(Admission {
-                        at: event.at,
-                        day: event.day.into(),
-                        emergency,
-                        age_years,
-                        bed_type,
-                        place,
-                    });
-                }
-                StoredKind::AdmissionCancelled => spell.cancelled = true,
-                StoredKind::PathwayAssigned(pathway) => spell.pathway = Some(pathway),
-                StoredKind::DelayReason(family) => scratch.reasons.push((event.day.into(), family)),
-                StoredKind::DischargeCancelled => last_cancel = Some(event.at),
-                _ => {}
+                });
             }
-        }
-        spell.reasons = reasons_start..scratch.reasons.len();
-        // The discharge that stands: the latest one that no "discharge
-        // cancelled" at or after it voids.
-        spell.discharge = active(journey)
-            .filter(own)
-            .filter_map(|event| match event.kind {
-                StoredKind::Discharged {
-                    destination,
-                    pathway,
-                } if last_cancel.is_none_or(|cancel| cancel < event.at) => Some(Discharge {
+            StoredKind::AdmissionCancelled => spell.cancelled = true,
+            StoredKind::PathwayAssigned(pathway) => spell.pathway = Some(pathway),
+            StoredKind::DelayReason(family) => {
+                scratch
+                    .spell_reasons
+                    .push((index, i32::from(event.day), family));
+            }
+            // The discharge that stands: the latest one that no "discharge
+            // cancelled" at or after it voids. A cancellation voids every
+            // discharge before it, and one at the same instant ordered
+            // before a discharge still voids it.
+            StoredKind::DischargeCancelled => {
+                spell.last_cancel = Some(event.at);
+                spell.discharge = None;
+            }
+            StoredKind::Discharged {
+                destination,
+                pathway,
+            } if spell.last_cancel.is_none_or(|cancel| cancel < event.at) => {
+                spell.discharge = Some(Discharge {
                     at: event.at,
                     day: event.day.into(),
                     destination,
                     pathway,
-                }),
-                _ => None,
-            })
-            .last();
+                });
+            }
+            _ => {}
+        }
+    }
+    // Each spell's reasons in one range, in time order (a stable sort by
+    // spell keeps it).
+    scratch.spell_reasons.sort_by_key(|(spell, _, _)| *spell);
+    for (index, spell) in scratch.spells.iter_mut().enumerate() {
+        let start = scratch.reasons.len();
+        scratch.reasons.extend(
+            scratch
+                .spell_reasons
+                .iter()
+                .filter(|(of, _, _)| *of == index)
+                .map(|(_, day, family)| (*day, *family)),
+        );
+        spell.reasons = start..scratch.reasons.len();
         if let Some(discharge) = spell.discharge {
             spell.pathway = Some(discharge.pathway);
         }
         let periods_start = scratch.periods.len();
         if let Some(admission) = spell.admission {
-            collect_periods(journey, &spell, admission, own, &mut scratch.periods);
+            let (trust, reference) = (spell.trust, spell.reference);
+            let own = |event: &&StoredEvent| {
+                event.kind.feed() == Feed::Discharge
+                    && event.organisation == trust
+                    && event.reference == reference
+            };
+            collect_periods(journey, spell, admission, own, &mut scratch.periods);
         }
         spell.periods = periods_start..scratch.periods.len();
-        scratch.spells[index] = spell;
     }
 }
 
