@@ -1,7 +1,5 @@
 //! The engine: journeys by pseudonym, and the metric series they add up to.
 
-use std::collections::HashMap;
-
 use icsflow_core::*;
 
 use crate::derive::{derive, Lookup, REABLEMENT_OUTCOME_DAY};
@@ -163,9 +161,7 @@ impl Engine {
             .stored_kind(&event.body, envelope.place)
             .zip(match event.body {
                 // Spells are the trust's, whichever of its sites published.
-                EventBody::Discharge(_) => self
-                    .tables
-                    .organisation_index(trust_of(envelope.source_organisation)),
+                EventBody::Discharge(_) => self.tables.trust_index(envelope.source_organisation),
                 _ => self.tables.organisation_index(envelope.source_organisation),
             });
         let Some((kind, organisation)) = interned else {
@@ -411,9 +407,12 @@ fn mix(mut value: u64) -> u64 {
 #[derive(Debug, Default)]
 struct Tables {
     organisations: Vec<OdsCode>,
-    organisation_indices: HashMap<OdsCode, u16>,
+    organisation_indices: FastMap<OdsCode, u16>,
+    /// A discharge-feed publisher (trust or site) to its trust's index, so
+    /// that a site's code is cut to its trust once, not per event.
+    trust_indices: FastMap<OdsCode, u16>,
     places: Vec<PlaceCode>,
-    place_indices: HashMap<PlaceCode, u16>,
+    place_indices: FastMap<PlaceCode, u16>,
 }
 
 impl Tables {
@@ -424,6 +423,20 @@ impl Tables {
             organisation,
             ORGANISATION_LIMIT,
         )
+    }
+
+    /// The index of the trust of a discharge-feed publisher.
+    fn trust_index(&mut self, publisher: OdsCode) -> Option<u16> {
+        if let Some(&index) = self.trust_indices.get(&publisher) {
+            return Some(index);
+        }
+        let index = self.organisation_index(trust_of(publisher))?;
+        // Bounded: past four publishers per organisation the table allows,
+        // a publisher is cut to its trust on every event (slower, the same).
+        if self.trust_indices.len() < ORGANISATION_LIMIT * 4 {
+            self.trust_indices.insert(publisher, index);
+        }
+        Some(index)
     }
 
     fn place_index(&mut self, place: PlaceCode) -> Option<u16> {
@@ -540,7 +553,7 @@ fn by_value(tables: &Tables, kind: StoredKind) -> (StoredKind, Option<PlaceCode>
 
 fn intern<T: Copy + Eq + std::hash::Hash>(
     values: &mut Vec<T>,
-    indices: &mut HashMap<T, u16>,
+    indices: &mut FastMap<T, u16>,
     value: T,
     limit: usize,
 ) -> Option<u16> {
@@ -564,7 +577,7 @@ mod tests {
     #[test]
     fn interning_stops_at_the_limit_instead_of_indexing_past_its_table() {
         let mut values = Vec::new();
-        let mut indices = HashMap::default();
+        let mut indices = FastMap::default();
         for value in 0..ORGANISATION_LIMIT as u32 {
             assert!(intern(&mut values, &mut indices, value, ORGANISATION_LIMIT).is_some());
         }

@@ -127,11 +127,11 @@ impl Journey {
         let position = self
             .events
             .partition_point(|known| (known.at, known.id) < (event.at, event.id));
-        // Growth by a quarter: journeys are many and small, so doubling
-        // would waste a third of their memory, while growing by one would
-        // reallocate on every event.
+        // Growth by a quarter, at least four: journeys are many and small,
+        // so doubling would waste a third of their memory, while growing by
+        // one or two would reallocate every event or two.
         if self.events.len() == self.events.capacity() {
-            self.events.reserve_exact((self.events.len() / 4).max(2));
+            self.events.reserve_exact((self.events.len() / 4).max(4));
         }
         self.events.insert(position, event);
     }

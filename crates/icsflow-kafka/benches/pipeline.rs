@@ -13,6 +13,8 @@
 //!
 //! `cargo bench -p icsflow-kafka --bench pipeline -- [mock|kafka] [EVENTS]`;
 //! set `RUST_LOG=info` to see the roles' log lines as well.
+//! `-- kafka-replay EVENTS` measures only the rebuild: EVENTS journey
+//! records produced straight to the journey topic, then phase 3.
 //! `kafka` starts an Apache Kafka broker on loopback ports from the jars
 //! `make kafka` fetches (the test kit's broker).
 
@@ -123,7 +125,7 @@ fn main() {
         .filter(|argument| !argument.starts_with("--"))
         .collect();
     let broker_kind = arguments.first().map_or("mock", String::as_str).to_owned();
-    let events: usize = arguments
+    let event_count: usize = arguments
         .get(1)
         .and_then(|value| value.parse().ok())
         .unwrap_or(100_000);
@@ -132,6 +134,22 @@ fn main() {
         .build()
         .expect("runtime");
     match broker_kind.as_str() {
+        "kafka-replay" => {
+            let kafka = Broker::start();
+            kafka.create_topics(&[("journey", PARTITIONS as u32)]);
+            let meter = CpuMeter {
+                broker_pid: Some(kafka.pid()),
+            };
+            let samples_per_patient = one_event_of_each_type().len();
+            let published = Instant::now();
+            let count =
+                publish_journey_records(&kafka.address, event_count.div_ceil(samples_per_patient));
+            println!(
+                "Apache Kafka {KAFKA_VERSION}: {count} journey records, {PARTITIONS} partitions, produced in {:.2?}",
+                published.elapsed()
+            );
+            runtime.block_on(measure_replay(&kafka.address, count, meter));
+        }
         "kafka" => {
             let kafka = Broker::start();
             let topics: Vec<(&str, u32)> = TOPIC_NAMES
@@ -143,7 +161,7 @@ fn main() {
                 broker_pid: Some(kafka.pid()),
             };
             let name = format!("Apache Kafka {KAFKA_VERSION}");
-            runtime.block_on(measure(&name, &kafka.address, events, meter));
+            runtime.block_on(measure(&name, &kafka.address, event_count, meter));
         }
         _ => {
             let cluster = MockCluster::new(1).expect("mock cluster");
@@ -153,7 +171,7 @@ fn main() {
             runtime.block_on(measure(
                 "librdkafka mock cluster",
                 &cluster.bootstrap_servers(),
-                events,
+                event_count,
                 CpuMeter { broker_pid: None },
             ));
         }
@@ -186,14 +204,19 @@ fn kafka_settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
 /// The sample journey (one event of every type) for `patients` patients,
 /// with distinct ids, moved to end yesterday so none is beyond the horizon.
 fn workload(patients: usize) -> Vec<Event> {
+    workload_range(0..patients)
+}
+
+/// The workload's events of patients `range`.
+fn workload_range(range: std::ops::Range<usize>) -> Vec<Event> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
     let samples =
         icsflow_core::shifted_to_end_before(one_event_of_each_type(), Timestamp::from_millis(now));
-    let mut events = Vec::with_capacity(patients * samples.len());
-    for patient in 0..patients {
+    let mut events = Vec::with_capacity(range.len() * samples.len());
+    for patient in range {
         for mut event in samples.iter().copied() {
             let mut bytes = *sample_pseudonym(1).as_bytes();
             bytes[..8].copy_from_slice(&(patient as u64).to_le_bytes());
@@ -244,6 +267,40 @@ fn publish(bootstrap: &str, events: &[Event]) {
         }
     }
     producer.flush(Duration::from_secs(120)).expect("flushed");
+}
+
+/// Produces the workload of `patients` straight to the journey topic as
+/// ingest writes it (icsflow's journey record, keyed by pseudonym), a
+/// patient's events generated and sent at a time so that ten million
+/// records need no ten-million-event vector. Returns the records produced.
+fn publish_journey_records(bootstrap: &str, patients: usize) -> usize {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer");
+    let mut produced = 0;
+    for first in (0..patients).step_by(10_000) {
+        for event in workload_range(first..patients.min(first + 10_000)) {
+            let payload = icsflow_kafka::encode_journey_record(&event);
+            let key = event.envelope.patient.to_string();
+            let mut record = BaseRecord::to("journey").key(&key).payload(&payload);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, returned)) => {
+                        record = returned;
+                        producer.poll(Duration::from_millis(5));
+                    }
+                }
+            }
+            produced += 1;
+        }
+    }
+    producer.flush(Duration::from_secs(300)).expect("flushed");
+    produced
 }
 
 /// A stream consumer with the roles' fetch settings, subscribed to
@@ -550,9 +607,13 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
     }
     .run(&latency_events[latency_events.len() / 2..])
     .await;
-    let topics = topics();
+    measure_replay(bootstrap, journey_records, meter).await;
+}
 
-    // 3. Replay: a new join replica rebuilds from the journey topic.
+/// 3. Replay: a new join replica rebuilds from the journey topic (holding
+/// `journey_records`), against a consumer that only counts its records.
+async fn measure_replay(bootstrap: &str, journey_records: usize, meter: CpuMeter) {
+    let topics = topics();
     let (raw_journey, raw_journey_cpu) = raw_consume_rate(
         bootstrap,
         &["journey"],
