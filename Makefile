@@ -157,6 +157,7 @@ bench: test-tools native-libraries
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-engine --bench engine
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- mock 200000
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- kafka 1000000
+	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- kafka-replay 10000000
 
 # Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of both Avro
 # framings, the JSON lines `publish` reads, and configuration loading,
