@@ -15,6 +15,8 @@ pub enum RoleError {
     /// last committed offsets.
     #[error("the transaction of a batch failed and was aborted: {0}")]
     TransactionFailed(rdkafka::error::KafkaError),
+    #[error("could not start a thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// The instant a role treats as now: the wall clock in deployments, the

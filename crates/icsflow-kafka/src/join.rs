@@ -268,19 +268,20 @@ pub async fn run_join(
         metrics: &metrics,
         health: &health,
     };
+    // Metric handles looked up once, not per record.
+    let outcomes: OutcomeCounters =
+        Outcome::ALL.map(|outcome| metrics.engine_events.with_label_values(&[outcome.label()]));
     let mut join = Join {
-        // Metric handles looked up once, not per record.
         consumed: metrics
             .consumed
             .with_label_values(&["join", &topics.journey]),
-        outcomes: Outcome::ALL
-            .map(|outcome| metrics.engine_events.with_label_values(&[outcome.label()])),
+        applier: Applier::start(Arc::clone(&engines), now, outcomes.clone())?,
+        outcomes,
         shared,
         // For journey records written before the topic had an encoding of
         // its own (partner Avro); see `decode_journey`.
         decoder: EventDecoder::new(Arc::new(icsflow_avro::SchemaCatalogue::embedded())),
         clock,
-        now,
         replays: BTreeMap::new(),
         summary: JoinSummary::default(),
         batch: Vec::with_capacity(BATCH),
@@ -296,7 +297,8 @@ pub async fn run_join(
             received = consumer.recv() => join.received(received, &mut rebalances).await,
         }
     }
-    let summary = join.summary;
+    let mut summary = join.summary;
+    summary.applied = join.applier.finish();
     info!(
         consumed = summary.consumed,
         applied = summary.applied,
@@ -312,8 +314,8 @@ struct Join<'a> {
     decoder: EventDecoder,
     /// What eviction is computed as of.
     clock: crate::Clock,
-    /// Now, for events dated in the future.
-    now: crate::Clock,
+    /// Applies the decoded batches on its own thread.
+    applier: Applier,
     /// One per owned partition: how far its replay has come.
     replays: BTreeMap<i32, Replay>,
     summary: JoinSummary,
@@ -329,6 +331,8 @@ struct Join<'a> {
 
 impl<'a> Join<'a> {
     async fn rebalanced(&mut self, event: RebalanceEvent) {
+        // The engines change: what was consumed before goes in first.
+        self.applier.flush().await;
         apply_rebalance(&self.shared, &mut self.replays, event).await;
         if self.shared.health.caught_up() {
             self.replay_progress = None;
@@ -350,12 +354,7 @@ impl<'a> Join<'a> {
         }
         self.shared.metrics.journeys.set(engines.journeys() as i64);
         if ask_unknown_targets(&self.shared, &mut self.replays).await {
-            finish_replays(
-                &mut self.replays,
-                health,
-                &mut self.replay_progress,
-                self.summary.consumed,
-            );
+            self.finish_replays().await;
         }
         if let Some(progress) = self
             .replay_progress
@@ -390,7 +389,8 @@ impl<'a> Join<'a> {
             // partition's first message: apply any pending one first,
             // after what is already decoded.
             if !self.replays.contains_key(&partition) {
-                self.apply_batch();
+                self.applier.apply(&mut self.batch).await;
+                self.applier.flush().await;
                 while let Ok(event) = rebalances.try_recv() {
                     apply_rebalance(&self.shared, &mut self.replays, event).await;
                 }
@@ -420,7 +420,22 @@ impl<'a> Join<'a> {
             self.replay_progress = Some(ReplayProgress::start(self.counted));
         }
         self.counted = self.summary.consumed;
-        self.apply_batch();
+        self.applier.apply(&mut self.batch).await;
+        self.finish_replays().await;
+    }
+
+    /// Updates the replay gauges and, once every owned partition has
+    /// reached its target, waits until all of it is applied and declares
+    /// the replica ready.
+    async fn finish_replays(&mut self) {
+        let reached = !self.replays.is_empty()
+            && self
+                .replays
+                .values()
+                .all(|replay| replay.remaining() == Some(0));
+        if reached && !self.shared.health.caught_up() {
+            self.applier.flush().await;
+        }
         finish_replays(
             &mut self.replays,
             self.shared.health,
@@ -428,15 +443,101 @@ impl<'a> Join<'a> {
             self.summary.consumed,
         );
     }
+}
 
-    fn apply_batch(&mut self) {
-        apply_batch(
-            self.shared.engines,
-            &mut self.batch,
-            (self.now)(),
-            &self.outcomes,
-            &mut self.summary,
-        );
+/// What the apply thread is sent, in order.
+enum ApplyWork {
+    Batch(Vec<(i32, Event)>),
+    /// Answered once everything sent before it is applied.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Applies decoded batches on a thread of its own, so that consuming and
+/// decoding the next records overlaps applying the last ones (the engines
+/// were half of the consumer loop's time). Batches are applied in the order
+/// sent; [`Applier::flush`] waits until everything sent is applied, which
+/// the loop does before the engines change (a rebalance) and before it
+/// declares a replay done.
+struct Applier {
+    work: Option<mpsc::Sender<ApplyWork>>,
+    /// Emptied batches coming back, so that their buffers are reused.
+    spare: std::sync::mpsc::Receiver<Vec<(i32, Event)>>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Applier {
+    /// Batches queued before the loop waits: enough to keep the thread
+    /// busy, few enough that a flush is quick.
+    const QUEUED: usize = 4;
+
+    fn start(
+        engines: Arc<PartitionEngines>,
+        now: crate::Clock,
+        outcomes: OutcomeCounters,
+    ) -> Result<Applier, RoleError> {
+        let (work, mut received) = mpsc::channel(Self::QUEUED);
+        let (spare_sender, spare) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("icsflow-apply".to_owned())
+            .spawn(move || {
+                let mut summary = JoinSummary::default();
+                while let Some(work) = received.blocking_recv() {
+                    match work {
+                        ApplyWork::Batch(mut batch) => {
+                            apply_batch(&engines, &mut batch, now(), &outcomes, &mut summary);
+                            let _ = spare_sender.send(batch);
+                        }
+                        ApplyWork::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+                summary.applied
+            })?;
+        Ok(Applier {
+            work: Some(work),
+            spare,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands the batch over (waiting while the thread has enough queued)
+    /// and leaves an empty buffer in its place.
+    async fn apply(&mut self, batch: &mut Vec<(i32, Event)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let empty = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let full = std::mem::replace(batch, empty);
+        if let Some(work) = &self.work {
+            if work.send(ApplyWork::Batch(full)).await.is_err() {
+                warn!("the apply thread has stopped; records are not applied");
+            }
+        }
+    }
+
+    /// Waits until every batch sent so far is applied.
+    async fn flush(&mut self) {
+        let Some(work) = &self.work else {
+            return;
+        };
+        let (done, applied) = tokio::sync::oneshot::channel();
+        if work.send(ApplyWork::Flush(done)).await.is_ok() {
+            let _ = applied.await;
+        }
+    }
+
+    /// Stops the thread once it has applied everything sent; the events
+    /// it applied.
+    fn finish(&mut self) -> u64 {
+        drop(self.work.take());
+        self.thread
+            .take()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or(0)
     }
 }
 
