@@ -17,6 +17,11 @@ pub enum RoleError {
     TransactionFailed(rdkafka::error::KafkaError),
     #[error("could not start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The join's apply thread ended while the loop still ran: a panic in
+    /// the engine, logged above. The role stops rather than run without
+    /// applying.
+    #[error("the thread applying events to the engines stopped")]
+    ApplyStopped,
 }
 
 /// The instant a role treats as now: the wall clock in deployments, the

@@ -13,7 +13,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::context::{RebalanceEvent, RoleContext};
 use crate::{ready_now, stopped, KafkaSettings, RoleError, Shutdown, Topics};
@@ -296,6 +296,10 @@ pub async fn run_join(
             _ = housekeeping.tick() => join.housekeeping().await,
             received = consumer.recv() => join.received(received, &mut rebalances).await,
         }
+        if join.applier.stopped {
+            error!("the thread applying events to the engines stopped; the join role stops");
+            return Err(RoleError::ApplyStopped);
+        }
     }
     let mut summary = join.summary;
     summary.applied = join.applier.finish();
@@ -460,6 +464,8 @@ enum ApplyWork {
 /// declares a replay done.
 struct Applier {
     work: Option<mpsc::Sender<ApplyWork>>,
+    /// Set when the thread could not be reached: it has ended.
+    stopped: bool,
     /// Emptied batches coming back, so that their buffers are reused.
     spare: std::sync::mpsc::Receiver<Vec<(i32, Event)>>,
     thread: Option<std::thread::JoinHandle<u64>>,
@@ -495,6 +501,7 @@ impl Applier {
                 summary.applied
             })?;
         Ok(Applier {
+            stopped: false,
             work: Some(work),
             spare,
             thread: Some(thread),
@@ -513,9 +520,7 @@ impl Applier {
             .unwrap_or_else(|_| Vec::with_capacity(BATCH));
         let full = std::mem::replace(batch, empty);
         if let Some(work) = &self.work {
-            if work.send(ApplyWork::Batch(full)).await.is_err() {
-                warn!("the apply thread has stopped; records are not applied");
-            }
+            self.stopped |= work.send(ApplyWork::Batch(full)).await.is_err();
         }
     }
 
@@ -525,9 +530,11 @@ impl Applier {
             return;
         };
         let (done, applied) = tokio::sync::oneshot::channel();
-        if work.send(ApplyWork::Flush(done)).await.is_ok() {
-            let _ = applied.await;
-        }
+        let answered = match work.send(ApplyWork::Flush(done)).await {
+            Ok(()) => applied.await.is_ok(),
+            Err(_) => false,
+        };
+        self.stopped |= !answered;
     }
 
     /// Stops the thread once it has applied everything sent; the events
