@@ -815,3 +815,58 @@ async fn high_watermark(shared: &Shared<'_>, partition: i32, attempts: u32) -> O
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters() -> OutcomeCounters {
+        Outcome::ALL.map(|outcome| {
+            icsflow_telemetry::IntCounter::new(format!("test_{}", outcome.label()), "test")
+                .expect("a counter")
+        })
+    }
+
+    /// What the loop relies on: batches are applied in the order sent, a
+    /// flush returns only once everything sent before it is applied, and
+    /// finishing reports every event applied.
+    #[tokio::test]
+    async fn the_applier_applies_in_order_and_a_flush_waits_for_all_of_it() {
+        let engines = Arc::new(PartitionEngines::default());
+        engines
+            .lock()
+            .insert(0, Engine::new(EngineConfig::default()));
+        let outcomes = counters();
+        let mut applier =
+            Applier::start(Arc::clone(&engines), crate::wall_clock(), outcomes.clone())
+                .expect("the apply thread starts");
+        let events = icsflow_core::one_event_of_each_type();
+        let mut sent = 0;
+        for round in 0..50_u128 {
+            let mut batch: Vec<(i32, Event)> = events
+                .iter()
+                .map(|event| {
+                    let mut event = *event;
+                    event.envelope.event_id = icsflow_core::EventId::from_u128(
+                        event.envelope.event_id.as_u128() ^ (round << 64),
+                    );
+                    (0, event)
+                })
+                .collect();
+            sent += batch.len() as u64;
+            applier.apply(&mut batch).await;
+            assert!(batch.is_empty(), "the loop gets an empty buffer back");
+        }
+        // The same events again, last: every one a duplicate only if the
+        // first copies were applied before them.
+        let mut again: Vec<(i32, Event)> = events.iter().map(|event| (0, *event)).collect();
+        applier.apply(&mut again).await;
+        applier.flush().await;
+        let applied = outcomes[Outcome::Applied as usize].get();
+        let duplicates = outcomes[Outcome::Duplicate as usize].get();
+        assert_eq!(applied, sent, "everything sent before the flush is applied");
+        assert_eq!(duplicates, events.len() as u64);
+        assert!(!applier.stopped);
+        assert_eq!(applier.finish(), sent);
+    }
+}
