@@ -32,4 +32,4 @@ pub use labels::{
     DelayBand, FollowUpOutcome, FollowUpWindow, PathwayLabel, ReablementOutcome, ReasonLabel,
     StayBand, Window,
 };
-pub use metrics::{LabelValue, MetricKey};
+pub use metrics::MetricKey;

@@ -35,7 +35,7 @@ pub fn disclosed(count: f64) -> Option<f64> {
 }
 
 /// The published view of gathered families: the gauges of the metrics the
-/// engine's definitions mark published (`MetricKey::is_published`), each value
+/// engine's definitions mark published (`MetricKey::is_published_name`), each value
 /// passed through [`disclosed`], plus the suppressed-series counts.
 pub fn published(families: Vec<MetricFamily>) -> Vec<MetricFamily> {
     let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
