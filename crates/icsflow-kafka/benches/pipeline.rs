@@ -241,30 +241,37 @@ fn topic_of(feed: Feed) -> &'static str {
     }
 }
 
-fn publish(bootstrap: &str, events: &[Event]) {
-    let catalogue = SchemaCatalogue::embedded();
-    let producer: BaseProducer = ClientConfig::new()
+/// A producer for filling topics before a phase (not timed).
+fn bulk_producer(bootstrap: &str) -> BaseProducer {
+    ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
         .create()
-        .expect("producer");
+        .expect("producer")
+}
+
+/// Sends `record`, serving delivery reports while the queue is full.
+fn send_when_queued(producer: &BaseProducer, mut record: BaseRecord<'_, String, Vec<u8>>) {
+    while let Err((_, returned)) = producer.send(record) {
+        record = returned;
+        producer.poll(Duration::from_millis(5));
+    }
+}
+
+fn publish(bootstrap: &str, events: &[Event]) {
+    let catalogue = SchemaCatalogue::embedded();
+    let producer = bulk_producer(bootstrap);
     for event in events {
         let payload = encode_single_object(&catalogue, event);
         let key = event.envelope.patient.to_string();
-        let mut record = BaseRecord::to(topic_of(event.feed()))
-            .key(&key)
-            .payload(&payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    record = returned;
-                    producer.poll(Duration::from_millis(5));
-                }
-            }
-        }
+        send_when_queued(
+            &producer,
+            BaseRecord::to(topic_of(event.feed()))
+                .key(&key)
+                .payload(&payload),
+        );
     }
     producer.flush(Duration::from_secs(120)).expect("flushed");
 }
@@ -274,28 +281,16 @@ fn publish(bootstrap: &str, events: &[Event]) {
 /// patient's events generated and sent at a time so that ten million
 /// records need no ten-million-event vector. Returns the records produced.
 fn publish_journey_records(bootstrap: &str, patients: usize) -> usize {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "20")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .expect("producer");
+    let producer = bulk_producer(bootstrap);
     let mut produced = 0;
     for first in (0..patients).step_by(10_000) {
         for event in workload_range(first..patients.min(first + 10_000)) {
             let payload = icsflow_kafka::encode_journey_record(&event);
             let key = event.envelope.patient.to_string();
-            let mut record = BaseRecord::to("journey").key(&key).payload(&payload);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, returned)) => {
-                        record = returned;
-                        producer.poll(Duration::from_millis(5));
-                    }
-                }
-            }
+            send_when_queued(
+                &producer,
+                BaseRecord::to("journey").key(&key).payload(&payload),
+            );
             produced += 1;
         }
     }
