@@ -73,6 +73,11 @@ impl Pseudonym {
 pub struct PseudonymHex([u8; 64]);
 
 impl PseudonymHex {
+    /// The 64 ASCII hexadecimal digits.
+    pub fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII hexadecimal digits are ever stored.
         std::str::from_utf8(&self.0).unwrap_or_default()

@@ -145,7 +145,7 @@ fn main() {
             let count =
                 publish_journey_records(&kafka.address, event_count.div_ceil(samples_per_patient));
             println!(
-                "Apache Kafka {KAFKA_VERSION}: {count} journey records, {PARTITIONS} partitions, produced in {:.2?}",
+                "Apache Kafka {KAFKA_VERSION}: {count} events as journey records, {PARTITIONS} partitions, produced in {:.2?}",
                 published.elapsed()
             );
             runtime.block_on(measure_replay(&kafka.address, count, meter));
@@ -276,26 +276,63 @@ fn publish(bootstrap: &str, events: &[Event]) {
     producer.flush(Duration::from_secs(120)).expect("flushed");
 }
 
+/// Partner records ingest takes from librdkafka at a time under load, and
+/// so batches into one journey record per partition (its `BATCH`).
+const INGEST_BATCH: usize = 512;
+
 /// Produces the workload of `patients` straight to the journey topic as
-/// ingest writes it (icsflow's journey record, keyed by pseudonym), a
-/// patient's events generated and sent at a time so that ten million
-/// records need no ten-million-event vector. Returns the records produced.
+/// ingest writes it under load (the events of each 512 partner records as
+/// one journey record per partition), a patient's events generated and sent
+/// at a time so that ten million events need no ten-million-event vector.
+/// Returns the events produced.
 fn publish_journey_records(bootstrap: &str, patients: usize) -> usize {
     let producer = bulk_producer(bootstrap);
     let mut produced = 0;
+    let mut batches: Vec<icsflow_kafka::JourneyBatch> =
+        (0..PARTITIONS).map(|_| Default::default()).collect();
+    let send = |batches: &mut Vec<icsflow_kafka::JourneyBatch>| {
+        for (partition, batch) in batches.iter_mut().enumerate() {
+            if !batch.is_empty() {
+                let payload = batch.as_bytes().to_vec();
+                send_when_queued(
+                    &producer,
+                    BaseRecord::to("journey")
+                        .partition(partition as i32)
+                        .payload(&payload),
+                );
+                batch.clear();
+            }
+        }
+    };
     for first in (0..patients).step_by(10_000) {
-        for event in workload_range(first..patients.min(first + 10_000)) {
-            let payload = icsflow_kafka::encode_journey_record(&event);
-            let key = event.envelope.patient.to_string();
-            send_when_queued(
-                &producer,
-                BaseRecord::to("journey").key(&key).payload(&payload),
-            );
-            produced += 1;
+        for chunk in workload_range(first..patients.min(first + 10_000)).chunks(INGEST_BATCH) {
+            for event in chunk {
+                let partition =
+                    icsflow_kafka::journey_partition_of(&event.envelope.patient, PARTITIONS);
+                batches[partition as usize].push(event);
+                produced += 1;
+            }
+            send(&mut batches);
         }
     }
     producer.flush(Duration::from_secs(300)).expect("flushed");
     produced
+}
+
+/// Records on `topic` (the sum of its partitions' high watermarks).
+fn records_on(bootstrap: &str, topic: &str) -> usize {
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    (0..PARTITIONS)
+        .map(|partition| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .expect("watermarks");
+            (high - low) as usize
+        })
+        .sum()
 }
 
 /// A stream consumer with the roles' fetch settings, subscribed to
@@ -315,30 +352,67 @@ fn stream_consumer(bootstrap: &str, group: &str, topics: &[&str]) -> StreamConsu
     consumer
 }
 
-/// Records per second a consumer that only counts reaches on `topics`: the
-/// same stream consumer and fetch settings the roles use.
+/// What a consumer that only counts reached on some topics: the same
+/// stream consumer and fetch settings the roles use.
+struct RawConsume {
+    /// Records per second.
+    rate: f64,
+    /// Seconds from its first record to its last.
+    seconds: f64,
+    bytes: usize,
+    /// CPU per record and cores busy.
+    cpu: String,
+}
+
+impl RawConsume {
+    fn describe(&self) -> String {
+        format!(
+            "{:.0} records/s, {:.1} MB/s, {:.2} s ({})",
+            self.rate,
+            self.bytes as f64 / self.seconds.max(1e-9) / 1e6,
+            self.seconds,
+            self.cpu
+        )
+    }
+}
+
+/// Counts `expected` records of `topics` with a consumer that does nothing
+/// else.
 async fn raw_consume_rate(
     bootstrap: &str,
     topics: &[&str],
     expected: usize,
     group: &str,
     meter: CpuMeter,
-) -> (f64, String) {
+) -> RawConsume {
     let consumer = stream_consumer(bootstrap, group, topics);
     let mut counted = 0;
+    let mut bytes = 0;
     let mut started: Option<Span> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     while counted < expected && Instant::now() < deadline {
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+        if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+        {
             started.get_or_insert_with(|| Span::start(meter));
             counted += 1;
+            bytes += message.payload_len();
         }
     }
     let Some(started) = started else {
-        return (0.0, "nothing consumed".to_owned());
+        return RawConsume {
+            rate: 0.0,
+            seconds: 0.0,
+            bytes: 0,
+            cpu: "nothing consumed".to_owned(),
+        };
     };
-    let rate = counted as f64 / started.wall.elapsed().as_secs_f64().max(1e-9);
-    (rate, started.describe(meter, counted))
+    let seconds = started.wall.elapsed().as_secs_f64().max(1e-9);
+    RawConsume {
+        rate: counted as f64 / seconds,
+        seconds,
+        bytes,
+        cpu: started.describe(meter, counted),
+    }
 }
 
 /// The Kafka work of the two-stage design with none of icsflow's: the
@@ -347,7 +421,7 @@ async fn raw_consume_rate(
 /// counting consumer reads the copies. Its rate, from the first copy counted
 /// to the last, is the most the pipeline could reach on this broker and
 /// machine.
-async fn pass_through_rate(bootstrap: &str, expected: usize, meter: CpuMeter) -> (f64, String) {
+async fn pass_through_rate(bootstrap: &str, expected: usize, meter: CpuMeter) -> RawConsume {
     let consumer = stream_consumer(bootstrap, "pass-through-copy", &PARTNER_TOPICS);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -414,8 +488,10 @@ struct EndToEnd<'a> {
     bootstrap: &'a str,
     /// Partner records on the topics before the run.
     partner_records: usize,
-    /// The raw consume rate of the partner topics, for the ratio.
+    /// The raw consume rate of the partner topics and the pass-through
+    /// floor, for the ratios.
     raw: f64,
+    floor: f64,
     meter: CpuMeter,
     delivery: IngestDelivery,
     topics: Topics,
@@ -491,17 +567,20 @@ impl EndToEnd<'_> {
         .await;
         let first = first.unwrap_or(started);
         match finished {
-        Some(_) => println!(
-            "  end to end ({mode}), partner topics to engines: {:.0} events/s = {:.0}% of raw consume ({})",
-            count as f64 / first.wall.elapsed().as_secs_f64(),
-            100.0 * count as f64 / first.wall.elapsed().as_secs_f64() / self.raw,
-            first.describe(self.meter, count)
-        ),
-        None => println!(
-            "  end to end: did not finish ({} of {count} applied)",
-            applied(&metrics)
-        ),
-    }
+            Some(_) => {
+                let rate = count as f64 / first.wall.elapsed().as_secs_f64();
+                println!(
+                "  end to end ({mode}), partner topics to engines: {rate:.0} events/s = {:.0}% of raw consume, {:.0}% of the floor ({})",
+                100.0 * rate / self.raw,
+                100.0 * rate / self.floor,
+                first.describe(self.meter, count)
+            );
+            }
+            None => println!(
+                "  end to end: did not finish ({} of {count} applied)",
+                applied(&metrics)
+            ),
+        }
 
         // Latency: one event at a time, from produce to applied.
         let producer: BaseProducer = ClientConfig::new()
@@ -563,14 +642,19 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
     println!("  published in {:.2?}", published.elapsed());
 
     // Baseline 1: count the partner records.
-    let (raw, raw_cpu) =
-        raw_consume_rate(bootstrap, &PARTNER_TOPICS, count, "raw-partner", meter).await;
-    println!("  baseline, raw consume of the partner topics: {raw:.0} records/s ({raw_cpu})");
-    let (floor, floor_cpu) = pass_through_rate(bootstrap, count, meter).await;
+    let raw = raw_consume_rate(bootstrap, &PARTNER_TOPICS, count, "raw-partner", meter).await;
     println!(
-        "  floor, pass-through (consume, produce unchanged, consume again): {floor:.0} records/s = {:.0}% of raw consume ({floor_cpu})",
-        100.0 * floor / raw
+        "  baseline, raw consume of the partner topics: {}",
+        raw.describe()
     );
+    let floor = pass_through_rate(bootstrap, count, meter).await;
+    println!(
+        "  floor, pass-through (consume, produce unchanged, consume again): {} = {:.0}% of raw consume",
+        floor.describe(),
+        100.0 * floor.rate / raw.rate
+    );
+    let raw = raw.rate;
+    let floor = floor.rate;
 
     // 1, 2. End to end and latency, at least once, then exactly once (its
     // own output topics and groups; the latency events of the first run
@@ -581,6 +665,7 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
         bootstrap,
         partner_records: count,
         raw,
+        floor,
         meter,
         delivery: IngestDelivery::AtLeastOnce,
         topics: topics(),
@@ -589,7 +674,7 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
     let published = at_least_once
         .run(&latency_events[..latency_events.len() / 2])
         .await;
-    let journey_records = count + published;
+    let journey_events = count + published;
     let mut exactly_once_topics = topics();
     exactly_once_topics.journey = "journey_exactly_once".to_owned();
     exactly_once_topics.dead_letter = "dead_letter_exactly_once".to_owned();
@@ -602,14 +687,17 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
     }
     .run(&latency_events[latency_events.len() / 2..])
     .await;
-    measure_replay(bootstrap, journey_records, meter).await;
+    measure_replay(bootstrap, journey_events, meter).await;
 }
 
-/// 3. Replay: a new join replica rebuilds from the journey topic (holding
-/// `journey_records`), against a consumer that only counts its records.
-async fn measure_replay(bootstrap: &str, journey_records: usize, meter: CpuMeter) {
+/// Phase 3, replay: a new join replica rebuilds from the journey topic (holding
+/// `journey_events` events), against a consumer that only counts its
+/// records: both read the whole topic, so their rates compare as the
+/// inverse of their times.
+async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter) {
     let topics = topics();
-    let (raw_journey, raw_journey_cpu) = raw_consume_rate(
+    let journey_records = records_on(bootstrap, "journey");
+    let raw_journey = raw_consume_rate(
         bootstrap,
         &["journey"],
         journey_records,
@@ -618,7 +706,8 @@ async fn measure_replay(bootstrap: &str, journey_records: usize, meter: CpuMeter
     )
     .await;
     println!(
-        "  baseline, raw consume of the journey topic: {raw_journey:.0} records/s ({raw_journey_cpu})"
+        "  baseline, raw consume of the journey topic ({journey_records} records holding {journey_events} events): {}",
+        raw_journey.describe()
     );
     let registry = Registry::new();
     let metrics = PipelineMetrics::register(&registry).expect("metrics");
@@ -650,17 +739,18 @@ async fn measure_replay(bootstrap: &str, journey_records: usize, meter: CpuMeter
         if applied(&metrics) > 0 {
             first.get_or_insert_with(|| Span::start(meter));
         }
-        health.caught_up() && applied(&metrics) >= journey_records as u64
+        health.caught_up() && applied(&metrics) >= journey_events as u64
     })
     .await;
     match (replayed, first) {
         (Some(_), Some(first)) => {
             let elapsed = first.wall.elapsed();
-            let rate = journey_records as f64 / elapsed.as_secs_f64();
+            let rate = journey_events as f64 / elapsed.as_secs_f64();
             println!(
-                "  replay on assignment: {journey_records} events in {elapsed:.2?}: {rate:.0} events/s = {:.0}% of raw consume ({})",
-                100.0 * rate / raw_journey,
-                first.describe(meter, journey_records)
+                "  replay on assignment: {journey_events} events in {elapsed:.2?}: {rate:.0} events/s = {:.0}% of raw consume, which read the topic in {:.2} s ({})",
+                100.0 * raw_journey.seconds / elapsed.as_secs_f64(),
+                raw_journey.seconds,
+                first.describe(meter, journey_events)
             );
         }
         _ => println!("  replay did not finish ({} applied)", applied(&metrics)),

@@ -2,10 +2,12 @@
 //! offset becomes storable once the broker acknowledged what was produced
 //! for it and for every record before it in its partition.
 //!
-//! librdkafka reports deliveries on its own polling thread, in order within
-//! one output partition but not across them, so the records of one partner
-//! partition (which fan out to every journey partition) are acknowledged out
-//! of order. The producer's context records each report here; the ingest
+//! A journey record carries the events of many partner records (a batch
+//! per journey partition), a dead letter one partner record. librdkafka
+//! reports deliveries on its own polling thread, in order within one output
+//! partition but not across them, so the records of one partner partition
+//! (which fan out to every journey partition) are acknowledged out of
+//! order. The producer's context records each report here; the ingest
 //! loop takes what became storable once per batch. Nothing here waits, wakes
 //! a task or does I/O.
 
@@ -28,21 +30,29 @@ pub(crate) enum OutputKind {
     Rejected = 1,
 }
 
-/// The partner record a produced record came from, handed to librdkafka
-/// with the record and back with its delivery report.
+/// A partner record whose output is being produced.
 #[derive(Debug)]
 pub(crate) struct Source {
     topic: TopicId,
     partition: i32,
     /// The record's place in its partner partition's production order.
     sequence: u64,
-    kind: OutputKind,
+}
+
+/// What a produced record carries out: handed to librdkafka with the
+/// record and back with its delivery report.
+#[derive(Debug)]
+pub(crate) struct Delivered {
+    pub(crate) kind: OutputKind,
+    /// The partner records whose output it is.
+    pub(crate) sources: Vec<Source>,
 }
 
 /// What became known since the ingest loop last asked.
 #[derive(Debug, Default)]
 pub(crate) struct Acknowledged {
-    /// Records acknowledged, by `OutputKind as usize`.
+    /// Records acknowledged (a journey record per batch), by
+    /// `OutputKind as usize`.
     pub(crate) produced: [u64; 2],
     /// Per partner partition, the highest offset whose record and every
     /// earlier one were acknowledged.
@@ -70,13 +80,7 @@ struct PartitionInFlight {
 impl InFlight {
     /// Records that the partner record at `offset` is about to be produced;
     /// the returned source goes with the produced record.
-    pub(crate) fn track(
-        &mut self,
-        topic: TopicId,
-        partition: i32,
-        offset: i64,
-        kind: OutputKind,
-    ) -> Source {
+    pub(crate) fn track(&mut self, topic: TopicId, partition: i32, offset: i64) -> Source {
         let in_flight = self.partitions.entry((topic, partition)).or_default();
         let sequence = in_flight.first_sequence + in_flight.entries.len() as u64;
         in_flight.entries.push_back((offset, false));
@@ -84,13 +88,19 @@ impl InFlight {
             topic,
             partition,
             sequence,
-            kind,
         }
     }
 
-    /// A delivery report: the record from `source` was written.
-    pub(crate) fn acknowledge(&mut self, source: &Source) {
-        self.acknowledged.produced[source.kind as usize] += 1;
+    /// A delivery report: the record carrying the outputs of `delivered`
+    /// was written.
+    pub(crate) fn acknowledge(&mut self, delivered: &Delivered) {
+        self.acknowledged.produced[delivered.kind as usize] += 1;
+        for source in &delivered.sources {
+            self.acknowledge_source(source);
+        }
+    }
+
+    fn acknowledge_source(&mut self, source: &Source) {
         let Some(in_flight) = self.partitions.get_mut(&(source.topic, source.partition)) else {
             return;
         };
@@ -149,11 +159,11 @@ impl IngestDeliveries {
 impl ClientContext for IngestDeliveries {}
 
 impl ProducerContext for IngestDeliveries {
-    type DeliveryOpaque = Box<Source>;
+    type DeliveryOpaque = Box<Delivered>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, source: Box<Source>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, delivered: Box<Delivered>) {
         match result {
-            Ok(_) => self.lock().acknowledge(&source),
+            Ok(_) => self.lock().acknowledge(&delivered),
             Err((error, message)) => {
                 use rdkafka::message::Message;
                 let topic = message.topic();
@@ -176,11 +186,25 @@ mod tests {
         in_flight.take().storable.into_iter().collect()
     }
 
+    /// Tracks the partner record at `offset` and produces its output alone.
+    fn track(
+        in_flight: &mut InFlight,
+        topic: TopicId,
+        partition: i32,
+        offset: i64,
+        kind: OutputKind,
+    ) -> Delivered {
+        Delivered {
+            kind,
+            sources: vec![in_flight.track(topic, partition, offset)],
+        }
+    }
+
     #[test]
     fn an_offset_is_storable_only_once_every_earlier_record_is_acknowledged() {
         let mut in_flight = InFlight::default();
-        let sources: Vec<Source> = (10..15)
-            .map(|offset| in_flight.track(DISCHARGE, 0, offset, OutputKind::Accepted))
+        let sources: Vec<Delivered> = (10..15)
+            .map(|offset| track(&mut in_flight, DISCHARGE, 0, offset, OutputKind::Accepted))
             .collect();
         // Acknowledged out of order: 12 and 11 before 10.
         in_flight.acknowledge(&sources[2]);
@@ -199,9 +223,9 @@ mod tests {
     #[test]
     fn partitions_and_feeds_are_tracked_apart_and_outputs_counted() {
         let mut in_flight = InFlight::default();
-        let discharge = in_flight.track(DISCHARGE, 3, 7, OutputKind::Accepted);
-        let blocked = in_flight.track(SOCIAL_CARE, 3, 1, OutputKind::Rejected);
-        let social_care = in_flight.track(SOCIAL_CARE, 3, 2, OutputKind::Accepted);
+        let discharge = track(&mut in_flight, DISCHARGE, 3, 7, OutputKind::Accepted);
+        let blocked = track(&mut in_flight, SOCIAL_CARE, 3, 1, OutputKind::Rejected);
+        let social_care = track(&mut in_flight, SOCIAL_CARE, 3, 2, OutputKind::Accepted);
         in_flight.acknowledge(&discharge);
         in_flight.acknowledge(&social_care);
         let acknowledged = in_flight.take();
@@ -224,12 +248,44 @@ mod tests {
         // After a rebalance the same partition may be consumed again from its
         // last committed offset while later records are still in flight.
         let mut in_flight = InFlight::default();
-        let later = in_flight.track(PRIMARY_CARE, 0, 50, OutputKind::Accepted);
-        let again = in_flight.track(PRIMARY_CARE, 0, 40, OutputKind::Accepted);
+        let later = track(&mut in_flight, PRIMARY_CARE, 0, 50, OutputKind::Accepted);
+        let again = track(&mut in_flight, PRIMARY_CARE, 0, 40, OutputKind::Accepted);
         in_flight.acknowledge(&again);
         assert_eq!(storable(&mut in_flight), []);
         in_flight.acknowledge(&later);
         assert_eq!(storable(&mut in_flight), [((PRIMARY_CARE, 0), 40)]);
+    }
+
+    #[test]
+    fn a_journey_record_acknowledges_every_partner_record_it_carries() {
+        let mut in_flight = InFlight::default();
+        // Offsets 0-3 of one partner partition: 0 and 2 went into one
+        // journey batch, 1 was rejected, 3 into another batch.
+        let [zero, one, two, three] =
+            [0, 1, 2, 3].map(|offset| in_flight.track(DISCHARGE, 0, offset));
+        let first_batch = Delivered {
+            kind: OutputKind::Accepted,
+            sources: vec![zero, two],
+        };
+        let rejected = Delivered {
+            kind: OutputKind::Rejected,
+            sources: vec![one],
+        };
+        let second_batch = Delivered {
+            kind: OutputKind::Accepted,
+            sources: vec![three],
+        };
+        in_flight.acknowledge(&second_batch);
+        in_flight.acknowledge(&first_batch);
+        assert_eq!(storable(&mut in_flight), [((DISCHARGE, 0), 0)]);
+        in_flight.acknowledge(&rejected);
+        let acknowledged = in_flight.take();
+        assert_eq!(acknowledged.produced, [0, 1]);
+        assert_eq!(
+            acknowledged.storable.into_iter().collect::<Vec<_>>(),
+            [((DISCHARGE, 0), 3)]
+        );
+        assert_eq!(in_flight.pending(), 0);
     }
 
     #[test]

@@ -37,9 +37,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tracing::{debug, error, info, warn};
 
-use crate::acknowledgements::{IngestDeliveries, OutputKind, Source};
+use crate::acknowledgements::{Delivered, IngestDeliveries, OutputKind, Source};
 use crate::context::RoleContext;
 use crate::dead_letter::DeadLetterHeaders;
+use crate::journey_record::{partition_of, JourneyBatch};
 use crate::sources::{PartnerTopic, PartnerTopics, TopicId};
 use crate::{ready_now, stopped, IngestDelivery, KafkaSettings, RoleError, Shutdown, Topics};
 
@@ -133,15 +134,14 @@ pub async fn run_ingest(
             .map(|topic| metrics.produced.with_label_values(&["ingest", topic])),
         metrics: &metrics,
         freshness: Freshness::default(),
-        outputs: OutputTopics {
-            journey: Arc::from(topics.journey.as_str()),
-            dead_letter: Arc::from(topics.dead_letter.as_str()),
-        },
+        dead_letter: Arc::from(topics.dead_letter.as_str()),
+        journey: JourneyBatches::new(&topics.journey),
         summary: IngestSummary::default(),
         lookups: Lookups::new(decoder.registry().cloned()),
         health: &health,
         transaction: exactly_once.then(Transaction::default),
     };
+    ingest.journey.ask_partitions(&producer);
     // Offsets become storable on the producer's thread; they are stored
     // after each batch, and on this tick when no record arrives.
     let mut store_tick = tokio::time::interval(Duration::from_millis(100));
@@ -151,6 +151,7 @@ pub async fn run_ingest(
             biased;
             () = stopped(&mut shutdown) => break Ok(()),
             _ = store_tick.tick() => {
+                ingest.journey.ask_partitions(&producer);
                 // Exactly once: a transaction left open by the last batch
                 // is committed once it is old enough, even when no record
                 // arrives.
@@ -176,9 +177,11 @@ pub async fn run_ingest(
         // waiting.
         let mut next = Some(received);
         let mut taken = 0;
+        // One clock reading for the batch (a few milliseconds of records).
+        let now = (ingest.clock)();
         while let Some(received) = next.take() {
             match received {
-                Ok(message) => match ingest.handle(&consumer, &message).await {
+                Ok(message) => match ingest.handle(&consumer, &message, now).await {
                     Ok(()) => {}
                     Err(error) => {
                         ingest.abort_transaction();
@@ -194,6 +197,10 @@ pub async fn run_ingest(
             if taken < BATCH {
                 next = ready_now(consumer.recv());
             }
+        }
+        if let Err(error) = ingest.journey.send(&producer).await {
+            ingest.abort_transaction();
+            break Err(error);
         }
         if let Err(error) = ingest.commit_transaction(&consumer, Commit::WhenDue) {
             break Err(error);
@@ -397,7 +404,9 @@ struct Ingest<'a> {
     produced: [icsflow_telemetry::IntCounter; 2],
     metrics: &'a PipelineMetrics,
     freshness: Freshness,
-    outputs: OutputTopics,
+    dead_letter: Arc<str>,
+    /// The journey records being filled.
+    journey: JourneyBatches,
     summary: IngestSummary,
     lookups: Lookups,
     health: &'a Health,
@@ -412,6 +421,7 @@ impl Ingest<'_> {
         &mut self,
         consumer: &StreamConsumer<RoleContext>,
         message: &BorrowedMessage<'_>,
+        now: Timestamp,
     ) -> Result<(), RoleError> {
         let Some(source) = self.sources.resolve(message.topic()) else {
             return Ok(());
@@ -421,28 +431,21 @@ impl Ingest<'_> {
             // from the held record once the lookup is answered.
             return Ok(());
         }
-        let mut output = match route(
+        let routed = route(
             message,
             self.sources.get(source),
-            (self.clock)(),
+            now,
             self.decoder,
             self.metrics,
             &mut self.freshness,
-            &self.outputs,
-        ) {
-            Routed::Ready(output) => output,
-            Routed::LookupNeeded(schema_id) => {
-                self.hold(consumer, source, message, schema_id);
-                return Ok(());
-            }
-        };
+        );
+        if let Routed::LookupNeeded(schema_id) = routed {
+            self.hold(consumer, source, message, schema_id);
+            return Ok(());
+        }
         // Counted once routed: a held record is counted when it is read again.
         self.summary.consumed += 1;
         self.sources.get(source).consumed.inc();
-        match output.kind {
-            OutputKind::Accepted => self.summary.accepted += 1,
-            OutputKind::Rejected => self.summary.rejected += 1,
-        }
         if let Some(transaction) = &mut self.transaction {
             if !transaction.open {
                 tokio::task::block_in_place(|| self.producer.begin_transaction())?;
@@ -458,14 +461,31 @@ impl Ingest<'_> {
                 .offsets
                 .insert((source, message.partition()), message.offset() + 1);
         }
-        let tracked = self.producer.context().lock().track(
-            source,
-            message.partition(),
-            message.offset(),
-            output.kind,
-        );
-        send_with_backpressure(self.producer, output.record(Box::new(tracked))).await?;
-        Ok(())
+        let tracked =
+            self.producer
+                .context()
+                .lock()
+                .track(source, message.partition(), message.offset());
+        match routed {
+            Routed::Accepted(event) => {
+                self.summary.accepted += 1;
+                self.journey.add(self.producer, &event, tracked).await
+            }
+            Routed::Rejected(letter) => {
+                self.summary.rejected += 1;
+                let delivered = Box::new(Delivered {
+                    kind: OutputKind::Rejected,
+                    sources: vec![tracked],
+                });
+                let mut record = BaseRecord::with_opaque_to(&self.dead_letter, delivered)
+                    .payload(letter.value.as_slice());
+                if let Some(headers) = letter.headers {
+                    record = record.headers(headers);
+                }
+                send_with_backpressure(self.producer, record).await
+            }
+            Routed::LookupNeeded(_) => Ok(()),
+        }
     }
 
     /// Exactly once: commits the outputs of the batches taken since the
@@ -692,38 +712,169 @@ impl Ingest<'_> {
     }
 }
 
-/// What to produce for one partner record.
-struct Output {
-    kind: OutputKind,
+/// Most bytes of events in one journey record: it is sent once it holds
+/// this many, well under the broker's default limit of 1 MB a record.
+const JOURNEY_RECORD_BYTES: usize = 64 * 1024;
+
+/// How often the journey topic's partition count is asked for again.
+const PARTITIONS_RECHECK: Duration = Duration::from_secs(60);
+
+/// The journey records being filled, one per journey partition: the events
+/// of a batch of partner records go out as one record per partition when
+/// the batch ends (or once a record is full), not one record per event.
+struct JourneyBatches {
     topic: Arc<str>,
-    key: Option<icsflow_core::PseudonymHex>,
+    /// The journey topic's partition count, when known. Until it is, each
+    /// event is a record of its own keyed by its pseudonym, which
+    /// librdkafka's partitioner places where `partition_of` would.
+    partitions: Option<i32>,
+    /// When the partition count was last asked for.
+    asked: Option<std::time::Instant>,
+    /// By partition: the record being filled and whose outputs it carries.
+    open: Vec<(JourneyBatch, Vec<Source>)>,
+}
+
+impl JourneyBatches {
+    fn new(topic: &str) -> JourneyBatches {
+        JourneyBatches {
+            topic: Arc::from(topic),
+            partitions: None,
+            asked: None,
+            open: Vec::new(),
+        }
+    }
+
+    /// Asks the broker for the journey topic's partition count, at most
+    /// every [`PARTITIONS_RECHECK`]; called between batches, when no
+    /// record is being filled.
+    fn ask_partitions(&mut self, producer: &ThreadedProducer<IngestDeliveries>) {
+        if self
+            .asked
+            .is_some_and(|asked| asked.elapsed() < PARTITIONS_RECHECK)
+        {
+            return;
+        }
+        self.asked = Some(std::time::Instant::now());
+        let topic = &*self.topic;
+        let answer = tokio::task::block_in_place(|| {
+            producer
+                .client()
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+        });
+        let partitions = match answer {
+            Ok(metadata) => metadata
+                .topics()
+                .iter()
+                .find(|found| found.name() == topic && found.error().is_none())
+                .and_then(|found| i32::try_from(found.partitions().len()).ok())
+                .filter(|count| *count > 0),
+            Err(error) => {
+                debug!(%error, topic, "the journey topic's partitions could not be listed");
+                None
+            }
+        };
+        match (self.partitions, partitions) {
+            (known, asked) if known == asked => {}
+            (_, Some(count)) => {
+                info!(
+                    topic,
+                    partitions = count,
+                    "journey records batched per partition"
+                );
+                self.partitions = Some(count);
+                self.open.resize_with(count as usize, || {
+                    (
+                        JourneyBatch::with_capacity(JOURNEY_RECORD_BYTES),
+                        Vec::new(),
+                    )
+                });
+                self.open.truncate(count as usize);
+            }
+            // Keep batching on the last count known while the broker
+            // does not answer.
+            (Some(_), None) => {}
+            (None, None) => {
+                warn!(topic, "the journey topic's partition count is unknown (does it exist?): each event is produced as a record of its own until it is known");
+            }
+        }
+    }
+
+    /// Adds a validated event to its partition's record, sending the record
+    /// if it is full.
+    async fn add(
+        &mut self,
+        producer: &ThreadedProducer<IngestDeliveries>,
+        event: &icsflow_core::Event,
+        source: Source,
+    ) -> Result<(), RoleError> {
+        let Some(partitions) = self.partitions else {
+            let mut record = JourneyBatch::default();
+            record.push(event);
+            let key = event.envelope.patient.hex();
+            let delivered = Box::new(Delivered {
+                kind: OutputKind::Accepted,
+                sources: vec![source],
+            });
+            let record = BaseRecord::with_opaque_to(&self.topic, delivered)
+                .key(key.as_str())
+                .payload(record.as_bytes());
+            return send_with_backpressure(producer, record).await;
+        };
+        let partition = partition_of(&event.envelope.patient, partitions) as usize;
+        let (batch, sources) = &mut self.open[partition];
+        batch.push(event);
+        sources.push(source);
+        if batch.as_bytes().len() >= JOURNEY_RECORD_BYTES {
+            self.send_partition(producer, partition).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends every record being filled.
+    async fn send(
+        &mut self,
+        producer: &ThreadedProducer<IngestDeliveries>,
+    ) -> Result<(), RoleError> {
+        for partition in 0..self.open.len() {
+            if !self.open[partition].0.is_empty() {
+                self.send_partition(producer, partition).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_partition(
+        &mut self,
+        producer: &ThreadedProducer<IngestDeliveries>,
+        partition: usize,
+    ) -> Result<(), RoleError> {
+        let (batch, sources) = &mut self.open[partition];
+        let delivered = Box::new(Delivered {
+            kind: OutputKind::Accepted,
+            sources: std::mem::take(sources),
+        });
+        // librdkafka copies the payload, so the buffer is reused.
+        let record = BaseRecord::with_opaque_to(&self.topic, delivered)
+            .partition(partition as i32)
+            .payload(batch.as_bytes());
+        let sent = send_with_backpressure(producer, record).await;
+        batch.clear();
+        sent
+    }
+}
+
+/// The dead letter of one rejected partner record.
+struct DeadLetter {
     value: Vec<u8>,
     headers: Option<rdkafka::message::OwnedHeaders>,
 }
 
-impl Output {
-    fn record(&mut self, source: Box<Source>) -> BaseRecord<'_, str, [u8], Box<Source>> {
-        let mut record =
-            BaseRecord::with_opaque_to(&self.topic, source).payload(self.value.as_slice());
-        if let Some(key) = &self.key {
-            record = record.key(key.as_str());
-        }
-        if let Some(headers) = self.headers.take() {
-            record = record.headers(headers);
-        }
-        record
-    }
-}
-
-/// Where ingest writes: events to the journey topic, rejects to the
-/// dead-letter topic.
-struct OutputTopics {
-    journey: Arc<str>,
-    dead_letter: Arc<str>,
-}
-
+/// What a partner record comes to.
 enum Routed {
-    Ready(Output),
+    /// A validated event, for the journey topic.
+    Accepted(icsflow_core::Event),
+    /// A dead letter, for the dead-letter topic.
+    Rejected(DeadLetter),
     /// The record's schema id is not cached: look it up first.
     LookupNeeded(u32),
 }
@@ -735,7 +886,6 @@ fn route(
     decoder: &EventDecoder,
     metrics: &PipelineMetrics,
     freshness: &mut Freshness,
-    outputs: &OutputTopics,
 ) -> Routed {
     let feed = source.feed;
     let payload = message.payload().unwrap_or_default();
@@ -778,13 +928,7 @@ fn route(
                 event.envelope.source_organisation,
                 event.envelope.occurred_at,
             );
-            Routed::Ready(Output {
-                kind: OutputKind::Accepted,
-                topic: Arc::clone(&outputs.journey),
-                key: Some(event.envelope.patient.hex()),
-                value: crate::journey_record::encode(&event),
-                headers: None,
-            })
+            Routed::Accepted(event)
         }
         Err(DecodeError::Rejected(rejection)) => {
             let organisation = metrics.organisation_label(rejection.organisation);
@@ -804,10 +948,7 @@ fn route(
                 field: rejection.field,
                 rejected_at_millis: now.as_millis(),
             };
-            Routed::Ready(Output {
-                kind: OutputKind::Rejected,
-                topic: Arc::clone(&outputs.dead_letter),
-                key: None,
+            Routed::Rejected(DeadLetter {
                 value: headers
                     .value(message.payload().unwrap_or_default())
                     .to_vec(),
@@ -827,7 +968,7 @@ fn route(
 /// Hands a record to librdkafka, waiting while its queue is full.
 async fn send_with_backpressure(
     producer: &ThreadedProducer<IngestDeliveries>,
-    mut record: BaseRecord<'_, str, [u8], Box<Source>>,
+    mut record: BaseRecord<'_, str, [u8], Box<Delivered>>,
 ) -> Result<(), RoleError> {
     loop {
         match producer.send(record) {
@@ -847,10 +988,11 @@ async fn send_with_backpressure(
 /// that record content cannot grow this map either.
 #[derive(Default)]
 struct Freshness {
-    newest: std::collections::HashMap<
-        (Feed, Option<icsflow_core::OdsCode>),
-        (icsflow_telemetry::IntGauge, i64),
-    >,
+    index: std::collections::HashMap<(Feed, Option<icsflow_core::OdsCode>), usize>,
+    newest: Vec<(icsflow_telemetry::IntGauge, i64)>,
+    /// The last organisation recorded and its entry: a partner's records
+    /// come in runs.
+    last: Option<(Feed, icsflow_core::OdsCode, usize)>,
 }
 
 impl Freshness {
@@ -862,26 +1004,42 @@ impl Freshness {
         occurred_at: Timestamp,
     ) {
         let seconds = occurred_at.as_millis() / 1000;
-        let key = if self.newest.contains_key(&(feed, Some(organisation))) {
-            (feed, Some(organisation))
-        } else {
-            let label = metrics.organisation_label(Some(organisation));
-            let key = (feed, (label != OTHER_ORGANISATION).then_some(organisation));
-            self.newest.entry(key).or_insert_with(|| {
-                (
-                    metrics
-                        .last_event
-                        .with_label_values(&[feed.as_str(), &label]),
-                    i64::MIN,
-                )
-            });
-            key
-        };
-        if let Some((gauge, newest)) = self.newest.get_mut(&key) {
-            if seconds > *newest {
-                *newest = seconds;
-                gauge.set(seconds);
+        let entry = match self.last {
+            Some((last_feed, last, entry)) if last_feed == feed && last == organisation => entry,
+            _ => {
+                let entry = self.entry(metrics, feed, organisation);
+                self.last = Some((feed, organisation, entry));
+                entry
             }
+        };
+        let (gauge, newest) = &mut self.newest[entry];
+        if seconds > *newest {
+            *newest = seconds;
+            gauge.set(seconds);
         }
+    }
+
+    fn entry(
+        &mut self,
+        metrics: &PipelineMetrics,
+        feed: Feed,
+        organisation: icsflow_core::OdsCode,
+    ) -> usize {
+        if let Some(entry) = self.index.get(&(feed, Some(organisation))) {
+            return *entry;
+        }
+        let label = metrics.organisation_label(Some(organisation));
+        let key = (feed, (label != OTHER_ORGANISATION).then_some(organisation));
+        let next = self.newest.len();
+        let entry = *self.index.entry(key).or_insert(next);
+        if entry == next {
+            self.newest.push((
+                metrics
+                    .last_event
+                    .with_label_values(&[feed.as_str(), &label]),
+                i64::MIN,
+            ));
+        }
+        entry
     }
 }

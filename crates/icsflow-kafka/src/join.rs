@@ -171,7 +171,10 @@ type OutcomeCounters = [icsflow_telemetry::IntCounter; Outcome::ALL.len()];
 /// What a join run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JoinSummary {
+    /// Journey records consumed.
     pub consumed: u64,
+    /// Events decoded from them.
+    pub decoded: u64,
     pub applied: u64,
     pub undecodable: u64,
 }
@@ -365,7 +368,7 @@ impl<'a> Join<'a> {
             .as_mut()
             .filter(|_| !health.caught_up())
         {
-            progress.report(&self.replays, self.summary.consumed);
+            progress.report(&self.replays, Read::of(&self.summary));
         }
     }
 
@@ -378,6 +381,7 @@ impl<'a> Join<'a> {
         rebalances: &mut mpsc::UnboundedReceiver<RebalanceEvent>,
     ) {
         let consumer = self.shared.consumer;
+        let decoded_before = self.summary.decoded;
         let mut next = Some(received);
         while let Some(received) = next.take() {
             let message = match received {
@@ -401,9 +405,17 @@ impl<'a> Join<'a> {
             }
             if let Some(replay) = self.replays.get_mut(&partition) {
                 replay.next_offset = replay.next_offset.max(message.offset() + 1);
-                match decode_journey(&self.decoder, message.payload().unwrap_or_default()) {
-                    Ok(event) => self.batch.push((partition, event)),
+                let before = self.batch.len();
+                let decoded = decode_journey(
+                    &self.decoder,
+                    message.payload().unwrap_or_default(),
+                    |event| self.batch.push((partition, event)),
+                );
+                match decoded {
+                    Ok(()) => self.summary.decoded += (self.batch.len() - before) as u64,
                     Err(error) => {
+                        // Nothing of a record that is not whole is applied.
+                        self.batch.truncate(before);
                         self.summary.undecodable += 1;
                         self.outcomes[Outcome::Undecodable as usize].inc();
                         warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
@@ -421,7 +433,10 @@ impl<'a> Join<'a> {
         }
         self.consumed.inc_by(self.summary.consumed - self.counted);
         if !self.shared.health.caught_up() && self.replay_progress.is_none() {
-            self.replay_progress = Some(ReplayProgress::start(self.counted));
+            self.replay_progress = Some(ReplayProgress::start(Read {
+                records: self.counted,
+                events: decoded_before,
+            }));
         }
         self.counted = self.summary.consumed;
         self.applier.apply(&mut self.batch).await;
@@ -444,7 +459,7 @@ impl<'a> Join<'a> {
             &mut self.replays,
             self.shared.health,
             &mut self.replay_progress,
-            self.summary.consumed,
+            Read::of(&self.summary),
         );
     }
 }
@@ -552,60 +567,87 @@ impl Applier {
 /// housekeeping tick and a summary when it ends.
 struct ReplayProgress {
     started: Instant,
-    /// Records the role had consumed when the replay began.
-    consumed_at_start: u64,
-    /// When progress was last reported, and the records consumed then.
-    last_report: (Instant, u64),
+    /// Records and events the role had read when the replay began.
+    at_start: Read,
+    /// When progress was last reported, and what had been read then.
+    last_report: (Instant, Read),
+}
+
+/// Records consumed and the events they held (a journey record of the
+/// current version holds a batch).
+#[derive(Clone, Copy, Debug)]
+struct Read {
+    records: u64,
+    events: u64,
+}
+
+impl Read {
+    fn of(summary: &JoinSummary) -> Read {
+        Read {
+            records: summary.consumed,
+            events: summary.decoded,
+        }
+    }
 }
 
 impl ReplayProgress {
-    fn start(consumed: u64) -> ReplayProgress {
+    fn start(read: Read) -> ReplayProgress {
         let now = Instant::now();
         ReplayProgress {
             started: now,
-            consumed_at_start: consumed,
-            last_report: (now, consumed),
+            at_start: read,
+            last_report: (now, read),
         }
     }
 
     /// Logs the records left to replay and the rate since the last report.
-    fn report(&mut self, replays: &BTreeMap<i32, Replay>, consumed: u64) {
+    fn report(&mut self, replays: &BTreeMap<i32, Replay>, read: Read) {
         let remaining: i64 = replays.values().filter_map(Replay::remaining).sum();
-        let (at, consumed_then) = self.last_report;
-        let rate = (consumed - consumed_then) as f64 / at.elapsed().as_secs_f64().max(1e-3);
+        let (at, then) = self.last_report;
+        let seconds = at.elapsed().as_secs_f64().max(1e-3);
         info!(
             partitions = replays.len(),
-            remaining,
-            records_per_second = rate as u64,
+            remaining_records = remaining,
+            events_per_second = ((read.events - then.events) as f64 / seconds) as u64,
+            records_per_second = ((read.records - then.records) as f64 / seconds) as u64,
             "replaying"
         );
-        self.last_report = (Instant::now(), consumed);
+        self.last_report = (Instant::now(), read);
     }
 
-    /// Records replayed and seconds taken.
-    fn finished(self, consumed: u64) -> (u64, f64) {
+    /// Records and events replayed, and seconds taken.
+    fn finished(self, read: Read) -> (Read, f64) {
         (
-            consumed - self.consumed_at_start,
+            Read {
+                records: read.records - self.at_start.records,
+                events: read.events - self.at_start.events,
+            },
             self.started.elapsed().as_secs_f64(),
         )
     }
 }
 
-/// A journey topic record: icsflow's own encoding (validated by ingest, so
-/// read without partner validation), or a record from before that encoding
-/// existed, read as partner Avro with no wall clock (replay must not refuse
-/// an event for being old).
-fn decode_journey(decoder: &EventDecoder, bytes: &[u8]) -> Result<Event, String> {
+/// A journey topic record, its events handed to `each`: icsflow's own
+/// encoding (validated by ingest, so read without partner validation), or a
+/// record from before that encoding existed, read as partner Avro with no
+/// wall clock (replay must not refuse an event for being old).
+fn decode_journey(
+    decoder: &EventDecoder,
+    bytes: &[u8],
+    each: impl FnMut(Event),
+) -> Result<(), String> {
     if crate::journey_record::is_journey_record(bytes) {
-        crate::journey_record::decode(bytes).map_err(|error| error.to_string())
+        crate::journey_record::decode_each(bytes, each).map_err(|error| error.to_string())
     } else {
         decoder
             .decode(bytes, &TimestampPolicy::without_clock())
+            .map(each)
             .map_err(|error| error.to_string())
     }
 }
 
-/// Most records decoded before they are applied under one lock.
+/// Events decoded before they are applied under one lock (the record that
+/// reaches it is decoded whole, so a batch may pass it by one record).
 const BATCH: usize = 512;
 
 /// Applies the decoded batch to the engines and counts the outcomes.
@@ -732,7 +774,7 @@ fn finish_replays(
     replays: &mut BTreeMap<i32, Replay>,
     health: &Health,
     replay_progress: &mut Option<ReplayProgress>,
-    consumed: u64,
+    read: Read,
 ) {
     let mut all_replayed = true;
     for replay in replays.values_mut() {
@@ -749,14 +791,22 @@ fn finish_replays(
         all_replayed &= remaining == 0;
     }
     if all_replayed && !replays.is_empty() && !health.caught_up() {
-        let (records, seconds) = replay_progress
-            .take()
-            .map_or((0, 0.0), |progress| progress.finished(consumed));
+        let (replayed, seconds) = replay_progress.take().map_or(
+            (
+                Read {
+                    records: 0,
+                    events: 0,
+                },
+                0.0,
+            ),
+            |progress| progress.finished(read),
+        );
         info!(
             partitions = replays.len(),
-            records,
+            records = replayed.records,
+            events = replayed.events,
             seconds = (seconds * 10.0).round() / 10.0,
-            records_per_second = (records as f64 / seconds.max(1e-3)) as u64,
+            events_per_second = (replayed.events as f64 / seconds.max(1e-3)) as u64,
             "assigned partitions replayed; ready"
         );
         health.set_caught_up(true);

@@ -1,24 +1,38 @@
 //! The journey topic's record: icsflow's own compact, versioned encoding of
-//! an event ingest has already validated.
+//! events ingest has already validated.
 //!
 //! The contract: ingest writes, join reads; no partner ever does. A record
-//! is `I` `J`, a version byte, then the event in fixed-width fields (ids
-//! and pseudonyms as raw bytes, codes as their index in the code list).
-//! Join decodes it without partner validation or the NHS-number guard
-//! (ingest ran both before writing it), so a partner rule tightened later
-//! never makes retained history unreadable. A new version gets a new
-//! version byte and its own decoder here, and every older one stays
-//! readable for as long as the topic retains records written with it;
-//! records from before this encoding existed (partner Avro in single-object
-//! framing) are still read, through the partner decoder.
+//! is `I` `J`, a version byte, then events in fixed-width fields (ids and
+//! pseudonyms as raw bytes, codes as their index in the code list). Join
+//! decodes it without partner validation or the NHS-number guard (ingest
+//! ran both before writing it), so a partner rule tightened later never
+//! makes retained history unreadable. A new version gets a new version byte
+//! and its own decoder here, and every older one stays readable for as long
+//! as the topic retains records written with it; records from before this
+//! encoding existed (partner Avro in single-object framing) are still read,
+//! through the partner decoder.
 //!
-//! Version 2, little-endian (version 1 is the same without the admission's
-//! bed type):
+//! Version 3 carries a batch: the events of one journey partition that
+//! ingest validated together, so that the two stages move one Kafka record
+//! per batch instead of one per event. Each event's patient belongs to the
+//! record's partition by the same murmur2 hash of the pseudonym (hex) that
+//! keyed records were placed by ([`partition_of`]), so records of every
+//! version put a patient's events in one partition.
+//!
+//! Version 3, little-endian:
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 2 | `IJ` |
-//! | 1 | version (2) |
+//! | 1 | version (3) |
+//! | 4 | number of events, at least 1 |
+//! | … | that many events, each as below |
+//!
+//! Versions 1 and 2 hold one event, after the version byte; version 1 is
+//! version 2 without the admission's bed type. An event:
+//!
+//! | bytes | field |
+//! |---|---|
 //! | 16 | event_id |
 //! | 8 + 8 | occurred_at, recorded_at (milliseconds) |
 //! | 1 + 6 | source_organisation: length, then its characters, zero-padded |
@@ -44,7 +58,12 @@ use icsflow_core::{
 
 const MAGIC: [u8; 2] = *b"IJ";
 /// The version this build writes.
-pub(crate) const VERSION: u8 = 2;
+pub(crate) const VERSION: u8 = 3;
+/// Bytes before a version 3 record's first event.
+const BATCH_HEADER: usize = 7;
+/// The fewest bytes an event takes (an admission cancelled, with no
+/// optional field).
+const SMALLEST_EVENT: usize = 82;
 
 const EPISODE: u8 = 1;
 const CORRECTS: u8 = 2;
@@ -60,16 +79,112 @@ pub enum JourneyRecordError {
     Value(&'static str),
 }
 
-/// Encodes a validated event as a journey record of the current version.
+/// Validated events of one journey partition, written as one journey
+/// record of the current version.
+#[derive(Debug)]
+pub struct JourneyBatch {
+    bytes: Vec<u8>,
+    events: u32,
+}
+
+impl Default for JourneyBatch {
+    fn default() -> JourneyBatch {
+        JourneyBatch::with_capacity(160)
+    }
+}
+
+impl JourneyBatch {
+    /// An empty batch with room for `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> JourneyBatch {
+        let mut batch = JourneyBatch {
+            bytes: Vec::with_capacity(bytes.max(BATCH_HEADER)),
+            events: 0,
+        };
+        batch.clear();
+        batch
+    }
+
+    pub fn push(&mut self, event: &Event) {
+        put_event(&mut self.bytes, event);
+        self.events += 1;
+        self.bytes[3..BATCH_HEADER].copy_from_slice(&self.events.to_le_bytes());
+    }
+
+    /// Events in the batch.
+    pub fn len(&self) -> usize {
+        self.events as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+
+    /// The record: valid once the batch holds an event.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Empties the batch, keeping its buffer.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.bytes.extend_from_slice(&MAGIC);
+        self.bytes.push(VERSION);
+        self.bytes.extend_from_slice(&0_u32.to_le_bytes());
+        self.events = 0;
+    }
+}
+
+/// Encodes one validated event as a journey record of the current version
+/// (a batch of one).
 pub fn encode(event: &Event) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
+    let mut batch = JourneyBatch::default();
+    batch.push(event);
+    batch.bytes
+}
+
+/// The journey partition of a patient's events: murmur2 of the pseudonym's
+/// hex, as Kafka's Java client and librdkafka's `murmur2_random`
+/// partitioner place a record keyed by it.
+pub fn partition_of(patient: &Pseudonym, partitions: i32) -> i32 {
+    let hash = murmur2(patient.hex().as_bytes()) & 0x7fff_ffff;
+    // A positive hash and a positive count.
+    (hash % partitions.max(1) as u32) as i32
+}
+
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
+fn murmur2(data: &[u8]) -> u32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut hash = SEED ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        hash = hash.wrapping_mul(M);
+        hash ^= k;
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        for (index, byte) in tail.iter().enumerate().rev() {
+            hash ^= u32::from(*byte) << (8 * index);
+        }
+        hash = hash.wrapping_mul(M);
+    }
+    hash ^= hash >> 13;
+    hash = hash.wrapping_mul(M);
+    hash ^= hash >> 15;
+    hash
+}
+
+fn put_event(out: &mut Vec<u8>, event: &Event) {
     let envelope = &event.envelope;
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
     out.extend_from_slice(&envelope.event_id.as_u128().to_le_bytes());
     out.extend_from_slice(&envelope.occurred_at.as_millis().to_le_bytes());
     out.extend_from_slice(&envelope.recorded_at.as_millis().to_le_bytes());
-    put_ods(&mut out, envelope.source_organisation);
+    put_ods(out, envelope.source_organisation);
     out.extend_from_slice(envelope.place.as_str().as_bytes());
     out.extend_from_slice(envelope.patient.as_bytes());
     let flags = u8::from(envelope.episode_reference.is_some()) * EPISODE
@@ -81,8 +196,7 @@ pub fn encode(event: &Event) -> Vec<u8> {
     if let Some(corrected) = envelope.corrects_event_id {
         out.extend_from_slice(&corrected.as_u128().to_le_bytes());
     }
-    put_body(&mut out, &event.body);
-    out
+    put_body(out, &event.body);
 }
 
 fn index<C: CodeList>(code: C) -> u8 {
@@ -209,21 +323,43 @@ pub(crate) fn is_journey_record(bytes: &[u8]) -> bool {
 }
 
 /// Decodes a journey record of any version this build reads.
-pub fn decode(bytes: &[u8]) -> Result<Event, JourneyRecordError> {
-    match bytes {
-        [b'I', b'J', version @ (1 | 2), rest @ ..] => {
-            let mut reader = Reader {
-                bytes: rest,
-                version: *version,
-            };
-            let event = reader.event()?;
-            if reader.bytes.is_empty() {
-                Ok(event)
-            } else {
-                Err(JourneyRecordError::Length)
+pub fn decode(bytes: &[u8]) -> Result<Vec<Event>, JourneyRecordError> {
+    let mut events = Vec::new();
+    decode_each(bytes, |event| events.push(event))?;
+    Ok(events)
+}
+
+/// Decodes a journey record of any version this build reads, handing each
+/// of its events to `each` in order. On an error, the events handed over
+/// already came from a record that is not whole: the caller discards them.
+pub(crate) fn decode_each(
+    bytes: &[u8],
+    mut each: impl FnMut(Event),
+) -> Result<(), JourneyRecordError> {
+    let mut reader = match bytes {
+        [b'I', b'J', version @ 1..=3, rest @ ..] => Reader {
+            bytes: rest,
+            version: *version,
+        },
+        _ => return Err(JourneyRecordError::UnknownVersion),
+    };
+    let events = match reader.version {
+        1 | 2 => 1,
+        _ => {
+            let events = u32::from_le_bytes(reader.take()?) as usize;
+            if events == 0 || events > reader.bytes.len() / SMALLEST_EVENT {
+                return Err(JourneyRecordError::Value("number of events"));
             }
+            events
         }
-        _ => Err(JourneyRecordError::UnknownVersion),
+    };
+    for _ in 0..events {
+        each(reader.event()?);
+    }
+    if reader.bytes.is_empty() {
+        Ok(())
+    } else {
+        Err(JourneyRecordError::Length)
     }
 }
 
@@ -456,7 +592,7 @@ mod tests {
     fn every_event_type_round_trips_and_is_compact() {
         for event in icsflow_core::one_event_of_each_type() {
             let bytes = encode(&event);
-            assert_eq!(decode(&bytes), Ok(event), "{event:?}");
+            assert_eq!(decode(&bytes), Ok(vec![event]), "{event:?}");
             let avro = icsflow_avro::encode_single_object(
                 &icsflow_avro::SchemaCatalogue::embedded(),
                 &event,
@@ -489,7 +625,25 @@ mod tests {
                 }
             }
         }
-        assert_eq!(decode(b"IJ\x03"), Err(JourneyRecordError::UnknownVersion));
+        assert_eq!(decode(b"IJ\x04"), Err(JourneyRecordError::UnknownVersion));
+        assert_eq!(
+            decode(b"IJ\x03\0\0\0\0"),
+            Err(JourneyRecordError::Value("number of events"))
+        );
+    }
+
+    fn records_of(fixture: &str, version: u8) -> Vec<Event> {
+        fixture
+            .lines()
+            .flat_map(|line| {
+                let bytes: Vec<u8> = (0..line.len())
+                    .step_by(2)
+                    .map(|at| u8::from_str_radix(&line[at..at + 2], 16).expect("hex"))
+                    .collect();
+                assert_eq!(bytes[2], version, "a version {version} record");
+                decode(&bytes).expect("an older record decodes")
+            })
+            .collect()
     }
 
     /// Records written by version 1 (before the bed type), one per event
@@ -509,23 +663,74 @@ mod tests {
                 event
             })
             .collect();
-        let decoded: Vec<Event> = fixture
-            .lines()
-            .map(|line| {
-                let bytes: Vec<u8> = (0..line.len())
-                    .step_by(2)
-                    .map(|at| u8::from_str_radix(&line[at..at + 2], 16).expect("hex"))
-                    .collect();
-                assert_eq!(bytes[2], 1, "a version 1 record");
-                decode(&bytes).expect("a version 1 record decodes")
-            })
-            .collect();
-        assert_eq!(decoded, expected);
+        assert_eq!(records_of(fixture, 1), expected);
         // The current version writes the bed type, and an admission
         // without one round-trips as such.
         for event in &expected {
             assert_eq!(encode(event)[2], VERSION);
-            assert_eq!(decode(&encode(event)).as_ref(), Ok(event));
+            assert_eq!(decode(&encode(event)), Ok(vec![*event]));
+        }
+    }
+
+    /// Records written by version 2 (one event each, before batches), as
+    /// that version's encoder wrote them.
+    #[test]
+    fn version_2_records_stay_readable() {
+        let fixture = include_str!("../testdata/journey-records-v2.hex");
+        assert_eq!(
+            records_of(fixture, 2),
+            icsflow_core::one_event_of_each_type()
+        );
+    }
+
+    #[test]
+    fn a_batch_holds_its_events_in_order_and_is_whole_or_an_error() {
+        let events = icsflow_core::one_event_of_each_type();
+        let mut batch = JourneyBatch::default();
+        assert!(batch.is_empty());
+        for event in &events {
+            batch.push(event);
+        }
+        assert_eq!(batch.len(), events.len());
+        let bytes = batch.as_bytes().to_vec();
+        assert_eq!(decode(&bytes), Ok(events.clone()));
+        // Cut anywhere, or with a byte left over, a batch is an error.
+        for end in [BATCH_HEADER, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode(&bytes[..end]).is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), Err(JourneyRecordError::Length));
+        // A count larger than the bytes could hold is refused before any
+        // event is read.
+        let mut inflated = bytes.clone();
+        inflated[3..BATCH_HEADER].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut handed = 0;
+        assert!(decode_each(&inflated, |_| handed += 1).is_err());
+        assert_eq!(handed, 0);
+        // Cleared, the buffer starts a new batch.
+        batch.clear();
+        batch.push(&events[3]);
+        assert_eq!(decode(batch.as_bytes()), Ok(vec![events[3]]));
+    }
+
+    /// Kafka's own test vectors for murmur2 (`UtilsTest.testMurmur2`); a
+    /// mock-cluster test checks that librdkafka places keyed records where
+    /// `partition_of` does.
+    #[test]
+    fn murmur2_is_kafkas() {
+        for (data, expected) in [
+            (&b"21"[..], -973_932_308_i32),
+            (b"foobar", -790_332_482),
+            (b"a-little-bit-long-string", -985_981_536),
+            (b"a-little-bit-longer-string", -1_486_304_829),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
+            (b"abc", 479_470_107),
+        ] {
+            assert_eq!(murmur2(data) as i32, expected, "{data:?}");
         }
     }
 }

@@ -37,7 +37,8 @@ pub use embedded::{create_missing_topics, EmbeddedBroker};
 pub use ingest::{run_ingest, IngestSummary};
 pub use join::{run_join, JoinOptions, JoinSummary, PartitionEngines};
 pub use journey_record::{
-    decode as decode_journey_record, encode as encode_journey_record, JourneyRecordError,
+    decode as decode_journey_record, encode as encode_journey_record,
+    partition_of as journey_partition_of, JourneyBatch, JourneyRecordError,
 };
 pub use publisher::{Delivery, DeliveryFailure, PartnerProducer};
 pub use settings::{IngestDelivery, KafkaSettings, Topics};

@@ -2,11 +2,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use icsflow_avro::{encode_single_object, EventDecoder, SchemaCatalogue};
-use icsflow_core::{one_event_of_each_type, RejectReason, Timestamp};
+use icsflow_core::{one_event_of_each_type, sample_pseudonym, Pseudonym, RejectReason, Timestamp};
 use icsflow_engine::{Engine, EngineConfig};
 use icsflow_kafka::{
-    run_ingest, run_join, JoinOptions, KafkaSettings, PartitionEngines, Topics, HEADER_OFFSET,
-    HEADER_REASON, HEADER_TOPIC,
+    run_ingest, run_join, JoinOptions, JourneyBatch, KafkaSettings, PartitionEngines, Topics,
+    HEADER_OFFSET, HEADER_REASON, HEADER_TOPIC,
 };
 use icsflow_telemetry::{Health, PipelineMetrics, Registry};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -65,9 +65,11 @@ fn partner_topic(feed: icsflow_core::Feed) -> &'static str {
     }
 }
 
+/// A producer placing keyed records as ingest always has (murmur2).
 fn producer(settings: &KafkaSettings) -> BaseProducer {
     ClientConfig::new()
         .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("partitioner", "murmur2_random")
         .create()
         .expect("producer")
 }
@@ -415,7 +417,7 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
     );
 
     // What the two topics hold, read to their ends.
-    let count = |topic: &str, partitions: i32| -> Vec<Option<String>> {
+    let count = |topic: &str, partitions: i32| -> Vec<(Option<String>, Vec<u8>)> {
         let reader: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &settings.bootstrap_servers)
             .set("group.id", format!("reader-{topic}"))
@@ -434,22 +436,36 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
             match reader.poll(Duration::from_millis(200)) {
                 Some(Ok(message)) => {
                     idle = 0;
-                    found.push(message.headers().and_then(|headers| {
-                        headers
-                            .iter()
-                            .find(|header| header.key == HEADER_REASON)
-                            .and_then(|header| header.value)
-                            .map(|value| String::from_utf8_lossy(value).into_owned())
-                    }));
+                    found.push((
+                        message.headers().and_then(|headers| {
+                            headers
+                                .iter()
+                                .find(|header| header.key == HEADER_REASON)
+                                .and_then(|header| header.value)
+                                .map(|value| String::from_utf8_lossy(value).into_owned())
+                        }),
+                        message.payload().unwrap_or_default().to_vec(),
+                    ));
                 }
                 _ => idle += 1,
             }
         }
         found
     };
-    let journey = count("journey", 2);
-    let dead_letters = count("dead_letter", 1);
-    assert_eq!(journey.len() as u64, summary.accepted, "seed {seed}");
+    // A journey record carries a batch of events.
+    let journey_events: usize = count("journey", 2)
+        .iter()
+        .map(|(_, payload)| {
+            icsflow_kafka::decode_journey_record(payload)
+                .expect("a journey record")
+                .len()
+        })
+        .sum();
+    let dead_letters: Vec<Option<String>> = count("dead_letter", 1)
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect();
+    assert_eq!(journey_events as u64, summary.accepted, "seed {seed}");
     assert_eq!(dead_letters.len() as u64, summary.rejected, "seed {seed}");
     let known: Vec<&str> = RejectReason::ALL
         .iter()
@@ -612,21 +628,37 @@ async fn a_replica_whose_replay_end_is_unknown_stays_not_ready_and_keeps_asking(
 }
 
 /// The journey topic keeps records written before it had an encoding of its
-/// own (partner Avro in single-object framing): a replay over old and new
-/// records together rebuilds the same journeys as an engine fed the events.
+/// own (partner Avro in single-object framing) and by its earlier versions
+/// (version 2: one event per record, keyed by pseudonym): a replay over
+/// those and the current batches together rebuilds the same journeys as an
+/// engine fed the events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replay_reads_journey_records_of_the_previous_encoding_and_the_current_one() {
+async fn a_replay_reads_journey_records_of_every_encoding() {
     let (_cluster, settings) = cluster_with_topics(2);
     let topics = topics();
     let catalogue = SchemaCatalogue::embedded();
     let events = one_event_of_each_type();
+    let version_2: Vec<Vec<u8>> = include_str!("../../testdata/journey-records-v2.hex")
+        .lines()
+        .map(|line| {
+            (0..line.len())
+                .step_by(2)
+                .map(|at| u8::from_str_radix(&line[at..at + 2], 16).expect("hex"))
+                .collect()
+        })
+        .collect();
     let producer = producer(&settings);
+    let mut batches = [JourneyBatch::default(), JourneyBatch::default()];
     for (index, event) in events.iter().enumerate() {
         let key = event.envelope.patient.hex();
-        let payload = if index % 2 == 0 {
-            encode_single_object(&catalogue, event)
-        } else {
-            icsflow_kafka::encode_journey_record(event)
+        let payload = match index % 3 {
+            0 => encode_single_object(&catalogue, event),
+            1 => version_2[index].clone(),
+            _ => {
+                batches[icsflow_kafka::journey_partition_of(&event.envelope.patient, 2) as usize]
+                    .push(event);
+                continue;
+            }
         };
         producer
             .send(
@@ -635,6 +667,24 @@ async fn a_replay_reads_journey_records_of_the_previous_encoding_and_the_current
                     .payload(&payload),
             )
             .expect("queued");
+    }
+    let mut records = events.len() - events.len() / 3;
+    assert!(
+        batches.iter().any(|batch| batch.len() > 1),
+        "a batch of several events"
+    );
+    for (partition, batch) in batches.iter().enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        producer
+            .send(
+                BaseRecord::<(), _>::to("journey")
+                    .partition(partition as i32)
+                    .payload(batch.as_bytes()),
+            )
+            .expect("queued");
+        records += 1;
     }
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
@@ -694,5 +744,50 @@ async fn a_replay_reads_journey_records_of_the_previous_encoding_and_the_current
     );
     drop(stop);
     let summary = join.await.expect("join task").expect("join ran");
-    assert_eq!(summary.consumed, events.len() as u64);
+    assert_eq!(summary.consumed, records as u64);
+    assert_eq!(summary.applied, events.len() as u64);
+}
+
+/// Ingest batches a patient's events into the journey partition that
+/// librdkafka's partitioner gives a record keyed by the pseudonym, so that
+/// records written before batching and after it meet in one engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_events_go_where_keyed_records_went() {
+    let (_cluster, settings) = cluster_with_topics(7);
+    let producer = producer(&settings);
+    let patients: Vec<Pseudonym> = (0..200_u64)
+        .map(|patient| {
+            let mut bytes = *sample_pseudonym(3).as_bytes();
+            bytes[..8].copy_from_slice(&patient.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+            Pseudonym::from_bytes(bytes)
+        })
+        .collect();
+    for patient in &patients {
+        let key = patient.hex();
+        producer
+            .send(BaseRecord::to("journey").key(key.as_str()).payload("x"))
+            .expect("queued");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+    let reader = reader_from_start(&settings, "journey");
+    let mut placed = 0;
+    let mut partitions_used = std::collections::BTreeSet::new();
+    let started = Instant::now();
+    while placed < patients.len() && started.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(message)) = reader.poll(Duration::from_millis(200)) {
+            let key = message.key().expect("keyed");
+            let patient = patients
+                .iter()
+                .find(|patient| patient.hex().as_str().as_bytes() == key)
+                .expect("one of the patients");
+            assert_eq!(
+                icsflow_kafka::journey_partition_of(patient, 7),
+                message.partition()
+            );
+            partitions_used.insert(message.partition());
+            placed += 1;
+        }
+    }
+    assert_eq!(placed, patients.len());
+    assert_eq!(partitions_used.len(), 7, "every partition was used");
 }

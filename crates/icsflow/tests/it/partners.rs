@@ -10,7 +10,9 @@ use icsflow_avro::encode_json;
 use icsflow_core::{EventId, Feed, OdsCode, RejectReason};
 use icsflow_kafka::{HEADER_ORGANISATION, HEADER_REASON, HEADER_TOPIC};
 
-use crate::faults::{assert_truth_reached, date_days_ago, finish, read_whole_topic, truth_of};
+use crate::faults::{
+    assert_truth_reached, date_days_ago, finish, journey_events, read_whole_topic, truth_of,
+};
 use crate::roles::{
     broker_with_topics, eventually, expected_gauge_lines, recent_samples,
     secured_broker_with_topics, sorted, wait_for_gauges, Role, TestKafka,
@@ -255,12 +257,9 @@ fn on_per_partner_topics_each_partner_writes_only_in_its_own_name() {
     eventually(
         "every accepted event on the journey topic",
         Duration::from_secs(60),
-        || read_whole_topic(&kafka, &kafka.journey).len() >= accepted.len(),
+        || journey_events(&kafka).len() >= accepted.len(),
     );
-    assert_eq!(
-        read_whole_topic(&kafka, &kafka.journey).len(),
-        accepted.len()
-    );
+    assert_eq!(journey_events(&kafka).len(), accepted.len());
     wait_for_gauges(
         "the gauges of RVW's events and RTD's site's",
         &[&join],
@@ -315,7 +314,9 @@ fn the_simulator_and_ingest_follow_the_per_partner_layout_of_the_reference_data(
             .envs(environment)
             .args(["simulate", "--seed", "31", "-b", &kafka.address, "--config"])
             .arg(kafka.config_file())
-            .args(["--start", &date_days_ago(3), "--days", "2"])
+            // Three days, so that a weekend (fewer admissions and
+            // discharges) never leaves it short of a real workload.
+            .args(["--start", &date_days_ago(4), "--days", "3"])
             .args(["--bad-record-rate", "0.05"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

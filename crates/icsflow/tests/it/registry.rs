@@ -11,7 +11,7 @@ use icsflow_core::{Event, Feed};
 use icsflow_kafka::HEADER_REASON;
 use icsflow_testkit::SchemaRegistry;
 
-use crate::faults::read_whole_topic;
+use crate::faults::{journey_events, read_whole_topic};
 use crate::roles::{
     broker_with_topics, eventually, expected_gauge_lines, publish, recent_samples, sorted,
     wait_for_gauges, Role, TestKafka,
@@ -115,7 +115,7 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
     eventually(
         "primary care through while social care is held",
         Duration::from_secs(60),
-        || read_whole_topic(&broker, &broker.journey).len() == discharge_count + flowing.len(),
+        || journey_events(&broker).len() == discharge_count + flowing.len(),
     );
     eventually("the outage counted", Duration::from_secs(30), || {
         metric(
@@ -214,7 +214,7 @@ fn slow_lookups_hold_only_their_partition_and_a_refusal_is_loud() {
     let published = Instant::now();
     publish(&broker, &fine);
     eventually("social care through", Duration::from_secs(60), || {
-        read_whole_topic(&broker, &broker.journey).len() >= fine.len()
+        journey_events(&broker).len() >= fine.len()
     });
     let waited = published.elapsed();
     println!("social care through {waited:?} after publishing, with 20 lookups of 4.5 s pending");
@@ -432,7 +432,7 @@ fn the_registry_is_reached_over_https_with_credentials() {
     eventually(
         "every Confluent record resolved over HTTPS",
         Duration::from_secs(60),
-        || read_whole_topic(&broker, &broker.journey).len() == records.len(),
+        || journey_events(&broker).len() == records.len(),
     );
     assert!(read_whole_topic(&broker, &broker.dead_letter).is_empty());
     let body = ingest.get("/metrics").1;
