@@ -38,6 +38,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tracing::{debug, error, info, warn};
 
 use crate::acknowledgements::{Delivered, IngestDeliveries, OutputKind, Source};
+use crate::common::next_message;
 use crate::context::RoleContext;
 use crate::dead_letter::DeadLetterHeaders;
 use crate::journey_record::{partition_of, JourneyBatch};
@@ -146,6 +147,8 @@ pub async fn run_ingest(
     // after each batch, and on this tick when no record arrives.
     let mut store_tick = tokio::time::interval(Duration::from_millis(100));
     store_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One stream for the role's life: `recv()` makes one per record.
+    let mut messages = consumer.stream();
     let outcome: Result<(), RoleError> = 'records: loop {
         let received = tokio::select! {
             biased;
@@ -171,7 +174,7 @@ pub async fn run_ingest(
                 ingest.lookup_answered(&consumer, schema_id, outcome);
                 continue;
             }
-            received = consumer.recv() => received,
+            Some(received) = next_message(&mut messages) => received,
         };
         // Take what else librdkafka already holds, up to a batch, without
         // waiting.
@@ -195,7 +198,7 @@ pub async fn run_ingest(
             }
             taken += 1;
             if taken < BATCH {
-                next = ready_now(consumer.recv());
+                next = ready_now(next_message(&mut messages)).flatten();
             }
         }
         if let Err(error) = ingest.journey.send(&producer).await {

@@ -9,12 +9,13 @@ use icsflow_avro::EventDecoder;
 use icsflow_core::{Event, Timestamp, TimestampPolicy};
 use icsflow_engine::{Applied, Engine, EngineConfig, MetricKey};
 use icsflow_telemetry::{Health, PipelineMetrics};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, MessageStream, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::common::next_message;
 use crate::context::{RebalanceEvent, RoleContext};
 use crate::{ready_now, stopped, KafkaSettings, RoleError, Shutdown, Topics};
 
@@ -291,13 +292,15 @@ pub async fn run_join(
         counted: 0,
         replay_progress: None,
     };
+    // One stream for the role's life: `recv()` makes one per record.
+    let mut messages = consumer.stream();
     loop {
         tokio::select! {
             biased;
             () = stopped(&mut shutdown) => break,
             Some(event) = rebalances.recv() => join.rebalanced(event).await,
             _ = housekeeping.tick() => join.housekeeping().await,
-            received = consumer.recv() => join.received(received, &mut rebalances).await,
+            Some(received) = next_message(&mut messages) => join.received(received, &mut rebalances, &mut messages).await,
         }
         if join.applier.stopped {
             error!("the thread applying events to the engines stopped; the join role stops");
@@ -379,8 +382,8 @@ impl<'a> Join<'a> {
         &mut self,
         received: KafkaResult<BorrowedMessage<'a>>,
         rebalances: &mut mpsc::UnboundedReceiver<RebalanceEvent>,
+        messages: &mut MessageStream<'a, RoleContext>,
     ) {
-        let consumer = self.shared.consumer;
         let decoded_before = self.summary.decoded;
         let mut next = Some(received);
         while let Some(received) = next.take() {
@@ -428,7 +431,7 @@ impl<'a> Join<'a> {
                 );
             }
             if self.batch.len() < BATCH {
-                next = ready_now(consumer.recv());
+                next = ready_now(next_message(messages)).flatten();
             }
         }
         self.consumed.inc_by(self.summary.consumed - self.counted);
