@@ -340,7 +340,7 @@ fn render_strimzi(
         topics.journey.clone(),
         6,
         130 * DAY_MS,
-        "validated events; retention beyond the 120-day eviction horizon, so a replay rebuilds every journey held",
+        "validated events; retention beyond the 120-day eviction horizon, so a replay rebuilds every journey held; deleted by age, never compacted (its records of batched events have no key)",
     ));
     topic_list.push((
         topics.dead_letter.clone(),
@@ -353,7 +353,7 @@ fn render_strimzi(
             .ok_or_else(|| format!("topic `{name}` cannot name a Kubernetes object"))?;
         let _ = write!(
             out,
-            "---\n# {why}\napiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata:\n  name: {object}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  topicName: {name}\n  partitions: {partitions}\n  replicas: 3\n  config:\n    retention.ms: {retention}\n    min.insync.replicas: 2\n"
+            "---\n# {why}\napiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata:\n  name: {object}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  topicName: {name}\n  partitions: {partitions}\n  replicas: 3\n  config:\n    cleanup.policy: delete\n    retention.ms: {retention}\n    min.insync.replicas: 2\n"
         );
     }
     let mut principals: Vec<&str> = Vec::new();
