@@ -12,11 +12,13 @@
 //! a task or does I/O.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
 use rdkafka::client::ClientContext;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::ProducerContext;
+use rdkafka::statistics::Statistics;
 use tracing::error;
 
 use crate::sources::TopicId;
@@ -142,21 +144,51 @@ impl InFlight {
     }
 }
 
-/// The ingest producer's context: delivery reports go to [`InFlight`].
-#[derive(Debug, Default)]
+/// The ingest producer's context: delivery reports go to [`InFlight`], and
+/// librdkafka's statistics (every 5 s) say how many partitions the journey
+/// topic has, without a request on the ingest loop.
+#[derive(Debug)]
 pub(crate) struct IngestDeliveries {
     in_flight: Mutex<InFlight>,
+    journey_topic: String,
+    /// The journey topic's partition count in the last statistics; 0
+    /// before they had one.
+    journey_partitions: AtomicI32,
 }
 
 impl IngestDeliveries {
+    pub(crate) fn new(journey_topic: &str) -> IngestDeliveries {
+        IngestDeliveries {
+            in_flight: Mutex::default(),
+            journey_topic: journey_topic.to_owned(),
+            journey_partitions: AtomicI32::new(0),
+        }
+    }
+
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
         self.in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// The journey topic's partition count, once statistics have told it.
+    pub(crate) fn journey_partitions(&self) -> Option<i32> {
+        Some(self.journey_partitions.load(Ordering::Relaxed)).filter(|count| *count > 0)
+    }
 }
 
-impl ClientContext for IngestDeliveries {}
+impl ClientContext for IngestDeliveries {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.journey_topic) else {
+            return;
+        };
+        // Partition -1 is librdkafka's "not yet assigned" queue.
+        let count = topic.partitions.keys().filter(|id| **id >= 0).count();
+        if let Ok(count @ 1..) = i32::try_from(count) {
+            self.journey_partitions.store(count, Ordering::Relaxed);
+        }
+    }
+}
 
 impl ProducerContext for IngestDeliveries {
     type DeliveryOpaque = Box<Delivered>;
@@ -286,6 +318,44 @@ mod tests {
             [((DISCHARGE, 0), 3)]
         );
         assert_eq!(in_flight.pending(), 0);
+    }
+
+    /// The journey topic's partition count comes from librdkafka's own
+    /// statistics of the producer (here every 100 ms, on the mock cluster).
+    #[test]
+    fn the_producer_statistics_give_the_journey_topics_partitions() {
+        use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+        let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("journey", 7, 1).expect("topic");
+        let producer: ThreadedProducer<IngestDeliveries> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .set("statistics.interval.ms", "100")
+            .create_with_context(IngestDeliveries::new("journey"))
+            .expect("producer");
+        assert_eq!(producer.context().journey_partitions(), None);
+        let delivered = Box::new(Delivered {
+            kind: OutputKind::Accepted,
+            sources: Vec::new(),
+        });
+        producer
+            .send(
+                BaseRecord::<(), str, _>::with_opaque_to("journey", delivered)
+                    .partition(0)
+                    .payload("x"),
+            )
+            .map_err(|(error, _)| error)
+            .expect("queued");
+        producer
+            .flush(std::time::Duration::from_secs(10))
+            .expect("flushed");
+        let started = std::time::Instant::now();
+        while producer.context().journey_partitions().is_none()
+            && started.elapsed() < std::time::Duration::from_secs(10)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(producer.context().journey_partitions(), Some(7));
+        assert_eq!(producer.context().lock().take().produced, [1, 0]);
     }
 
     #[test]

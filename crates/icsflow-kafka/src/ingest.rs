@@ -104,7 +104,7 @@ pub async fn run_ingest(
         let transactional_id = transactional_id(settings);
         let producer: ThreadedProducer<IngestDeliveries> = settings
             .transactional_producer_config(&transactional_id)
-            .create_with_context(IngestDeliveries::default())?;
+            .create_with_context(IngestDeliveries::new(&topics.journey))?;
         // Fences any earlier producer with the same id, and aborts what it
         // left open.
         tokio::task::block_in_place(|| producer.init_transactions(TRANSACTION_TIMEOUT))?;
@@ -116,7 +116,7 @@ pub async fn run_ingest(
     } else {
         settings
             .producer_config()
-            .create_with_context(IngestDeliveries::default())?
+            .create_with_context(IngestDeliveries::new(&topics.journey))?
     };
     let sources = PartnerTopics::new(topics, &metrics);
     let subscription = sources.subscription();
@@ -154,7 +154,7 @@ pub async fn run_ingest(
             biased;
             () = stopped(&mut shutdown) => break Ok(()),
             _ = store_tick.tick() => {
-                ingest.journey.ask_partitions(&producer);
+                ingest.journey.follow_partitions(&producer);
                 // Exactly once: a transaction left open by the last batch
                 // is committed once it is old enough, even when no record
                 // arrives.
@@ -719,9 +719,6 @@ impl Ingest<'_> {
 /// this many, well under the broker's default limit of 1 MB a record.
 const JOURNEY_RECORD_BYTES: usize = 64 * 1024;
 
-/// How often the journey topic's partition count is asked for again.
-const PARTITIONS_RECHECK: Duration = Duration::from_secs(60);
-
 /// The journey records being filled, one per journey partition: the events
 /// of a batch of partner records go out as one record per partition when
 /// the batch ends (or once a record is full), not one record per event.
@@ -731,8 +728,6 @@ struct JourneyBatches {
     /// event is a record of its own keyed by its pseudonym, which
     /// librdkafka's partitioner places where `partition_of` would.
     partitions: Option<i32>,
-    /// When the partition count was last asked for.
-    asked: Option<std::time::Instant>,
     /// By partition: the record being filled and whose outputs it carries.
     open: Vec<(JourneyBatch, Vec<Source>)>,
 }
@@ -742,22 +737,14 @@ impl JourneyBatches {
         JourneyBatches {
             topic: Arc::from(topic),
             partitions: None,
-            asked: None,
             open: Vec::new(),
         }
     }
 
-    /// Asks the broker for the journey topic's partition count, at most
-    /// every [`PARTITIONS_RECHECK`]; called between batches, when no
-    /// record is being filled.
+    /// Asks the broker for the journey topic's partition count: once, as
+    /// the role starts (later changes come from librdkafka's statistics,
+    /// [`JourneyBatches::follow_partitions`]).
     fn ask_partitions(&mut self, producer: &ThreadedProducer<IngestDeliveries>) {
-        if self
-            .asked
-            .is_some_and(|asked| asked.elapsed() < PARTITIONS_RECHECK)
-        {
-            return;
-        }
-        self.asked = Some(std::time::Instant::now());
         let topic = &*self.topic;
         let answer = tokio::task::block_in_place(|| {
             producer
@@ -776,30 +763,38 @@ impl JourneyBatches {
                 None
             }
         };
-        match (self.partitions, partitions) {
-            (known, asked) if known == asked => {}
-            (_, Some(count)) => {
-                info!(
-                    topic,
-                    partitions = count,
-                    "journey records batched per partition"
-                );
-                self.partitions = Some(count);
-                self.open.resize_with(count as usize, || {
-                    (
-                        JourneyBatch::with_capacity(JOURNEY_RECORD_BYTES),
-                        Vec::new(),
-                    )
-                });
-                self.open.truncate(count as usize);
-            }
-            // Keep batching on the last count known while the broker
-            // does not answer.
-            (Some(_), None) => {}
-            (None, None) => {
-                warn!(topic, "the journey topic's partition count is unknown (does it exist?): each event is produced as a record of its own until it is known");
+        match partitions {
+            Some(count) => self.set_partitions(count),
+            None => {
+                warn!(topic, "the journey topic's partition count is unknown (does it exist?): each event is produced as a record of its own until librdkafka's statistics give it");
             }
         }
+    }
+
+    /// Takes a partition count from librdkafka's statistics when it
+    /// changed; called between batches, when no record is being filled.
+    fn follow_partitions(&mut self, producer: &ThreadedProducer<IngestDeliveries>) {
+        if let Some(count) = producer.context().journey_partitions() {
+            if self.partitions != Some(count) {
+                self.set_partitions(count);
+            }
+        }
+    }
+
+    fn set_partitions(&mut self, count: i32) {
+        info!(
+            topic = &*self.topic,
+            partitions = count,
+            "journey records batched per partition"
+        );
+        self.partitions = Some(count);
+        self.open.resize_with(count as usize, || {
+            (
+                JourneyBatch::with_capacity(JOURNEY_RECORD_BYTES),
+                Vec::new(),
+            )
+        });
+        self.open.truncate(count as usize);
     }
 
     /// Adds a validated event to its partition's record, sending the record
