@@ -95,7 +95,8 @@ fn decode_checked(
     // feed's schema; a line with none is read as it is.
     let converted;
     let line = if may_hold_iso_dates(line) {
-        let mut value: serde_json::Value = serde_json::from_str(line).map_err(shape_rejection)?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(line).map_err(|error| shape_rejection(feed, error))?;
         iso_to_epochs(current_schema(feed), &mut value).map_err(|detail| JsonRejection {
             rejection: Rejection::new(
                 RejectReason::InvalidField,
@@ -110,13 +111,13 @@ fn decode_checked(
     };
     let event = match feed {
         Feed::Discharge => serde_json::from_str::<DischargeRecord<'_>>(line)
-            .map_err(shape_rejection)?
+            .map_err(|error| shape_rejection(feed, error))?
             .into_event(policy)?,
         Feed::SocialCare => serde_json::from_str::<SocialCareRecord<'_>>(line)
-            .map_err(shape_rejection)?
+            .map_err(|error| shape_rejection(feed, error))?
             .into_event(policy)?,
         Feed::PrimaryCare => serde_json::from_str::<PrimaryCareRecord<'_>>(line)
-            .map_err(shape_rejection)?
+            .map_err(|error| shape_rejection(feed, error))?
             .into_event(policy)?,
     };
     Ok(event)
@@ -182,22 +183,85 @@ fn to_json(record: &AnyRecord<'_>) -> String {
     encoded.expect("wire records always serialise to JSON")
 }
 
-fn shape_rejection(error: serde_json::Error) -> JsonRejection {
+fn shape_rejection(feed: Feed, error: serde_json::Error) -> JsonRejection {
     use serde_json::error::Category;
     let rejection = match error.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
             Rejection::new(RejectReason::Malformed, "the line is not one JSON object")
         }
-        Category::Data => Rejection::new(
-            RejectReason::Malformed,
-            "the JSON object does not match the feed's schema",
-        ),
+        Category::Data => match unknown_symbol_field(feed, &error) {
+            Some(field) => Rejection::in_field(
+                RejectReason::InvalidField,
+                field,
+                "the value is not a symbol of the field's code list (the data dictionary lists them)",
+            ),
+            None => Rejection::new(
+                RejectReason::Malformed,
+                "the JSON object does not match the feed's schema",
+            ),
+        },
     };
     // serde_json's message names the field or symbol at fault and where;
     // `decode_json` withholds it if it quotes an NHS number.
     JsonRejection {
         rejection,
         detail: Some(error.to_string()),
+    }
+}
+
+/// The field at fault when serde refused a code that is not in its list:
+/// its message names the code list, not the field (serde keeps no path), so
+/// the field is the one of `feed`'s current schema whose type is that list.
+fn unknown_symbol_field(feed: Feed, error: &serde_json::Error) -> Option<&'static str> {
+    let message = error.to_string();
+    let list = message
+        .strip_prefix("unknown symbol of ")?
+        .split_whitespace()
+        .next()?;
+    field_of_enum(current_schema(feed), list)
+}
+
+/// The first field, anywhere in `schema`, whose type is the enum `name`
+/// (defined there, referred to by name, or a branch of a union).
+fn field_of_enum(schema: &'static serde_json::Value, name: &str) -> Option<&'static str> {
+    use serde_json::Value;
+    fn is_enum(schema: &Value, name: &str) -> bool {
+        let named = |full: &str| full.rsplit('.').next() == Some(name);
+        match schema {
+            Value::String(reference) => named(reference),
+            Value::Array(branches) => branches.iter().any(|branch| is_enum(branch, name)),
+            Value::Object(object) => {
+                object.get("type").and_then(Value::as_str) == Some("enum")
+                    && object
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(named)
+            }
+            _ => false,
+        }
+    }
+    match schema {
+        Value::Array(branches) => branches
+            .iter()
+            .find_map(|branch| field_of_enum(branch, name)),
+        Value::Object(object) => match object.get("type") {
+            Some(Value::String(kind)) if kind == "record" => {
+                object.get("fields")?.as_array()?.iter().find_map(|field| {
+                    let field_type = field.get("type")?;
+                    if is_enum(field_type, name) {
+                        field.get("name")?.as_str()
+                    } else {
+                        field_of_enum(field_type, name)
+                    }
+                })
+            }
+            Some(Value::String(kind)) if kind == "array" => {
+                field_of_enum(object.get("items")?, name)
+            }
+            Some(inner @ (Value::Object(_) | Value::Array(_))) => field_of_enum(inner, name),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -42,8 +42,11 @@ fn the_json_form_uses_symbols_and_the_branch_name() {
 #[test]
 fn a_line_of_another_feed_or_with_unknown_fields_is_refused_with_the_field_named() {
     let admitted = encode_json(&one_event_of_each_type()[0]);
+    // Read as another feed's line, its event type is not in that feed's
+    // list.
     let wrong_feed = decode_json(Feed::SocialCare, &admitted, &policy()).expect_err("refused");
-    assert_eq!(wrong_feed.rejection.reason, RejectReason::Malformed);
+    assert_eq!(wrong_feed.rejection.reason, RejectReason::InvalidField);
+    assert_eq!(wrong_feed.rejection.field, Some("event_type"));
 
     let extra = admitted.replacen('{', r#"{"nhs_flag":true,"#, 1);
     let refused = decode_json(Feed::Discharge, &extra, &policy()).expect_err("refused");
@@ -57,10 +60,24 @@ fn a_line_of_another_feed_or_with_unknown_fields_is_refused_with_the_field_named
         "{refused}"
     );
 
+    // A code not in its list: the field is named (serde names only the
+    // code list, and the field is found in the schema).
     let unknown_symbol = admitted.replace("EMERGENCY_ACCIDENT_AND_EMERGENCY", "A_AND_E");
     let refused = decode_json(Feed::Discharge, &unknown_symbol, &policy()).expect_err("refused");
-    assert_eq!(refused.rejection.reason, RejectReason::Malformed);
+    assert_eq!(refused.rejection.reason, RejectReason::InvalidField);
+    assert_eq!(refused.rejection.field, Some("admission_method"));
     assert!(refused.to_string().contains("AdmissionMethod"), "{refused}");
+    let discharged = one_event_of_each_type()
+        .into_iter()
+        .find(|event| encode_json(event).contains("\"Discharged\""))
+        .map(|event| encode_json(&event))
+        .expect("a discharge");
+    let unknown_destination = discharged.replace("USUAL_PLACE_OF_RESIDENCE", "SOMEWHERE");
+    assert_ne!(unknown_destination, discharged);
+    let refused =
+        decode_json(Feed::Discharge, &unknown_destination, &policy()).expect_err("refused");
+    assert_eq!(refused.rejection.reason, RejectReason::InvalidField);
+    assert_eq!(refused.rejection.field, Some("destination"));
 
     let truncated = &admitted[..admitted.len() / 2];
     let refused = decode_json(Feed::Discharge, truncated, &policy()).expect_err("refused");

@@ -672,8 +672,10 @@ fn publish_reads_version_1_lines_and_every_destination_code() {
         &(unknown + "\n"),
     );
     assert_ne!(output.status.code(), Some(0));
+    // The field is named, and the code list in the detail.
     assert!(
-        text(&output.stderr).contains("unknown symbol of DischargeDestination"),
+        text(&output.stderr).contains("invalid_field in field destination")
+            && text(&output.stderr).contains("unknown symbol of DischargeDestination"),
         "{}",
         text(&output.stderr)
     );
