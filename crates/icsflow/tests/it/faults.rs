@@ -973,10 +973,27 @@ fn exactly_once_ingest_killed_mid_stream_leaves_one_outcome_per_record() {
         }
         counts
     };
-    assert_eq!(
+    let (found, expected) = (
         counts(&mut journey.iter()),
         counts(&mut truth.events.iter()),
-        "one journey event per good partner record, none repeated"
+    );
+    let differing: Vec<(u128, usize, usize)> = found
+        .keys()
+        .chain(expected.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|id| {
+            (
+                *id,
+                found.get(id).copied().unwrap_or(0),
+                expected.get(id).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, found, expected)| found != expected)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "one journey event per good partner record, none repeated; (event id, on the journey topic, in the partner records): {differing:?}"
     );
     let repeated: Vec<_> = dead_letters(&broker)
         .into_iter()
