@@ -135,7 +135,7 @@ pub async fn run_ingest(
             .map(|topic| metrics.produced.with_label_values(&["ingest", topic])),
         metrics: &metrics,
         freshness: Freshness::default(),
-        dead_letter: Arc::from(topics.dead_letter.as_str()),
+        dead_letter: topics.dead_letter.clone(),
         journey: JourneyBatches::new(&topics.journey),
         summary: IngestSummary::default(),
         lookups: Lookups::new(decoder.registry().cloned()),
@@ -407,7 +407,7 @@ struct Ingest<'a> {
     produced: [icsflow_telemetry::IntCounter; 2],
     metrics: &'a PipelineMetrics,
     freshness: Freshness,
-    dead_letter: Arc<str>,
+    dead_letter: String,
     /// The journey records being filled.
     journey: JourneyBatches,
     summary: IngestSummary,
@@ -723,7 +723,7 @@ const JOURNEY_RECORD_BYTES: usize = 64 * 1024;
 /// of a batch of partner records go out as one record per partition when
 /// the batch ends (or once a record is full), not one record per event.
 struct JourneyBatches {
-    topic: Arc<str>,
+    topic: String,
     /// The journey topic's partition count, when known. Until it is, each
     /// event is a record of its own keyed by its pseudonym, which
     /// librdkafka's partitioner places where `partition_of` would.
@@ -735,7 +735,7 @@ struct JourneyBatches {
 impl JourneyBatches {
     fn new(topic: &str) -> JourneyBatches {
         JourneyBatches {
-            topic: Arc::from(topic),
+            topic: topic.to_owned(),
             partitions: None,
             open: Vec::new(),
         }
@@ -745,7 +745,7 @@ impl JourneyBatches {
     /// the role starts (later changes come from librdkafka's statistics,
     /// [`JourneyBatches::follow_partitions`]).
     fn ask_partitions(&mut self, producer: &ThreadedProducer<IngestDeliveries>) {
-        let topic = &*self.topic;
+        let topic = self.topic.as_str();
         let answer = tokio::task::block_in_place(|| {
             producer
                 .client()
@@ -783,18 +783,18 @@ impl JourneyBatches {
 
     fn set_partitions(&mut self, count: i32) {
         info!(
-            topic = &*self.topic,
+            topic = self.topic,
             partitions = count,
             "journey records batched per partition"
         );
         self.partitions = Some(count);
+        // Grows or shrinks: called only when every record was sent.
         self.open.resize_with(count as usize, || {
             (
                 JourneyBatch::with_capacity(JOURNEY_RECORD_BYTES),
                 Vec::new(),
             )
         });
-        self.open.truncate(count as usize);
     }
 
     /// Adds a validated event to its partition's record, sending the record
@@ -806,8 +806,7 @@ impl JourneyBatches {
         source: Source,
     ) -> Result<(), RoleError> {
         let Some(partitions) = self.partitions else {
-            let mut record = JourneyBatch::default();
-            record.push(event);
+            let payload = crate::journey_record::encode(event);
             let key = event.envelope.patient.hex();
             let delivered = Box::new(Delivered {
                 kind: OutputKind::Accepted,
@@ -815,7 +814,7 @@ impl JourneyBatches {
             });
             let record = BaseRecord::with_opaque_to(&self.topic, delivered)
                 .key(key.as_str())
-                .payload(record.as_bytes());
+                .payload(payload.as_slice());
             return send_with_backpressure(producer, record).await;
         };
         let partition = partition_of(&event.envelope.patient, partitions) as usize;
