@@ -94,6 +94,12 @@ impl KafkaSettings {
         // transaction's markers; librdkafka retries that after this pause
         // (100 ms by default, which would cap every transaction at it).
         config.set("retry.backoff.ms", "10");
+        // A transaction left open by a crashed process holds back every
+        // `read_committed` reader of its partitions (join among them) until
+        // the broker aborts it after this long. Each transaction lasts
+        // about 100 ms, so librdkafka's 60 s default only lengthens that
+        // stall; 10 s is Kafka Streams' choice for the same reason.
+        config.set("transaction.timeout.ms", "10000");
         // The passthrough still wins, as in every other client.
         for (key, value) in &self.librdkafka {
             config.set(key, value);

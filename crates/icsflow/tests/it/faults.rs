@@ -679,6 +679,29 @@ fn dead_letters_once_there_are(broker: &TestKafka, count: usize) -> Vec<Record> 
     }
 }
 
+/// Prints what each ingest process logged about its group membership and
+/// its transactions, in order, for diagnosing a repeated outcome.
+fn print_transaction_story(logs: &[std::path::PathBuf]) {
+    for (number, log) in logs.iter().enumerate() {
+        println!("ingest process {number} ({}):", log.display());
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines().filter(|line| {
+            [
+                "rebalance",
+                "partitions",
+                "transaction",
+                "WARN",
+                "ERROR",
+                "started",
+            ]
+            .iter()
+            .any(|word| line.contains(word))
+        }) {
+            println!("  {line}");
+        }
+    }
+}
+
 /// `bytes` with the Avro string `old` replaced by `new` (length prefix
 /// included), or `None` when `old` is not a string of the record.
 fn with_string_replaced(bytes: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
@@ -949,6 +972,8 @@ fn exactly_once_ingest_killed_mid_stream_leaves_one_outcome_per_record() {
     let mut ingest = Role::start_with("ingest", &broker, &exactly_once);
     let join = Role::start("join", &broker);
     let stream = stream(&broker, 26, 20);
+    // Every ingest process's log, for the story of a failure.
+    let mut logs = vec![ingest.log.clone()];
     for pause in [3, 4, 3] {
         let pause = jittered(Duration::from_secs(pause));
         std::thread::sleep(pause);
@@ -957,6 +982,7 @@ fn exactly_once_ingest_killed_mid_stream_leaves_one_outcome_per_record() {
             &mut ingest,
             Role::start_with("ingest", &broker, &exactly_once),
         ));
+        logs.push(ingest.log.clone());
     }
     finish(stream);
     assert_nothing_lost("exactly once, after SIGKILLs", &broker, &[&join]);
@@ -991,14 +1017,17 @@ fn exactly_once_ingest_killed_mid_stream_leaves_one_outcome_per_record() {
         })
         .filter(|(_, found, expected)| found != expected)
         .collect();
-    assert!(
-        differing.is_empty(),
-        "one journey event per good partner record, none repeated; (event id, on the journey topic, in the partner records): {differing:?}"
-    );
     let repeated: Vec<_> = dead_letters(&broker)
         .into_iter()
         .filter(|(_, (_, copies))| *copies > 1)
         .collect();
+    if !differing.is_empty() || !repeated.is_empty() {
+        print_transaction_story(&logs);
+    }
+    assert!(
+        differing.is_empty(),
+        "one journey event per good partner record, none repeated; (event id, on the journey topic, in the partner records): {differing:?}"
+    );
     assert!(repeated.is_empty(), "dead letters repeated: {repeated:?}");
     let log = std::fs::read_to_string(&ingest.log).expect("ingest log");
     assert!(log.contains("exactly-once delivery"), "{log}");
