@@ -203,7 +203,15 @@ fn kafka_settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
         group_instance_id: None,
         ingest_delivery: icsflow_kafka::IngestDelivery::default(),
         session_timeout_ms: 6000,
-        librdkafka: Default::default(),
+        // `BENCH_LIBRDKAFKA=key=value,key=value` passes settings to every
+        // client of the roles, as `kafka.librdkafka` does: an A/B run of a
+        // tuning without a rebuild.
+        librdkafka: std::env::var("BENCH_LIBRDKAFKA")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect(),
     }
 }
 

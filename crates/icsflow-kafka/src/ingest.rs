@@ -103,7 +103,7 @@ pub async fn run_ingest(
     let producer: ThreadedProducer<IngestDeliveries> = if exactly_once {
         let transactional_id = transactional_id(settings);
         let producer: ThreadedProducer<IngestDeliveries> = settings
-            .transactional_producer_config(&transactional_id)
+            .ingest_producer_config(Some(&transactional_id))
             .create_with_context(IngestDeliveries::new(&topics.journey))?;
         // Fences any earlier producer with the same id, and aborts what it
         // left open.
@@ -115,7 +115,7 @@ pub async fn run_ingest(
         producer
     } else {
         settings
-            .producer_config()
+            .ingest_producer_config(None)
             .create_with_context(IngestDeliveries::new(&topics.journey))?
     };
     let sources = PartnerTopics::new(topics, &metrics);

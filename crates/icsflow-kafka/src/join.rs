@@ -257,6 +257,11 @@ pub async fn run_join(
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
         ("enable.partition.eof", "false"),
+        // A fetch waits for 64 KiB (or `fetch.wait.max.ms`, 20 ms) instead
+        // of returning with the first journey record: while ingest
+        // produces, that was thousands of small fetches a second, each
+        // costing the broker as much as a full one (BENCHMARKS.md).
+        ("fetch.min.bytes", "65536"),
     ]);
     let consumer: Arc<StreamConsumer<RoleContext>> = Arc::new(config.create_with_context(context)?);
     consumer.subscribe(&[topics.journey.as_str()])?;
