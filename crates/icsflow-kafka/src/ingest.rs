@@ -545,7 +545,14 @@ impl Ingest<'_> {
         // Read the aborted batch again from its first records, on the
         // partitions still owned (a revoked one is read by its next owner
         // from the committed offset).
-        warn!(%error, partitions = first.len(), "transaction aborted; reading its batch again");
+        if revoked_meanwhile {
+            info!(
+                partitions = first.len(),
+                "partitions were revoked while the transaction was open: aborted, and read again where still owned"
+            );
+        } else {
+            warn!(%error, partitions = first.len(), "transaction aborted; reading its batch again");
+        }
         let owned = consumer.assignment().unwrap_or_default();
         for ((source, partition), offset) in first {
             let topic = self.sources.name(source);

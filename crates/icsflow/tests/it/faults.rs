@@ -679,6 +679,92 @@ fn dead_letters_once_there_are(broker: &TestKafka, count: usize) -> Vec<Record> 
     }
 }
 
+/// Exactly-once ingest, scaled from one replica to two and back mid-stream
+/// (the second takes partitions from the first while its transactions are
+/// open; then the first leaves on SIGTERM), leaves every partner record
+/// exactly one outcome in the committed data.
+#[test]
+fn exactly_once_ingest_scaled_from_one_to_two_to_one_mid_stream_leaves_one_outcome_per_record() {
+    let broker = broker_with_topics();
+    let exactly_once = [("ICSFLOW__INGEST__DELIVERY", "exactly_once")];
+    let first = Role::start_with("ingest", &broker, &exactly_once);
+    let join = Role::start("join", &broker);
+    let stream = stream(&broker, 27, 20);
+    std::thread::sleep(jittered(Duration::from_secs(4)));
+    let second = Role::start_with("ingest", &broker, &exactly_once);
+    let logs = [first.log.clone(), second.log.clone()];
+    // Ready once it owns partitions: the first has given some up.
+    eventually(
+        "the second ingest owning partitions",
+        Duration::from_secs(60),
+        || second.get("/readyz").0 == 200,
+    );
+    std::thread::sleep(jittered(Duration::from_secs(3)));
+    assert_eq!(first.signal("-TERM").code(), Some(0), "the first leaves");
+    finish(stream);
+    assert_nothing_lost("exactly once, 1 → 2 → 1 ingest replicas", &broker, &[&join]);
+    assert_one_outcome_per_record(&broker, &logs);
+    // The first gave partitions up while it ran, not only as it stopped.
+    let log = std::fs::read_to_string(&logs[0]).expect("first ingest's log");
+    let stopped = log
+        .find("ingest stopped")
+        .expect("the first ingest stopped");
+    assert!(
+        log[..stopped].contains("event=Revoked"),
+        "the first ingest gave no partition up while running: {log}"
+    );
+    assert_eq!(join.interrupt().code(), Some(0));
+    assert_eq!(second.interrupt().code(), Some(0));
+}
+
+/// Every good partner record is exactly one event on the journey topic
+/// (the stream re-sends some events on purpose, so each id's count is
+/// compared with the partner records'), and every bad one exactly one dead
+/// letter; on failure, the ingest processes' logs tell the story.
+fn assert_one_outcome_per_record(broker: &TestKafka, logs: &[std::path::PathBuf]) {
+    // `read_whole_topic` reads committed records only (librdkafka's
+    // default isolation level), as every icsflow reader does.
+    let truth = truth(broker);
+    let journey = journey_events(broker);
+    let counts = |events: &mut dyn Iterator<Item = &Event>| {
+        let mut counts: BTreeMap<u128, usize> = BTreeMap::new();
+        for event in events {
+            *counts.entry(event.envelope.event_id.as_u128()).or_default() += 1;
+        }
+        counts
+    };
+    let (found, expected) = (
+        counts(&mut journey.iter()),
+        counts(&mut truth.events.iter()),
+    );
+    let differing: Vec<(u128, usize, usize)> = found
+        .keys()
+        .chain(expected.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|id| {
+            (
+                *id,
+                found.get(id).copied().unwrap_or(0),
+                expected.get(id).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, found, expected)| found != expected)
+        .collect();
+    let repeated: Vec<_> = dead_letters(broker)
+        .into_iter()
+        .filter(|(_, (_, copies))| *copies > 1)
+        .collect();
+    if !differing.is_empty() || !repeated.is_empty() {
+        print_transaction_story(logs);
+    }
+    assert!(
+        differing.is_empty(),
+        "one journey event per good partner record, none repeated; (event id, on the journey topic, in the partner records): {differing:?}"
+    );
+    assert!(repeated.is_empty(), "dead letters repeated: {repeated:?}");
+}
+
 /// Prints what each ingest process logged about its group membership and
 /// its transactions, in order, for diagnosing a repeated outcome.
 fn print_transaction_story(logs: &[std::path::PathBuf]) {
@@ -986,49 +1072,7 @@ fn exactly_once_ingest_killed_mid_stream_leaves_one_outcome_per_record() {
     }
     finish(stream);
     assert_nothing_lost("exactly once, after SIGKILLs", &broker, &[&join]);
-    // `read_whole_topic` reads committed records only (librdkafka's
-    // default isolation level), as every icsflow reader does.
-    let truth = truth(&broker);
-    let journey = journey_events(&broker);
-    // The stream re-sends some events on purpose, so ids repeat in the
-    // truth too: what is compared is each id's count.
-    let counts = |events: &mut dyn Iterator<Item = &Event>| {
-        let mut counts: BTreeMap<u128, usize> = BTreeMap::new();
-        for event in events {
-            *counts.entry(event.envelope.event_id.as_u128()).or_default() += 1;
-        }
-        counts
-    };
-    let (found, expected) = (
-        counts(&mut journey.iter()),
-        counts(&mut truth.events.iter()),
-    );
-    let differing: Vec<(u128, usize, usize)> = found
-        .keys()
-        .chain(expected.keys())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(|id| {
-            (
-                *id,
-                found.get(id).copied().unwrap_or(0),
-                expected.get(id).copied().unwrap_or(0),
-            )
-        })
-        .filter(|(_, found, expected)| found != expected)
-        .collect();
-    let repeated: Vec<_> = dead_letters(&broker)
-        .into_iter()
-        .filter(|(_, (_, copies))| *copies > 1)
-        .collect();
-    if !differing.is_empty() || !repeated.is_empty() {
-        print_transaction_story(&logs);
-    }
-    assert!(
-        differing.is_empty(),
-        "one journey event per good partner record, none repeated; (event id, on the journey topic, in the partner records): {differing:?}"
-    );
-    assert!(repeated.is_empty(), "dead letters repeated: {repeated:?}");
+    assert_one_outcome_per_record(&broker, &logs);
     let log = std::fs::read_to_string(&ingest.log).expect("ingest log");
     assert!(log.contains("exactly-once delivery"), "{log}");
     assert_eq!(join.interrupt().code(), Some(0));
