@@ -767,7 +767,7 @@ async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter)
         health.caught_up() && applied(&metrics) >= journey_events as u64
     })
     .await;
-    match (replayed, first) {
+    let replay_rate = match (replayed, first) {
         (Some(_), Some(first)) => {
             let elapsed = first.wall.elapsed();
             let rate = journey_events as f64 / elapsed.as_secs_f64();
@@ -777,9 +777,54 @@ async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter)
                 raw_journey.seconds,
                 first.describe(meter, journey_events)
             );
+            Some(rate)
         }
-        _ => println!("  replay did not finish ({} applied)", applied(&metrics)),
-    }
+        _ => {
+            println!("  replay did not finish ({} applied)", applied(&metrics));
+            None
+        }
+    };
     let _ = stop.send(true);
     let _ = replay.await;
+    let (events, seconds) = engine_alone(bootstrap, journey_records).await;
+    let rate = events as f64 / seconds.max(1e-9);
+    println!(
+        "  engine alone, the same records decoded and applied from memory on one thread: {events} events in {seconds:.2} s, {rate:.0} events/s; replay reached {}",
+        replay_rate.map_or("-".to_owned(), |replay| format!("{:.0}% of it", 100.0 * replay / rate))
+    );
+}
+
+/// What replay would reach if Kafka cost nothing: the journey topic's
+/// records read into memory first (not timed), then decoded and applied to
+/// one engine per partition on this thread, as join's apply thread does
+/// without its lock and counters. Returns the events applied and the
+/// seconds it took.
+async fn engine_alone(bootstrap: &str, records: usize) -> (usize, f64) {
+    let consumer = stream_consumer(bootstrap, "engine-alone", &["journey"]);
+    let mut messages = consumer.stream();
+    let mut payloads: Vec<(i32, Vec<u8>)> = Vec::with_capacity(records);
+    while payloads.len() < records {
+        match tokio::time::timeout(Duration::from_secs(10), next(&mut messages)).await {
+            Ok(Some(Ok(message))) => payloads.push((
+                message.partition(),
+                message.payload().unwrap_or_default().to_vec(),
+            )),
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    drop(messages);
+    let mut engines: std::collections::BTreeMap<i32, icsflow_engine::Engine> = Default::default();
+    let started = Instant::now();
+    let mut events = 0;
+    for (partition, payload) in &payloads {
+        let engine = engines
+            .entry(*partition)
+            .or_insert_with(|| icsflow_engine::Engine::new(EngineConfig::default()));
+        for event in icsflow_kafka::decode_journey_record(payload).unwrap_or_default() {
+            engine.apply(&event);
+            events += 1;
+        }
+    }
+    (events, started.elapsed().as_secs_f64())
 }

@@ -1047,3 +1047,35 @@ impl Freshness {
         entry
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(group_instance_id: Option<&str>) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: "127.0.0.1:9092".to_owned(),
+            ingest_group_id: "icsflow-ingest".to_owned(),
+            join_group_id: "icsflow-join".to_owned(),
+            session_timeout_ms: 6000,
+            group_instance_id: group_instance_id.map(str::to_owned),
+            ingest_delivery: IngestDelivery::ExactlyOnce,
+            librdkafka: Default::default(),
+        }
+    }
+
+    /// With static membership a restarted replica has its former self's
+    /// transactional id, so starting it fences that self and aborts what it
+    /// left open; without, each process has its own.
+    #[test]
+    fn a_replica_with_static_membership_keeps_its_transactional_id() {
+        let replica = settings(Some("ingest-0"));
+        assert_eq!(transactional_id(&replica), "icsflow-ingest-ingest-0");
+        assert_eq!(transactional_id(&replica), transactional_id(&replica));
+        let dynamic = transactional_id(&settings(None));
+        assert!(
+            dynamic.starts_with(&format!("icsflow-ingest-{}-", std::process::id())),
+            "{dynamic}"
+        );
+    }
+}

@@ -757,6 +757,24 @@ fn assert_one_outcome_per_record(broker: &TestKafka, logs: &[std::path::PathBuf]
         .collect();
     if !differing.is_empty() || !repeated.is_empty() {
         print_transaction_story(logs);
+        // Where the differing events sit: one transaction's records are
+        // adjacent on each partition; a stray repeat is not.
+        let ids: BTreeSet<u128> = differing.iter().map(|(id, _, _)| *id).collect();
+        for record in read_whole_topic(broker, &broker.journey) {
+            let events = icsflow_kafka::decode_journey_record(&record.payload).unwrap_or_default();
+            let here = events
+                .iter()
+                .filter(|event| ids.contains(&event.envelope.event_id.as_u128()))
+                .count();
+            if here > 0 {
+                println!(
+                    "journey partition {} offset {}: {here} of its {} events differ",
+                    record.partition,
+                    record.offset,
+                    events.len()
+                );
+            }
+        }
     }
     assert!(
         differing.is_empty(),
