@@ -91,7 +91,7 @@ impl KafkaSettings {
     ///
     /// librdkafka sends one produce request per partition, and the broker's
     /// cost is per request more than per byte: at a 5 ms linger ingest sent
-    /// 640-740 requests a second for 6-9 k journey records, three to four
+    /// 610-740 requests a second for 4-10 k journey records, three to four
     /// times the requests of a copier moving 650 k records a second.
     /// Waiting 20 ms fills each request with more (BENCHMARKS.md), at the
     /// cost of up to 20 ms of latency, well inside the 250 ms target.

@@ -43,7 +43,12 @@ impl Record {
 /// Every event on the journey topic, from the start to the end seen now
 /// (a journey record carries a batch of them).
 pub(crate) fn journey_events(broker: &TestKafka) -> Vec<Event> {
-    read_whole_topic(broker, &broker.journey)
+    events_of(&read_whole_topic(broker, &broker.journey))
+}
+
+/// The events these journey records hold, in order.
+fn events_of(records: &[Record]) -> Vec<Event> {
+    records
         .iter()
         .flat_map(|record| {
             icsflow_kafka::decode_journey_record(&record.payload).expect("a journey record")
@@ -725,7 +730,8 @@ fn assert_one_outcome_per_record(broker: &TestKafka, logs: &[std::path::PathBuf]
     // `read_whole_topic` reads committed records only (librdkafka's
     // default isolation level), as every icsflow reader does.
     let truth = truth(broker);
-    let journey = journey_events(broker);
+    let records = read_whole_topic(broker, &broker.journey);
+    let journey = events_of(&records);
     let counts = |events: &mut dyn Iterator<Item = &Event>| {
         let mut counts: BTreeMap<u128, usize> = BTreeMap::new();
         for event in events {
@@ -760,7 +766,7 @@ fn assert_one_outcome_per_record(broker: &TestKafka, logs: &[std::path::PathBuf]
         // Where the differing events sit: one transaction's records are
         // adjacent on each partition; a stray repeat is not.
         let ids: BTreeSet<u128> = differing.iter().map(|(id, _, _)| *id).collect();
-        for record in read_whole_topic(broker, &broker.journey) {
+        for record in &records {
             let events = icsflow_kafka::decode_journey_record(&record.payload).unwrap_or_default();
             let here = events
                 .iter()
