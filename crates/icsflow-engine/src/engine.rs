@@ -87,6 +87,18 @@ pub struct Engine {
     scratch_before: Vec<(MetricKey, Contribution)>,
     scratch_after: Vec<(MetricKey, Contribution)>,
     scratch: Scratch,
+    /// Set between [`Engine::defer`] and [`Engine::settle`].
+    deferred: Option<Deferred>,
+}
+
+/// Journeys changed while derivation is deferred.
+#[derive(Debug, Default)]
+struct Deferred {
+    /// Each journey touched, once, in the order first touched.
+    touched: Vec<Pseudonym>,
+    /// What a journey held before it was first touched contributed (the
+    /// series still hold it); none for a journey that began since.
+    before: FastMap<Pseudonym, Vec<(MetricKey, Contribution)>>,
 }
 
 impl Engine {
@@ -103,8 +115,9 @@ impl Engine {
     }
 
     /// Adds one validated event to its patient's journey and moves every
-    /// metric it changes. Costs time proportional to that patient's events,
-    /// not to the number of patients.
+    /// metric it changes (unless deriving is deferred: [`Engine::defer`]).
+    /// Costs time proportional to that patient's events, not to the number
+    /// of patients.
     pub fn apply(&mut self, event: &Event) -> Applied {
         let envelope = &event.envelope;
         let id = event_key(envelope.source_organisation, envelope.event_id);
@@ -171,12 +184,24 @@ impl Engine {
         let journey = self.journeys.entry(envelope.patient).or_default();
 
         self.scratch_before.clear();
-        derive(
-            journey,
-            &self.tables,
-            &mut self.scratch,
-            &mut self.scratch_before,
-        );
+        match &mut self.deferred {
+            None => derive(
+                journey,
+                &self.tables,
+                &mut self.scratch,
+                &mut self.scratch_before,
+            ),
+            Some(deferred) if !journey.deferred => {
+                journey.deferred = true;
+                deferred.touched.push(envelope.patient);
+                if !journey.events.is_empty() {
+                    let mut before = Vec::new();
+                    derive(journey, &self.tables, &mut self.scratch, &mut before);
+                    deferred.before.insert(envelope.patient, before);
+                }
+            }
+            Some(_) => {}
+        }
 
         if replaces {
             journey.remove(id);
@@ -195,26 +220,76 @@ impl Engine {
             journey.add_correction(event_key(envelope.source_organisation, corrected), id);
         }
 
-        self.scratch_after.clear();
-        derive(
-            journey,
-            &self.tables,
-            &mut self.scratch,
-            &mut self.scratch_after,
-        );
-        apply_difference(
-            &mut self.series,
-            &mut self.scratch_before,
-            &mut self.scratch_after,
-        );
+        if !journey.deferred {
+            rederive(
+                journey,
+                &self.tables,
+                &mut self.scratch,
+                &mut self.series,
+                &mut self.scratch_before,
+                &mut self.scratch_after,
+            );
+        }
         self.statistics.applied += 1;
         Applied::Applied
     }
 
+    /// Defers deriving until [`Engine::settle`]: from now on, applying an
+    /// event only stores it, and each journey touched is derived once when
+    /// settling instead of twice per event. A replay applies a journey's
+    /// events one after another, so this makes a rebuild cost one
+    /// derivation per journey rather than two per event.
+    ///
+    /// Until settled, [`Engine::metrics`] shows every journey touched since
+    /// as it was before its first touch (a journey begun since, not at
+    /// all). Deciding duplicates, corrections and re-sends does not derive,
+    /// so what is applied, and every metric's value once settled, is what
+    /// applying without deferring gives. (Only a series that passing states
+    /// alone touched, 0 by the end, is not held at all.)
+    pub fn defer(&mut self) {
+        self.deferred.get_or_insert_with(Deferred::default);
+    }
+
+    /// Whether derivation is deferred (between [`Engine::defer`] and
+    /// [`Engine::settle`]).
+    pub fn is_deferred(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// Derives every journey touched since [`Engine::defer`] and moves the
+    /// series by what changed; events applied from now on are derived as
+    /// they come. Does nothing when nothing is deferred.
+    pub fn settle(&mut self) {
+        let Some(Deferred {
+            touched,
+            mut before,
+        }) = self.deferred.take()
+        else {
+            return;
+        };
+        for patient in touched {
+            let Some(journey) = self.journeys.get_mut(&patient) else {
+                debug_assert!(false, "a touched journey is held until settled");
+                continue;
+            };
+            journey.deferred = false;
+            rederive(
+                journey,
+                &self.tables,
+                &mut self.scratch,
+                &mut self.series,
+                &mut before.remove(&patient).unwrap_or_default(),
+                &mut self.scratch_after,
+            );
+        }
+    }
+
     /// Evicts journeys with no open spell whose last event is older than the
     /// horizon as of `as_of`, keeping their settled contributions as
-    /// constants. Returns how many were evicted.
+    /// constants. Returns how many were evicted. Settles first (see
+    /// [`Engine::settle`]): a journey is judged on what it derives now.
     pub fn evict(&mut self, as_of: Timestamp) -> usize {
+        self.settle();
         let horizon = engine_day(as_of) - self.config.eviction_horizon_days;
         self.horizon_day = Some(self.horizon_day.map_or(horizon, |known| known.max(horizon)));
         let candidates: Vec<Pseudonym> = self
@@ -309,6 +384,21 @@ impl Engine {
     pub fn config(&self) -> EngineConfig {
         self.config
     }
+}
+
+/// Derives `journey` into `after` and moves the series from what it
+/// contributed, `before`, to that.
+fn rederive(
+    journey: &Journey,
+    tables: &Tables,
+    scratch: &mut Scratch,
+    series: &mut FastMap<MetricKey, Series>,
+    before: &mut [(MetricKey, Contribution)],
+    after: &mut Vec<(MetricKey, Contribution)>,
+) {
+    after.clear();
+    derive(journey, tables, scratch, after);
+    apply_difference(series, before, after);
 }
 
 /// Removes `before` and adds `after`, skipping what both hold: most events

@@ -103,6 +103,9 @@ pub(crate) struct Journey {
     /// Ids of events replaced by a correction.
     /// (id replaced, id of the correction that replaced it).
     pub(crate) corrected: Vec<(u64, u64)>,
+    /// Touched while the engine defers deriving: the series hold what it
+    /// contributed before that, until the engine settles.
+    pub(crate) deferred: bool,
 }
 
 impl Journey {

@@ -13,6 +13,8 @@
 //!   derived, so everything that depended on a replaced fact moves.
 //! - Incremental: applying an event re-derives only its own journey and
 //!   moves only the series that changed; reading walks series, not patients.
+//!   A rebuild defers deriving ([`Engine::defer`]) and derives each journey
+//!   once when it settles.
 //!
 //! Definitions of every metric: `docs/metrics.md`.
 

@@ -796,8 +796,8 @@ async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter)
 
 /// What replay would reach if Kafka cost nothing: the journey topic's
 /// records read into memory first (not timed), then decoded and applied to
-/// one engine per partition on this thread, as join's apply thread does
-/// without its lock and counters. Returns the events applied and the
+/// one engine per partition on this thread, deriving deferred until the end
+/// as join's apply thread does in a replay, without its lock and counters. Returns the events applied and the
 /// seconds it took.
 async fn engine_alone(bootstrap: &str, records: usize) -> (usize, f64) {
     let consumer = stream_consumer(bootstrap, "engine-alone", &["journey"]);
@@ -818,13 +818,18 @@ async fn engine_alone(bootstrap: &str, records: usize) -> (usize, f64) {
     let started = Instant::now();
     let mut events = 0;
     for (partition, payload) in &payloads {
-        let engine = engines
-            .entry(*partition)
-            .or_insert_with(|| icsflow_engine::Engine::new(EngineConfig::default()));
+        let engine = engines.entry(*partition).or_insert_with(|| {
+            let mut engine = icsflow_engine::Engine::new(EngineConfig::default());
+            engine.defer();
+            engine
+        });
         for event in icsflow_kafka::decode_journey_record(payload).unwrap_or_default() {
             engine.apply(&event);
             events += 1;
         }
+    }
+    for engine in engines.values_mut() {
+        engine.settle();
     }
     (events, started.elapsed().as_secs_f64())
 }

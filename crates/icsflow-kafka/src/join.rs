@@ -112,6 +112,34 @@ impl PartitionEngines {
             .sum()
     }
 
+    /// Ends deferred deriving in these partitions' engines (their replay
+    /// is applied): each journey is derived once, and the metrics move.
+    pub fn settle(&self, partitions: &[i32]) {
+        let started = Instant::now();
+        let mut engines = self.lock();
+        let (mut settled, mut journeys) = (0, 0);
+        for partition in partitions {
+            if let Some(engine) = engines
+                .get_mut(partition)
+                .filter(|engine| engine.is_deferred())
+            {
+                engine.settle();
+                settled += 1;
+                journeys += engine.statistics().journeys;
+            }
+        }
+        drop(engines);
+        if settled == 0 {
+            return;
+        }
+        info!(
+            ?partitions,
+            journeys,
+            seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            "replayed journeys derived"
+        );
+    }
+
     /// Evicts complete journeys older than the horizon in every partition.
     pub fn evict(&self, as_of: Timestamp) -> usize {
         self.lock()
@@ -190,6 +218,10 @@ struct Replay {
     next_offset: i64,
     /// Whether the replay gauge already shows 0.
     reported_done: bool,
+    /// Whether the partition's engine was told to settle: it defers
+    /// deriving while it replays, and derives as events come once its
+    /// replay is applied.
+    settled: bool,
     /// `icsflow_join_replay_remaining_records` for this partition.
     gauge: icsflow_telemetry::IntGauge,
 }
@@ -349,8 +381,27 @@ impl<'a> Join<'a> {
         // The engines change: what was consumed before goes in first.
         self.applier.flush().await;
         apply_rebalance(&self.shared, &mut self.replays, event).await;
+        self.settle_replayed().await;
         if self.shared.health.caught_up() {
             self.replay_progress = None;
+        }
+    }
+
+    /// Tells the engines of partitions whose replay has reached its target
+    /// to settle, after what was sent before: from then on their events are
+    /// derived as they come.
+    async fn settle_replayed(&mut self) {
+        let replayed: Vec<i32> = self
+            .replays
+            .iter_mut()
+            .filter(|(_, replay)| !replay.settled && replay.remaining() == Some(0))
+            .map(|(partition, replay)| {
+                replay.settled = true;
+                *partition
+            })
+            .collect();
+        if !replayed.is_empty() {
+            self.applier.settle(replayed).await;
         }
     }
 
@@ -455,6 +506,7 @@ impl<'a> Join<'a> {
     /// reached its target, waits until all of it is applied and declares
     /// the replica ready.
     async fn finish_replays(&mut self) {
+        self.settle_replayed().await;
         let reached = !self.replays.is_empty()
             && self
                 .replays
@@ -475,6 +527,8 @@ impl<'a> Join<'a> {
 /// What the apply thread is sent, in order.
 enum ApplyWork {
     Batch(Vec<(i32, Event)>),
+    /// These partitions' replays are applied: their engines settle.
+    Settle(Vec<i32>),
     /// Answered once everything sent before it is applied.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -516,6 +570,7 @@ impl Applier {
                             apply_batch(&engines, &mut batch, now(), &outcomes, &mut summary);
                             let _ = spare_sender.send(batch);
                         }
+                        ApplyWork::Settle(partitions) => engines.settle(&partitions),
                         ApplyWork::Flush(done) => {
                             let _ = done.send(());
                         }
@@ -544,6 +599,14 @@ impl Applier {
         let full = std::mem::replace(batch, empty);
         if let Some(work) = &self.work {
             self.stopped |= work.send(ApplyWork::Batch(full)).await.is_err();
+        }
+    }
+
+    /// Has the engines of `partitions` settle once every batch sent so far
+    /// is applied.
+    async fn settle(&mut self, partitions: Vec<i32>) {
+        if let Some(work) = &self.work {
+            self.stopped |= work.send(ApplyWork::Settle(partitions)).await.is_err();
         }
     }
 
@@ -718,16 +781,18 @@ async fn apply_rebalance(
         RebalanceEvent::Assigned(partitions) => {
             for partition in partitions {
                 let target = high_watermark(shared, partition, ATTEMPTS_AT_ASSIGNMENT).await;
-                shared
-                    .engines
-                    .lock()
-                    .insert(partition, Engine::new(shared.engine_config));
+                // A replay derives each journey once, when it is applied
+                // (`Join::settle_replayed`), not twice per event.
+                let mut engine = Engine::new(shared.engine_config);
+                engine.defer();
+                shared.engines.lock().insert(partition, engine);
                 replays.insert(
                     partition,
                     Replay {
                         target,
                         next_offset: 0,
                         reported_done: false,
+                        settled: false,
                         gauge: shared
                             .metrics
                             .replay_remaining
@@ -926,5 +991,53 @@ mod tests {
         assert_eq!(duplicates, events.len() as u64);
         assert!(!applier.stopped);
         assert_eq!(applier.finish(), sent);
+    }
+
+    /// A replaying partition's engine derives nothing until the loop says
+    /// its replay is applied; then it shows what applying each event as it
+    /// came would have shown, and derives later events as they come.
+    #[tokio::test]
+    async fn a_replayed_partition_settles_after_what_was_sent_before() {
+        let events = icsflow_core::one_event_of_each_type();
+        let latest = events
+            .iter()
+            .map(|event| event.envelope.occurred_at.as_millis())
+            .max();
+        let as_of = icsflow_core::Timestamp::from_millis(latest.unwrap_or(0) + 86_400_000);
+        let mut expected = Engine::new(EngineConfig::default());
+        for event in &events {
+            expected.apply(event);
+        }
+        let engines = Arc::new(PartitionEngines::default());
+        let mut replaying = Engine::new(EngineConfig::default());
+        replaying.defer();
+        engines.lock().insert(0, replaying);
+        let mut applier = Applier::start(Arc::clone(&engines), crate::wall_clock(), counters())
+            .expect("the apply thread starts");
+        let (first, rest) = events.split_at(events.len() / 2);
+        applier
+            .apply(&mut first.iter().map(|event| (0, *event)).collect())
+            .await;
+        applier.flush().await;
+        assert!(
+            engines.metrics(as_of).iter().all(|(_, value)| *value == 0),
+            "nothing derived while replaying"
+        );
+        applier.settle(vec![0]).await;
+        applier
+            .apply(&mut rest.iter().map(|event| (0, *event)).collect())
+            .await;
+        applier.flush().await;
+        let non_zero = |metrics: Vec<(MetricKey, i64)>| -> Vec<(MetricKey, i64)> {
+            metrics
+                .into_iter()
+                .filter(|(_, value)| *value != 0)
+                .collect()
+        };
+        assert!(!engines.lock()[&0].is_deferred());
+        let settled = non_zero(engines.metrics(as_of));
+        assert!(!settled.is_empty());
+        assert_eq!(settled, non_zero(expected.metrics(as_of)));
+        applier.finish();
     }
 }
