@@ -154,6 +154,9 @@ pub struct Simulator {
     key: PseudonymKey,
     random: Random,
     patients: Vec<Patient>,
+    /// The NHS numbers given so far: two simulated people never share one
+    /// (they would share a pseudonym, and their spells one journey).
+    nhs_numbers: std::collections::HashSet<[u8; 10]>,
     agenda: BinaryHeap<Reverse<Scheduled>>,
     outbox: BinaryHeap<Reverse<Outgoing>>,
     sequence: u64,
@@ -321,6 +324,7 @@ impl Simulator {
             random: Random::new(config.seed),
             config,
             patients: Vec::new(),
+            nhs_numbers: std::collections::HashSet::new(),
             agenda: BinaryHeap::new(),
             outbox: BinaryHeap::new(),
             sequence: 0,
@@ -449,7 +453,14 @@ impl Simulator {
 
     fn new_patient(&mut self, place: usize) -> usize {
         let mut random = self.random.fork();
-        let nhs_number = synthetic_nhs_number(&mut random);
+        let mut nhs_number = synthetic_nhs_number(&mut random);
+        // The 999 range holds about 909,000 valid numbers: drawn again
+        // while taken, until nine in ten are (a run that large shares some).
+        while self.nhs_numbers.len() < SYNTHETIC_NHS_NUMBERS * 9 / 10
+            && !self.nhs_numbers.insert(nhs_number)
+        {
+            nhs_number = synthetic_nhs_number(&mut random);
+        }
         let age = match random.weighted(&[20.0, 25.0, 30.0, 25.0]) {
             0 => random.between(18, 44),
             1 => random.between(45, 64),
@@ -1264,6 +1275,10 @@ fn random_event_id(random: &mut Random) -> EventId {
 
 /// A valid NHS number from the 999 range, which is never issued to
 /// patients.
+/// Valid NHS numbers in the 999 range (`999` and six digits drawn, then a
+/// check digit; one draw in eleven has none).
+const SYNTHETIC_NHS_NUMBERS: usize = 1_000_000 * 10 / 11;
+
 fn synthetic_nhs_number(random: &mut Random) -> [u8; 10] {
     loop {
         let mut digits = *b"9990000000";

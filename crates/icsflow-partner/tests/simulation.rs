@@ -185,3 +185,63 @@ fn short_care_capacity_makes_delays_grow() {
         "capacity 1.1: {enough} delayed; 0.8: {short}"
     );
 }
+
+/// Two simulated people never share an NHS number: they would share a
+/// pseudonym, and two first admissions a spell reference, so the engine
+/// would read them as one person's one spell (months long, with delays
+/// counted while neither was in hospital).
+#[test]
+fn every_admission_has_a_spell_reference_of_its_own() {
+    // About 9,000 admissions: drawn freely, dozens of numbers in the 999
+    // range would repeat.
+    let (_, publications) = simulate(config(5), 60);
+    let mut references = HashSet::new();
+    let mut admissions = 0;
+    for publication in &publications {
+        if let (PublicationKind::Valid, EventBody::Discharge(DischargeBody::Admitted { .. })) =
+            (&publication.kind, publication.event.body)
+        {
+            admissions += 1;
+            let reference = publication.event.envelope.episode_reference;
+            assert!(
+                references.insert(reference),
+                "a second admission under spell reference {reference:?}"
+            );
+        }
+    }
+    assert!(admissions > 8_000, "{admissions}");
+}
+
+/// Six months as published, applied to an engine that evicts every
+/// simulated day (as the join role does as time passes) and to one that
+/// keeps every journey: every metric the same at the end. (While two
+/// simulated people could share an NHS number, many series differed.)
+#[test]
+fn evicting_as_time_passes_keeps_every_metric_of_a_long_run() {
+    let days = 180;
+    let (_, publications) = simulate(config(9), days);
+    let mut evicting = Engine::new(EngineConfig::default());
+    let mut keeping = Engine::new(EngineConfig::default());
+    let mut next_eviction = START + DAY;
+    for publication in publications.iter().filter(|p| !p.kind.is_bad()) {
+        let at = publication.published_at.as_millis();
+        if at >= next_eviction {
+            evicting.evict(Timestamp::from_millis(at));
+            next_eviction = at + DAY;
+        }
+        assert_ne!(evicting.apply(&publication.event), Applied::BeyondHorizon);
+        keeping.apply(&publication.event);
+    }
+    assert!(
+        evicting.statistics().evicted > 3_000,
+        "{:?}",
+        evicting.statistics()
+    );
+    let as_of = Timestamp::from_millis(START + days * DAY);
+    let non_zero = |engine: &Engine| -> Vec<_> {
+        let mut values = engine.metrics(as_of);
+        values.retain(|(_, value)| *value != 0);
+        values
+    };
+    assert_eq!(non_zero(&evicting), non_zero(&keeping));
+}
