@@ -1,5 +1,7 @@
 //! The engine: journeys by pseudonym, and the metric series they add up to.
 
+use std::collections::hash_map::Entry;
+
 use icsflow_core::*;
 
 use crate::derive::{derive, Lookup, REABLEMENT_OUTCOME_DAY};
@@ -89,6 +91,39 @@ pub struct Engine {
     scratch: Scratch,
     /// Set between [`Engine::defer`] and [`Engine::settle`].
     deferred: Option<Deferred>,
+    days: DayCache,
+}
+
+/// The engine day of recent hours: the day in England changes only on a
+/// UTC hour (midnight, or 23:00 UTC in summer), and the events applied
+/// together mostly fall in a few hours, so this saves working out the
+/// London date (a sixth of applying in a replay's profile) per event.
+#[derive(Debug)]
+struct DayCache {
+    /// (hour since the epoch, its engine day), by hour modulo the length.
+    hours: Box<[(i64, i32); DayCache::HOURS]>,
+}
+
+impl DayCache {
+    const HOURS: usize = 256;
+
+    fn day_of(&mut self, instant: Timestamp) -> i32 {
+        let hour = instant.as_millis().div_euclid(3_600_000);
+        let slot = &mut self.hours[hour.rem_euclid(Self::HOURS as i64) as usize];
+        if slot.0 != hour {
+            *slot = (hour, engine_day(instant));
+        }
+        slot.1
+    }
+}
+
+impl Default for DayCache {
+    fn default() -> DayCache {
+        // No hour is `i64::MIN`: every slot starts empty.
+        DayCache {
+            hours: Box::new([(i64::MIN, 0); DayCache::HOURS]),
+        }
+    }
 }
 
 /// Journeys changed while derivation is deferred.
@@ -121,7 +156,7 @@ impl Engine {
     pub fn apply(&mut self, event: &Event) -> Applied {
         let envelope = &event.envelope;
         let id = event_key(envelope.source_organisation, envelope.event_id);
-        let day = engine_day(envelope.occurred_at);
+        let day = self.days.day_of(envelope.occurred_at);
         let at = engine_seconds(envelope.occurred_at);
         let recorded = engine_seconds(envelope.recorded_at);
         // A repeat costs one lookup and a comparison (the path every record
@@ -129,8 +164,11 @@ impl Engine {
         // id, the one recorded later stands, then the one that occurred
         // later, then the greater content: never the one that arrived first.
         let mut replaces = false;
-        match self.journeys.get(&envelope.patient) {
-            Some(journey) => {
+        // One lookup: the entry is kept for the insert below.
+        let entry = self.journeys.entry(envelope.patient);
+        match &entry {
+            Entry::Occupied(occupied) => {
+                let journey = occupied.get();
                 if let Some(stored) = journey.find(id) {
                     let held = (
                         stored.recorded,
@@ -161,11 +199,11 @@ impl Engine {
                     replaces = true;
                 }
             }
-            None if self.horizon_day.is_some_and(|horizon| day < horizon) => {
+            Entry::Vacant(_) if self.horizon_day.is_some_and(|horizon| day < horizon) => {
                 self.statistics.beyond_horizon += 1;
                 return Applied::BeyondHorizon;
             }
-            None => {}
+            Entry::Vacant(_) => {}
         }
         // Interned before the journey is touched, so that an event past the
         // tables' limits changes nothing at all.
@@ -181,7 +219,7 @@ impl Engine {
             self.statistics.too_many_label_values += 1;
             return Applied::TooManyLabelValues;
         };
-        let journey = self.journeys.entry(envelope.patient).or_default();
+        let journey = entry.or_default();
 
         self.scratch_before.clear();
         match &mut self.deferred {
@@ -663,6 +701,42 @@ fn intern<T: Copy + Eq + std::hash::Hash>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_day_cache_gives_the_day_in_england_across_clock_changes() {
+        let mut cache = DayCache::default();
+        // 2026 (both clock changes), every 7 minutes, forwards and then
+        // backwards so that slots are reused.
+        let start = Date::from_calendar(2026, 1, 1)
+            .expect("date")
+            .start()
+            .as_millis();
+        let instants: Vec<Timestamp> = (0..366 * 24 * 60 / 7)
+            .map(|step| Timestamp::from_millis(start + step * 7 * 60_000))
+            .collect();
+        for instant in instants.iter().chain(instants.iter().rev()) {
+            assert_eq!(cache.day_of(*instant), engine_day(*instant), "{instant:?}");
+        }
+        // 23:30 UTC on 28 March 2026 is still the 28th in England; 23:30
+        // UTC on 30 March (BST) is the 31st.
+        let at = |month, day, minutes: i64| {
+            Timestamp::from_millis(
+                Date::from_calendar(2026, month, day)
+                    .expect("date")
+                    .start()
+                    .as_millis()
+                    + minutes * 60_000,
+            )
+        };
+        assert_eq!(
+            cache.day_of(at(3, 28, 23 * 60 + 30)) + 1,
+            cache.day_of(at(3, 29, 12 * 60))
+        );
+        assert_eq!(
+            cache.day_of(at(3, 30, 23 * 60 + 30)),
+            cache.day_of(at(3, 31, 12 * 60))
+        );
+    }
 
     #[test]
     fn interning_stops_at_the_limit_instead_of_indexing_past_its_table() {
