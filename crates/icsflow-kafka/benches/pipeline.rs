@@ -366,14 +366,6 @@ fn stream_consumer(bootstrap: &str, group: &str, topics: &[&str]) -> StreamConsu
     consumer
 }
 
-/// The next message, from one stream kept for the consumer's life (as the
-/// roles take them).
-fn next<S: futures_core::Stream + Unpin>(
-    stream: &mut S,
-) -> impl std::future::Future<Output = Option<S::Item>> + '_ {
-    std::future::poll_fn(move |context| std::pin::Pin::new(&mut *stream).poll_next(context))
-}
-
 /// What a consumer that only counts reached on some topics: the same
 /// stream consumer and fetch settings the roles use.
 struct RawConsume {
@@ -414,8 +406,11 @@ async fn raw_consume_rate(
     let mut started: Option<Span> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     while counted < expected && Instant::now() < deadline {
-        if let Ok(Some(Ok(message))) =
-            tokio::time::timeout(Duration::from_secs(1), next(&mut messages)).await
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(
+            Duration::from_secs(1),
+            icsflow_kafka::next_message(&mut messages),
+        )
+        .await
         {
             started.get_or_insert_with(|| Span::start(meter));
             counted += 1;
@@ -459,7 +454,7 @@ async fn pass_through_rate(bootstrap: &str, expected: usize, meter: CpuMeter) ->
         let mut messages = consumer.stream();
         let mut copied = 0;
         while copied < expected {
-            let Some(Ok(message)) = next(&mut messages).await else {
+            let Some(Ok(message)) = icsflow_kafka::next_message(&mut messages).await else {
                 continue;
             };
             let mut record = BaseRecord::<[u8], [u8]>::to(PASS_THROUGH)
@@ -804,7 +799,12 @@ async fn engine_alone(bootstrap: &str, records: usize) -> (usize, f64) {
     let mut messages = consumer.stream();
     let mut payloads: Vec<(i32, Vec<u8>)> = Vec::with_capacity(records);
     while payloads.len() < records {
-        match tokio::time::timeout(Duration::from_secs(10), next(&mut messages)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            icsflow_kafka::next_message(&mut messages),
+        )
+        .await
+        {
             Ok(Some(Ok(message))) => payloads.push((
                 message.partition(),
                 message.payload().unwrap_or_default().to_vec(),

@@ -70,7 +70,7 @@ pub(crate) fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> 
 /// The next item of a stream: a role keeps one rdkafka message stream for
 /// its life and takes messages with this (`StreamConsumer::recv` makes and
 /// drops a stream, two locked waker-table updates, per message).
-pub(crate) fn next_message<S: futures_core::Stream + Unpin>(
+pub fn next_message<S: futures_core::Stream + Unpin>(
     stream: &mut S,
 ) -> impl std::future::Future<Output = Option<S::Item>> + '_ {
     std::future::poll_fn(move |context| std::pin::Pin::new(&mut *stream).poll_next(context))

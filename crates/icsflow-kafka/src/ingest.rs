@@ -434,7 +434,7 @@ impl Ingest<'_> {
             // from the held record once the lookup is answered.
             return Ok(());
         }
-        let routed = route(
+        let routing = route(
             message,
             self.sources.get(source),
             now,
@@ -442,10 +442,13 @@ impl Ingest<'_> {
             self.metrics,
             &mut self.freshness,
         );
-        if let Routed::LookupNeeded(schema_id) = routed {
-            self.hold(consumer, source, message, schema_id);
-            return Ok(());
-        }
+        let routed = match routing {
+            Routing::Routed(routed) => routed,
+            Routing::LookupNeeded(schema_id) => {
+                self.hold(consumer, source, message, schema_id);
+                return Ok(());
+            }
+        };
         // Counted once routed: a held record is counted when it is read again.
         self.summary.consumed += 1;
         self.sources.get(source).consumed.inc();
@@ -487,7 +490,6 @@ impl Ingest<'_> {
                 }
                 send_with_backpressure(self.producer, record).await
             }
-            Routed::LookupNeeded(_) => Ok(()),
         }
     }
 
@@ -879,6 +881,13 @@ enum Routed {
     Accepted(icsflow_core::Event),
     /// A dead letter, for the dead-letter topic.
     Rejected(DeadLetter),
+}
+
+/// A partner record routed, or held for its schema. Returned once per
+/// record and matched at once: boxing the event would allocate per record.
+#[allow(clippy::large_enum_variant)]
+enum Routing {
+    Routed(Routed),
     /// The record's schema id is not cached: look it up first.
     LookupNeeded(u32),
 }
@@ -890,7 +899,7 @@ fn route(
     decoder: &EventDecoder,
     metrics: &PipelineMetrics,
     freshness: &mut Freshness,
-) -> Routed {
+) -> Routing {
     let feed = source.feed;
     let payload = message.payload().unwrap_or_default();
     let decoded = decoder
@@ -932,7 +941,7 @@ fn route(
                 event.envelope.source_organisation,
                 event.envelope.occurred_at,
             );
-            Routed::Accepted(event)
+            Routing::Routed(Routed::Accepted(event))
         }
         Err(DecodeError::Rejected(rejection)) => {
             let organisation = metrics.organisation_label(rejection.organisation);
@@ -952,12 +961,12 @@ fn route(
                 field: rejection.field,
                 rejected_at_millis: now.as_millis(),
             };
-            Routed::Rejected(DeadLetter {
+            Routing::Routed(Routed::Rejected(DeadLetter {
                 value: headers
                     .value(message.payload().unwrap_or_default())
                     .to_vec(),
                 headers: Some(headers.to_kafka(message.payload().unwrap_or_default())),
-            })
+            }))
         }
         // `decode_cached` never asks the registry, so only this comes back
         // from it; the others are answers to a lookup.
@@ -965,7 +974,7 @@ fn route(
             DecodeError::LookupNeeded { schema_id }
             | DecodeError::RegistryUnavailable { schema_id, .. }
             | DecodeError::RegistryRefused { schema_id, .. },
-        ) => Routed::LookupNeeded(schema_id),
+        ) => Routing::LookupNeeded(schema_id),
     }
 }
 

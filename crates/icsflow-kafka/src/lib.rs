@@ -27,7 +27,9 @@ mod settings;
 mod sources;
 
 pub(crate) use common::ready_now;
-pub use common::{librdkafka_version, stopped, wall_clock, Clock, RoleError, Shutdown};
+pub use common::{
+    librdkafka_version, next_message, stopped, wall_clock, Clock, RoleError, Shutdown,
+};
 pub use dead_letter::{
     read_dead_letters, DeadLetter, DeadLetterHeaders, HEADER_FEED, HEADER_FIELD, HEADER_OFFSET,
     HEADER_ORGANISATION, HEADER_PARTITION, HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
