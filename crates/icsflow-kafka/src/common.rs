@@ -10,10 +10,11 @@ pub enum RoleError {
     DeliveryFailed(String),
     #[error("could not create topic {0}")]
     TopicCreation(String),
-    /// The transaction of a batch could not be committed: it was aborted,
-    /// and the role stops so that a restart reads the batch again from the
-    /// last committed offsets.
-    #[error("the transaction of a batch failed and was aborted: {0}")]
+    /// The transaction of a batch could not be committed and the producer
+    /// cannot go on (it was fenced, an abort failed, or the commit failed
+    /// without saying whether it took effect): the role stops so that a
+    /// restart reads from the offsets the broker holds.
+    #[error("the transaction of a batch failed: {0}")]
     TransactionFailed(rdkafka::error::KafkaError),
     #[error("could not start a thread: {0}")]
     Thread(#[from] std::io::Error),

@@ -247,6 +247,11 @@ pub async fn run_ingest(
 /// How long a transaction call may take before the role gives up on it.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What commit and abort may take: the transaction's remaining time (-1),
+/// which librdkafka strongly recommends for both (other values risk its
+/// state going out of step when a request fails).
+const REMAINING_TRANSACTION_TIME: rdkafka::util::Timeout = rdkafka::util::Timeout::Never;
+
 /// How long a transaction stays open, taking batch after batch, before it
 /// is committed (Kafka Streams' exactly-once default). Each commit costs a
 /// broker round trip or more, and librdkafka cannot begin the next
@@ -308,6 +313,31 @@ fn revocations(consumer: &StreamConsumer<RoleContext>) -> u64 {
 
 /// Whether a failed transaction call leaves the producer usable (abort,
 /// read the batch again, go on) or not (stop: a restart starts afresh).
+/// Calls a transactional operation again while it times out with a
+/// retriable error (it goes on in the background, and librdkafka resumes
+/// it when called again), up to three times in all.
+fn resumed(mut operation: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
+    let mut attempt = 1;
+    loop {
+        match operation() {
+            Err(KafkaError::Transaction(error)) if error.is_retriable() && attempt < 3 => {
+                warn!(%error, attempt, "a transactional operation timed out; resuming it");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether librdkafka says the transaction must be aborted (the commit did
+/// not take effect).
+fn transaction_requires_abort(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::Transaction(error) => error.txn_requires_abort(),
+        _ => false,
+    }
+}
+
 fn transaction_is_fatal(error: &KafkaError) -> bool {
     match error {
         KafkaError::Transaction(error) => error.is_fatal(),
@@ -522,38 +552,47 @@ impl Ingest<'_> {
         transaction.began = None;
         let first = std::mem::take(&mut transaction.first);
         let producer = self.producer;
+        // Partitions of this batch may have gone to another replica, which
+        // reads them from the last committed offset: committing their
+        // outputs here would repeat them there.
         let revoked_meanwhile = revocations(consumer) != transaction.revocations_at_start;
-        let committed = tokio::task::block_in_place(|| {
-            if revoked_meanwhile {
-                // Partitions of this batch may have gone to another
-                // replica, which reads them from the last committed offset:
-                // committing their outputs here would repeat them there.
-                return Err(KafkaError::Rebalance(RDKafkaErrorCode::State));
-            }
-            // Only a consumer outside any group has no metadata.
-            let metadata = consumer
-                .group_metadata()
-                .ok_or(KafkaError::Global(RDKafkaErrorCode::Fail))?;
-            producer.send_offsets_to_transaction(&offsets, &metadata, TRANSACTION_TIMEOUT)?;
-            producer.commit_transaction(TRANSACTION_TIMEOUT)
-        });
-        let Err(error) = committed else {
-            return Ok(());
+        let outcome = if revoked_meanwhile {
+            Outcome::Abort(Aborted::Revoked)
+        } else {
+            tokio::task::block_in_place(|| commit(producer, consumer, &offsets))
         };
-        let _ = tokio::task::block_in_place(|| producer.abort_transaction(TRANSACTION_TIMEOUT));
-        if transaction_is_fatal(&error) {
+        let aborted = match outcome {
+            Outcome::Committed => return Ok(()),
+            // This producer was fenced: another replica took over.
+            Outcome::Abort(Aborted::Failed(error)) if transaction_is_fatal(&error) => {
+                return Err(RoleError::TransactionFailed(error));
+            }
+            Outcome::Unknown(error) => {
+                // Whether the broker committed is not known here: the role
+                // stops, and the restarted one reads from the offsets the
+                // broker holds, committed with the outputs or not at all.
+                error!(%error, "a transaction's commit failed without saying whether it took effect; stopping");
+                return Err(RoleError::TransactionFailed(error));
+            }
+            Outcome::Abort(aborted) => aborted,
+        };
+        if let Err(error) = tokio::task::block_in_place(|| {
+            resumed(|| producer.abort_transaction(REMAINING_TRANSACTION_TIME))
+        }) {
+            error!(%error, "a transaction could not be aborted; stopping");
             return Err(RoleError::TransactionFailed(error));
         }
         // Read the aborted batch again from its first records, on the
         // partitions still owned (a revoked one is read by its next owner
         // from the committed offset).
-        if revoked_meanwhile {
-            info!(
+        match aborted {
+            Aborted::Failed(error) => {
+                warn!(%error, partitions = first.len(), "transaction aborted; reading its batch again");
+            }
+            Aborted::Revoked => info!(
                 partitions = first.len(),
                 "partitions were revoked while the transaction was open: aborted, and read again where still owned"
-            );
-        } else {
-            warn!(%error, partitions = first.len(), "transaction aborted; reading its batch again");
+            ),
         }
         let owned = consumer.assignment().unwrap_or_default();
         for ((source, partition), offset) in first {
@@ -580,8 +619,9 @@ impl Ingest<'_> {
                 transaction.first.clear();
                 transaction.began = None;
                 let producer = self.producer;
-                let _ =
-                    tokio::task::block_in_place(|| producer.abort_transaction(TRANSACTION_TIMEOUT));
+                let _ = tokio::task::block_in_place(|| {
+                    producer.abort_transaction(REMAINING_TRANSACTION_TIME)
+                });
             }
         }
     }
@@ -881,6 +921,50 @@ enum Routed {
     Accepted(icsflow_core::Event),
     /// A dead letter, for the dead-letter topic.
     Rejected(DeadLetter),
+}
+
+/// What became of a transaction's commit.
+enum Outcome {
+    Committed,
+    /// Not committed: it is aborted and its batch read again.
+    Abort(Aborted),
+    /// The commit failed in a way that does not say whether it took
+    /// effect: it must not be aborted and read again.
+    Unknown(KafkaError),
+}
+
+/// Why a transaction is aborted.
+enum Aborted {
+    /// A rebalance took partitions while it was open.
+    Revoked,
+    /// Before its commit, or a commit librdkafka says must be aborted.
+    Failed(KafkaError),
+}
+
+/// Sends the consumer's offsets into the open transaction and commits it,
+/// resuming either step when it times out.
+fn commit(
+    producer: &ThreadedProducer<IngestDeliveries>,
+    consumer: &StreamConsumer<RoleContext>,
+    offsets: &TopicPartitionList,
+) -> Outcome {
+    // Only a consumer outside any group has no metadata.
+    let Some(metadata) = consumer.group_metadata() else {
+        return Outcome::Abort(Aborted::Failed(KafkaError::Global(RDKafkaErrorCode::Fail)));
+    };
+    if let Err(error) =
+        resumed(|| producer.send_offsets_to_transaction(offsets, &metadata, TRANSACTION_TIMEOUT))
+    {
+        return Outcome::Abort(Aborted::Failed(error));
+    }
+    // Past this point the broker may have committed: only an error that
+    // says the transaction must be aborted makes aborting (and reading the
+    // batch again) safe.
+    match resumed(|| producer.commit_transaction(REMAINING_TRANSACTION_TIME)) {
+        Ok(()) => Outcome::Committed,
+        Err(error) if transaction_requires_abort(&error) => Outcome::Abort(Aborted::Failed(error)),
+        Err(error) => Outcome::Unknown(error),
+    }
 }
 
 /// A partner record routed, or held for its schema. Returned once per
