@@ -780,7 +780,8 @@ async fn apply_rebalance(
     match event {
         RebalanceEvent::Assigned(partitions) => {
             for partition in partitions {
-                let target = high_watermark(shared, partition, ATTEMPTS_AT_ASSIGNMENT).await;
+                let watermarks = watermarks(shared, partition, ATTEMPTS_AT_ASSIGNMENT).await;
+                let target = watermarks.map(|(_, high)| high);
                 // A replay derives each journey once, when it is applied
                 // (`Join::settle_replayed`), not twice per event.
                 let mut engine = Engine::new(shared.engine_config);
@@ -790,7 +791,10 @@ async fn apply_rebalance(
                     partition,
                     Replay {
                         target,
-                        next_offset: 0,
+                        // Retention may have deleted the partition's first
+                        // records: its replay starts at the oldest kept (and
+                        // is done at once when none are).
+                        next_offset: watermarks.map_or(0, |(low, _)| low),
                         reported_done: false,
                         settled: false,
                         gauge: shared
@@ -799,16 +803,16 @@ async fn apply_rebalance(
                             .with_label_values(&[&partition.to_string()]),
                     },
                 );
-                match target {
-                    Some(target) => {
+                match watermarks {
+                    Some((first, target)) => {
                         shared
                             .metrics
                             .replay_remaining
                             .with_label_values(&[&partition.to_string()])
-                            .set(target);
+                            .set(target - first);
                         info!(
                             partition,
-                            target, "partition assigned; replaying from the start"
+                            first, target, "partition assigned; replaying from the start"
                         );
                     }
                     None => {
@@ -896,10 +900,11 @@ async fn ask_unknown_targets(shared: &Shared<'_>, replays: &mut BTreeMap<i32, Re
         .map(|(partition, _)| *partition)
         .collect();
     for partition in unknown {
-        if let Some(target) = high_watermark(shared, partition, 1).await {
+        if let Some((low, target)) = watermarks(shared, partition, 1).await {
             info!(partition, target, "replay target known");
             if let Some(replay) = replays.get_mut(&partition) {
                 replay.target = Some(target);
+                replay.next_offset = replay.next_offset.max(low);
                 learned = true;
             }
         }
@@ -911,11 +916,11 @@ async fn ask_unknown_targets(shared: &Shared<'_>, replays: &mut BTreeMap<i32, Re
 /// again on each housekeeping tick).
 const ATTEMPTS_AT_ASSIGNMENT: u32 = 3;
 
-/// The partition's high watermark now, asked of the broker off the async
-/// reactor, in up to `attempts` tries a second apart; `None` (counted, and
+/// The partition's low and high watermarks now (the oldest offset
+/// retention kept, and the end), asked of the broker off the async reactor, in up to `attempts` tries a second apart; `None` (counted, and
 /// logged) when the broker did not answer. Never 0 for "unknown": that
 /// would report the replica ready before its replay.
-async fn high_watermark(shared: &Shared<'_>, partition: i32, attempts: u32) -> Option<i64> {
+async fn watermarks(shared: &Shared<'_>, partition: i32, attempts: u32) -> Option<(i64, i64)> {
     for attempt in 1..=attempts {
         let (consumer, topic_name) = (Arc::clone(shared.consumer), shared.topic.to_owned());
         let answer = tokio::task::spawn_blocking(move || {
@@ -923,7 +928,7 @@ async fn high_watermark(shared: &Shared<'_>, partition: i32, attempts: u32) -> O
         })
         .await;
         match answer {
-            Ok(Ok((_, high))) => return Some(high),
+            Ok(Ok(watermarks)) => return Some(watermarks),
             Ok(Err(error)) => {
                 warn!(partition, attempt, %error, "high watermark not available")
             }

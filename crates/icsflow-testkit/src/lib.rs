@@ -185,6 +185,38 @@ impl Broker {
         }
     }
 
+    /// Deletes every record of the topic's partitions `0..partitions` (as
+    /// retention does when they grow old): each partition's oldest offset
+    /// becomes its end.
+    pub fn delete_all_records(&self, topic: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .create()
+            .expect("admin client");
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        for partition in 0..partitions {
+            offsets
+                .add_partition_offset(topic, partition, rdkafka::Offset::End)
+                .expect("a partition");
+        }
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let deleted = runtime
+            .block_on(admin.delete_records(&offsets, &options))
+            .expect("delete records");
+        for element in deleted.elements() {
+            if let Err(error) = element.error() {
+                panic!(
+                    "deleting the records of {topic}/{}: {error}",
+                    element.partition()
+                );
+            }
+        }
+    }
+
     fn wait_for_exit(&mut self, deadline: Duration) {
         let started = Instant::now();
         while Path::new(&format!("/proc/{}", self.java_pid)).exists() && !is_zombie(self.java_pid) {

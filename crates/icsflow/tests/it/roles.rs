@@ -529,6 +529,43 @@ fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
     assert_eq!(role.interrupt().code(), Some(0), "SIGINT exits 0");
 }
 
+/// A journey partition whose every record retention deleted (its oldest
+/// offset is its end, not 0) is replayed at once: the replica is ready,
+/// instead of waiting for records that will never come, and applies what
+/// arrives next.
+#[test]
+fn a_join_replica_is_ready_when_retention_deleted_every_record_of_a_partition() {
+    let broker = broker_with_topics();
+    let catalogue = SchemaCatalogue::embedded();
+    let samples = recent_samples();
+    let records: Vec<(&str, Vec<u8>)> = samples
+        .iter()
+        .map(|event| {
+            (
+                broker.journey.as_str(),
+                encode_single_object(&catalogue, event),
+            )
+        })
+        .collect();
+    publish(&broker, &records);
+    broker.delete_all_records(&broker.journey, JOURNEY_PARTITIONS as i32);
+    let role = Role::start("join", &broker);
+    eventually("/readyz", Duration::from_secs(30), || {
+        role.get("/readyz").0 == 200
+    });
+    publish(&broker, &records[..1]);
+    eventually("the next record applied", Duration::from_secs(30), || {
+        role.get("/metrics")
+            .1
+            .contains("icsflow_engine_events_total{outcome=\"applied\"} 1")
+    });
+    let log = std::fs::read_to_string(&role.log).expect("role log");
+    assert!(
+        log.contains(&format!("first={} target={}", samples.len(), samples.len())),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_restarted_join_and_two_joins_in_one_group_show_the_same_gauges() {
     let broker = broker_with_topics();
