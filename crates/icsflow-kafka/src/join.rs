@@ -300,6 +300,9 @@ pub async fn run_join(
     info!(topic = %topics.journey, "join started");
 
     let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
+    // While replaying: how often the consumer's positions are read, for
+    // partitions whose last offsets hold no record handed out.
+    let mut replay_check = tokio::time::interval(Duration::from_millis(200));
     health.set_caught_up(false);
     let shared = Shared {
         consumer: &consumer,
@@ -337,6 +340,7 @@ pub async fn run_join(
             () = stopped(&mut shutdown) => break,
             Some(event) = rebalances.recv() => join.rebalanced(event).await,
             _ = housekeeping.tick() => join.housekeeping().await,
+            _ = replay_check.tick(), if !health.caught_up() => join.check_positions().await,
             Some(received) = next_message(&mut messages) => join.received(received, &mut rebalances, &mut messages).await,
         }
         if join.applier.stopped {
@@ -385,6 +389,29 @@ impl<'a> Join<'a> {
         if self.shared.health.caught_up() {
             self.replay_progress = None;
         }
+    }
+
+    /// While replaying, moves each partition's next offset up to the
+    /// consumer's position. Transaction markers (exactly-once ingest ends
+    /// every transaction with one) and aborted records take offsets that a
+    /// `read_committed` consumer is never given, so a partition whose last
+    /// offsets are such reaches its high watermark only by its position,
+    /// which librdkafka moves past them in order with the records.
+    async fn check_positions(&mut self) {
+        if self.shared.health.caught_up() {
+            return;
+        }
+        let Ok(positions) = self.shared.consumer.position() else {
+            return;
+        };
+        for element in positions.elements_for_topic(self.shared.topic) {
+            if let (Some(replay), rdkafka::Offset::Offset(offset)) =
+                (self.replays.get_mut(&element.partition()), element.offset())
+            {
+                replay.next_offset = replay.next_offset.max(offset);
+            }
+        }
+        self.finish_replays().await;
     }
 
     /// Tells the engines of partitions whose replay has reached its target

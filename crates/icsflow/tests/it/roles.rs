@@ -529,6 +529,43 @@ fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
     assert_eq!(role.interrupt().code(), Some(0), "SIGINT exits 0");
 }
 
+/// Exactly-once ingest ends every transaction with a marker, which takes
+/// an offset that no `read_committed` reader is given: a join replica
+/// started after it wrote still reaches the end of each partition, is
+/// ready, and shows the gauges.
+#[test]
+fn a_join_started_after_exactly_once_ingest_wrote_is_ready() {
+    let broker = broker_with_topics();
+    let ingest = Role::start_with(
+        "ingest",
+        &broker,
+        &[("ICSFLOW__INGEST__DELIVERY", "exactly_once")],
+    );
+    let records = sample_records(&broker);
+    publish(&broker, &records);
+    eventually("the partner records taken", Duration::from_secs(60), || {
+        let body = ingest.get("/metrics").1;
+        let consumed: f64 = body
+            .lines()
+            .filter(|line| {
+                line.starts_with("icsflow_pipeline_consumed_records_total{role=\"ingest\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        consumed as usize == records.len()
+    });
+    // Their transaction commits within 100 ms of the last; a second is
+    // ample, and the marker is then in the high watermark join reads.
+    std::thread::sleep(Duration::from_secs(1));
+    let join = Role::start("join", &broker);
+    eventually("/readyz", Duration::from_secs(30), || {
+        join.get("/readyz").0 == 200
+    });
+    let expected = sorted(expected_gauge_lines(&recent_samples()));
+    wait_for_gauges("the gauges", &[&join], &expected);
+    assert_eq!(ingest.interrupt().code(), Some(0));
+}
+
 /// A journey partition whose every record retention deleted (its oldest
 /// offset is its end, not 0) is replayed at once: the replica is ready,
 /// instead of waiting for records that will never come, and applies what
