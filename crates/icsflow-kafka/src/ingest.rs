@@ -824,6 +824,14 @@ impl JourneyBatches {
     /// changed; called between batches, when no record is being filled.
     fn follow_partitions(&mut self, producer: &ThreadedProducer<IngestDeliveries>) {
         if let Some(count) = producer.context().journey_partitions() {
+            if let Some(known) = self.partitions.filter(|known| *known != count) {
+                error!(
+                    topic = self.topic,
+                    was = known,
+                    now = count,
+                    "the journey topic's partition count changed: patients' new events now go to other partitions than their history, which splits their journeys; never add partitions to the journey topic in place (README, \"Rolling restarts\" and the runbook)"
+                );
+            }
             if self.partitions != Some(count) {
                 self.set_partitions(count);
             }

@@ -158,10 +158,7 @@ impl Broker {
 
     /// Creates topics through the Admin API in one request.
     pub fn create_topics(&self, topics: &[(&str, u32)]) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.address)
-            .create()
-            .expect("admin client");
+        let admin = self.admin();
         let new_topics: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|(name, partitions)| {
@@ -169,13 +166,9 @@ impl Broker {
                 NewTopic::new(name, count, TopicReplication::Fixed(1))
             })
             .collect();
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let results = runtime
-            .block_on(admin.create_topics(&new_topics, &options))
+        let results = admin
+            .runtime
+            .block_on(admin.client.create_topics(&new_topics, &admin.options))
             .expect("create topics");
         for result in results {
             match result {
@@ -185,27 +178,52 @@ impl Broker {
         }
     }
 
+    /// An Admin API client of this broker, with a runtime to wait on it.
+    fn admin(&self) -> Admin {
+        Admin {
+            client: ClientConfig::new()
+                .set("bootstrap.servers", &self.address)
+                .create()
+                .expect("admin client"),
+            options: AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        }
+    }
+
+    /// Grows the topic to `total` partitions in place.
+    pub fn add_partitions(&self, topic: &str, total: usize) {
+        let admin = self.admin();
+        let results = admin
+            .runtime
+            .block_on(admin.client.create_partitions(
+                &[rdkafka::admin::NewPartitions::new(topic, total)],
+                &admin.options,
+            ))
+            .expect("create partitions");
+        for result in results {
+            if let Err((topic, code)) = result {
+                panic!("adding partitions to {topic}: {code}");
+            }
+        }
+    }
+
     /// Deletes every record of the topic's partitions `0..partitions` (as
     /// retention does when they grow old): each partition's oldest offset
     /// becomes its end.
     pub fn delete_all_records(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.address)
-            .create()
-            .expect("admin client");
+        let admin = self.admin();
         let mut offsets = rdkafka::TopicPartitionList::new();
         for partition in 0..partitions {
             offsets
                 .add_partition_offset(topic, partition, rdkafka::Offset::End)
                 .expect("a partition");
         }
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let deleted = runtime
-            .block_on(admin.delete_records(&offsets, &options))
+        let deleted = admin
+            .runtime
+            .block_on(admin.client.delete_records(&offsets, &admin.options))
             .expect("delete records");
         for element in deleted.elements() {
             if let Err(error) = element.error() {
@@ -236,6 +254,12 @@ impl Drop for Broker {
         let _ = self.watcher.wait();
         let _ = std::fs::remove_dir_all(&self.folder);
     }
+}
+
+struct Admin {
+    client: AdminClient<DefaultClientContext>,
+    options: AdminOptions,
+    runtime: tokio::runtime::Runtime,
 }
 
 /// A name no other test of any process uses: `prefix` with the process id,

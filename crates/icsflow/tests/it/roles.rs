@@ -566,6 +566,40 @@ fn a_join_started_after_exactly_once_ingest_wrote_is_ready() {
     assert_eq!(ingest.interrupt().code(), Some(0));
 }
 
+/// Partitions added to the journey topic in place send patients' new
+/// events to other partitions than their history: ingest says so, in an
+/// error that says not to.
+#[test]
+fn ingest_reports_a_journey_partition_count_changed_under_it() {
+    let broker = broker_with_topics();
+    let ingest = Role::start_with(
+        "ingest",
+        &broker,
+        // The producer learns of new partitions at its next metadata
+        // refresh (5 minutes by default).
+        &[(
+            "ICSFLOW__KAFKA__LIBRDKAFKA__TOPIC_METADATA_REFRESH_INTERVAL_MS",
+            "1000",
+        )],
+    );
+    let log = |role: &Role| std::fs::read_to_string(&role.log).unwrap_or_default();
+    eventually("the partition count known", Duration::from_secs(30), || {
+        log(&ingest).contains(&format!("partitions={JOURNEY_PARTITIONS}"))
+    });
+    broker.add_partitions(&broker.journey, JOURNEY_PARTITIONS as usize + 2);
+    eventually("the error", Duration::from_secs(30), || {
+        log(&ingest).contains("the journey topic's partition count changed")
+    });
+    assert!(
+        log(&ingest).contains(&format!(
+            "was={JOURNEY_PARTITIONS} now={}",
+            JOURNEY_PARTITIONS + 2
+        )),
+        "{}",
+        log(&ingest)
+    );
+}
+
 /// A journey partition whose every record retention deleted (its oldest
 /// offset is its end, not 0) is replayed at once: the replica is ready,
 /// instead of waiting for records that will never come, and applies what
