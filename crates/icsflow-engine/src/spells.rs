@@ -66,6 +66,41 @@ pub(crate) struct Spell {
     /// Range of [`Scratch::reasons`]: (day, family) in time order.
     pub(crate) reasons: Range<usize>,
     pub(crate) event_count: i64,
+    /// The events of its trust and reference from this instant (its
+    /// admission) until the next spell's are its own; `None` for the first
+    /// spell of a trust and reference (which also owns what came before
+    /// its admission).
+    pub(crate) from: Option<u32>,
+    pub(crate) until: Option<u32>,
+}
+
+impl Spell {
+    fn new(trust: u16, reference: u8, from: Option<u32>) -> Spell {
+        Spell {
+            trust,
+            reference,
+            admission: None,
+            cancelled: false,
+            discharge: None,
+            last_cancel: None,
+            pathway: None,
+            periods: 0..0,
+            reasons: 0..0,
+            event_count: 0,
+            from,
+            until: None,
+        }
+    }
+
+    /// Whether `event` is of this spell's trust and reference and within
+    /// its time.
+    fn owns(&self, event: &StoredEvent) -> bool {
+        event.kind.feed() == Feed::Discharge
+            && event.organisation == self.trust
+            && event.reference == self.reference
+            && self.from.is_none_or(|from| event.at >= from)
+            && self.until.is_none_or(|until| event.at < until)
+    }
 }
 
 /// Buffers reused from one derivation to the next, so that deriving a
@@ -87,7 +122,9 @@ impl Spell {
 }
 
 /// The hospital spells of a journey into `scratch`, each from its own
-/// discharge-feed events: grouped by trust and spell reference. One pass
+/// discharge-feed events: grouped by trust and spell reference, and within
+/// that, a new spell from each admission that follows a discharge standing
+/// so far (a trust that sends no spell reference, or reuses one). One pass
 /// over the events reads every spell's facts; a second, per admitted
 /// spell, its periods (which stop at the discharge that stands).
 pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
@@ -96,23 +133,19 @@ pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
     scratch.reasons.clear();
     scratch.spell_reasons.clear();
     for event in active(journey).filter(|event| event.kind.feed() == Feed::Discharge) {
-        let index = match scratch.spells.iter().position(|spell| {
+        let latest = scratch.spells.iter().rposition(|spell| {
             spell.trust == event.organisation && spell.reference == event.reference
-        }) {
-            Some(index) => index,
-            None => {
-                scratch.spells.push(Spell {
-                    trust: event.organisation,
-                    reference: event.reference,
-                    admission: None,
-                    cancelled: false,
-                    discharge: None,
-                    last_cancel: None,
-                    pathway: None,
-                    periods: 0..0,
-                    reasons: 0..0,
-                    event_count: 0,
+        });
+        let index = match latest {
+            Some(index) if !begins_another(&scratch.spells[index], event) => index,
+            _ => {
+                let from = latest.map(|index| {
+                    scratch.spells[index].until = Some(event.at);
+                    event.at
                 });
+                scratch
+                    .spells
+                    .push(Spell::new(event.organisation, event.reference, from));
                 scratch.spells.len() - 1
             }
         };
@@ -181,29 +214,32 @@ pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
         }
         let periods_start = scratch.periods.len();
         if let Some(admission) = spell.admission {
-            let (trust, reference) = (spell.trust, spell.reference);
-            let own = |event: &&StoredEvent| {
-                event.kind.feed() == Feed::Discharge
-                    && event.organisation == trust
-                    && event.reference == reference
-            };
-            collect_periods(journey, spell, admission, own, &mut scratch.periods);
+            collect_periods(journey, spell, admission, &mut scratch.periods);
         }
         spell.periods = periods_start..scratch.periods.len();
     }
 }
 
+/// An admission after a discharge that stands so far begins another spell
+/// of the same trust and reference.
+fn begins_another(spell: &Spell, event: &StoredEvent) -> bool {
+    matches!(event.kind, StoredKind::Admitted { .. })
+        && spell.admission.is_some()
+        && spell
+            .discharge
+            .is_some_and(|discharge| discharge.at <= event.at)
+}
+
 /// The periods without criteria to reside, up to the discharge that stands.
-fn collect_periods<'a>(
-    journey: &'a Journey,
+fn collect_periods(
+    journey: &Journey,
     spell: &Spell,
     admission: Admission,
-    own: impl Fn(&&'a StoredEvent) -> bool,
     periods: &mut Vec<Period>,
 ) {
     let first = periods.len();
     let mut open: Option<i32> = None;
-    for event in active(journey).filter(own) {
+    for event in active(journey).filter(|event| spell.owns(event)) {
         if spell
             .discharge
             .is_some_and(|discharge| event.at > discharge.at)

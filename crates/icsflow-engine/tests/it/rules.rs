@@ -227,6 +227,57 @@ fn events_without_an_episode_reference_make_one_spell() {
     );
 }
 
+/// A trust with no spell numbers (or one that reuses them): an admission
+/// after a discharge begins another spell, so the patient is not counted
+/// in hospital between the two stays, both discharges count, and the second
+/// emergency admission is a readmission.
+#[test]
+fn without_episode_references_an_admission_after_a_discharge_begins_another_spell() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.not_meeting(who, "2026-01-03 10:00", Some("2026-01-03"));
+    events.discharged(
+        who,
+        "2026-01-05 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+    events.admitted(who, "2026-01-20 09:00", 70);
+    events.discharged(
+        who,
+        "2026-01-25 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+    for event in &mut events.events {
+        event.envelope.episode_reference = None;
+    }
+    let as_of = "2026-02-10 12:00";
+    assert_eq!(
+        only(&events, as_of, "icsflow_flow_discharges{"),
+        "icsflow_flow_discharges{place=\"E06000047\",provider=\"RVW\",pathway=\"P0\",destination=\"usual_residence\"} 2\n"
+    );
+    assert_eq!(
+        only(&events, as_of, "icsflow_flow_emergency_readmissions{"),
+        "icsflow_flow_emergency_readmissions{place=\"E06000047\",provider=\"RVW\"} 1\n"
+    );
+    // From the ready date (the 3rd) to the first discharge (the 5th), not
+    // to the second.
+    assert_eq!(
+        only(&events, as_of, "icsflow_flow_delayed_bed_nights{"),
+        "icsflow_flow_delayed_bed_nights{place=\"E06000047\",provider=\"RVW\",pathway=\"P0\",reason_family=\"not_recorded\"} 2\n"
+    );
+    // The same with the two stays under one reused reference.
+    for event in &mut events.events {
+        event.envelope.episode_reference = Some(icsflow_core::sample_pseudonym(100));
+    }
+    assert_eq!(
+        only(&events, as_of, "icsflow_flow_discharges{"),
+        "icsflow_flow_discharges{place=\"E06000047\",provider=\"RVW\",pathway=\"P0\",destination=\"usual_residence\"} 2\n"
+    );
+}
+
 #[test]
 fn a_readmission_counts_once_against_the_most_recent_discharge_before_it() {
     let mut events = Events::default();
