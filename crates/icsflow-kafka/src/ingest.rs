@@ -829,7 +829,7 @@ impl JourneyBatches {
                     topic = self.topic,
                     was = known,
                     now = count,
-                    "the journey topic's partition count changed: patients' new events now go to other partitions than their history, which splits their journeys; never add partitions to the journey topic in place (README, \"Rolling restarts\" and the runbook)"
+                    "the journey topic's partition count changed: patients' new events now go to other partitions than their history, which splits their journeys; never add partitions to the journey topic in place (README, the join role; runbook, IcsflowConsumerLagGrowing)"
                 );
             }
             if self.partitions != Some(count) {
