@@ -124,7 +124,8 @@ impl Spell {
 /// The hospital spells of a journey into `scratch`, each from its own
 /// discharge-feed events: grouped by trust and spell reference, and within
 /// that, a new spell from each admission that follows a discharge standing
-/// so far (a trust that sends no spell reference, or reuses one). One pass
+/// so far (a trust that sends no spell reference, or reuses one) or the
+/// cancellation of the spell's admission. One pass
 /// over the events reads every spell's facts; a second, per admitted
 /// spell, its periods (which stop at the discharge that stands).
 pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
@@ -220,14 +221,17 @@ pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
     }
 }
 
-/// An admission after a discharge that stands so far begins another spell
-/// of the same trust and reference.
+/// An admission after a discharge that stands so far, or after the spell's
+/// admission was cancelled (entered in error, then entered again under the
+/// same spell number), begins another spell of the same trust and
+/// reference.
 fn begins_another(spell: &Spell, event: &StoredEvent) -> bool {
     matches!(event.kind, StoredKind::Admitted { .. })
         && spell.admission.is_some()
-        && spell
-            .discharge
-            .is_some_and(|discharge| discharge.at <= event.at)
+        && (spell.cancelled
+            || spell
+                .discharge
+                .is_some_and(|discharge| discharge.at <= event.at))
 }
 
 /// The periods without criteria to reside, up to the discharge that stands.

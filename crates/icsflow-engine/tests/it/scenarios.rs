@@ -283,6 +283,33 @@ fn cancelled_admission_removes_the_spell() {
     check(&events, "2026-01-08 12:00", expect![[r#""#]]);
 }
 
+/// An admission entered in error, cancelled, and entered again under the
+/// same spell number: the spell entered again counts.
+#[test]
+fn an_admission_entered_again_after_its_cancellation_counts() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.discharge_feed(
+        who,
+        "2026-01-01 09:10",
+        icsflow_core::DischargeBody::AdmissionCancelled,
+    );
+    events.admitted(who, "2026-01-01 09:20", 70);
+    events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
+    check(
+        &events,
+        "2026-01-05 12:00",
+        expect![[r#"
+            icsflow_flow_not_meeting_criteria_patients{place="E06000047",provider="RVW",pathway="unassigned"} 1
+            icsflow_flow_not_meeting_criteria_by_stay_patients{place="E06000047",provider="RVW",pathway="unassigned",stay_days="0-6"} 1
+            icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="unassigned",reason_family="not_recorded"} 1
+            icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
+            icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="unassigned",reason_family="not_recorded",delay_days="1"} 1
+        "#]],
+    );
+}
+
 #[test]
 fn a_correction_replaces_the_fact_it_corrects() {
     let mut events = Events::default();
