@@ -944,7 +944,8 @@ async fn ask_unknown_targets(shared: &Shared<'_>, replays: &mut BTreeMap<i32, Re
 const ATTEMPTS_AT_ASSIGNMENT: u32 = 3;
 
 /// The partition's low and high watermarks now (the oldest offset
-/// retention kept, and the end), asked of the broker off the async reactor, in up to `attempts` tries a second apart; `None` (counted, and
+/// retention kept, and the end), asked of the broker off the async
+/// reactor, in up to `attempts` tries a second apart; `None` (counted, and
 /// logged) when the broker did not answer. Never 0 for "unknown": that
 /// would report the replica ready before its replay.
 async fn watermarks(shared: &Shared<'_>, partition: i32, attempts: u32) -> Option<(i64, i64)> {
