@@ -180,12 +180,14 @@ fuzz: tools native-libraries
 	done
 
 # The pipeline at a fixed rate for SOAK_MINUTES (release build), resident
-# memory and lag sampled every 5 s into target/soak/samples.csv; the result
-# and method are in BENCHMARKS.md.
+# memory and lag sampled every 5 s into target/soak/samples.csv, then a
+# restart that must show the same gauges; SOAK_DELIVERY=exactly_once runs
+# ingest transactionally. The result and method are in BENCHMARKS.md.
 SOAK_MINUTES ?= 30
+SOAK_DELIVERY ?= at_least_once
 soak: test-tools native-libraries
 	$(CARGO) build $(CARGO_FLAGS) --release -p icsflow
-	python3 tests/soak.py --minutes $(SOAK_MINUTES) \
+	python3 tests/soak.py --minutes $(SOAK_MINUTES) --delivery $(SOAK_DELIVERY) \
 		--icsflow "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/icsflow"
 
 fmt: tools

@@ -138,6 +138,10 @@ def main():
     parser.add_argument("--admissions-per-day", type=float, default=100)
     parser.add_argument("--speed", type=float, default=86400, help="simulated seconds per second")
     parser.add_argument("--output", default=str(ROOT / "target" / "soak"))
+    parser.add_argument(
+        "--delivery", choices=["at_least_once", "exactly_once"], default="at_least_once",
+        help="ingest.delivery for the run",
+    )
     arguments = parser.parse_args()
 
     output = Path(arguments.output)
@@ -152,6 +156,7 @@ def main():
     (scratch / "icsflow.toml").write_text(
         f'[kafka]\nbootstrap_servers = "{broker}"\nsession_timeout_ms = 6000\n'
         '[engine]\nas_of = "latest_event"\n[log]\nlevel = "warn"\n'
+        f'[ingest]\ndelivery = "{arguments.delivery}"\n'
     )
     processes = []
     try:
@@ -176,7 +181,7 @@ def main():
         )
         processes.append(simulate)
         print(
-            f"soak: {arguments.minutes:g} min, {arguments.places} places x {arguments.admissions_per_day:g} "
+            f"soak: {arguments.minutes:g} min, {arguments.delivery}, {arguments.places} places x {arguments.admissions_per_day:g} "
             f"admissions/day at {arguments.speed:g} simulated s/s from {start}; samples in {output}/samples.csv",
             flush=True,
         )
