@@ -792,8 +792,8 @@ async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter)
 /// What replay would reach if Kafka cost nothing: the journey topic's
 /// records read into memory first (not timed), then decoded and applied to
 /// one engine per partition on this thread, deriving deferred until the end
-/// as join's apply thread does in a replay, without its lock and counters. Returns the events applied and the
-/// seconds it took.
+/// as join's apply thread does in a replay, without its lock and counters.
+/// Returns the events applied and the seconds it took.
 async fn engine_alone(bootstrap: &str, records: usize) -> (usize, f64) {
     let consumer = stream_consumer(bootstrap, "engine-alone", &["journey"]);
     let mut messages = consumer.stream();

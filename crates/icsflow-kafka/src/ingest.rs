@@ -311,8 +311,6 @@ fn revocations(consumer: &StreamConsumer<RoleContext>) -> u64 {
         .load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Whether a failed transaction call leaves the producer usable (abort,
-/// read the batch again, go on) or not (stop: a restart starts afresh).
 /// Calls a transactional operation again while it times out with a
 /// retriable error (it goes on in the background, and librdkafka resumes
 /// it when called again), up to three times in all.
@@ -338,6 +336,8 @@ fn transaction_requires_abort(error: &KafkaError) -> bool {
     }
 }
 
+/// Whether a failed transaction call leaves the producer usable (abort,
+/// read the batch again, go on) or not (stop: a restart starts afresh).
 fn transaction_is_fatal(error: &KafkaError) -> bool {
     match error {
         KafkaError::Transaction(error) => error.is_fatal(),
@@ -564,7 +564,9 @@ impl Ingest<'_> {
         let aborted = match outcome {
             Outcome::Committed => return Ok(()),
             // This producer was fenced: another replica took over.
-            Outcome::Abort(Aborted::Failed(error)) if transaction_is_fatal(&error) => {
+            Outcome::Abort(Aborted::Failed(error)) | Outcome::Unknown(error)
+                if transaction_is_fatal(&error) =>
+            {
                 return Err(RoleError::TransactionFailed(error));
             }
             Outcome::Unknown(error) => {

@@ -1273,12 +1273,12 @@ fn random_event_id(random: &mut Random) -> EventId {
     EventId::from_u128(value)
 }
 
-/// A valid NHS number from the 999 range, which is never issued to
-/// patients.
 /// Valid NHS numbers in the 999 range (`999` and six digits drawn, then a
 /// check digit; one draw in eleven has none).
 const SYNTHETIC_NHS_NUMBERS: usize = 1_000_000 * 10 / 11;
 
+/// A valid NHS number from the 999 range, which is never issued to
+/// patients.
 fn synthetic_nhs_number(random: &mut Random) -> [u8; 10] {
     loop {
         let mut digits = *b"9990000000";

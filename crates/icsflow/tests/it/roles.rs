@@ -389,6 +389,14 @@ pub(crate) fn wait_for_gauges(what: &str, replicas: &[&Role], expected: &[String
 }
 
 /// `promtool check metrics` (Prometheus' own linter) accepts the exposition.
+/// The values of the series of `body` that start with `prefix`, summed.
+fn summed(body: &str, prefix: &str) -> f64 {
+    body.lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 fn assert_passes_promtool(body: &str) {
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
@@ -545,13 +553,10 @@ fn a_join_started_after_exactly_once_ingest_wrote_is_ready() {
     publish(&broker, &records);
     eventually("the partner records taken", Duration::from_secs(60), || {
         let body = ingest.get("/metrics").1;
-        let consumed: f64 = body
-            .lines()
-            .filter(|line| {
-                line.starts_with("icsflow_pipeline_consumed_records_total{role=\"ingest\"")
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
+        let consumed = summed(
+            &body,
+            "icsflow_pipeline_consumed_records_total{role=\"ingest\"",
+        );
         consumed as usize == records.len()
     });
     // Their transaction commits within 100 ms of the last; a second is
@@ -937,12 +942,7 @@ fn organisations_named_by_records_cannot_grow_the_labels_without_bound() {
             .filter(|line| line.starts_with("icsflow_ingest_rejected_records_total{"))
             .count()
     };
-    let consumed = |body: &str| {
-        body.lines()
-            .filter(|line| line.starts_with("icsflow_pipeline_consumed_records_total{"))
-            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum::<f64>()
-    };
+    let consumed = |body: &str| summed(body, "icsflow_pipeline_consumed_records_total{");
     let started = Instant::now();
     while consumed(&role.get("/metrics").1) < records.len() as f64 {
         assert!(
