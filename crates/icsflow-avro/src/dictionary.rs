@@ -30,7 +30,38 @@ pub fn render_data_dictionary(files: &[SchemaFile]) -> String {
         };
         render_feed(file, &mut out);
     }
+    render_delay_reasons(&mut out);
     out
+}
+
+/// The national list of delay reasons, from `icsflow_core::DelayReason`
+/// (the one place it is kept).
+fn render_delay_reasons(out: &mut String) {
+    use icsflow_core::{CodeList, DelayReason};
+    let _ = writeln!(
+        out,
+        "## Delay reasons
+"
+    );
+    out.push_str(
+        "The values `reason_code` takes, with the family each belongs to. The reasons are NHS England's detailed \
+         delay reasons of the acute discharge situation report (37 in five families since 2024), with the text \
+         its monthly \"Daily discharge sitrep\" data files publish (metric group \"Delay reason LOS 7+\", 2025-26). \
+         The national list names each reason by its text only, so the symbols are icsflow's own stable keys. \
+         `OTHER` goes with any family: a reason your system cannot map to the list. A value outside this list, or \
+         a reason of another family than `reason_family`, is refused as `invalid_field` on `reason_code`; the \
+         metrics count delays by family only, so `OTHER` moves no measure.\n\n\
+         | symbol | family | reason as published |\n|---|---|---|\n",
+    );
+    for reason in DelayReason::ALL {
+        let family = reason.family().map_or("any", |family| family.symbol());
+        let _ = writeln!(
+            out,
+            "| `{}` | `{family}` | {} |",
+            reason.symbol(),
+            reason.published_text()
+        );
+    }
 }
 
 fn render_feed(file: &SchemaFile, out: &mut String) {

@@ -482,7 +482,7 @@ impl IntoDomainPayload for DischargePayload<'_> {
             },
             DischargePayload::DelayReasonRecorded(delay) => DischargeBody::DelayReasonRecorded {
                 reason_family: delay.reason_family.0,
-                reason_code: ReasonCode::parse("reason_code", delay.reason_code.as_str())?,
+                reason_code: parse_delay_reason(delay.reason_family.0, delay.reason_code.as_str())?,
             },
             DischargePayload::Discharged(discharged) => DischargeBody::Discharged {
                 destination: discharged.destination.0,
@@ -671,7 +671,7 @@ fn discharge_payload(body: &DischargeBody) -> DischargePayload<'_> {
             reason_code,
         } => DischargePayload::DelayReasonRecorded(DelayReasonRecorded {
             reason_family: Symbol(*reason_family),
-            reason_code: Text::borrowed(reason_code.as_str()),
+            reason_code: Text::borrowed(reason_code.symbol()),
         }),
         DischargeBody::Discharged {
             destination,

@@ -220,6 +220,196 @@ code_list! {
 }
 
 code_list! {
+    /// The detailed delay reasons of NHS England's acute discharge
+    /// situation report (since 2024: 37 reasons in five families), each as
+    /// published in the monthly "Daily discharge sitrep" data files
+    /// (metric group "Delay reason LOS 7+"; 2025-26 files), which name a
+    /// reason by its text only. The symbols are icsflow's own stable keys
+    /// for those texts (the national list has no codes); the text is
+    /// [`DelayReason::published_text`] and the family
+    /// [`DelayReason::family`]. `OTHER`, last, is a reason a trust's system
+    /// cannot map to the list (it belongs to whatever family the record
+    /// gives), and what delay reasons of journey records written before
+    /// this list existed read as. The one place the list is kept:
+    /// the data dictionary's "Delay reasons" is generated from it.
+    DelayReason {
+        /// Awaiting medical review of need for supported discharge
+        MedicalReview = "HP_MEDICAL_REVIEW",
+        /// Awaiting therapy review of need for supported discharge
+        TherapyReview = "HP_THERAPY_REVIEW",
+        /// Awaiting referral to care transfer hub for supported discharge
+        ReferralToHub = "HP_REFERRAL_TO_HUB",
+        /// Awaiting formal decision to discharge (inc diagnostic test results)
+        DecisionToDischarge = "HP_DECISION_TO_DISCHARGE",
+        /// Awaiting medicines to take home, discharge letter or other discharge documentation
+        MedicinesOrDocumentation = "HP_MEDICINES_OR_DOCUMENTATION",
+        /// Awaiting patient transport services
+        PatientTransport = "HP_PATIENT_TRANSPORT",
+        /// Remaining in hospital due to infection prevention and control restrictions
+        InfectionControl = "HP_INFECTION_CONTROL",
+        /// Patient /family/carer concerns over discharge readiness
+        ConcernsOverReadiness = "WB_CONCERNS_OVER_READINESS",
+        /// Awaiting determination of mental capacity
+        MentalCapacity = "WB_MENTAL_CAPACITY",
+        /// Ongoing safeguarding concern
+        Safeguarding = "WB_SAFEGUARDING",
+        /// Issues with discharge destination readiness
+        DestinationReadiness = "WB_DESTINATION_READINESS",
+        /// Waiting for confirmation of immediate care needs and pathway
+        CareNeedsAndPathway = "HUB_CARE_NEEDS_AND_PATHWAY",
+        /// Awaiting necessary referrals by care transfer hub
+        ReferralsByHub = "HUB_REFERRALS_BY_HUB",
+        /// Awaiting confirmation of funding eligibility
+        FundingEligibility = "HUB_FUNDING_ELIGIBILITY",
+        /// Home based rehabilitation, reablement or recovery service arrangements still underway (Pathway 1)
+        HomeRehabilitationArrangements = "IF_P1_HOME_REHABILITATION",
+        /// Other home-based community health service arrangements still underway (Pathway 1)
+        HomeCommunityHealthArrangements = "IF_P1_HOME_COMMUNITY_HEALTH",
+        /// Other home-based social care service arrangements still underway (Pathway 1)
+        HomeSocialCareArrangements = "IF_P1_HOME_SOCIAL_CARE",
+        /// Bed-based rehabilitation, reablement or recovery service arrangements still underway (Pathway 2)
+        BedRehabilitationArrangements = "IF_P2_BED_REHABILITATION",
+        /// Residential/nursing home care arrangements still underway (Pathway 3)
+        CareHomeArrangements = "IF_P3_CARE_HOME",
+        /// End of life care inc Fast-Track CHC arrangement still underway (Pathway 1 or 3)
+        EndOfLifeArrangements = "IF_END_OF_LIFE",
+        /// Self-funded care package arrangements still underway
+        SelfFundedArrangements = "IF_SELF_FUNDED",
+        /// Patient/family/carer choice discussions on package still underway
+        ChoiceDiscussions = "IF_CHOICE_DISCUSSIONS",
+        /// Housing provision arrangement for homelessness still underway (Pathway 0 or 1)
+        HomelessnessHousingArrangements = "IF_HOMELESSNESS_HOUSING",
+        /// Homeless with no recourse to public funds
+        NoRecourseToPublicFunds = "IF_NO_RECOURSE_TO_PUBLIC_FUNDS",
+        /// Out of area discharge arrangements requested but not completed
+        OutOfAreaArrangements = "IF_OUT_OF_AREA",
+        /// Further action requested by agreed provider
+        ProviderFurtherAction = "IF_PROVIDER_FURTHER_ACTION",
+        /// Awaiting restart of existing social care arrangements (Pathway 0)
+        RestartOfExistingCare = "CAP_P0_RESTART_OF_EXISTING_CARE",
+        /// Home-based rehabilitation, reablement or recovery services not yet available (Pathway 1)
+        HomeRehabilitation = "CAP_P1_HOME_REHABILITATION",
+        /// Other home-based community health services not yet available (Pathway 1)
+        HomeCommunityHealth = "CAP_P1_HOME_COMMUNITY_HEALTH",
+        /// Other home-based social care service not yet available (Pathway 1)
+        HomeSocialCare = "CAP_P1_HOME_SOCIAL_CARE",
+        /// Bed-based rehabilitation, reablement or recovery services not yet available (Pathway 2)
+        BedRehabilitation = "CAP_P2_BED_REHABILITATION",
+        /// Mental health admitted patient care not yet available (Pathway 2)
+        MentalHealthBed = "CAP_P2_MENTAL_HEALTH_BED",
+        /// Residential/nursing home care not yet available (Pathway 3)
+        CareHome = "CAP_P3_CARE_HOME",
+        /// End of life care inc Fast-Track CHC not yet available (Pathway 1 or 3)
+        EndOfLifeCare = "CAP_END_OF_LIFE",
+        /// Equipment and associated training not yet delivered (Pathway 1-3)
+        Equipment = "CAP_EQUIPMENT",
+        /// Housing adaptations not yet completed (Pathway 1 or 3)
+        HousingAdaptations = "CAP_HOUSING_ADAPTATIONS",
+        /// Housing provision not yet available (Pathway 0 or 1)
+        HousingProvision = "CAP_HOUSING_PROVISION",
+        /// A reason not on the national list.
+        Other = "OTHER",
+    }
+}
+
+impl DelayReason {
+    /// The family the national list puts this reason in; `None` for
+    /// [`DelayReason::Other`], which goes with any family.
+    pub const fn family(self) -> Option<DelayReasonFamily> {
+        use DelayReason::*;
+        Some(match self {
+            MedicalReview
+            | TherapyReview
+            | ReferralToHub
+            | DecisionToDischarge
+            | MedicinesOrDocumentation
+            | PatientTransport
+            | InfectionControl => DelayReasonFamily::HospitalProcess,
+            ConcernsOverReadiness | MentalCapacity | Safeguarding | DestinationReadiness => {
+                DelayReasonFamily::Wellbeing
+            }
+            CareNeedsAndPathway | ReferralsByHub | FundingEligibility => {
+                DelayReasonFamily::CareTransferHubProcess
+            }
+            HomeRehabilitationArrangements
+            | HomeCommunityHealthArrangements
+            | HomeSocialCareArrangements
+            | BedRehabilitationArrangements
+            | CareHomeArrangements
+            | EndOfLifeArrangements
+            | SelfFundedArrangements
+            | ChoiceDiscussions
+            | HomelessnessHousingArrangements
+            | NoRecourseToPublicFunds
+            | OutOfAreaArrangements
+            | ProviderFurtherAction => DelayReasonFamily::InterfaceProcess,
+            RestartOfExistingCare
+            | HomeRehabilitation
+            | HomeCommunityHealth
+            | HomeSocialCare
+            | BedRehabilitation
+            | MentalHealthBed
+            | CareHome
+            | EndOfLifeCare
+            | Equipment
+            | HousingAdaptations
+            | HousingProvision => DelayReasonFamily::Capacity,
+            Other => return None,
+        })
+    }
+
+    /// The reason as NHS England publishes it.
+    pub const fn published_text(self) -> &'static str {
+        use DelayReason::*;
+        match self {
+            MedicalReview => "Awaiting medical review of need for supported discharge",
+            TherapyReview => "Awaiting therapy review of need for supported discharge",
+            ReferralToHub => "Awaiting referral to care transfer hub for supported discharge",
+            DecisionToDischarge => "Awaiting formal decision to discharge (inc diagnostic test results)",
+            MedicinesOrDocumentation => "Awaiting medicines to take home, discharge letter or other discharge documentation",
+            PatientTransport => "Awaiting patient transport services",
+            InfectionControl => "Remaining in hospital due to infection prevention and control restrictions",
+            ConcernsOverReadiness => "Patient /family/carer concerns over discharge readiness",
+            MentalCapacity => "Awaiting determination of mental capacity",
+            Safeguarding => "Ongoing safeguarding concern",
+            DestinationReadiness => "Issues with discharge destination readiness",
+            CareNeedsAndPathway => "Waiting for confirmation of immediate care needs and pathway",
+            ReferralsByHub => "Awaiting necessary referrals by care transfer hub",
+            FundingEligibility => "Awaiting confirmation of funding eligibility",
+            HomeRehabilitationArrangements => "Home based rehabilitation, reablement or recovery service arrangements still underway (Pathway 1)",
+            HomeCommunityHealthArrangements => "Other home-based community health service arrangements still underway (Pathway 1)",
+            HomeSocialCareArrangements => "Other home-based social care service arrangements still underway (Pathway 1)",
+            BedRehabilitationArrangements => "Bed-based rehabilitation, reablement or recovery service arrangements still underway (Pathway 2)",
+            CareHomeArrangements => "Residential/nursing home care arrangements still underway (Pathway 3)",
+            EndOfLifeArrangements => "End of life care inc Fast-Track CHC arrangement still underway (Pathway 1 or 3)",
+            SelfFundedArrangements => "Self-funded care package arrangements still underway",
+            ChoiceDiscussions => "Patient/family/carer choice discussions on package still underway",
+            HomelessnessHousingArrangements => "Housing provision arrangement for homelessness still underway (Pathway 0 or 1)",
+            NoRecourseToPublicFunds => "Homeless with no recourse to public funds",
+            OutOfAreaArrangements => "Out of area discharge arrangements requested but not completed",
+            ProviderFurtherAction => "Further action requested by agreed provider",
+            RestartOfExistingCare => "Awaiting restart of existing social care arrangements (Pathway 0)",
+            HomeRehabilitation => "Home-based rehabilitation, reablement or recovery services not yet available (Pathway 1)",
+            HomeCommunityHealth => "Other home-based community health services not yet available (Pathway 1)",
+            HomeSocialCare => "Other home-based social care service not yet available (Pathway 1)",
+            BedRehabilitation => "Bed-based rehabilitation, reablement or recovery services not yet available (Pathway 2)",
+            MentalHealthBed => "Mental health admitted patient care not yet available (Pathway 2)",
+            CareHome => "Residential/nursing home care not yet available (Pathway 3)",
+            EndOfLifeCare => "End of life care inc Fast-Track CHC not yet available (Pathway 1 or 3)",
+            Equipment => "Equipment and associated training not yet delivered (Pathway 1-3)",
+            HousingAdaptations => "Housing adaptations not yet completed (Pathway 1 or 3)",
+            HousingProvision => "Housing provision not yet available (Pathway 0 or 1)",
+            Other => "A reason not on the national list",
+        }
+    }
+
+    /// Whether a record may give this reason with `family`.
+    pub fn belongs_to(self, family: DelayReasonFamily) -> bool {
+        self.family().is_none_or(|own| own == family)
+    }
+}
+
+code_list! {
     /// NHS Data Dictionary DISCHARGE DESTINATION CODE (HOSPITAL PROVIDER
     /// SPELL), current and retired. The first nine symbols are those of
     /// version 1 of the discharge schema; the rest were appended in

@@ -187,7 +187,8 @@ pub enum DischargeBody {
     },
     DelayReasonRecorded {
         reason_family: DelayReasonFamily,
-        reason_code: ReasonCode,
+        /// A reason of the national list within the family (or `OTHER`).
+        reason_code: DelayReason,
     },
     Discharged {
         destination: DischargeDestination,
@@ -352,45 +353,20 @@ impl CriteriaToReside {
     }
 }
 
-/// A delay reason code within its family: 1 to 32 letters, digits, `_`,
-/// `-` or `.`. Stored inline so events stay `Copy`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReasonCode {
-    bytes: [u8; ReasonCode::MAX_LENGTH],
-    length: u8,
-}
-
-impl ReasonCode {
-    pub const MAX_LENGTH: usize = 32;
-
-    pub fn parse(field: &'static str, text: &str) -> Result<ReasonCode, Rejection> {
-        let source = text.as_bytes();
-        let well_formed = (1..=ReasonCode::MAX_LENGTH).contains(&source.len())
-            && source
-                .iter()
-                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'));
-        if !well_formed {
-            return Err(Rejection::invalid_field(
-                field,
-                "a reason code is 1 to 32 letters, digits, '_', '-' or '.'",
-            ));
-        }
-        let mut bytes = [0_u8; ReasonCode::MAX_LENGTH];
-        bytes[..source.len()].copy_from_slice(source);
-        Ok(ReasonCode {
-            bytes,
-            length: source.len() as u8,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.length)]).unwrap_or_default()
-    }
-}
-
-impl fmt::Debug for ReasonCode {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "ReasonCode({})", self.as_str())
+/// Reads a record's delay reason: a symbol of the national list
+/// ([`DelayReason`]) that belongs to the record's family. Nothing else is
+/// carried, so no partner text travels in its place.
+pub fn parse_delay_reason(family: DelayReasonFamily, text: &str) -> Result<DelayReason, Rejection> {
+    match DelayReason::from_symbol(text) {
+        Some(reason) if reason.belongs_to(family) => Ok(reason),
+        Some(_) => Err(Rejection::invalid_field(
+            "reason_code",
+            "the reason belongs to another family than reason_family (docs/data-dictionary.md, Delay reasons)",
+        )),
+        None => Err(Rejection::invalid_field(
+            "reason_code",
+            "a reason code is a symbol of the national list of delay reasons, or OTHER (docs/data-dictionary.md, Delay reasons)",
+        )),
     }
 }
 
@@ -458,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn ages_and_reason_codes() {
+    fn ages_and_delay_reasons() {
         assert_eq!(
             AgeYears::new("age_years", 130).map(AgeYears::years),
             Ok(130)
@@ -466,12 +442,31 @@ mod tests {
         assert!(AgeYears::new("age_years", 131).is_err());
         assert!(AgeYears::new("age_years", -1).is_err());
         assert_eq!(
-            ReasonCode::parse("reason_code", "CAP.2b-home_care")
-                .map(|code| code.as_str().to_owned()),
-            Ok("CAP.2b-home_care".to_owned())
+            parse_delay_reason(DelayReasonFamily::Capacity, "CAP_P3_CARE_HOME"),
+            Ok(DelayReason::CareHome)
         );
-        for bad in ["", "has space", &"x".repeat(33), "émigré"] {
-            assert!(ReasonCode::parse("reason_code", bad).is_err(), "{bad}");
+        assert_eq!(
+            parse_delay_reason(DelayReasonFamily::Wellbeing, "OTHER"),
+            Ok(DelayReason::Other)
+        );
+        for bad in [
+            "",
+            "CAP.2b-home_care",
+            "cap_p3_care_home",
+            "9434765919",
+            "HP_MEDICAL_REVIEW",
+        ] {
+            let rejection = parse_delay_reason(DelayReasonFamily::Capacity, bad).expect_err(bad);
+            assert_eq!(rejection.field, Some("reason_code"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_listed_reason_but_other_has_one_family_and_a_published_text() {
+        assert_eq!(DelayReason::ALL.len(), 38);
+        for reason in DelayReason::ALL {
+            assert_eq!(reason.family().is_none(), *reason == DelayReason::Other);
+            assert!(!reason.published_text().is_empty());
         }
     }
 

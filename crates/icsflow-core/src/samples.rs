@@ -53,7 +53,7 @@ pub fn one_event_of_each_type() -> Vec<Event> {
         6,
         DischargeBody::DelayReasonRecorded {
             reason_family: DelayReasonFamily::Capacity,
-            reason_code: sample_code(ReasonCode::parse("reason_code", "CAP.home_reablement")),
+            reason_code: DelayReason::HomeRehabilitation,
         },
     );
     corrected.envelope.corrects_event_id = Some(EventId::from_u128(
@@ -96,7 +96,7 @@ pub fn one_event_of_each_type() -> Vec<Event> {
             4,
             DischargeBody::DelayReasonRecorded {
                 reason_family: DelayReasonFamily::Capacity,
-                reason_code: sample_code(ReasonCode::parse("reason_code", "CAP.domiciliary_care")),
+                reason_code: DelayReason::HomeSocialCare,
             },
         ),
         corrected,

@@ -252,7 +252,7 @@ fn open_journey(patient: u64, rng: &mut Rng) -> Vec<Event> {
                 "",
                 EventBody::Discharge(DischargeBody::DelayReasonRecorded {
                     reason_family: DelayReasonFamily::ALL[rng.below(5) as usize],
-                    reason_code: ReasonCode::parse("reason_code", "local").expect("code"),
+                    reason_code: DelayReason::Other,
                 }),
             );
         }

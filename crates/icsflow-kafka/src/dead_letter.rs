@@ -1,16 +1,21 @@
 //! The dead-letter record: where a rejected partner record goes, with why.
 //!
-//! Headers carry the reason code, the record's coordinates (topic,
-//! partition, offset), the feed, the publishing organisation when it could
-//! be read, and the time of rejection. The value is the original bytes,
-//! except where they may hold an NHS number: for `identifiable_data`, and
-//! for a record rejected for any other reason whose raw bytes hold ten
-//! digits that pass the check (the guard only sees strings it could parse,
-//! and a record cut short, in the wrong framing or too long was never
-//! parsed). Then the value is empty and a header says it was withheld. The
-//! partner's key is never copied (a partner might key by NHS number).
+//! A dead letter copies no partner byte, by construction: its value is
+//! empty and its headers are written from checked values only. They carry
+//! the reason code, the refused record's coordinates (topic, partition,
+//! offset: the record itself stays on the partner's topic, under that
+//! topic's retention and ACLs), the feed, the publishing organisation and
+//! the event id when they could be read and validated (an ODS code, a
+//! UUID, each written back by icsflow's own formatting), the schema field
+//! at fault and the time of rejection. Whatever spelling of an NHS number a
+//! record holds, in whatever field or framing, nothing of it can reach the
+//! dead-letter topic, since nothing unchecked is written there.
+//!
+//! Letters written by earlier versions carried the record's bytes as their
+//! value (or withheld them); [`DeadLetter::from_record`] still reads their
+//! event id from such a value.
 
-use icsflow_core::{may_hold_nhs_number, Feed, OdsCode, RejectReason};
+use icsflow_core::{EventId, Feed, OdsCode, RejectReason};
 use rdkafka::message::{Header, OwnedHeaders};
 
 pub const HEADER_REASON: &str = "icsflow.reason";
@@ -22,8 +27,10 @@ pub const HEADER_ORGANISATION: &str = "icsflow.source.organisation";
 pub const HEADER_TIME: &str = "icsflow.rejected.at";
 /// The schema field at fault, when the rejection names one.
 pub const HEADER_FIELD: &str = "icsflow.field";
-/// Present (`nhs_number`) when the value was withheld because the record's
-/// bytes may hold an NHS number.
+/// The refused record's event id, when it could be read as a UUID.
+pub const HEADER_EVENT_ID: &str = "icsflow.source.event_id";
+/// Written by earlier versions (`nhs_number`) when they withheld a value
+/// that may have held an NHS number; never written now (no value is).
 pub const HEADER_WITHHELD: &str = "icsflow.value.withheld";
 
 /// The facts written into a dead-letter record's headers.
@@ -37,12 +44,15 @@ pub struct DeadLetterHeaders {
     pub organisation: Option<OdsCode>,
     /// The schema field at fault (a name from the schema, never a value).
     pub field: Option<&'static str>,
+    /// The record's event id, when it could be read as a UUID.
+    pub event_id: Option<EventId>,
     /// Milliseconds since the epoch.
     pub rejected_at_millis: i64,
 }
 
-/// A dead-letter record read back: its headers, and the partner's event id
-/// when the value holds one where every feed's schema puts it first.
+/// A dead-letter record read back from its headers (and, for a letter an
+/// earlier version wrote with the record's bytes as its value, the event id
+/// from that value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadLetter {
     pub reason: String,
@@ -53,9 +63,10 @@ pub struct DeadLetter {
     pub feed: String,
     pub organisation: Option<String>,
     pub rejected_at_millis: i64,
-    /// The value was withheld (it may hold an NHS number).
+    /// An earlier version withheld the value (it may have held an NHS
+    /// number).
     pub withheld: bool,
-    pub event_id: Option<icsflow_core::EventId>,
+    pub event_id: Option<EventId>,
 }
 
 impl DeadLetter {
@@ -88,10 +99,11 @@ impl DeadLetter {
                 HEADER_ORGANISATION => letter.organisation = Some(text),
                 HEADER_TIME => letter.rejected_at_millis = text.parse().unwrap_or(0),
                 HEADER_WITHHELD => letter.withheld = true,
+                HEADER_EVENT_ID => letter.event_id = EventId::parse("event_id", &text).ok(),
                 _ => {}
             }
         }
-        if !letter.withheld {
+        if letter.event_id.is_none() && !letter.withheld {
             letter.event_id = icsflow_avro::peek_event_id(value);
         }
         letter
@@ -99,7 +111,8 @@ impl DeadLetter {
 }
 
 impl DeadLetterHeaders {
-    pub(crate) fn to_kafka(&self, original: &[u8]) -> OwnedHeaders {
+    /// The headers: every value one icsflow wrote from a checked value.
+    pub(crate) fn to_kafka(&self) -> OwnedHeaders {
         let partition = self.partition.to_string();
         let offset = self.offset.to_string();
         let time = self.rejected_at_millis.to_string();
@@ -128,10 +141,10 @@ impl DeadLetterHeaders {
                 key: HEADER_TIME,
                 value: Some(time.as_str()),
             });
-        if self.withholds(original) {
+        if let Some(event_id) = self.event_id {
             headers = headers.insert(Header {
-                key: HEADER_WITHHELD,
-                value: Some("nhs_number"),
+                key: HEADER_EVENT_ID,
+                value: Some(event_id.to_string().as_str()),
             });
         }
         if let Some(organisation) = &self.organisation {
@@ -147,19 +160,6 @@ impl DeadLetterHeaders {
             });
         }
         headers
-    }
-
-    /// The value to write: nothing when the record may hold an NHS number.
-    pub(crate) fn value<'a>(&self, original: &'a [u8]) -> &'a [u8] {
-        if self.withholds(original) {
-            &[]
-        } else {
-            original
-        }
-    }
-
-    fn withholds(&self, original: &[u8]) -> bool {
-        self.reason == RejectReason::IdentifiableData || may_hold_nhs_number(original)
     }
 }
 
@@ -274,52 +274,51 @@ pub fn read_dead_letters(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rdkafka::message::Headers;
 
     fn headers(reason: RejectReason) -> DeadLetterHeaders {
         DeadLetterHeaders {
             reason,
-            topic: "t".to_owned(),
-            partition: 0,
-            offset: 0,
+            topic: "ics.discharge.v1.RVW".to_owned(),
+            partition: 2,
+            offset: 41,
             feed: Feed::Discharge,
-            organisation: None,
-            field: None,
-            rejected_at_millis: 0,
+            organisation: OdsCode::parse("source_organisation", "RVW").ok(),
+            field: Some("place"),
+            event_id: Some(icsflow_core::one_event_of_each_type()[0].envelope.event_id),
+            rejected_at_millis: 1_700_000_000_000,
         }
     }
 
     #[test]
-    fn bytes_that_may_hold_an_nhs_number_are_never_copied_whatever_the_reason() {
-        for reason in [
-            RejectReason::Malformed,
-            RejectReason::UnknownSchema,
-            RejectReason::IdentifiableData,
-        ] {
-            let letter = headers(reason);
-            assert_eq!(letter.value(b"\xc3\x01{\"x\": \"NHS9434765919\"}"), b"");
-            assert_eq!(letter.value(b"\x02\x30943 476 5919"), b"");
-        }
-        let malformed = headers(RejectReason::Malformed);
-        assert_eq!(malformed.value(b"\x00\x01garbage"), b"\x00\x01garbage");
+    fn a_dead_letter_is_written_from_checked_values_and_reads_back() {
+        let written = headers(RejectReason::InvalidField);
+        let kafka = written.to_kafka();
+        let pairs: Vec<(&str, &[u8])> = kafka
+            .iter()
+            .map(|header| (header.key, header.value.unwrap_or_default()))
+            .collect();
+        let letter = DeadLetter::from_record(pairs, b"");
+        assert_eq!(letter.event_id, written.event_id);
+        assert_eq!(letter.reason, "invalid_field");
+        assert_eq!(letter.field.as_deref(), Some("place"));
+        assert_eq!(letter.organisation.as_deref(), Some("RVW"));
+        assert_eq!((letter.partition, letter.offset), (2, 41));
+        assert_eq!(letter.topic, "ics.discharge.v1.RVW");
+        assert!(!letter.withheld);
     }
 
     #[test]
-    fn a_dead_letter_reads_back_with_its_event_id_unless_withheld() {
+    fn a_letter_of_an_earlier_version_gives_the_event_id_of_its_value_unless_withheld() {
         let event = icsflow_core::one_event_of_each_type()[0];
         let catalogue = icsflow_avro::SchemaCatalogue::embedded();
         let value = icsflow_avro::encode_single_object(&catalogue, &event);
         let headers = [
             (HEADER_REASON, &b"invalid_field"[..]),
-            (HEADER_FIELD, b"place"),
-            (HEADER_TOPIC, b"ics.discharge.v1.RVW"),
-            (HEADER_PARTITION, b"2"),
-            (HEADER_OFFSET, b"41"),
             (HEADER_ORGANISATION, b"RVW"),
         ];
         let letter = DeadLetter::from_record(headers, &value);
         assert_eq!(letter.event_id, Some(event.envelope.event_id));
-        assert_eq!(letter.field.as_deref(), Some("place"));
-        assert_eq!((letter.partition, letter.offset), (2, 41));
         let withheld = DeadLetter::from_record(
             headers
                 .into_iter()

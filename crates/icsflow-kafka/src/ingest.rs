@@ -513,11 +513,9 @@ impl Ingest<'_> {
                     kind: OutputKind::Rejected,
                     sources: vec![tracked],
                 });
-                let mut record = BaseRecord::with_opaque_to(&self.dead_letter, delivered)
-                    .payload(letter.value.as_slice());
-                if let Some(headers) = letter.headers {
-                    record = record.headers(headers);
-                }
+                let record = BaseRecord::with_opaque_to(&self.dead_letter, delivered)
+                    .payload(&[][..])
+                    .headers(letter.headers);
                 send_with_backpressure(self.producer, record).await
             }
         }
@@ -919,10 +917,10 @@ impl JourneyBatches {
     }
 }
 
-/// The dead letter of one rejected partner record.
+/// The dead letter of one rejected partner record: headers only, its value
+/// empty (no partner byte is ever copied; `dead_letter.rs`).
 struct DeadLetter {
-    value: Vec<u8>,
-    headers: Option<rdkafka::message::OwnedHeaders>,
+    headers: rdkafka::message::OwnedHeaders,
 }
 
 /// What a partner record comes to.
@@ -1053,13 +1051,11 @@ fn route(
                 feed,
                 organisation: rejection.organisation,
                 field: rejection.field,
+                event_id: icsflow_avro::peek_event_id(payload),
                 rejected_at_millis: now.as_millis(),
             };
             Routing::Routed(Routed::Rejected(DeadLetter {
-                value: headers
-                    .value(message.payload().unwrap_or_default())
-                    .to_vec(),
-                headers: Some(headers.to_kafka(message.payload().unwrap_or_default())),
+                headers: headers.to_kafka(),
             }))
         }
         // `decode_cached` never asks the registry, so only this comes back

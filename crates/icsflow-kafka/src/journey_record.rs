@@ -19,12 +19,17 @@
 //! keyed records were placed by ([`partition_of`]), so records of every
 //! version put a patient's events in one partition.
 //!
-//! Version 3, little-endian:
+//! Version 4 is version 3 with a delay reason as its index in the national
+//! list ([`DelayReason`]) instead of the partner's text: no partner string
+//! is carried at all. Versions 1 to 3 are read with a listed symbol as
+//! itself and any other text as `OTHER`.
+//!
+//! Versions 3 and 4, little-endian:
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 2 | `IJ` |
-//! | 1 | version (3) |
+//! | 1 | version (3 or 4) |
 //! | 4 | number of events, at least 1 |
 //! | … | that many events, each as below |
 //!
@@ -41,25 +46,25 @@
 //! | 1 | flags: 1 episode_reference present, 2 corrects_event_id present |
 //! | 32 / 16 | episode_reference, corrects_event_id, when present |
 //! | 1 | feed (0 discharge, 1 social care, 2 primary care) × 16 + event type index |
-//! | … | the event type's fields: code-list indices (1 byte; optional codes 0 for none, else 1 + index), ages (1), booleans (1), dates (4), ODS codes (1 + 6), reason codes (1 + length) |
+//! | … | the event type's fields: code-list indices (1 byte; optional codes 0 for none, else 1 + index), ages (1), booleans (1), dates (4), ODS codes (1 + 6), delay reasons (1; before version 4, 1 + length of the text) |
 //!
 //! Codes are positions in their code list, so a code list may only grow at
 //! its end (`icsflow schemas check` holds the schemas' enums to that).
 
 use icsflow_core::{
     AdmissionMethod, AdmissionSource, AgeYears, AssessmentType, BedType, CodeList,
-    ContactAttendance, ContactMode, CriteriaToReside, CriteriaToResideCode, Date,
+    ContactAttendance, ContactMode, CriteriaToReside, CriteriaToResideCode, Date, DelayReason,
     DelayReasonFamily, DischargeBody, DischargeDestination, DischargeEventType, DischargeMethod,
     DischargePathway, Envelope, Event, EventBody, EventId, MedicationReviewKind, OdsCode,
-    PlaceCode, PrimaryCareBody, PrimaryCareEventType, Pseudonym, ReasonCode, RegistrationChange,
-    ReviewOutcome, ReviewType, RouteOfAccess, ServiceComponent, ServiceEndReason, ServiceType,
-    SocialCareBody, SocialCareEventType, Timestamp,
+    PlaceCode, PrimaryCareBody, PrimaryCareEventType, Pseudonym, RegistrationChange, ReviewOutcome,
+    ReviewType, RouteOfAccess, ServiceComponent, ServiceEndReason, ServiceType, SocialCareBody,
+    SocialCareEventType, Timestamp,
 };
 
 const MAGIC: [u8; 2] = *b"IJ";
 /// The version this build writes.
-pub(crate) const VERSION: u8 = 3;
-/// Bytes before a version 3 record's first event.
+pub(crate) const VERSION: u8 = 4;
+/// Bytes before a version 3 or 4 record's first event.
 const BATCH_HEADER: usize = 7;
 /// The fewest bytes an event takes (an admission cancelled, with no
 /// optional field).
@@ -247,9 +252,7 @@ fn put_body(out: &mut Vec<u8>, body: &EventBody) {
                     reason_code,
                 } => {
                     out.push(index(reason_family));
-                    let text = reason_code.as_str().as_bytes();
-                    out.push(text.len() as u8);
-                    out.extend_from_slice(text);
+                    out.push(index(reason_code));
                 }
                 DischargeBody::Discharged {
                     destination,
@@ -337,7 +340,7 @@ pub(crate) fn decode_each(
     mut each: impl FnMut(Event),
 ) -> Result<(), JourneyRecordError> {
     let mut reader = match bytes {
-        [b'I', b'J', version @ 1..=3, rest @ ..] => Reader {
+        [b'I', b'J', version @ 1..=4, rest @ ..] => Reader {
             bytes: rest,
             version: *version,
         },
@@ -496,15 +499,24 @@ impl Reader<'_> {
                     },
                     DischargeEventType::DelayReasonRecorded => {
                         let reason_family = self.code::<DelayReasonFamily>()?;
-                        let length = usize::from(self.byte()?);
-                        let text = self
-                            .bytes
-                            .get(..length)
-                            .and_then(|text| std::str::from_utf8(text).ok())
-                            .ok_or(JourneyRecordError::Length)?;
-                        let reason_code = ReasonCode::parse("reason_code", text)
-                            .map_err(|_| JourneyRecordError::Value("reason code"))?;
-                        self.bytes = &self.bytes[length..];
+                        let reason_code = if self.version >= 4 {
+                            self.code::<DelayReason>()?
+                        } else {
+                            // Before version 4, the partner's code as text
+                            // (any 1 to 32 of letters, digits, `_-.`): a
+                            // symbol of the national list reads as itself,
+                            // anything else as `OTHER`, never carried on.
+                            let length = usize::from(self.byte()?);
+                            let text = self
+                                .bytes
+                                .get(..length)
+                                .and_then(|text| std::str::from_utf8(text).ok())
+                                .ok_or(JourneyRecordError::Length)?;
+                            self.bytes = &self.bytes[length..];
+                            DelayReason::from_symbol(text)
+                                .filter(|reason| reason.belongs_to(reason_family))
+                                .unwrap_or(DelayReason::Other)
+                        };
                         DischargeBody::DelayReasonRecorded {
                             reason_family,
                             reason_code,
@@ -625,11 +637,23 @@ mod tests {
                 }
             }
         }
-        assert_eq!(decode(b"IJ\x04"), Err(JourneyRecordError::UnknownVersion));
+        assert_eq!(decode(b"IJ\x05"), Err(JourneyRecordError::UnknownVersion));
         assert_eq!(
             decode(b"IJ\x03\0\0\0\0"),
             Err(JourneyRecordError::Value("number of events"))
         );
+    }
+
+    /// The sample events as a version before 4 reads them: the samples'
+    /// delay reasons were written as partner text outside the national
+    /// list, which reads as `OTHER`.
+    fn as_before_version_4(mut event: Event) -> Event {
+        if let EventBody::Discharge(DischargeBody::DelayReasonRecorded { reason_code, .. }) =
+            &mut event.body
+        {
+            *reason_code = DelayReason::Other;
+        }
+        event
     }
 
     fn records_of(fixture: &str, version: u8) -> Vec<Event> {
@@ -654,6 +678,7 @@ mod tests {
         let fixture = include_str!("../testdata/journey-records-v1.hex");
         let expected: Vec<Event> = icsflow_core::one_event_of_each_type()
             .into_iter()
+            .map(as_before_version_4)
             .map(|mut event| {
                 if let EventBody::Discharge(DischargeBody::Admitted { bed_type, .. }) =
                     &mut event.body
@@ -680,7 +705,43 @@ mod tests {
         assert_eq!(
             records_of(fixture, 2),
             icsflow_core::one_event_of_each_type()
+                .into_iter()
+                .map(as_before_version_4)
+                .collect::<Vec<_>>()
         );
+    }
+
+    /// Version 3 carried a delay reason as the partner's text: a symbol of
+    /// the national list of the record's family reads as itself, any other
+    /// text (a local code, a number) as `OTHER`.
+    #[test]
+    fn version_3_delay_reasons_read_as_the_list_or_other() {
+        let delay = icsflow_core::one_event_of_each_type()
+            .into_iter()
+            .find(|event| event.body.event_type_symbol() == "DELAY_REASON_RECORDED")
+            .expect("a delay reason sample");
+        let version_3 = |text: &str| {
+            // The reason is the event's last field: its index becomes text.
+            let mut bytes = encode(&delay);
+            bytes[2] = 3;
+            bytes.pop();
+            bytes.push(text.len() as u8);
+            bytes.extend_from_slice(text.as_bytes());
+            decode(&bytes).expect("a version 3 record")
+        };
+        let reason_of = |events: Vec<Event>| match events[0].body {
+            EventBody::Discharge(DischargeBody::DelayReasonRecorded { reason_code, .. }) => {
+                reason_code
+            }
+            _ => unreachable!("a delay reason"),
+        };
+        assert_eq!(
+            reason_of(version_3("CAP_P3_CARE_HOME")),
+            DelayReason::CareHome
+        );
+        for other in ["CAP.home_reablement", "943.476.5919", "HP_MEDICAL_REVIEW"] {
+            assert_eq!(reason_of(version_3(other)), DelayReason::Other, "{other}");
+        }
     }
 
     #[test]

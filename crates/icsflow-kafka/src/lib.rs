@@ -31,8 +31,8 @@ pub use common::{
     librdkafka_version, next_message, stopped, wall_clock, Clock, RoleError, Shutdown,
 };
 pub use dead_letter::{
-    read_dead_letters, DeadLetter, DeadLetterHeaders, HEADER_FEED, HEADER_FIELD, HEADER_OFFSET,
-    HEADER_ORGANISATION, HEADER_PARTITION, HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
+    read_dead_letters, DeadLetter, DeadLetterHeaders, HEADER_EVENT_ID, HEADER_FEED, HEADER_FIELD,
+    HEADER_OFFSET, HEADER_ORGANISATION, HEADER_PARTITION, HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
     HEADER_WITHHELD,
 };
 pub use embedded::{create_missing_topics, EmbeddedBroker};

@@ -751,36 +751,51 @@ impl Simulator {
         let random = &mut self.patients[index].random;
         let (family, code) = match pathway {
             DischargePathway::P0 => [
-                (DelayReasonFamily::HospitalProcess, "HP.medicines"),
-                (DelayReasonFamily::HospitalProcess, "HP.transport"),
-                (DelayReasonFamily::Wellbeing, "WB.family_not_ready"),
+                (
+                    DelayReasonFamily::HospitalProcess,
+                    DelayReason::MedicinesOrDocumentation,
+                ),
+                (
+                    DelayReasonFamily::HospitalProcess,
+                    DelayReason::PatientTransport,
+                ),
+                (
+                    DelayReasonFamily::Wellbeing,
+                    DelayReason::ConcernsOverReadiness,
+                ),
             ][random.weighted(&[50.0, 35.0, 15.0])],
             DischargePathway::P1 => [
-                (DelayReasonFamily::Capacity, "CAP.home_reablement"),
-                (DelayReasonFamily::Capacity, "CAP.domiciliary_care"),
+                (DelayReasonFamily::Capacity, DelayReason::HomeRehabilitation),
+                (DelayReasonFamily::Capacity, DelayReason::HomeSocialCare),
                 (
                     DelayReasonFamily::InterfaceProcess,
-                    "INT.awaiting_assessment",
+                    DelayReason::HomeSocialCareArrangements,
                 ),
-                (DelayReasonFamily::CareTransferHubProcess, "HUB.referral"),
+                (
+                    DelayReasonFamily::CareTransferHubProcess,
+                    DelayReason::CareNeedsAndPathway,
+                ),
             ][random.weighted(&[45.0, 30.0, 15.0, 10.0])],
             DischargePathway::P2 => [
-                (DelayReasonFamily::Capacity, "CAP.bedded_rehab"),
+                (DelayReasonFamily::Capacity, DelayReason::BedRehabilitation),
                 (
                     DelayReasonFamily::InterfaceProcess,
-                    "INT.awaiting_assessment",
+                    DelayReason::BedRehabilitationArrangements,
                 ),
             ][random.weighted(&[80.0, 20.0])],
             DischargePathway::P3 => [
-                (DelayReasonFamily::Capacity, "CAP.care_home"),
-                (DelayReasonFamily::Wellbeing, "WB.choice_of_home"),
+                (DelayReasonFamily::Capacity, DelayReason::CareHome),
+                (
+                    DelayReasonFamily::Wellbeing,
+                    DelayReason::DestinationReadiness,
+                ),
             ][random.weighted(&[75.0, 25.0])],
         };
         let corrected = random.chance(0.03);
         let body = |family, code| {
             EventBody::Discharge(DischargeBody::DelayReasonRecorded {
                 reason_family: family,
-                reason_code: valid(ReasonCode::parse("reason_code", code)),
+                reason_code: code,
             })
         };
         let event_id = self.emit(index, self.now, body(family, code));
@@ -791,7 +806,7 @@ impl Simulator {
                 at,
                 body(
                     DelayReasonFamily::InterfaceProcess,
-                    "INT.awaiting_assessment",
+                    DelayReason::HomeSocialCareArrangements,
                 ),
             );
             let mut correction = correction;

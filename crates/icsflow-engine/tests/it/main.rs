@@ -134,7 +134,7 @@ impl Events {
         at: &str,
         reason_family: DelayReasonFamily,
     ) -> EventId {
-        let reason_code = ReasonCode::parse("reason_code", "local").expect("code");
+        let reason_code = DelayReason::Other;
         self.discharge_feed(
             who,
             at,

@@ -307,9 +307,9 @@ fn publish_reads_past_a_non_utf8_line_takes_a_byte_order_mark_and_refuses_glued_
     let good: Vec<&str> = examples.lines().collect();
     let delay = good
         .iter()
-        .find(|line| line.contains("\"reason_code\":\"CAP.domiciliary_care\""))
+        .find(|line| line.contains("\"reason_code\":\"CAP_P1_HOME_SOCIAL_CARE\""))
         .expect("a delay reason example");
-    let glued = |text: &str| delay.replace("CAP.domiciliary_care", text).into_bytes();
+    let glued = |text: &str| delay.replace("CAP_P1_HOME_SOCIAL_CARE", text).into_bytes();
     let mut input: Vec<u8> = b"\xef\xbb\xbf".to_vec();
     input.extend_from_slice(good[0].as_bytes());
     input.extend_from_slice(b"\r\n");
