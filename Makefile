@@ -160,12 +160,12 @@ bench: test-tools native-libraries
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- kafka-replay 10000000
 
 # Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of both Avro
-# framings, the JSON lines `publish` reads, and configuration loading,
+# framings, Confluent records with a registry-supplied schema, the JSON lines `publish` reads, and configuration loading,
 # FUZZ_SECONDS each. Seeds come from valid records; a finding is left in
 # fuzz/artifacts/<target>/ and, once fixed, belongs in
 # fuzz/regressions/<target>/, which `make test` replays.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := single_object confluent json_publish config
+FUZZ_TARGETS := single_object confluent registry_schema json_publish config
 fuzz: tools native-libraries
 	@command -v cargo-fuzz >/dev/null 2>&1 || { \
 		echo "make: installing cargo-fuzz (once)"; \

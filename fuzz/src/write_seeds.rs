@@ -26,6 +26,13 @@ fn main() {
         datum.extend_from_slice(&record[10..]);
         write(&root.join("single_object"), &format!("event-{index}"), &datum);
         write(&root.join("confluent"), &format!("event-{index}"), &datum);
+        // registry_schema: the feed's current schema as the registry's
+        // answer, then the datum.
+        let schema = catalogue.current(event.feed()).text.as_bytes();
+        let mut registered = (schema.len() as u16).to_le_bytes().to_vec();
+        registered.extend_from_slice(schema);
+        registered.extend_from_slice(&record[10..]);
+        write(&root.join("registry_schema"), &format!("event-{index}"), &registered);
         let mut line = vec![feed];
         line.extend_from_slice(encode_json(event).as_bytes());
         write(&root.join("json_publish"), &format!("event-{index}"), &line);

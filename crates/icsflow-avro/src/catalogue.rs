@@ -8,7 +8,7 @@ use apache_avro::Schema;
 use icsflow_core::Feed;
 
 use crate::canonical::fingerprint_of;
-use crate::compatibility::{can_read, EnumSymbols};
+use crate::compatibility::can_read;
 use crate::Error;
 
 /// One versioned schema file, as shipped in `schemas/<feed>/v<N>.avsc`.
@@ -145,7 +145,17 @@ impl SchemaCatalogue {
 
     /// Relates a schema (JSON text) to the current version of its feed,
     /// found by the top-level record's full name.
+    ///
+    /// A schema may come from a registry any partner can write to, so its
+    /// shape is checked before anything walks it: no named type may refer
+    /// to itself, and types may nest at most [`MAXIMUM_SCHEMA_DEPTH`] deep
+    /// (well beyond any icsflow event schema). Records written with such a
+    /// schema are never decoded, so decoding depth is bounded whatever the
+    /// schema.
     pub fn classify(&self, text: &str) -> Result<WriterSchema, Error> {
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|error| Error::InvalidSchema(error.to_string()))?;
+        check_schema_shape(&json).map_err(Error::InvalidSchema)?;
         let schema = parse_schema(text)?;
         let name = record_full_name(&schema).ok_or(Error::NotAnEventSchema)?;
         let current = self
@@ -184,8 +194,8 @@ impl SchemaCatalogue {
     }
 }
 
-/// Whether records written with `text` read as `current`, enum defaults
-/// included.
+/// Whether records written with `text` read as `current`, record by record
+/// (a symbol the current enum lacks refuses only the records that use it).
 fn readable_as(text: &str, current: &CurrentSchema) -> bool {
     let (Ok(writer), Ok(reader)) = (
         serde_json::from_str::<serde_json::Value>(text),
@@ -193,13 +203,120 @@ fn readable_as(text: &str, current: &CurrentSchema) -> bool {
     ) else {
         return false;
     };
-    can_read(
-        &writer,
-        &reader,
-        &current.schema,
-        EnumSymbols::ReaderDefault,
-    )
-    .is_ok()
+    can_read(&writer, &reader, &current.schema).is_ok()
+}
+
+/// The deepest a writer schema's types may nest (records, unions, arrays,
+/// maps), counting a named type where it is used as deep as its
+/// definition.
+pub(crate) const MAXIMUM_SCHEMA_DEPTH: usize = 16;
+
+/// Refuses a schema whose named types refer to themselves (directly or
+/// through others) or that nests deeper than [`MAXIMUM_SCHEMA_DEPTH`].
+pub(crate) fn check_schema_shape(schema: &serde_json::Value) -> Result<(), String> {
+    let mut defined = std::collections::HashMap::new();
+    let depth = schema_depth(schema, &mut Vec::new(), &mut defined)?;
+    if depth > MAXIMUM_SCHEMA_DEPTH {
+        return Err(format!(
+            "the schema nests {depth} deep; icsflow reads at most {MAXIMUM_SCHEMA_DEPTH}"
+        ));
+    }
+    Ok(())
+}
+
+/// The short name of a named type or reference (`a.b.Node` is `Node`):
+/// comparing short names can only find more recursion, never less.
+fn short_name(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+/// How deep `schema` nests. `open` holds the named types being defined
+/// around it (a reference to one is recursion); `defined` the depth of
+/// each named type defined so far (a reference is as deep as it).
+fn schema_depth(
+    schema: &serde_json::Value,
+    open: &mut Vec<String>,
+    defined: &mut std::collections::HashMap<String, usize>,
+) -> Result<usize, String> {
+    use serde_json::Value;
+    if open.len() > MAXIMUM_SCHEMA_DEPTH {
+        return Err(format!(
+            "the schema nests deeper than {MAXIMUM_SCHEMA_DEPTH}"
+        ));
+    }
+    match schema {
+        Value::String(name) => {
+            let name = short_name(name);
+            if open.iter().any(|open| open == name) {
+                return Err(format!("the named type {name} refers to itself"));
+            }
+            Ok(defined.get(name).copied().unwrap_or(0))
+        }
+        Value::Array(branches) => {
+            let mut deepest = 0;
+            for branch in branches {
+                deepest = deepest.max(schema_depth(branch, open, defined)?);
+            }
+            Ok(deepest + 1)
+        }
+        Value::Object(object) => {
+            let kind = object.get("type");
+            let name = object
+                .get("name")
+                .and_then(Value::as_str)
+                .map(|name| short_name(name).to_owned());
+            let named = matches!(
+                kind.and_then(Value::as_str),
+                Some("record" | "error" | "enum" | "fixed")
+            );
+            if named {
+                open.push(name.clone().unwrap_or_default());
+            }
+            let inner = match kind.and_then(Value::as_str) {
+                Some("record" | "error") => {
+                    let mut deepest = 0;
+                    for field in object
+                        .get("fields")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let field_type = field.get("type").unwrap_or(&Value::Null);
+                        deepest = deepest.max(schema_depth(field_type, open, defined)?);
+                    }
+                    Ok(deepest + 1)
+                }
+                Some("array") => {
+                    schema_depth(object.get("items").unwrap_or(&Value::Null), open, defined)
+                        .map(|depth| depth + 1)
+                }
+                Some("map") => {
+                    schema_depth(object.get("values").unwrap_or(&Value::Null), open, defined)
+                        .map(|depth| depth + 1)
+                }
+                Some("enum" | "fixed") => Ok(0),
+                // `{"type": "string", "logicalType": …}` or a nested type.
+                _ => match kind {
+                    Some(inner @ (Value::Object(_) | Value::Array(_))) => {
+                        schema_depth(inner, open, defined)
+                    }
+                    Some(Value::String(reference)) => {
+                        schema_depth(&Value::String(reference.clone()), open, defined)
+                    }
+                    _ => Ok(0),
+                },
+            };
+            if named {
+                open.pop();
+            }
+            let depth = inner?;
+            if let (true, Some(name)) = (named, name) {
+                defined.insert(name, depth);
+            }
+            Ok(depth)
+        }
+        _ => Ok(0),
+    }
 }
 
 pub(crate) fn parse_schema(text: &str) -> Result<Schema, Error> {

@@ -193,39 +193,25 @@ fn check_feed_folder(folder: &Path, report: &mut CompatibilityReport) {
         // of the old one sees it: symbols it does not know are read as its
         // default, or belong to the one version that gave the enum its
         // default (both handled above).
-        if let Err(error) = can_read(new_json, old_json, old, EnumSymbols::AllKnown) {
+        if let Err(error) = can_read(new_json, old_json, old) {
             report.problems.push(problem(format!("not forward compatible: v{old_version} cannot read data written with v{new_version}: {error}")));
         }
     }
 }
 
-/// Which of the writer's enum symbols a reader that does not define them
-/// is taken to handle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum EnumSymbols {
-    /// Those of reader enums with a default (the Avro specification's
-    /// resolution: a symbol the reader does not know is read as its
-    /// default).
-    ReaderDefault,
-    /// All of them: the schema check reports enums without a default on
-    /// its own.
-    AllKnown,
-}
-
 /// Whether data written with `writer` can be read with `reader` (both the
-/// schema JSON; `reader_schema` parsed), as the Avro specification
-/// resolves enums. apache-avro's own check ignores a reader enum's
-/// default, so the writer is first cut to the symbols the reader handles.
+/// schema JSON; `reader_schema` parsed), record by record: each enum the
+/// reader defines is cut to the symbols the reader knows before the check,
+/// so a writer enum with symbols the reader lacks still reads every record
+/// that uses the others (a record with such a symbol is refused when it is
+/// resolved, `resolve.rs`, unless the reader enum has a default).
+/// apache-avro's own check would refuse the whole writer instead.
 pub(crate) fn can_read(
     writer: &serde_json::Value,
     reader: &serde_json::Value,
     reader_schema: &apache_avro::Schema,
-    symbols: EnumSymbols,
 ) -> Result<(), String> {
-    let mut reader_enums = enums_of(reader);
-    if symbols == EnumSymbols::ReaderDefault {
-        reader_enums.retain(|_, definition| definition.default.is_some());
-    }
+    let reader_enums = enums_of(reader);
     let seen = parse_schema(&restrict_enums(writer, &reader_enums).to_string())
         .map_err(|error| error.to_string())?;
     SchemaCompatibility::can_read(&seen, reader_schema).map_err(|error| error.to_string())

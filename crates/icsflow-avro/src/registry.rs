@@ -47,6 +47,9 @@ pub enum LookupError {
 /// schema (the largest of icsflow's own is a few KiB).
 pub const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
+/// The most refusals (unknown or unusable ids) the client remembers.
+const REFUSALS_CACHED: usize = 1024;
+
 /// How the registry answered a GET, before interpretation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegistryResponse {
@@ -372,7 +375,24 @@ impl SchemaRegistryClient {
                 )));
             }
         };
-        self.lock_cache().insert(schema_id, outcome.clone());
+        let mut cache = self.lock_cache();
+        if outcome.is_err() {
+            // A refusal is cached under an id the record chose: keep at
+            // most this many, forgetting one at random for each new one
+            // past it (a forgotten id is only asked again), so records
+            // naming ever new ids cannot grow the cache.
+            let refusals = cache.values().filter(|cached| cached.is_err()).count();
+            if refusals >= REFUSALS_CACHED {
+                let forgotten = cache
+                    .iter()
+                    .find_map(|(id, cached)| cached.is_err().then_some(*id));
+                if let Some(forgotten) = forgotten {
+                    cache.remove(&forgotten);
+                }
+            }
+        }
+        cache.insert(schema_id, outcome.clone());
+        drop(cache);
         outcome.map_err(LookupError::Rejected)
     }
 
@@ -405,6 +425,15 @@ impl SchemaRegistryClient {
             .map_err(|_| not_icsflow)
     }
 
+    /// Refusals cached (see [`SchemaRegistryClient::writer_schema`]).
+    #[cfg(test)]
+    fn refusals_cached(&self) -> usize {
+        self.lock_cache()
+            .values()
+            .filter(|cached| cached.is_err())
+            .count()
+    }
+
     fn lock_cache(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<u32, Result<Arc<WriterSchema>, Rejection>>> {
@@ -418,6 +447,36 @@ impl SchemaRegistryClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A registry that knows no id.
+    #[derive(Debug)]
+    struct KnowsNothing;
+
+    impl RegistryTransport for KnowsNothing {
+        fn get(&self, _path: &str) -> RegistryResponse {
+            RegistryResponse::Answer {
+                status: 404,
+                body: String::new(),
+            }
+        }
+    }
+
+    /// Regression: refusals were cached under the id a record named,
+    /// without bound, so records naming ever new ids grew the cache.
+    #[test]
+    fn records_naming_ever_new_ids_cannot_grow_the_cache() {
+        let client = SchemaRegistryClient::new(
+            Box::new(KnowsNothing),
+            Arc::new(SchemaCatalogue::embedded()),
+        );
+        for schema_id in 0..3 * REFUSALS_CACHED as u32 {
+            assert!(matches!(
+                client.writer_schema(schema_id),
+                Err(LookupError::Rejected(_))
+            ));
+        }
+        assert_eq!(client.refusals_cached(), REFUSALS_CACHED);
+    }
 
     #[test]
     fn base64_matches_rfc_4648_and_secrets_never_print() {

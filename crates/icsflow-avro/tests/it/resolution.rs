@@ -198,3 +198,119 @@ fn a_destination_code_added_later_reads_as_not_known() {
     };
     assert_eq!(destination, DischargeDestination::NotKnown);
 }
+
+/// The current discharge schema with one more field on the envelope, of
+/// the given type.
+fn current_discharge_with_field(field_type: serde_json::Value) -> String {
+    let text =
+        std::fs::read_to_string(repository_path("schemas/discharge/v2.avsc")).expect("current");
+    let mut schema: serde_json::Value = serde_json::from_str(&text).expect("json");
+    schema["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(serde_json::json!({"name": "extra", "type": field_type, "default": null}));
+    schema.to_string()
+}
+
+/// Regression: a writer schema whose named type refers to itself made
+/// decoding overflow the stack at about 200 levels of nesting (a crash
+/// loop, since the offset was never committed). Such a schema, or one
+/// nesting deeper than icsflow reads, is now refused before any record
+/// written with it is decoded.
+#[test]
+fn a_recursive_or_too_deep_writer_schema_is_refused_before_use() {
+    let catalogue = SchemaCatalogue::embedded();
+    let recursive = current_discharge_with_field(serde_json::json!([
+        "null",
+        {"type": "record", "name": "Node", "fields": [{"name": "next", "type": ["null", "Node"]}]}
+    ]));
+    let through_another = current_discharge_with_field(serde_json::json!([
+        "null",
+        {"type": "record", "name": "ns.A", "fields": [{"name": "b", "type": ["null",
+            {"type": "record", "name": "B", "fields": [{"name": "a", "type": ["null", "ns.A"]}]}]}]}
+    ]));
+    let mut deep = serde_json::json!("int");
+    for level in 0..20 {
+        deep = serde_json::json!({"type": "record", "name": format!("Level{level}"), "fields": [{"name": "inner", "type": deep}]});
+    }
+    let too_deep = current_discharge_with_field(serde_json::json!(["null", deep]));
+    for (what, schema) in [
+        ("recursive", recursive),
+        ("recursive through another type", through_another),
+        ("20 records deep", too_deep),
+    ] {
+        assert!(
+            matches!(
+                catalogue.classify(&schema),
+                Err(icsflow_avro::Error::InvalidSchema(_))
+            ),
+            "{what}"
+        );
+    }
+    // A named type used twice, not inside itself, is no recursion.
+    let reused = current_discharge_with_field(serde_json::json!([
+        "null",
+        {"type": "record", "name": "Pair", "fields": [
+            {"name": "left", "type": {"type": "enum", "name": "Side", "symbols": ["A", "B"]}},
+            {"name": "right", "type": "Side"}
+        ]}
+    ]));
+    assert_eq!(
+        catalogue.classify(&reused).expect("reused").resolution,
+        Resolution::Resolve
+    );
+}
+
+/// Regression: a writer schema that adds `P4` to `DischargePathway` (no
+/// default) had every record dead-lettered as `incompatible_schema`, even
+/// those using `P1`. Only records that use the new symbol are refused.
+#[test]
+fn a_writer_enum_symbol_the_reader_lacks_refuses_only_the_records_using_it() {
+    let text =
+        std::fs::read_to_string(repository_path("schemas/discharge/v2.avsc")).expect("current");
+    let with_p4 = text.replace(
+        r#""symbols": ["P0", "P1", "P2", "P3"]"#,
+        r#""symbols": ["P0", "P1", "P2", "P3", "P4"]"#,
+    );
+    assert_ne!(with_p4, text);
+    let mut catalogue = SchemaCatalogue::embedded();
+    assert_eq!(
+        catalogue
+            .add_writer_schema(&with_p4)
+            .expect("with P4")
+            .resolution,
+        Resolution::Resolve
+    );
+    let decoder = EventDecoder::new(Arc::new(catalogue));
+    let assigned = discharge_events()
+        .into_iter()
+        .find(|event| event.body.event_type_symbol() == "PATHWAY_ASSIGNED")
+        .expect("a pathway sample");
+    let decoded = decoder
+        .decode(
+            &encode_with_writer(&with_p4, value_of(&assigned)),
+            &policy(),
+        )
+        .expect("a P1 record reads");
+    assert_eq!(decoded, assigned);
+    let Value::Record(mut fields) = value_of(&assigned) else {
+        panic!("record")
+    };
+    if let Some((_, Value::Union(_, payload))) =
+        fields.iter_mut().find(|(name, _)| name == "payload")
+    {
+        if let Value::Record(payload) = payload.as_mut() {
+            payload[0].1 = Value::Enum(4, "P4".to_owned());
+        }
+    }
+    let refused = decoder
+        .decode(
+            &encode_with_writer(&with_p4, Value::Record(fields)),
+            &policy(),
+        )
+        .expect_err("a P4 record is refused");
+    assert!(
+        format!("{refused:?}").contains("IncompatibleSchema"),
+        "{refused:?}"
+    );
+}
