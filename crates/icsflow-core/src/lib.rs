@@ -21,7 +21,9 @@ mod time;
 pub use codes::*;
 pub use event::*;
 pub use identifiers::{EventId, OdsCode, PlaceCode, Pseudonym, PseudonymHex};
-pub use nhs_number::{contains_nhs_number, is_valid_nhs_number, may_hold_nhs_number};
+pub use nhs_number::{
+    contains_nhs_number, is_valid_nhs_number, may_hold_nhs_number, may_show_nhs_number,
+};
 pub use reference::{Cadence, Partner, PartnerKind, Place, Reference, RolePrincipals};
 pub use rejection::{RejectReason, Rejection};
 pub use samples::{

@@ -48,6 +48,55 @@ pub fn may_hold_nhs_number(bytes: &[u8]) -> bool {
     find_numbers(bytes, RunRule::AnyWindowUpToTwelve)
 }
 
+/// True when `text`, read as a person reads it, may show a valid NHS
+/// number in any spelling: every Unicode decimal digit reads as its ASCII
+/// digit (full-width `９`, Arabic-Indic, mathematical bold…), every
+/// character that is neither a letter nor a digit is passed over (spaces of
+/// any kind, dots, dashes of any kind, slashes, underscores, zero-width and
+/// other invisible characters), and any ten consecutive digits of a run
+/// (letters end a run) that pass the check count, however long the run.
+///
+/// Far broader than [`contains_nhs_number`], and so wrong more often about
+/// text that holds many digits (a date and time is a run of twelve): for
+/// deciding whether text a person chose to copy (`icsflow pseudonymise
+/// --keep`) may go out, and for tests that what reached a topic shows no
+/// number. Nothing icsflow carries past ingest depends on it: only checked
+/// codes and identifiers travel.
+pub fn may_show_nhs_number(text: &str) -> bool {
+    let mut run: Vec<u8> = Vec::new();
+    let holds = |run: &[u8]| run.len() >= 10 && run.windows(10).any(is_valid_nhs_number);
+    for character in text.chars() {
+        if let Some(digit) = decimal_digit_value(character) {
+            run.push(b'0' + digit);
+        } else if character.is_alphabetic() {
+            if holds(&run) {
+                return true;
+            }
+            run.clear();
+        }
+    }
+    holds(&run)
+}
+
+/// The value of a Unicode decimal digit (general category Nd): every block
+/// of them is ten consecutive code points from its zero.
+fn decimal_digit_value(character: char) -> Option<u8> {
+    const ZEROS: &[u32] = &[
+        0x0030, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66,
+        0x0CE6, 0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946,
+        0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0,
+        0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0,
+        0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50,
+        0x11DA0, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140,
+        0x1E2F0, 0x1E950, 0x1FBF0,
+    ];
+    let code = u32::from(character);
+    ZEROS
+        .iter()
+        .find(|zero| (**zero..**zero + 10).contains(&code))
+        .map(|zero| (code - zero) as u8)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum RunRule {
     ExactlyTen,
@@ -115,6 +164,47 @@ fn spaced_number_at(bytes: &[u8], start: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_spelling_a_reader_would_read_as_the_number_may_show_it() {
+        let full_width: String = VALID
+            .chars()
+            .map(|digit| char::from_u32(0xFF10 + digit.to_digit(10).unwrap_or(0)).unwrap_or('0'))
+            .collect();
+        let zero_width: String = VALID
+            .chars()
+            .flat_map(|digit| [digit, '\u{200b}'])
+            .collect();
+        for spelling in [
+            "9434765919",
+            "943.476.5919",
+            "943/476/5919",
+            "943_476_5919",
+            "943-4765919",
+            "9434-765-919",
+            "943--476  5919",
+            "943\u{a0}476\u{a0}5919",
+            "943\u{2013}476\u{2013}5919",
+            "NHS.943.476.5919",
+            "NHS9434765919",
+            "09434765919",
+            "9434765919000",
+            full_width.as_str(),
+            zero_width.as_str(),
+        ] {
+            assert!(may_show_nhs_number(spelling), "{spelling}");
+        }
+        for text in [
+            "9434765918",
+            "943a476b5919",
+            "2026-12-07",
+            "E06000047",
+            "RXP01",
+            "",
+        ] {
+            assert!(!may_show_nhs_number(text), "{text}");
+        }
+    }
 
     // 943 476 5919 is the NHS's own published example of a valid number.
     const VALID: &str = "9434765919";

@@ -16,13 +16,19 @@ as 64 lower-case hexadecimal characters: the patient_pseudonym every partner pub
 
 Plain input has one NHS number per line (spaces and hyphens allowed: 943 476 5919) and
 gives one pseudonym per line. With --column, the input is CSV (RFC 4180: quoted fields may
-hold the delimiter, quotes and line breaks; a UTF-8 byte-order mark is skipped): that column
-is replaced by the pseudonym (its header renamed patient_pseudonym) and every other column is
-kept. A header row is expected unless --no-header is given; a header row whose chosen column
-holds an NHS number is refused, since it is data.
+hold the delimiter, quotes and line breaks; a UTF-8 byte-order mark is skipped) and the
+output holds that column, as the pseudonym, and only the columns named with --keep, in
+their input order; every other column is left behind. When --column or --keep is a position,
+say whether the first row is a header (--header) or data (--no-header); a column given by
+name needs the header row. The header's chosen column renamed patient_pseudonym; a header
+row whose chosen column holds an NHS number is refused, since it is data.
 
 A record whose number fails the modulus 11 check is reported on stderr by line number, never
-with the number, and is left out of the output; the exit status is then 1.
+with the number, and is left out of the output; the exit status is then 1. A kept column that
+may show an NHS number in any spelling (separators of any kind, full-width or other Unicode
+digits, invisible characters, a prefix or a longer run of digits) stops the run at that row,
+named by its line and column, never its value; nothing of that row or after it is written,
+and the exit status is 1: leave the column out, or clean it first.
 The key never appears in output or messages.")]
 pub(crate) struct PseudonymiseArgs {
     /// File holding the ICS key: at least 32 bytes, used as they are (one
@@ -36,10 +42,24 @@ pub(crate) struct PseudonymiseArgs {
     /// The CSV field separator: `,` (the default), `;`, `|` or `tab`.
     #[arg(long, value_name = "CHAR", default_value = ",", value_parser = parse_delimiter, requires = "column")]
     delimiter: u8,
-    /// The CSV has no header row: every row is data (--column must then be
-    /// a position).
+    /// The CSV's first row is a header (needed, or implied, when a column
+    /// is named).
+    #[arg(long, requires = "column", conflicts_with = "no_header")]
+    header: bool,
+    /// The CSV has no header row: every row is data (--column and --keep
+    /// must then be positions).
     #[arg(long, requires = "column")]
     no_header: bool,
+    /// A column to copy to the output as it is (a header name or a
+    /// 1-based position); repeat it, or separate names with commas. Only
+    /// the pseudonymised column and these are written.
+    #[arg(
+        long,
+        value_name = "NAME|N",
+        requires = "column",
+        value_delimiter = ','
+    )]
+    keep: Vec<String>,
     /// Input file, or `-` for standard input.
     #[arg(default_value = "-", value_name = "FILE")]
     input: PathBuf,
@@ -71,10 +91,23 @@ pub(crate) fn run(arguments: PseudonymiseArgs) -> anyhow::Result<ExitCode> {
     let counts = match &arguments.column {
         None => plain_lines(&key, reader, &mut output)?,
         Some(column) => {
+            let positional = std::iter::once(column)
+                .chain(&arguments.keep)
+                .find(|column| column.parse::<usize>().is_ok());
+            let header = match (arguments.header, arguments.no_header, positional) {
+                (true, _, _) => true,
+                (_, true, _) => false,
+                (false, false, None) => true,
+                (false, false, Some(position)) => {
+                    eprintln!("icsflow pseudonymise: --column or --keep {position} is a position: say whether the first row is a header row (--header) or data (--no-header)");
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                }
+            };
             let csv = Csv {
                 column,
+                keep: &arguments.keep,
                 delimiter: arguments.delimiter,
-                header: !arguments.no_header,
+                header,
             };
             match csv.pseudonymise(&key, reader, &mut output)? {
                 Some(counts) => counts,
@@ -83,6 +116,13 @@ pub(crate) fn run(arguments: PseudonymiseArgs) -> anyhow::Result<ExitCode> {
         }
     };
     output.flush()?;
+    if let Some((line, column)) = counts.stopped_at {
+        eprintln!(
+            "icsflow pseudonymise: line {line}: kept column {column} may show an NHS number; stopped there ({} pseudonymised before it). Leave the column out of --keep, or clean it first",
+            counts.written
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     if counts.invalid > 0 {
         eprintln!(
             "icsflow pseudonymise: {} pseudonymised, {} refused",
@@ -101,6 +141,9 @@ const EXIT_USAGE: u8 = 64;
 struct Counts {
     written: u64,
     invalid: u64,
+    /// The line and column (1-based) of a kept field that may show an NHS
+    /// number: the run stopped there.
+    stopped_at: Option<(u64, usize)>,
 }
 
 fn plain_lines(
@@ -143,6 +186,8 @@ fn plain_lines(
 /// How a CSV input is read.
 struct Csv<'a> {
     column: &'a str,
+    /// The columns copied as they are.
+    keep: &'a [String],
     delimiter: u8,
     header: bool,
 }
@@ -166,7 +211,9 @@ impl Csv<'_> {
             .flexible(true)
             .from_writer(output);
         let mut counts = Counts::default();
-        let mut position = None;
+        // The pseudonymised column, and every column written (in input
+        // order), once the first row is read.
+        let mut layout: Option<(usize, Vec<usize>)> = None;
         let mut record = csv::ByteRecord::new();
         loop {
             let line = reader.position().line();
@@ -178,59 +225,51 @@ impl Csv<'_> {
             }
             // The first field of the first record may start with Excel's
             // byte-order mark.
-            let mut fields: Vec<Vec<u8>> = record.iter().map(<[u8]>::to_vec).collect();
+            let mut fields: Vec<&[u8]> = record.iter().collect();
             if line == 1 {
                 if let Some(first) = fields.first_mut() {
-                    if let Some(rest) = first.strip_prefix(b"\xef\xbb\xbf") {
-                        *first = rest.to_vec();
-                    }
+                    *first = first.strip_prefix(b"\xef\xbb\xbf").unwrap_or(first);
                 }
             }
-            let column = if let Some(column) = position {
-                column
-            } else {
-                let Some(column) = self.find_column(&fields) else {
-                    eprintln!(
-                        "icsflow pseudonymise: no column {} in the {} ({} columns)",
-                        self.column,
-                        if self.header {
-                            "header row"
-                        } else {
-                            "first row"
-                        },
-                        fields.len()
-                    );
-                    return Ok(None);
-                };
-                position = Some(column);
-                if self.header {
-                    let holds_number = std::str::from_utf8(&fields[column])
-                        .is_ok_and(|text| key.pseudonymise(text).is_ok());
-                    if holds_number {
-                        eprintln!("icsflow pseudonymise: the header row's column {} holds an NHS number: the input has no header row; pass --no-header", self.column);
+            let (column, written) = match &layout {
+                Some(layout) => (layout.0, layout.1.clone()),
+                None => {
+                    let Some((column, written)) = self.layout(&fields) else {
                         return Ok(None);
+                    };
+                    layout = Some((column, written.clone()));
+                    if self.header {
+                        let holds_number = std::str::from_utf8(fields[column])
+                            .is_ok_and(|text| key.pseudonymise(text).is_ok());
+                        if holds_number {
+                            eprintln!("icsflow pseudonymise: the header row's column {} holds an NHS number: the input has no header row; pass --no-header", self.column);
+                            return Ok(None);
+                        }
+                        if let Some(kept) = kept_showing_number(&fields, &written, column) {
+                            counts.stopped_at = Some((line, kept + 1));
+                            break;
+                        }
+                        let header = written.iter().map(|index| {
+                            if *index == column {
+                                &b"patient_pseudonym"[..]
+                            } else {
+                                fields[*index]
+                            }
+                        });
+                        writer.write_record(header)?;
+                        continue;
                     }
-                    fields[column] = b"patient_pseudonym".to_vec();
-                    writer.write_record(&fields)?;
-                    continue;
+                    (column, written)
                 }
-                column
             };
             if fields.iter().all(|field| field.is_empty()) {
                 continue;
             }
-            // The output is meant to leave the partner: a number in another
-            // column would leave with it.
-            if let Some(other) = fields.iter().enumerate().position(|(index, field)| {
-                index != column
-                    && icsflow_core::contains_nhs_number(&String::from_utf8_lossy(field))
-            }) {
-                counts.invalid += 1;
-                eprintln!(
-                    "line {line}: column {} also holds an NHS number; the record is left out",
-                    other + 1
-                );
-                continue;
+            // The output is meant to leave the partner: a kept column that
+            // may show a number stops everything.
+            if let Some(kept) = kept_showing_number(&fields, &written, column) {
+                counts.stopped_at = Some((line, kept + 1));
+                break;
             }
             let pseudonym = fields
                 .get(column)
@@ -239,8 +278,15 @@ impl Csv<'_> {
                 .and_then(|value| key.pseudonymise(value));
             match pseudonym {
                 Ok(pseudonym) => {
-                    fields[column] = pseudonym.hex().as_str().as_bytes().to_vec();
-                    writer.write_record(&fields)?;
+                    let hex = pseudonym.hex();
+                    let row = written.iter().map(|index| {
+                        if *index == column {
+                            hex.as_str().as_bytes()
+                        } else {
+                            fields.get(*index).copied().unwrap_or_default()
+                        }
+                    });
+                    writer.write_record(row)?;
                     counts.written += 1;
                 }
                 Err(error) => {
@@ -253,8 +299,40 @@ impl Csv<'_> {
         Ok(Some(counts))
     }
 
-    fn find_column(&self, first_row: &[Vec<u8>]) -> Option<usize> {
-        if let Ok(position) = self.column.parse::<usize>() {
+    /// The pseudonymised column and the columns written, in input order,
+    /// from the first row; `None` (reported) when one is not there.
+    fn layout(&self, first_row: &[&[u8]]) -> Option<(usize, Vec<usize>)> {
+        let row = if self.header {
+            "header row"
+        } else {
+            "first row"
+        };
+        let Some(column) = self.find_column(first_row, self.column) else {
+            eprintln!(
+                "icsflow pseudonymise: no column {} in the {row} ({} columns)",
+                self.column,
+                first_row.len()
+            );
+            return None;
+        };
+        let mut written = vec![column];
+        for kept in self.keep {
+            let Some(index) = self.find_column(first_row, kept) else {
+                eprintln!(
+                    "icsflow pseudonymise: no column {kept} (--keep) in the {row} ({} columns)",
+                    first_row.len()
+                );
+                return None;
+            };
+            written.push(index);
+        }
+        written.sort_unstable();
+        written.dedup();
+        Some((column, written))
+    }
+
+    fn find_column(&self, first_row: &[&[u8]], wanted: &str) -> Option<usize> {
+        if let Ok(position) = wanted.parse::<usize>() {
             return (1..=first_row.len())
                 .contains(&position)
                 .then(|| position - 1);
@@ -264,6 +342,17 @@ impl Csv<'_> {
         }
         first_row
             .iter()
-            .position(|name| name.trim_ascii() == self.column.as_bytes())
+            .position(|name| name.trim_ascii() == wanted.as_bytes())
     }
+}
+
+/// The first kept column (0-based) of a row that may show an NHS number,
+/// in any spelling (`icsflow_core::may_show_nhs_number`).
+fn kept_showing_number(fields: &[&[u8]], written: &[usize], column: usize) -> Option<usize> {
+    written.iter().copied().find(|index| {
+        *index != column
+            && fields.get(*index).is_some_and(|field| {
+                icsflow_core::may_show_nhs_number(&String::from_utf8_lossy(field))
+            })
+    })
 }
