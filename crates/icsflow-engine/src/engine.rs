@@ -6,7 +6,9 @@ use icsflow_core::*;
 
 use crate::derive::{derive, Lookup, REABLEMENT_OUTCOME_DAY};
 use crate::hashing::FastMap;
-use crate::journey::{Journey, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH};
+use crate::journey::{
+    Correction, EventKey, Journey, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH,
+};
 use crate::labels::Window;
 use crate::metrics::MetricKey;
 use crate::series::{settled_value, Contribution, Series};
@@ -155,7 +157,21 @@ impl Engine {
     /// of patients.
     pub fn apply(&mut self, event: &Event) -> Applied {
         let envelope = &event.envelope;
-        let id = event_key(envelope.source_organisation, envelope.event_id);
+        let id = EventKey::new(envelope.event_id);
+        // The publisher first: an event id is its publisher's own, so the
+        // publisher is part of every lookup below. Interned before the
+        // journey is touched, so that an event past the tables' limits
+        // changes nothing at all.
+        let publisher = self.tables.organisation_index(envelope.source_organisation);
+        let organisation = match event.body {
+            // Spells are the trust's, whichever of its sites published.
+            EventBody::Discharge(_) => self.tables.trust_index(envelope.source_organisation),
+            _ => publisher,
+        };
+        let (Some(publisher), Some(organisation)) = (publisher, organisation) else {
+            self.statistics.too_many_label_values += 1;
+            return Applied::TooManyLabelValues;
+        };
         let day = self.days.day_of(envelope.occurred_at);
         let at = engine_seconds(envelope.occurred_at);
         let recorded = engine_seconds(envelope.recorded_at);
@@ -169,17 +185,15 @@ impl Engine {
         match &entry {
             Entry::Occupied(occupied) => {
                 let journey = occupied.get();
-                if let Some(stored) = journey.find(id) {
+                if let Some(stored) = journey.find(publisher, id) {
                     let held = (
                         stored.recorded,
                         stored.at,
                         journey.reference(stored.reference),
                         by_value(&self.tables, stored.kind),
-                        journey.corrects(id),
+                        journey.corrects(publisher, id),
                     );
-                    let corrects = envelope
-                        .corrects_event_id
-                        .map(|corrected| event_key(envelope.source_organisation, corrected));
+                    let corrects = envelope.corrects_event_id.map(EventKey::new);
                     let incoming =
                         self.tables
                             .stored_kind(&event.body, envelope.place)
@@ -205,17 +219,7 @@ impl Engine {
             }
             Entry::Vacant(_) => {}
         }
-        // Interned before the journey is touched, so that an event past the
-        // tables' limits changes nothing at all.
-        let interned = self
-            .tables
-            .stored_kind(&event.body, envelope.place)
-            .zip(match event.body {
-                // Spells are the trust's, whichever of its sites published.
-                EventBody::Discharge(_) => self.tables.trust_index(envelope.source_organisation),
-                _ => self.tables.organisation_index(envelope.source_organisation),
-            });
-        let Some((kind, organisation)) = interned else {
+        let Some(kind) = self.tables.stored_kind(&event.body, envelope.place) else {
             self.statistics.too_many_label_values += 1;
             return Applied::TooManyLabelValues;
         };
@@ -242,7 +246,7 @@ impl Engine {
         }
 
         if replaces {
-            journey.remove(id);
+            journey.remove(publisher, id);
         }
         let reference = journey.reference_index(envelope.episode_reference);
         journey.insert(StoredEvent {
@@ -251,11 +255,16 @@ impl Engine {
             recorded,
             day: day.clamp(0, i32::from(u16::MAX)) as u16,
             organisation,
+            publisher,
             reference,
             kind,
         });
         if let Some(corrected) = envelope.corrects_event_id {
-            journey.add_correction(event_key(envelope.source_organisation, corrected), id);
+            journey.add_correction(Correction {
+                publisher,
+                corrected: EventKey::new(corrected),
+                by: id,
+            });
         }
 
         if !journey.deferred {
@@ -510,25 +519,6 @@ fn engine_day_of_date(date: Date) -> u16 {
 fn engine_seconds(instant: Timestamp) -> u32 {
     let seconds = instant.as_millis().div_euclid(1000) - i64::from(DAY_ZERO_SINCE_EPOCH) * 86_400;
     seconds.clamp(0, i64::from(u32::MAX)) as u32
-}
-
-/// A 64-bit key for (organisation, event id). Partners choose event ids, so
-/// the mix must spread sequential or time-based UUIDs as well as random
-/// ones.
-fn event_key(organisation: OdsCode, event_id: EventId) -> u64 {
-    let value = event_id.as_u128();
-    let mut organisation_bits = 0_u64;
-    for byte in organisation.as_str().bytes() {
-        organisation_bits = organisation_bits << 8 | u64::from(byte);
-    }
-    mix(mix(mix(value as u64) ^ (value >> 64) as u64) ^ organisation_bits)
-}
-
-/// SplitMix64's finaliser.
-fn mix(mut value: u64) -> u64 {
-    value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    value ^ (value >> 31)
 }
 
 /// Interned organisations and places: events store 16-bit indices.

@@ -4,7 +4,7 @@
 //! `derive.rs` (every metric's contributions).
 
 use icsflow_core::{
-    BedType, DelayReasonFamily, DischargeDestination, DischargePathway, Feed, Pseudonym,
+    BedType, DelayReasonFamily, DischargeDestination, DischargePathway, EventId, Feed, Pseudonym,
     ServiceComponent, ServiceEndReason, ServiceType,
 };
 
@@ -14,12 +14,33 @@ use crate::spells::{collect_spells, Scratch};
 /// (until the year 2179); validation refuses anything before 2000.
 pub(crate) const DAY_ZERO_SINCE_EPOCH: i32 = 10_957;
 
-/// An event as the engine keeps it: 32 bytes, with what the metrics need
+/// A partner's event id, kept whole. Two events are versions of one only
+/// when their ids and their publishers are equal ([`StoredEvent::is`]):
+/// compared in full, never through a hash, so no id one partner computes
+/// can stand for another partner's event. Two words, so that a stored
+/// event stays aligned to 8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct EventKey {
+    high: u64,
+    low: u64,
+}
+
+impl EventKey {
+    pub(crate) fn new(id: EventId) -> EventKey {
+        let value = id.as_u128();
+        EventKey {
+            high: (value >> 64) as u64,
+            low: value as u64,
+        }
+    }
+}
+
+/// An event as the engine keeps it: 40 bytes, with what the metrics need
 /// and nothing that identifies beyond the journey's own pseudonym.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StoredEvent {
-    /// Hash of (publishing organisation, event id): the idempotency key.
-    pub(crate) id: u64,
+    /// The event id: with `publisher`, the idempotency key.
+    pub(crate) id: EventKey,
     /// Seconds since 2000-01-01T00:00:00Z of `occurred_at`.
     pub(crate) at: u32,
     /// The same of `recorded_at`: of two versions of one event id, the one
@@ -30,12 +51,32 @@ pub(crate) struct StoredEvent {
     /// Interned organisation: the trust (3 characters) for the discharge
     /// feed, the publisher otherwise.
     pub(crate) organisation: u16,
+    /// Interned publishing organisation (a trust's site is its own): an
+    /// event id is its publisher's, so the same id from another
+    /// publisher is another event.
+    pub(crate) publisher: u16,
     /// Index into the journey's references, or [`NO_REFERENCE`].
     pub(crate) reference: u8,
     pub(crate) kind: StoredKind,
 }
 
 pub(crate) const NO_REFERENCE: u8 = u8::MAX;
+
+impl StoredEvent {
+    /// Whether this is the event `id` of `publisher`.
+    pub(crate) fn is(&self, publisher: u16, id: EventKey) -> bool {
+        self.id == id && self.publisher == publisher
+    }
+}
+
+/// A correction: `by` replaced `corrected`, both events of `publisher`
+/// (a publisher corrects only its own events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Correction {
+    pub(crate) publisher: u16,
+    pub(crate) corrected: EventKey,
+    pub(crate) by: EventKey,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum StoredKind {
@@ -96,29 +137,29 @@ impl StoredKind {
 /// All the engine holds about one patient.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Journey {
-    /// Sorted by (`at`, `id`).
+    /// Sorted by (`at`, `id`): events at the same second in event id order.
     pub(crate) events: Vec<StoredEvent>,
     /// Spell and episode references, interned per journey.
     pub(crate) references: Vec<Pseudonym>,
-    /// Ids of events replaced by a correction.
-    /// (id replaced, id of the correction that replaced it).
-    pub(crate) corrected: Vec<(u64, u64)>,
+    /// Events replaced by a correction, and the correction.
+    pub(crate) corrected: Vec<Correction>,
     /// Touched while the engine defers deriving: the series hold what it
     /// contributed before that, until the engine settles.
     pub(crate) deferred: bool,
 }
 
 impl Journey {
-    /// The event held under this id, if any.
-    pub(crate) fn find(&self, id: u64) -> Option<&StoredEvent> {
-        self.events.iter().find(|event| event.id == id)
+    /// The event `id` of `publisher`, if held.
+    pub(crate) fn find(&self, publisher: u16, id: EventKey) -> Option<&StoredEvent> {
+        self.events.iter().find(|event| event.is(publisher, id))
     }
 
-    /// Drops the event held under this id, and the correction it made (a
+    /// Drops the event `id` of `publisher`, and the correction it made (a
     /// re-sent version replaces it).
-    pub(crate) fn remove(&mut self, id: u64) {
-        self.events.retain(|event| event.id != id);
-        self.corrected.retain(|(_, by)| *by != id);
+    pub(crate) fn remove(&mut self, publisher: u16, id: EventKey) {
+        self.events.retain(|event| !event.is(publisher, id));
+        self.corrected
+            .retain(|correction| !(correction.publisher == publisher && correction.by == id));
     }
 
     /// The reference at `index`, for comparing versions by value.
@@ -156,19 +197,19 @@ impl Journey {
         (self.references.len() - 1) as u8
     }
 
-    pub(crate) fn add_correction(&mut self, corrected_id: u64, by: u64) {
-        if !self.corrected.contains(&(corrected_id, by)) {
+    pub(crate) fn add_correction(&mut self, correction: Correction) {
+        if !self.corrected.contains(&correction) {
             self.corrected.reserve_exact(1);
-            self.corrected.push((corrected_id, by));
+            self.corrected.push(correction);
         }
     }
 
-    /// The id the event held under `id` corrects, if it corrects one.
-    pub(crate) fn corrects(&self, id: u64) -> Option<u64> {
+    /// The id the event `id` of `publisher` corrects, if it corrects one.
+    pub(crate) fn corrects(&self, publisher: u16, id: EventKey) -> Option<EventKey> {
         self.corrected
             .iter()
-            .find(|(_, by)| *by == id)
-            .map(|(corrected, _)| *corrected)
+            .find(|correction| correction.publisher == publisher && correction.by == id)
+            .map(|correction| correction.corrected)
     }
 
     /// The last day any event of the journey happened on.
@@ -194,9 +235,8 @@ impl Journey {
 /// The journey's events that no correction replaced, in time order.
 pub(crate) fn active(journey: &Journey) -> impl Iterator<Item = &StoredEvent> {
     journey.events.iter().filter(|event| {
-        !journey
-            .corrected
-            .iter()
-            .any(|(corrected, _)| *corrected == event.id)
+        !journey.corrected.iter().any(|correction| {
+            correction.publisher == event.publisher && correction.corrected == event.id
+        })
     })
 }

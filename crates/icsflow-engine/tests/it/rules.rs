@@ -3,8 +3,8 @@
 //! answer is a change of definition, not an accident.
 
 use icsflow_core::{
-    BedType, ContactAttendance, DischargeBody, DischargeDestination, DischargePathway, OdsCode,
-    ServiceComponent, ServiceType,
+    BedType, ContactAttendance, DischargeBody, DischargeDestination, DischargePathway, EventId,
+    OdsCode, ServiceComponent, ServiceType,
 };
 
 use crate::{metrics_text, patient, Events};
@@ -460,4 +460,77 @@ fn destinations_report_in_their_national_groups() {
         .map(|(group, count)| format!("icsflow_flow_discharges{{place=\"E06000047\",provider=\"RVW\",pathway=\"P0\",destination=\"{group}\"}} {count}\n"))
         .concat()
     );
+}
+
+/// The inverse of SplitMix64's finaliser, which the engine's event key
+/// once was built from (`mix`): what let a partner compute an event id.
+fn unmix(mut value: u64) -> u64 {
+    // The multiplicative inverse of an odd constant modulo 2^64, by
+    // Newton's iteration.
+    let inverse = |odd: u64| {
+        let mut inverse = odd;
+        for _ in 0..6 {
+            inverse = inverse.wrapping_mul(2_u64.wrapping_sub(odd.wrapping_mul(inverse)));
+        }
+        inverse
+    };
+    let unshift = |value: u64, shift: u32| {
+        let mut result = value;
+        for _ in 0..64 / shift {
+            result = value ^ (result >> shift);
+        }
+        result
+    };
+    value = unshift(value, 31);
+    value = value.wrapping_mul(inverse(0x94d0_49bb_1331_11eb));
+    value = unshift(value, 27);
+    value = value.wrapping_mul(inverse(0xbf58_476d_1ce4_e5b9));
+    unshift(value, 30)
+}
+
+fn mix(mut value: u64) -> u64 {
+    value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    value ^ (value >> 31)
+}
+
+fn organisation_bits(code: &str) -> u64 {
+    code.bytes()
+        .fold(0_u64, |bits, byte| bits << 8 | u64::from(byte))
+}
+
+/// Regression: the engine's event key was a 64-bit hash anyone could
+/// invert, so a practice could compute an event id whose key was a
+/// trust's assessment's, and its contact replaced the assessment (the
+/// place's gauge went from 1 to 0, and stayed 0 after a replay). An event
+/// id is now compared whole, with its publisher.
+#[test]
+fn no_event_id_a_partner_computes_replaces_another_partners_event() {
+    let nctr = "icsflow_flow_not_meeting_criteria_patients";
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 70);
+    let assessment = events.not_meeting(who, "2026-01-02 10:00", Some("2026-01-02"));
+    events.pathway(who, "2026-01-02 11:00", DischargePathway::P1);
+    assert_eq!(only(&events, "2026-01-08 12:00", nctr), pathway_line("P1"));
+    // The key the trust's assessment had, and an id of the practice's with
+    // the same key.
+    let value = assessment.as_u128();
+    let (high, low) = ((value >> 64) as u64, value as u64);
+    let inner = mix(mix(low) ^ high) ^ organisation_bits("RVW") ^ organisation_bits("M83670");
+    let forged_low = unmix(unmix(inner) ^ high);
+    assert_eq!(
+        mix(mix(mix(forged_low) ^ high) ^ organisation_bits("M83670")),
+        mix(mix(mix(low) ^ high) ^ organisation_bits("RVW")),
+        "the forged id collides under the old key"
+    );
+    let forged = EventId::from_u128(u128::from(high) << 64 | u128::from(forged_low));
+    events.contact(who, "2026-01-03 10:00", ContactAttendance::Attended);
+    events
+        .events
+        .last_mut()
+        .expect("the contact")
+        .envelope
+        .event_id = forged;
+    assert_eq!(only(&events, "2026-01-08 12:00", nctr), pathway_line("P1"));
 }
