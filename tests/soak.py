@@ -17,7 +17,8 @@ the end a summary: whether memory stayed flat over the second half and
 whether lag stayed bounded. Then it stops the simulation, waits until the
 engine gauges settle, restarts `icsflow run` (which replays the journey
 topic) and checks that every non-zero engine gauge is the same after the
-restart as before it; it exits 1 if not. Standard library only.
+restart as before it. It exits 1 if memory was not flat, lag not bounded,
+or any gauge differs after the restart. Standard library only.
 """
 
 import argparse
@@ -214,7 +215,7 @@ def main():
                     "t={:>6.0f}s rss={:>7.1f} MiB journeys={:>7} lag ingest={:>6} join={:>6} consumed={:>9} applied={:>9}".format(*row),
                     flush=True,
                 )
-        summarise(rows, seconds)
+        steady = summarise(rows, seconds)
         # Then the promise analysts rely on: a restart (every partition
         # replayed) shows what the running replica showed.
         simulate.send_signal(signal.SIGINT)
@@ -235,7 +236,10 @@ def main():
             time.sleep(0.5)
         replayed_in = time.monotonic() - began
         after = settled_gauges(admin)
-        return 0 if compare_restart(before, after, replayed_in) else 1
+        restarted_same = compare_restart(before, after, replayed_in)
+        if not steady:
+            print("soak: FAILED: memory was not flat or lag was not bounded (see the summary above)")
+        return 0 if steady and restarted_same else 1
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -298,12 +302,13 @@ def summarise(rows, seconds):
     """Memory flat: the median of the last quarter within 10 % of the median
     of the second quarter (after warm-up: state grows until the first
     eviction horizon has passed). Lag bounded: the last quarter's maximum no
-    more than twice the second quarter's, or under 10,000 records."""
+    more than twice the second quarter's, or under 10,000 records. True
+    when both hold; a run too short to judge is not judged steady."""
     quarter = lambda index: [row for row in rows if index * seconds / 4 <= row[0] < (index + 1) * seconds / 4]  # noqa: E731
     second, last = quarter(1), quarter(3)
     if not second or not last:
         print("soak: too short to judge")
-        return
+        return False
     rss_second = statistics.median(row[1] for row in second)
     rss_last = statistics.median(row[1] for row in last)
     journeys_second = statistics.median(row[2] for row in second)
@@ -319,6 +324,7 @@ def summarise(rows, seconds):
         f"{growth:+.1%}: {'flat' if flat else 'NOT flat'}; journeys held {journeys_second:,.0f} -> {journeys_last:,.0f}; "
         f"lag max {lag(second):,} -> {lag(last):,} records: {'bounded' if bounded else 'NOT bounded'}"
     )
+    return flat and bounded
 
 
 if __name__ == "__main__":
