@@ -594,7 +594,13 @@ impl Ingest<'_> {
                 "partitions were revoked while the transaction was open: aborted, and read again where still owned"
             ),
         }
-        let owned = consumer.assignment().unwrap_or_default();
+        // Without the assignment nothing could be sought back, and the
+        // next commit would store offsets past the aborted records: stop,
+        // and the restarted role reads from the offsets the broker holds.
+        let owned = consumer.assignment().map_err(|error| {
+            error!(%error, "the assignment could not be read after an abort; stopping");
+            RoleError::Kafka(error)
+        })?;
         for ((source, partition), offset) in first {
             let topic = self.sources.name(source);
             if owned.find_partition(topic, partition).is_some() {
@@ -619,9 +625,14 @@ impl Ingest<'_> {
                 transaction.first.clear();
                 transaction.began = None;
                 let producer = self.producer;
-                let _ = tokio::task::block_in_place(|| {
+                // The role is stopping either way; an abort that fails is
+                // completed by the broker's transaction timeout, and the
+                // restarted role fences this producer.
+                if let Err(error) = tokio::task::block_in_place(|| {
                     producer.abort_transaction(REMAINING_TRANSACTION_TIME)
-                });
+                }) {
+                    warn!(%error, "the open transaction could not be aborted while stopping; the broker ends it at its timeout");
+                }
             }
         }
     }

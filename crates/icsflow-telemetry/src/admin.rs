@@ -262,18 +262,36 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     exposition(state.registry.clone(), crate::render).await
 }
 
-async fn exposition(registry: Registry, render: fn(&Registry) -> String) -> impl IntoResponse {
+async fn exposition(
+    registry: Registry,
+    render: fn(&Registry) -> Result<String, crate::RenderError>,
+) -> axum::response::Response {
     // Rendering walks engine state under a lock; keep it off the reactor.
-    let body = tokio::task::spawn_blocking(move || render(&registry))
-        .await
-        .unwrap_or_default();
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
+    let rendered = tokio::task::spawn_blocking(move || render(&registry)).await;
+    match rendered {
+        Ok(Ok(body)) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        // A 500, never an empty 200: Prometheus then marks the target down
+        // (`up` 0) instead of reading every series as gone.
+        Ok(Err(error)) => {
+            tracing::error!(%error, "metrics could not be rendered");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "rendering the metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the metrics could not be rendered; see the log\n".to_owned(),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn readiness(State(state): State<AdminState>) -> impl IntoResponse {
@@ -285,5 +303,23 @@ async fn readiness(State(state): State<AdminState>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {}\n", reasons.join("; ")),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a rendering failure answered 200 with an empty body,
+    /// which Prometheus reads as every series gone.
+    #[tokio::test]
+    async fn a_rendering_failure_is_a_500_never_an_empty_200() {
+        let failed = exposition(Registry::new(), |_| {
+            Err(crate::RenderError("a collector broke".to_owned()))
+        })
+        .await;
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let rendered = exposition(Registry::new(), crate::render).await;
+        assert_eq!(rendered.status(), StatusCode::OK);
     }
 }

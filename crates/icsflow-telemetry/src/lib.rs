@@ -23,23 +23,35 @@ pub use pipeline::{
 };
 pub use prometheus::{IntCounter, IntGauge, Registry};
 
-/// Renders a registry in the Prometheus text format.
-pub fn render(registry: &Registry) -> String {
+/// Renders a registry in the Prometheus text format; an error when it
+/// cannot be encoded (never an empty exposition that reads as "no series").
+pub fn render(registry: &Registry) -> Result<String, RenderError> {
     encode(&registry.gather())
 }
 
 /// Renders the published view of a registry: flow gauges only, under the
 /// small-number rule of [`disclosure`].
-pub fn render_published(registry: &Registry) -> String {
+pub fn render_published(registry: &Registry) -> Result<String, RenderError> {
     encode(&disclosure::published(registry.gather()))
 }
 
-fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+/// Why an exposition could not be rendered.
+#[derive(Debug)]
+pub struct RenderError(String);
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "the metrics could not be encoded: {}", self.0)
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+fn encode(families: &[prometheus::proto::MetricFamily]) -> Result<String, RenderError> {
     use prometheus::Encoder;
     let mut buffer = Vec::new();
-    let encoder = prometheus::TextEncoder::new();
-    if let Err(error) = encoder.encode(families, &mut buffer) {
-        tracing::warn!(%error, "metrics encoding failed");
-    }
-    String::from_utf8(buffer).unwrap_or_default()
+    prometheus::TextEncoder::new()
+        .encode(families, &mut buffer)
+        .map_err(|error| RenderError(error.to_string()))?;
+    String::from_utf8(buffer).map_err(|error| RenderError(error.to_string()))
 }
