@@ -53,7 +53,26 @@ pub enum Applied {
     /// ignored and counted, so that record content cannot grow the labels
     /// (or the tables that index them) without bound.
     TooManyLabelValues,
+    /// The patient's journey already holds [`JOURNEY_EVENT_LIMIT`] events
+    /// (then even a re-sent version of one of them is refused), or
+    /// [`JOURNEY_REFERENCE_LIMIT`] spell and episode references and this
+    /// event names another: ignored and counted. Applying costs time in
+    /// proportion to the patient's events, so this bounds what one
+    /// pseudonym can cost every other patient of its partition.
+    JourneyFull,
 }
+
+/// The most events one patient's journey holds: beyond any real journey
+/// within the eviction horizon (a stay of 130 days with a criteria review,
+/// a delay reason and a pathway every day is about 400 events). Applying
+/// costs in proportion to the journey, so the first events of a flood cost
+/// the square of this limit: at 1,000, one pseudonym's 30,000 events took
+/// 0.6-0.7 times what 30,000 patients' did (`make bench`); at 2,000 the
+/// square alone is over twice.
+pub const JOURNEY_EVENT_LIMIT: usize = 1_000;
+
+/// The most distinct spell and episode references one journey holds.
+pub const JOURNEY_REFERENCE_LIMIT: usize = 255;
 
 /// How many distinct places one engine holds. An ICS has a handful of
 /// places (one per upper-tier local authority); every place multiplies
@@ -72,6 +91,8 @@ pub struct EngineStatistics {
     pub duplicates: u64,
     pub beyond_horizon: u64,
     pub too_many_label_values: u64,
+    /// Events ignored because their journey was full ([`Applied::JourneyFull`]).
+    pub journey_full: u64,
     pub evicted: u64,
     /// Distinct days held across all series (what a metrics read walks).
     pub series_entries: usize,
@@ -185,6 +206,14 @@ impl Engine {
         match &entry {
             Entry::Occupied(occupied) => {
                 let journey = occupied.get();
+                // A full journey takes nothing more, re-sends included, and
+                // decides it before any search through its events: what
+                // one pseudonym's flood costs is then its first
+                // JOURNEY_EVENT_LIMIT events, however long it goes on.
+                if journey.events.len() >= JOURNEY_EVENT_LIMIT {
+                    self.statistics.journey_full += 1;
+                    return Applied::JourneyFull;
+                }
                 if let Some(stored) = journey.find(publisher, id) {
                     let held = (
                         stored.recorded,
@@ -224,6 +253,13 @@ impl Engine {
             return Applied::TooManyLabelValues;
         };
         let journey = entry.or_default();
+        let new_reference = envelope
+            .episode_reference
+            .is_some_and(|reference| !journey.references.contains(&reference));
+        if new_reference && journey.references.len() >= JOURNEY_REFERENCE_LIMIT {
+            self.statistics.journey_full += 1;
+            return Applied::JourneyFull;
+        }
 
         self.scratch_before.clear();
         match &mut self.deferred {

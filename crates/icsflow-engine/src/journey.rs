@@ -187,11 +187,9 @@ impl Journey {
         if let Some(index) = self.references.iter().position(|known| *known == reference) {
             return index as u8;
         }
-        if self.references.len() >= usize::from(NO_REFERENCE) {
-            // 255 distinct spells and episodes for one patient: beyond any
-            // real journey; further ones share "no reference".
-            return NO_REFERENCE;
-        }
+        // The engine refuses an event naming a reference past
+        // `JOURNEY_REFERENCE_LIMIT` before it gets here.
+        debug_assert!(self.references.len() < usize::from(NO_REFERENCE));
         self.references.reserve_exact(1);
         self.references.push(reference);
         (self.references.len() - 1) as u8

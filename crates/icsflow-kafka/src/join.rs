@@ -163,15 +163,17 @@ enum Outcome {
     BeyondHorizon,
     Undecodable,
     TooManyLabelValues,
+    JourneyFull,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 5] = [
+    const ALL: [Outcome; 6] = [
         Outcome::Applied,
         Outcome::Duplicate,
         Outcome::BeyondHorizon,
         Outcome::Undecodable,
         Outcome::TooManyLabelValues,
+        Outcome::JourneyFull,
     ];
 
     const fn label(self) -> &'static str {
@@ -181,6 +183,7 @@ impl Outcome {
             Outcome::BeyondHorizon => "beyond_horizon",
             Outcome::Undecodable => "undecodable",
             Outcome::TooManyLabelValues => "too_many_label_values",
+            Outcome::JourneyFull => "journey_full",
         }
     }
 
@@ -190,6 +193,7 @@ impl Outcome {
             Applied::Duplicate => Outcome::Duplicate,
             Applied::BeyondHorizon => Outcome::BeyondHorizon,
             Applied::TooManyLabelValues => Outcome::TooManyLabelValues,
+            Applied::JourneyFull => Outcome::JourneyFull,
         }
     }
 }
@@ -777,6 +781,14 @@ fn apply_batch(
             places = icsflow_engine::PLACE_LIMIT,
             organisations = icsflow_engine::ORGANISATION_LIMIT,
             "events ignored: they name more distinct places or organisations than a partition may hold"
+        );
+    }
+    if counts[Outcome::JourneyFull as usize] > 0 {
+        warn!(
+            events = counts[Outcome::JourneyFull as usize],
+            events_per_journey = icsflow_engine::JOURNEY_EVENT_LIMIT,
+            references_per_journey = icsflow_engine::JOURNEY_REFERENCE_LIMIT,
+            "events ignored: their patient's journey is full (a feed sending one pseudonym far more events than any journey has)"
         );
     }
     summary.applied += counts[Outcome::Applied as usize];

@@ -53,7 +53,7 @@ pub struct PipelineMetrics {
     /// `icsflow_join_journeys`: journeys held by this replica.
     pub journeys: IntGauge,
     /// `icsflow_engine_events_total{outcome}`: applied, duplicate,
-    /// beyond_horizon, undecodable, too_many_label_values.
+    /// beyond_horizon, undecodable, too_many_label_values, journey_full.
     pub engine_events: IntCounterVec,
     /// `icsflow_ready`: 1 when `/readyz` would answer 200.
     pub ready: IntGauge,
