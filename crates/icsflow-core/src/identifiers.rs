@@ -224,6 +224,11 @@ impl fmt::Debug for OdsCode {
 pub struct PlaceCode([u8; 9]);
 
 impl PlaceCode {
+    /// Every place outside the ICS's reference data, as one value: patients
+    /// resident elsewhere still count, under `out_of_area`, and no record
+    /// can add a place of its own. [`PlaceCode::parse`] never gives it.
+    pub const OUT_OF_AREA: PlaceCode = PlaceCode([0; 9]);
+
     pub fn parse(field: &'static str, text: &str) -> Result<PlaceCode, Rejection> {
         let source = text.as_bytes();
         let well_formed = source.len() == 9
@@ -241,7 +246,24 @@ impl PlaceCode {
     }
 
     pub fn as_str(&self) -> &str {
+        if *self == PlaceCode::OUT_OF_AREA {
+            return "out_of_area";
+        }
         std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The nine bytes the journey record carries (zeros for
+    /// [`PlaceCode::OUT_OF_AREA`]).
+    pub const fn as_bytes(&self) -> &[u8; 9] {
+        &self.0
+    }
+
+    /// The place of nine bytes a journey record carries.
+    pub fn from_record_bytes(bytes: [u8; 9]) -> Option<PlaceCode> {
+        if bytes == [0; 9] {
+            return Some(PlaceCode::OUT_OF_AREA);
+        }
+        PlaceCode::parse("place", std::str::from_utf8(&bytes).ok()?).ok()
     }
 }
 

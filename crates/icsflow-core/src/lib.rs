@@ -27,7 +27,7 @@ pub use nhs_number::{
 pub use reference::{Cadence, Partner, PartnerKind, Place, Reference, RolePrincipals};
 pub use rejection::{RejectReason, Rejection};
 pub use samples::{
-    one_event_of_each_type, sample_envelope, sample_pseudonym, sample_reference,
+    one_event_of_each_type, sample_envelope, sample_pseudonym, sample_reference, samples_reference,
     shifted_to_end_before,
 };
 pub use time::{Date, Timestamp, TimestampPolicy};

@@ -110,6 +110,50 @@ impl Partner {
     }
 }
 
+impl Reference {
+    /// The place a record's `place` counts under: itself when it is one of
+    /// the ICS's places, [`PlaceCode::OUT_OF_AREA`] otherwise. No record
+    /// can add a place of its own to any table or label.
+    pub fn counted_place(&self, place: PlaceCode) -> PlaceCode {
+        if self.places.iter().any(|known| known.code == place) {
+            place
+        } else {
+            PlaceCode::OUT_OF_AREA
+        }
+    }
+
+    /// The event as it counts in this ICS: its place one of the ICS's (or
+    /// [`PlaceCode::OUT_OF_AREA`]) and its organisation one a partner
+    /// speaks for, a trust's site as the trust; `None` when no partner
+    /// speaks for its organisation. Ingest applies it before writing the
+    /// journey topic, join again to what it reads (records written before
+    /// it existed), so no table or label of any role holds a place or an
+    /// organisation that is not in the reference data.
+    pub fn counted(&self, event: &crate::Event) -> Option<crate::Event> {
+        let mut counted = *event;
+        counted.envelope.source_organisation =
+            self.counted_organisation(event.envelope.source_organisation)?;
+        counted.envelope.place = self.counted_place(event.envelope.place);
+        Some(counted)
+    }
+
+    /// The organisation a record's `source_organisation` counts as: a
+    /// partner's own code or one it publishes for as itself, a trust's site
+    /// as the trust (a site is never a label value of its own); `None` when
+    /// no partner of the ICS speaks for it.
+    pub fn counted_organisation(&self, organisation: OdsCode) -> Option<OdsCode> {
+        let partner = self
+            .partners
+            .iter()
+            .find(|partner| partner.speaks_for(organisation))?;
+        if organisation == partner.code || partner.publishes_for.contains(&organisation) {
+            Some(organisation)
+        } else {
+            Some(partner.code)
+        }
+    }
+}
+
 /// The Kafka principals of icsflow's own roles.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RolePrincipals {
@@ -239,6 +283,29 @@ fn is_principal(principal: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_counts_by_the_reference_data_or_not_at_all() {
+        let reference = crate::samples_reference();
+        let event = crate::one_event_of_each_type()[0];
+        assert_eq!(reference.counted(&event), Some(event));
+        let mut elsewhere = event;
+        elsewhere.envelope.place = PlaceCode::parse("place", "E09000001").expect("a GSS code");
+        let counted = reference.counted(&elsewhere).expect("counted");
+        assert_eq!(counted.envelope.place, PlaceCode::OUT_OF_AREA);
+        assert_eq!(counted.envelope.place.as_str(), "out_of_area");
+        let mut site = event;
+        site.envelope.source_organisation = OdsCode::parse("o", "RVWAB").expect("a site");
+        assert_eq!(
+            reference
+                .counted(&site)
+                .map(|counted| counted.envelope.source_organisation),
+            Some(event.envelope.source_organisation)
+        );
+        let mut nobody = event;
+        nobody.envelope.source_organisation = OdsCode::parse("o", "Y00001").expect("ODS-shaped");
+        assert_eq!(reference.counted(&nobody), None);
+    }
 
     fn ods(code: &str) -> OdsCode {
         OdsCode::parse("test", code).expect("an ODS code")

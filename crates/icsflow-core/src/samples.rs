@@ -236,6 +236,17 @@ fn sample_code<T>(parsed: Result<T, crate::Rejection>) -> T {
 
 /// Reference data of one place (E06000047) and these partners, each with
 /// its own principal (`User:partner-<code>`), for tests.
+/// Reference data in which the organisations and place of
+/// [`one_event_of_each_type`] are the ICS's: trust `RVW`, local authority
+/// `702` and practice `M83670`, in `E06000047`.
+pub fn samples_reference() -> crate::Reference {
+    sample_reference(&[
+        ("RVW", crate::PartnerKind::AcuteTrust),
+        ("702", crate::PartnerKind::LocalAuthority),
+        ("M83670", crate::PartnerKind::PrimaryCare),
+    ])
+}
+
 pub fn sample_reference(partners: &[(&str, crate::PartnerKind)]) -> crate::Reference {
     let place = sample_code(PlaceCode::parse("place", "E06000047"));
     crate::Reference::new(

@@ -48,10 +48,11 @@ pub enum Applied {
     /// horizon: its journey may have been evicted, so applying it could count
     /// it twice. Ignored and counted.
     BeyondHorizon,
-    /// Names a place past the [`PLACE_LIMIT`] or an organisation past the
-    /// [`ORGANISATION_LIMIT`] distinct ones this engine already holds:
-    /// ignored and counted, so that record content cannot grow the labels
-    /// (or the tables that index them) without bound.
+    /// Names a place or an organisation past the 65,536 distinct ones an
+    /// engine's 16-bit tables can index: ignored and counted, never an index
+    /// past a table. Through the roles it cannot happen: every event's place
+    /// and organisation is one of the ICS's reference data (or
+    /// `out_of_area`) before it reaches an engine (`Reference::counted`).
     TooManyLabelValues,
     /// The patient's journey already holds [`JOURNEY_EVENT_LIMIT`] events
     /// (then even a re-sent version of one of them is refused), or
@@ -73,15 +74,6 @@ pub const JOURNEY_EVENT_LIMIT: usize = 1_000;
 
 /// The most distinct spell and episode references one journey holds.
 pub const JOURNEY_REFERENCE_LIMIT: usize = 255;
-
-/// How many distinct places one engine holds. An ICS has a handful of
-/// places (one per upper-tier local authority); every place multiplies
-/// every series, so a feed naming more is broken or hostile.
-pub const PLACE_LIMIT: usize = 64;
-
-/// How many distinct organisations one engine holds: an ICS's trusts,
-/// councils and practices number in the hundreds.
-pub const ORGANISATION_LIMIT: usize = 2048;
 
 /// Counts about the engine itself, for its own metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -179,17 +171,15 @@ impl Engine {
     pub fn apply(&mut self, event: &Event) -> Applied {
         let envelope = &event.envelope;
         let id = EventKey::new(envelope.event_id);
-        // The publisher first: an event id is its publisher's own, so the
-        // publisher is part of every lookup below. Interned before the
-        // journey is touched, so that an event past the tables' limits
-        // changes nothing at all.
-        let publisher = self.tables.organisation_index(envelope.source_organisation);
+        // The organisation first: an event id is its organisation's own (a
+        // trust's, whichever of its sites published), so the organisation
+        // is part of every lookup below.
         let organisation = match event.body {
             // Spells are the trust's, whichever of its sites published.
             EventBody::Discharge(_) => self.tables.trust_index(envelope.source_organisation),
-            _ => publisher,
+            _ => self.tables.organisation_index(envelope.source_organisation),
         };
-        let (Some(publisher), Some(organisation)) = (publisher, organisation) else {
+        let Some(organisation) = organisation else {
             self.statistics.too_many_label_values += 1;
             return Applied::TooManyLabelValues;
         };
@@ -214,13 +204,13 @@ impl Engine {
                     self.statistics.journey_full += 1;
                     return Applied::JourneyFull;
                 }
-                if let Some(stored) = journey.find(publisher, id) {
+                if let Some(stored) = journey.find(organisation, id) {
                     let held = (
                         stored.recorded,
                         stored.at,
                         journey.reference(stored.reference),
                         by_value(&self.tables, stored.kind),
-                        journey.corrects(publisher, id),
+                        journey.corrects(organisation, id),
                     );
                     let corrects = envelope.corrects_event_id.map(EventKey::new);
                     let incoming =
@@ -282,7 +272,7 @@ impl Engine {
         }
 
         if replaces {
-            journey.remove(publisher, id);
+            journey.remove(organisation, id);
         }
         let reference = journey.reference_index(envelope.episode_reference);
         journey.insert(StoredEvent {
@@ -291,13 +281,12 @@ impl Engine {
             recorded,
             day: day.clamp(0, i32::from(u16::MAX)) as u16,
             organisation,
-            publisher,
             reference,
             kind,
         });
         if let Some(corrected) = envelope.corrects_event_id {
             journey.add_correction(Correction {
-                publisher,
+                organisation,
                 corrected: EventKey::new(corrected),
                 by: id,
             });
@@ -575,7 +564,6 @@ impl Tables {
             &mut self.organisations,
             &mut self.organisation_indices,
             organisation,
-            ORGANISATION_LIMIT,
         )
     }
 
@@ -585,21 +573,12 @@ impl Tables {
             return Some(index);
         }
         let index = self.organisation_index(trust_of(publisher))?;
-        // Bounded: past four publishers per organisation the table allows,
-        // a publisher is cut to its trust on every event (slower, the same).
-        if self.trust_indices.len() < ORGANISATION_LIMIT * 4 {
-            self.trust_indices.insert(publisher, index);
-        }
+        self.trust_indices.insert(publisher, index);
         Some(index)
     }
 
     fn place_index(&mut self, place: PlaceCode) -> Option<u16> {
-        intern(
-            &mut self.places,
-            &mut self.place_indices,
-            place,
-            PLACE_LIMIT,
-        )
+        intern(&mut self.places, &mut self.place_indices, place)
     }
 
     /// The stored form of an event body; `None` when it names a place past
@@ -709,15 +688,11 @@ fn intern<T: Copy + Eq + std::hash::Hash>(
     values: &mut Vec<T>,
     indices: &mut FastMap<T, u16>,
     value: T,
-    limit: usize,
 ) -> Option<u16> {
     if let Some(&index) = indices.get(&value) {
         return Some(index);
     }
-    if values.len() >= limit {
-        return None;
-    }
-    // The limits are well below u16::MAX, so the index fits.
+    // `None` past the 16-bit index space, never an index past the table.
     let index = u16::try_from(values.len()).ok()?;
     values.push(value);
     indices.insert(value, index);
@@ -765,20 +740,14 @@ mod tests {
     }
 
     #[test]
-    fn interning_stops_at_the_limit_instead_of_indexing_past_its_table() {
+    fn interning_stops_at_the_index_space_instead_of_indexing_past_its_table() {
         let mut values = Vec::new();
         let mut indices = FastMap::default();
-        for value in 0..ORGANISATION_LIMIT as u32 {
-            assert!(intern(&mut values, &mut indices, value, ORGANISATION_LIMIT).is_some());
+        for value in 0..=u32::from(u16::MAX) {
+            assert!(intern(&mut values, &mut indices, value).is_some());
         }
-        assert_eq!(
-            intern(&mut values, &mut indices, u32::MAX, ORGANISATION_LIMIT),
-            None
-        );
-        assert_eq!(
-            intern(&mut values, &mut indices, 7, ORGANISATION_LIMIT),
-            Some(7)
-        );
-        assert_eq!(values.len(), ORGANISATION_LIMIT);
+        assert_eq!(intern(&mut values, &mut indices, u32::MAX), None);
+        assert_eq!(intern(&mut values, &mut indices, 7), Some(7));
+        assert_eq!(values.len(), usize::from(u16::MAX) + 1);
     }
 }

@@ -15,7 +15,7 @@ use crate::spells::{collect_spells, Scratch};
 pub(crate) const DAY_ZERO_SINCE_EPOCH: i32 = 10_957;
 
 /// A partner's event id, kept whole. Two events are versions of one only
-/// when their ids and their publishers are equal ([`StoredEvent::is`]):
+/// when their ids and their organisations are equal ([`StoredEvent::is`]):
 /// compared in full, never through a hash, so no id one partner computes
 /// can stand for another partner's event. Two words, so that a stored
 /// event stays aligned to 8 bytes.
@@ -39,7 +39,7 @@ impl EventKey {
 /// and nothing that identifies beyond the journey's own pseudonym.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StoredEvent {
-    /// The event id: with `publisher`, the idempotency key.
+    /// The event id: with `organisation`, the idempotency key.
     pub(crate) id: EventKey,
     /// Seconds since 2000-01-01T00:00:00Z of `occurred_at`.
     pub(crate) at: u32,
@@ -49,12 +49,10 @@ pub(crate) struct StoredEvent {
     /// Day in England (since 2000-01-01) of `occurred_at`.
     pub(crate) day: u16,
     /// Interned organisation: the trust (3 characters) for the discharge
-    /// feed, the publisher otherwise.
+    /// feed, the publisher otherwise. An event id is its organisation's
+    /// own (a trust's sites share the trust's): the same id from another
+    /// organisation is another event.
     pub(crate) organisation: u16,
-    /// Interned publishing organisation (a trust's site is its own): an
-    /// event id is its publisher's, so the same id from another
-    /// publisher is another event.
-    pub(crate) publisher: u16,
     /// Index into the journey's references, or [`NO_REFERENCE`].
     pub(crate) reference: u8,
     pub(crate) kind: StoredKind,
@@ -63,17 +61,17 @@ pub(crate) struct StoredEvent {
 pub(crate) const NO_REFERENCE: u8 = u8::MAX;
 
 impl StoredEvent {
-    /// Whether this is the event `id` of `publisher`.
-    pub(crate) fn is(&self, publisher: u16, id: EventKey) -> bool {
-        self.id == id && self.publisher == publisher
+    /// Whether this is the event `id` of `organisation`.
+    pub(crate) fn is(&self, organisation: u16, id: EventKey) -> bool {
+        self.id == id && self.organisation == organisation
     }
 }
 
-/// A correction: `by` replaced `corrected`, both events of `publisher`
-/// (a publisher corrects only its own events).
+/// A correction: `by` replaced `corrected`, both events of `organisation`
+/// (an organisation corrects only its own events).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Correction {
-    pub(crate) publisher: u16,
+    pub(crate) organisation: u16,
     pub(crate) corrected: EventKey,
     pub(crate) by: EventKey,
 }
@@ -149,17 +147,17 @@ pub(crate) struct Journey {
 }
 
 impl Journey {
-    /// The event `id` of `publisher`, if held.
-    pub(crate) fn find(&self, publisher: u16, id: EventKey) -> Option<&StoredEvent> {
-        self.events.iter().find(|event| event.is(publisher, id))
+    /// The event `id` of `organisation`, if held.
+    pub(crate) fn find(&self, organisation: u16, id: EventKey) -> Option<&StoredEvent> {
+        self.events.iter().find(|event| event.is(organisation, id))
     }
 
-    /// Drops the event `id` of `publisher`, and the correction it made (a
-    /// re-sent version replaces it).
-    pub(crate) fn remove(&mut self, publisher: u16, id: EventKey) {
-        self.events.retain(|event| !event.is(publisher, id));
+    /// Drops the event `id` of `organisation`, and the correction it made
+    /// (a re-sent version replaces it).
+    pub(crate) fn remove(&mut self, organisation: u16, id: EventKey) {
+        self.events.retain(|event| !event.is(organisation, id));
         self.corrected
-            .retain(|correction| !(correction.publisher == publisher && correction.by == id));
+            .retain(|correction| !(correction.organisation == organisation && correction.by == id));
     }
 
     /// The reference at `index`, for comparing versions by value.
@@ -202,11 +200,11 @@ impl Journey {
         }
     }
 
-    /// The id the event `id` of `publisher` corrects, if it corrects one.
-    pub(crate) fn corrects(&self, publisher: u16, id: EventKey) -> Option<EventKey> {
+    /// The id the event `id` of `organisation` corrects, if it corrects one.
+    pub(crate) fn corrects(&self, organisation: u16, id: EventKey) -> Option<EventKey> {
         self.corrected
             .iter()
-            .find(|correction| correction.publisher == publisher && correction.by == id)
+            .find(|correction| correction.organisation == organisation && correction.by == id)
             .map(|correction| correction.corrected)
     }
 
@@ -234,7 +232,7 @@ impl Journey {
 pub(crate) fn active(journey: &Journey) -> impl Iterator<Item = &StoredEvent> {
     journey.events.iter().filter(|event| {
         !journey.corrected.iter().any(|correction| {
-            correction.publisher == event.publisher && correction.corrected == event.id
+            correction.organisation == event.organisation && correction.corrected == event.id
         })
     })
 }

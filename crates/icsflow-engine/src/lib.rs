@@ -29,7 +29,6 @@ mod spells;
 
 pub use engine::{
     Applied, Engine, EngineConfig, EngineStatistics, JOURNEY_EVENT_LIMIT, JOURNEY_REFERENCE_LIMIT,
-    ORGANISATION_LIMIT, PLACE_LIMIT,
 };
 pub use labels::{
     DelayBand, FollowUpOutcome, FollowUpWindow, PathwayLabel, ReablementOutcome, ReasonLabel,

@@ -544,6 +544,7 @@ impl EndToEnd<'_> {
                 run_ingest(
                     &settings,
                     &topics,
+                    Arc::new(icsflow_core::samples_reference()),
                     decoder,
                     icsflow_kafka::wall_clock(),
                     metrics,
@@ -568,6 +569,7 @@ impl EndToEnd<'_> {
                     engine_config: EngineConfig::default(),
                     clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
                     now: icsflow_kafka::wall_clock(),
+                    reference: Arc::new(icsflow_core::samples_reference()),
                 };
                 run_join(
                     &settings, &topics, options, engines, metrics, health, shutdown,
@@ -741,6 +743,7 @@ async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter)
                 engine_config: EngineConfig::default(),
                 clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
                 now: icsflow_kafka::wall_clock(),
+                reference: Arc::new(icsflow_core::samples_reference()),
             };
             run_join(
                 &replay_settings,

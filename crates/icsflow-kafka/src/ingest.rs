@@ -68,6 +68,7 @@ const BATCH: usize = 512;
 pub async fn run_ingest(
     settings: &KafkaSettings,
     topics: &Topics,
+    reference: Arc<icsflow_core::Reference>,
     decoder: EventDecoder,
     clock: crate::Clock,
     metrics: PipelineMetrics,
@@ -129,6 +130,7 @@ pub async fn run_ingest(
         producer: &producer,
         sources,
         decoder: &decoder,
+        reference: &reference,
         clock,
         // Metric handles looked up once, not per record.
         produced: [&topics.journey, &topics.dead_letter]
@@ -432,6 +434,8 @@ struct Ingest<'a> {
     /// The partner topics met so far.
     sources: PartnerTopics,
     decoder: &'a EventDecoder,
+    /// Every accepted event is counted by it (`Reference::counted`).
+    reference: &'a icsflow_core::Reference,
     clock: crate::Clock,
     /// By `OutputKind as usize`.
     produced: [icsflow_telemetry::IntCounter; 2],
@@ -469,6 +473,7 @@ impl Ingest<'_> {
             self.sources.get(source),
             now,
             self.decoder,
+            self.reference,
             self.metrics,
             &mut self.freshness,
         );
@@ -1000,6 +1005,7 @@ fn route(
     source: &PartnerTopic,
     now: Timestamp,
     decoder: &EventDecoder,
+    reference: &icsflow_core::Reference,
     metrics: &PipelineMetrics,
     freshness: &mut Freshness,
 ) -> Routing {
@@ -1021,7 +1027,15 @@ fn route(
                     "a partner's topic carries only records of that partner (its own code, its sites, or the organisations it publishes for in the ICS's reference data)",
                 ))
             } else {
-                Ok(event)
+                // Only the ICS's places and organisations travel on: a
+                // place outside it as `out_of_area`, a site as its trust.
+                reference.counted(&event).ok_or_else(|| {
+                    Rejection::in_field(
+                        RejectReason::OrganisationMismatch,
+                        "source_organisation",
+                        "no partner of the ICS publishes for this organisation (the ICS's reference data lists every partner, its sites and the organisations it publishes for)",
+                    )
+                })
             }
             .map_err(|rejection| {
                 DecodeError::Rejected(rejection.from_organisation(Some(organisation)))

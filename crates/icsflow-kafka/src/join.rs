@@ -164,16 +164,19 @@ enum Outcome {
     Undecodable,
     TooManyLabelValues,
     JourneyFull,
+    /// Its organisation is no partner's in the reference data.
+    NotInReference,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 6] = [
+    const ALL: [Outcome; 7] = [
         Outcome::Applied,
         Outcome::Duplicate,
         Outcome::BeyondHorizon,
         Outcome::Undecodable,
         Outcome::TooManyLabelValues,
         Outcome::JourneyFull,
+        Outcome::NotInReference,
     ];
 
     const fn label(self) -> &'static str {
@@ -184,6 +187,7 @@ impl Outcome {
             Outcome::Undecodable => "undecodable",
             Outcome::TooManyLabelValues => "too_many_label_values",
             Outcome::JourneyFull => "journey_full",
+            Outcome::NotInReference => "not_in_reference",
         }
     }
 
@@ -248,6 +252,11 @@ pub struct JoinOptions {
     /// after it (beyond the clock-skew tolerance) is applied but never
     /// becomes the engines' latest event.
     pub now: crate::Clock,
+    /// The ICS's reference data: every event read is counted by it
+    /// (`Reference::counted`) before an engine sees it, records written
+    /// before ingest did the same included, so an engine's tables hold only
+    /// the ICS's places (and `out_of_area`) and organisations.
+    pub reference: Arc<icsflow_core::Reference>,
 }
 
 impl std::fmt::Debug for JoinOptions {
@@ -273,6 +282,7 @@ pub async fn run_join(
         engine_config,
         clock,
         now,
+        reference,
     } = options;
     let (rebalance_sender, mut rebalances) = mpsc::unbounded_channel();
     let context = RoleContext {
@@ -329,6 +339,7 @@ pub async fn run_join(
         // For journey records written before the topic had an encoding of
         // its own (partner Avro); see `decode_journey`.
         decoder: EventDecoder::new(Arc::new(icsflow_avro::SchemaCatalogue::embedded())),
+        reference,
         clock,
         replays: BTreeMap::new(),
         summary: JoinSummary::default(),
@@ -365,6 +376,7 @@ pub async fn run_join(
 /// The join loop's state, shaped as ingest's: one method per thing the
 /// loop waits for.
 struct Join<'a> {
+    reference: Arc<icsflow_core::Reference>,
     shared: Shared<'a>,
     decoder: EventDecoder,
     /// What eviction is computed as of.
@@ -496,13 +508,32 @@ impl<'a> Join<'a> {
             if let Some(replay) = self.replays.get_mut(&partition) {
                 replay.next_offset = replay.next_offset.max(message.offset() + 1);
                 let before = self.batch.len();
+                let mut outside = 0;
+                let (batch, reference) = (&mut self.batch, &self.reference);
                 let decoded = decode_journey(
                     &self.decoder,
                     message.payload().unwrap_or_default(),
-                    |event| self.batch.push((partition, event)),
+                    |event| match reference.counted(&event) {
+                        Some(counted) => batch.push((partition, counted)),
+                        None => outside += 1,
+                    },
                 );
                 match decoded {
-                    Ok(()) => self.summary.decoded += (self.batch.len() - before) as u64,
+                    Ok(()) => {
+                        self.summary.decoded += (self.batch.len() - before) as u64;
+                        if outside > 0 {
+                            // Written before ingest checked organisations
+                            // against the reference data, or the reference
+                            // data lost a partner since.
+                            self.outcomes[Outcome::NotInReference as usize].inc_by(outside);
+                            tracing::debug!(
+                                partition,
+                                offset = message.offset(),
+                                events = outside,
+                                "events of an organisation no partner speaks for; skipped"
+                            );
+                        }
+                    }
                     Err(error) => {
                         // Nothing of a record that is not whole is applied.
                         self.batch.truncate(before);
@@ -778,9 +809,7 @@ fn apply_batch(
     if counts[Outcome::TooManyLabelValues as usize] > 0 {
         warn!(
             events = counts[Outcome::TooManyLabelValues as usize],
-            places = icsflow_engine::PLACE_LIMIT,
-            organisations = icsflow_engine::ORGANISATION_LIMIT,
-            "events ignored: they name more distinct places or organisations than a partition may hold"
+            "events ignored: they name more distinct places or organisations than an engine's tables can index"
         );
     }
     if counts[Outcome::JourneyFull as usize] > 0 {

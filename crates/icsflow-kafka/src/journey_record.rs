@@ -41,7 +41,7 @@
 //! | 16 | event_id |
 //! | 8 + 8 | occurred_at, recorded_at (milliseconds) |
 //! | 1 + 6 | source_organisation: length, then its characters, zero-padded |
-//! | 9 | place |
+//! | 9 | place (nine zeros: `out_of_area`, from version 4) |
 //! | 32 | patient pseudonym |
 //! | 1 | flags: 1 episode_reference present, 2 corrects_event_id present |
 //! | 32 / 16 | episode_reference, corrects_event_id, when present |
@@ -190,7 +190,8 @@ fn put_event(out: &mut Vec<u8>, event: &Event) {
     out.extend_from_slice(&envelope.occurred_at.as_millis().to_le_bytes());
     out.extend_from_slice(&envelope.recorded_at.as_millis().to_le_bytes());
     put_ods(out, envelope.source_organisation);
-    out.extend_from_slice(envelope.place.as_str().as_bytes());
+    // Nine bytes: a GSS code, or zeros for `out_of_area`.
+    out.extend_from_slice(envelope.place.as_bytes());
     out.extend_from_slice(envelope.patient.as_bytes());
     let flags = u8::from(envelope.episode_reference.is_some()) * EPISODE
         + u8::from(envelope.corrects_event_id.is_some()) * CORRECTS;
@@ -427,11 +428,8 @@ impl Reader<'_> {
         let occurred_at = self.millis()?;
         let recorded_at = self.millis()?;
         let source_organisation = self.ods()?;
-        let place: [u8; 9] = self.take()?;
-        let place = std::str::from_utf8(&place)
-            .ok()
-            .and_then(|text| PlaceCode::parse("place", text).ok())
-            .ok_or(JourneyRecordError::Value("place"))?;
+        let place =
+            PlaceCode::from_record_bytes(self.take()?).ok_or(JourneyRecordError::Value("place"))?;
         let patient = Pseudonym::from_bytes(self.take()?);
         let flags = self.byte()?;
         if flags & !(EPISODE | CORRECTS) != 0 {

@@ -18,9 +18,7 @@ mod pipeline;
 
 pub use admin::{serve_admin, serve_published, AdminState, Health};
 pub use engine_collector::{series_text, EngineCollector, EngineMetricsSource};
-pub use pipeline::{
-    PipelineMetrics, ORGANISATION_LABEL_LIMIT, OTHER_ORGANISATION, UNKNOWN_ORGANISATION,
-};
+pub use pipeline::{PipelineMetrics, OTHER_ORGANISATION, UNKNOWN_ORGANISATION};
 pub use prometheus::{IntCounter, IntGauge, Registry};
 
 /// Renders a registry in the Prometheus text format; an error when it

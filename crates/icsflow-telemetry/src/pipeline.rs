@@ -3,21 +3,14 @@
 //! far a replay has got. Labels: feed, organisation (ODS), reason code,
 //! topic, partition, role. All bounded.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use icsflow_core::{OdsCode, Reference};
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-/// How many distinct organisations may become label values. An ICS has a
-/// few hundred partners; record content must not be able to grow the
-/// exposition without bound (every well-formed ODS code is a new series
-/// otherwise).
-pub const ORGANISATION_LABEL_LIMIT: usize = 500;
-
 /// The label value of an organisation that could not be read from a record.
 pub const UNKNOWN_ORGANISATION: &str = "unknown";
-/// The label value of every organisation past [`ORGANISATION_LABEL_LIMIT`].
+/// The label value of every organisation no partner of the ICS speaks for.
 pub const OTHER_ORGANISATION: &str = "other";
 
 /// Every pipeline metric, registered on one registry.
@@ -60,9 +53,8 @@ pub struct PipelineMetrics {
     /// `icsflow_build_info{version, revision, librdkafka, role}`: always 1.
     pub build_info: IntGaugeVec,
     /// `icsflow_pipeline_label_overflow_total{label}`: times a value from
-    /// record content was counted as `other` because its label already
-    /// holds as many values as it may, or (with the ICS's reference data)
-    /// because it names an organisation no partner speaks for.
+    /// record content was counted as `other` because it is not in the
+    /// ICS's reference data (an organisation no partner speaks for).
     pub label_overflow: IntCounterVec,
     /// `icsflow_reference_place_info{place, name}`: 1 for each place of the
     /// ICS's reference data, for dashboards to show names, not codes.
@@ -73,7 +65,6 @@ pub struct PipelineMetrics {
     /// office_hours_only}`: how long the feed of an organisation a partner
     /// publishes for may be silent (the partner kind's cadence).
     pub partner_quiet_after: IntGaugeVec,
-    organisations: Arc<Mutex<HashSet<OdsCode>>>,
     /// The ICS's reference data, when the process has it: then only
     /// organisations one of its partners speaks for become label values.
     reference: Arc<std::sync::OnceLock<Arc<Reference>>>,
@@ -148,7 +139,7 @@ impl PipelineMetrics {
             build_info: gauge_vec("icsflow_build_info", "Always 1; the labels say what is running: icsflow's version and git revision, librdkafka's version, the role.", &["version", "revision", "librdkafka", "role"])?,
             label_overflow: counter(
                 "icsflow_pipeline_label_overflow_total",
-                "Values from record content counted as `other` because their label already holds as many values as it may.",
+                "Values from record content counted as `other` because the ICS's reference data does not hold them (an organisation no partner speaks for).",
                 &["label"],
             )?,
             place_info: gauge_vec(
@@ -166,7 +157,6 @@ impl PipelineMetrics {
                 "How long the feed of an organisation may be silent before it counts as quiet (within office hours when office_hours_only), from its partner kind's publishing cadence in the reference data.",
                 &["organisation", "partner", "kind", "office_hours_only"],
             )?,
-            organisations: Arc::default(),
             reference: Arc::default(),
         })
     }
@@ -215,39 +205,29 @@ impl PipelineMetrics {
     }
 
     /// The `organisation` label value for an organisation read from a
-    /// record: its code while fewer than [`ORGANISATION_LABEL_LIMIT`]
-    /// organisations have been seen (and, with reference data, while one of
-    /// the ICS's partners speaks for it), `other` (counted) otherwise, and
-    /// `unknown` when none could be read.
+    /// record: the organisation it counts as in the ICS's reference data (a
+    /// trust's site as the trust, never a value of its own), `other`
+    /// (counted in `icsflow_pipeline_label_overflow_total`) when no partner
+    /// speaks for it, and `unknown` when none could be read. The roles
+    /// always give the reference data ([`PipelineMetrics::bound_organisations_by`]),
+    /// so the label's values are the reference data's organisations and
+    /// these two: no record can add one. (Without reference data, as in the
+    /// Kafka crate's own tests, the code read is the label.)
     pub fn organisation_label(&self, organisation: Option<OdsCode>) -> String {
         let Some(organisation) = organisation else {
             return UNKNOWN_ORGANISATION.to_owned();
         };
-        if let Some(reference) = self.reference.get() {
-            let known = reference
-                .partners()
-                .iter()
-                .any(|partner| partner.speaks_for(organisation));
-            if !known {
+        let Some(reference) = self.reference.get() else {
+            return organisation.to_string();
+        };
+        match reference.counted_organisation(organisation) {
+            Some(counted) => counted.to_string(),
+            None => {
                 self.label_overflow
                     .with_label_values(&["organisation"])
                     .inc();
-                return OTHER_ORGANISATION.to_owned();
+                OTHER_ORGANISATION.to_owned()
             }
-        }
-        // The set is only ever inserted into; a poisoned lock still holds it.
-        let mut seen = self
-            .organisations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.contains(&organisation) || seen.len() < ORGANISATION_LABEL_LIMIT {
-            seen.insert(organisation);
-            organisation.to_string()
-        } else {
-            self.label_overflow
-                .with_label_values(&["organisation"])
-                .inc();
-            OTHER_ORGANISATION.to_owned()
         }
     }
 

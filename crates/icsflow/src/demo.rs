@@ -141,7 +141,11 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
             .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?,
         ),
     };
-    pipeline.metrics.bound_organisations_by(reference);
+    pipeline
+        .metrics
+        .bound_organisations_by(Arc::clone(&reference));
+    // The roles count every record by it.
+    settings.reference = Some(reference);
     let sink = KafkaSink {
         producer: PartnerProducer::new(&settings.kafka)?,
         topics: settings.topics.clone(),

@@ -119,6 +119,9 @@ impl KafkaArgs {
 /// Exit status for configuration problems (EX_USAGE).
 const EXIT_CONFIGURATION: u8 = 64;
 
+/// The commands that run a role, and so need the ICS's reference data.
+const ROLES_NEEDING_REFERENCE: [&str; 3] = ["ingest", "join", "run"];
+
 pub(crate) fn run(role: Role, arguments: RoleArgs) -> anyhow::Result<ExitCode> {
     let settings = match load_settings(role.name(), &arguments) {
         Ok(settings) => settings,
@@ -216,6 +219,12 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
         let mut problems = settings.kafka.problems();
         // The files the settings name (the reference data, the registry's
         // CA) are read and checked now, with the rest.
+        // The roles count every record by the ICS's reference data (its
+        // places and organisations, `Reference::counted`): without it, record
+        // content would decide the labels and tables.
+        if ROLES_NEEDING_REFERENCE.contains(&name) && settings.reference_file.is_none() {
+            problems.push(format!("`reference.file` is empty: icsflow {name} counts every record by the ICS's reference data (its places, partners and their sites), so that no record can add a place or an organisation of its own; name the ICS's file (deploy/config/reference.toml is the demo ICS's and documents every field)"));
+        }
         match settings.with_files() {
             Ok(settings) if problems.is_empty() => Ok(settings),
             Ok(_) => Err(problems),
@@ -475,6 +484,11 @@ where
     });
     let companion = tokio::spawn(companion(shutdown.clone()));
 
+    // Checked when the settings were loaded (the demo brings its own).
+    let reference = settings
+        .reference
+        .clone()
+        .context("the roles need the ICS's reference data (`reference.file`)")?;
     let catalogue = Arc::new(SchemaCatalogue::embedded());
     // The CA, if any, was read and checked with the settings.
     let decoder = match settings.registry_connection(None) {
@@ -492,6 +506,7 @@ where
         run_ingest(
             &settings.kafka,
             &settings.topics,
+            Arc::clone(&reference),
             decoder,
             Arc::clone(&clock),
             metrics.clone(),
@@ -509,6 +524,7 @@ where
             engine_config: settings.engine,
             clock: Arc::clone(engine_clock),
             now: Arc::clone(&clock),
+            reference: Arc::clone(&reference),
         };
         run_join(
             &settings.kafka,

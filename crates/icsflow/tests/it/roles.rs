@@ -96,13 +96,15 @@ impl TestKafka {
     /// role or `icsflow simulate --config`.
     pub(crate) fn config_file(&self) -> std::path::PathBuf {
         let path = self.folder.join(format!("{}.toml", unique_name("config")));
+        let reference = self.reference_file();
         std::fs::write(
             &path,
             format!(
                 "[kafka]\nbootstrap_servers = \"{}\"\nsession_timeout_ms = 6000\n\
                  [topics]\ndischarge = \"{}\"\nsocial_care = \"{}\"\nprimary_care = \"{}\"\n\
                  journey = \"{}\"\ndead_letter = \"{}\"\n\
-                 [ingest]\ngroup_id = \"{}\"\n[join]\ngroup_id = \"{}\"\n[log]\nlevel = \"info\"\n",
+                 [ingest]\ngroup_id = \"{}\"\n[join]\ngroup_id = \"{}\"\n[log]\nlevel = \"info\"\n\
+                 [reference]\nfile = \"{}\"\n",
                 self.address,
                 self.discharge,
                 self.social_care,
@@ -111,9 +113,36 @@ impl TestKafka {
                 self.dead_letter,
                 self.ingest_group,
                 self.join_group,
+                reference.display(),
             ),
         )
         .expect("config written");
+        path
+    }
+
+    /// The tests' reference data: the demo ICS's (what `icsflow simulate`
+    /// publishes for) and the partners of the sample events (trust RVW,
+    /// local authority 702, practice M83670, in E06000047).
+    pub(crate) fn reference_file(&self) -> std::path::PathBuf {
+        let path = self.folder.join("reference.toml");
+        let demo =
+            std::fs::read_to_string(crate::repository_root().join("deploy/config/reference.toml"))
+                .expect("the demo reference data");
+        let samples = [
+            ("RVW", "acute_trust"),
+            ("702", "local_authority"),
+            ("M83670", "primary_care"),
+        ]
+        .iter()
+        .map(|(code, kind)| {
+            format!(
+                "\n[[partners]]\ncode = \"{code}\"\nname = \"Sample {code}\"\nkind = \"{kind}\"\n\
+                     place = \"E06000047\"\nprincipal = \"User:sample-{}\"\n",
+                code.to_ascii_lowercase()
+            )
+        })
+        .collect::<String>();
+        std::fs::write(&path, demo + &samples).expect("reference data written");
         path
     }
 
@@ -524,12 +553,14 @@ fn run_serves_the_gauges_of_published_events_and_dead_letters_bad_records() {
             (
                 Some("malformed".to_owned()),
                 Some(broker.topic_of(Feed::SocialCare).to_owned()),
-                Some(b"{\"json\": \"not avro\"}".to_vec())
+                // A dead letter copies no partner byte: the record stays
+                // on its topic, found by the headers' coordinates.
+                Some(Vec::new())
             ),
             (
                 Some("unknown_schema".to_owned()),
                 Some(broker.topic_of(Feed::Discharge).to_owned()),
-                Some(b"\x00\x00\x00\x00\x07garbage".to_vec())
+                Some(Vec::new())
             ),
         ]
     );
@@ -804,8 +835,8 @@ fn sigterm_exits_zero_and_json_logs_hold_no_identifiers() {
     let catalogue = SchemaCatalogue::embedded();
     let mut identifiable = encode_single_object(&catalogue, &events[4]);
     let position = identifiable
-        .windows(8)
-        .position(|window| window == b"CAP.domi")
+        .windows(11)
+        .position(|window| window == b"CAP_P1_HOME")
         .expect("reason code bytes");
     identifiable[position..position + 11].copy_from_slice(b"9434765919.");
     records.push((broker.topic_of(Feed::Discharge), identifiable));
@@ -906,12 +937,15 @@ fn sighup_stops_a_role_as_gracefully_as_sigterm() {
     );
 }
 
-/// Regression: 50,000 rejected records, each naming its own well-formed
-/// ODS code, made as many `icsflow_ingest_rejected_records_total` series
-/// (`/metrics` grew from 1.3 KB to 4.9 MB). The label takes at most
-/// `ORGANISATION_LABEL_LIMIT` values, then `other`, counted.
+/// Regressions: 50,000 rejected records, each naming its own well-formed
+/// ODS code, made as many `icsflow_ingest_rejected_records_total` series;
+/// a cap of 500 values then let 510 made-up site codes of one trust fill
+/// the label, so another trust's events and rejections were counted as
+/// `other` and its quiet-feed alert went blind. The label's values are now
+/// the reference data's organisations (a site counted as its trust), and
+/// `other` for an organisation no partner speaks for: no record can add one.
 #[test]
-fn organisations_named_by_records_cannot_grow_the_labels_without_bound() {
+fn organisations_named_by_records_cannot_add_label_values() {
     let broker = broker_with_topics();
     let role = Role::start("ingest", &broker);
     let catalogue = SchemaCatalogue::embedded();
@@ -921,15 +955,25 @@ fn organisations_named_by_records_cannot_grow_the_labels_without_bound() {
         .expect("clock")
         .as_millis() as i64;
     let tomorrow = Timestamp::from_millis(now + 86_400_000);
-    let limit = icsflow_telemetry::ORGANISATION_LABEL_LIMIT;
-    let records: Vec<(&str, Vec<u8>)> = (0..limit + 100)
+    let letters: Vec<char> = ('A'..='Z').collect();
+    let records: Vec<(&str, Vec<u8>)> = (0..600)
         .map(|number| {
             let mut event = template;
-            event.envelope.source_organisation =
-                icsflow_core::OdsCode::parse("o", &format!("Y{number:05}")).expect("ODS-shaped");
-            // Dated in the future: rejected, with its organisation read.
-            event.envelope.occurred_at = tomorrow;
-            event.envelope.recorded_at = tomorrow;
+            event.envelope.event_id = icsflow_core::EventId::from_u128(number as u128 | 5 << 100);
+            if number < 510 {
+                // A site of trust RVW: counted as RVW, accepted.
+                let site = format!("RVW{}{}", letters[number / 26 % 26], letters[number % 26]);
+                event.envelope.source_organisation =
+                    icsflow_core::OdsCode::parse("o", &site).expect("a site code");
+            } else {
+                // Nobody's organisation, dated in the future: rejected, with
+                // its organisation read.
+                event.envelope.source_organisation =
+                    icsflow_core::OdsCode::parse("o", &format!("Y{number:05}"))
+                        .expect("ODS-shaped");
+                event.envelope.occurred_at = tomorrow;
+                event.envelope.recorded_at = tomorrow;
+            }
             (
                 broker.topic_of(event.feed()),
                 encode_single_object(&catalogue, &event),
@@ -937,11 +981,6 @@ fn organisations_named_by_records_cannot_grow_the_labels_without_bound() {
         })
         .collect();
     publish(&broker, &records);
-    let rejected_series = |body: &str| {
-        body.lines()
-            .filter(|line| line.starts_with("icsflow_ingest_rejected_records_total{"))
-            .count()
-    };
     let consumed = |body: &str| summed(body, "icsflow_pipeline_consumed_records_total{");
     let started = Instant::now();
     while consumed(&role.get("/metrics").1) < records.len() as f64 {
@@ -953,20 +992,22 @@ fn organisations_named_by_records_cannot_grow_the_labels_without_bound() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let (_, body) = role.get("/metrics");
+    let organisations: std::collections::BTreeSet<&str> = body
+        .lines()
+        .filter(|line| line.starts_with("icsflow_ingest_") || line.starts_with("icsflow_pipeline_"))
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("organisation=\"")?;
+            rest.split_once('"').map(|(value, _)| value)
+        })
+        .collect();
     assert_eq!(
-        rejected_series(&body),
-        limit + 1,
-        "one series per organisation up to the limit, then `other`:\n{}",
-        body.lines()
-            .filter(|line| line.starts_with("icsflow_"))
-            .take(40)
-            .collect::<Vec<_>>()
-            .join("\n")
+        organisations,
+        ["RVW", "other"].into_iter().collect(),
+        "{body}"
     );
-    assert!(body.contains("organisation=\"other\""), "{body}");
     assert!(
-        body.contains("icsflow_pipeline_label_overflow_total{label=\"organisation\"} 100"),
-        "the overflow is counted"
+        body.contains("icsflow_pipeline_label_overflow_total{label=\"organisation\"} 90"),
+        "the organisations no partner speaks for are counted"
     );
     assert_eq!(role.interrupt().code(), Some(0));
 }
@@ -1036,4 +1077,65 @@ fn log_level_from_rust_log_and_flags_and_flat_json_lines() {
         !quiet_log.contains("\"level\":\"INFO\"") && !quiet_log.contains("\"level\":\"DEBUG\""),
         "-q leaves warnings and errors only:\n{quiet_log}"
     );
+}
+
+/// Regression: places were not checked against the reference data, so 70
+/// made-up place codes on one trust's records filled an engine's place
+/// table and another trust's genuine admissions were then ignored
+/// (`too_many_label_values`). A place outside the ICS now counts as
+/// `out_of_area`, whatever its code: patients resident elsewhere still
+/// count, and no record adds a place.
+#[test]
+fn places_outside_the_reference_data_count_as_out_of_area_and_crowd_out_nobody() {
+    let broker = broker_with_topics();
+    let role = Role::start("run", &broker);
+    let catalogue = SchemaCatalogue::embedded();
+    let samples = recent_samples();
+    let (admitted, not_meeting) = (samples[0], samples[2]);
+    let mut records = Vec::new();
+    for number in 0..71_u32 {
+        let place = if number == 70 {
+            "E06000047".to_owned()
+        } else {
+            format!("E06{:06}", 900_000 + number)
+        };
+        let mut bytes = [0x5a_u8; 32];
+        bytes[..4].copy_from_slice(&number.to_be_bytes());
+        for (index, template) in [admitted, not_meeting].into_iter().enumerate() {
+            let mut event = template;
+            event.envelope.patient = icsflow_core::Pseudonym::from_bytes(bytes);
+            event.envelope.event_id = icsflow_core::EventId::from_u128(
+                u128::from(number) << 8 | index as u128 | 3 << 100,
+            );
+            event.envelope.place =
+                icsflow_core::PlaceCode::parse("place", &place).expect("a GSS-shaped code");
+            records.push((
+                broker.topic_of(event.feed()),
+                encode_single_object(&catalogue, &event),
+            ));
+        }
+    }
+    publish(&broker, &records);
+    let nctr = |body: &str, place: &str| {
+        summed(
+            body,
+            &format!("icsflow_flow_not_meeting_criteria_patients{{place=\"{place}\""),
+        )
+    };
+    let started = Instant::now();
+    loop {
+        let (_, body) = role.get("/metrics");
+        if nctr(&body, "out_of_area") == 70.0 && nctr(&body, "E06000047") == 1.0 {
+            assert!(!body.contains("place=\"E06900"), "{body}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "out_of_area {} (70 expected), E06000047 {} (1 expected)",
+            nctr(&body, "out_of_area"),
+            nctr(&body, "E06000047")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(role.interrupt().code(), Some(0));
 }
