@@ -158,6 +158,7 @@ def main():
         f'[kafka]\nbootstrap_servers = "{broker}"\nsession_timeout_ms = 6000\n'
         '[engine]\nas_of = "latest_event"\n[log]\nlevel = "warn"\n'
         f'[ingest]\ndelivery = "{arguments.delivery}"\n'
+        f'[reference]\nfile = "{Path(__file__).resolve().parent.parent / "deploy" / "config" / "reference.toml"}"\n'
     )
     processes = []
     try:

@@ -124,7 +124,7 @@ impl TestKafka {
     /// publishes for) and the partners of the sample events (trust RVW,
     /// local authority 702, practice M83670, in E06000047).
     pub(crate) fn reference_file(&self) -> std::path::PathBuf {
-        let path = self.folder.join("reference.toml");
+        let path = self.folder.join("roles-reference.toml");
         let demo =
             std::fs::read_to_string(crate::repository_root().join("deploy/config/reference.toml"))
                 .expect("the demo reference data");
@@ -796,7 +796,9 @@ fn a_configuration_with_several_mistakes_gets_one_message_and_exit_64() {
         .expect("runs");
     assert_eq!(checked.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&checked.stderr).contains("4 problem(s)"));
+    // From the repository's root, where the example's reference file is.
     let example = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .current_dir(crate::repository_root())
         .args([
             "join",
             "--check",
@@ -875,7 +877,10 @@ fn check_builds_what_start_would_and_survives_a_non_utf8_environment() {
     let junk = std::ffi::OsStr::from_bytes(b"caf\xe9");
     let check = |environment: &[(&str, &std::ffi::OsStr)]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_icsflow"));
-        command.args(["join", "--check"]);
+        command.args(["join", "--check"]).env(
+            "ICSFLOW__REFERENCE__FILE",
+            crate::repository_root().join("deploy/config/reference.toml"),
+        );
         for (name, value) in environment {
             command.env(name, value);
         }
