@@ -130,6 +130,20 @@ impl InFlight {
         self.acknowledged.failure.get_or_insert(detail);
     }
 
+    /// Releases the partner records of a delivery that failed, as if
+    /// acknowledged, without counting it as produced. Only for exactly-once
+    /// delivery, where offsets go in each transaction and never come from
+    /// here: an abort purges its transaction's records, each reported as
+    /// failed, and an entry never released would hold every later entry of
+    /// its partition for ever (memory that grew with every abort). At least
+    /// once, a failure stops the role, and releasing it would make the
+    /// offsets after it storable.
+    pub(crate) fn release(&mut self, delivered: &Delivered) {
+        for source in &delivered.sources {
+            self.acknowledge_source(source);
+        }
+    }
+
     /// What became known since the last call.
     pub(crate) fn take(&mut self) -> Acknowledged {
         std::mem::take(&mut self.acknowledged)
@@ -150,6 +164,9 @@ impl InFlight {
 #[derive(Debug)]
 pub(crate) struct IngestDeliveries {
     in_flight: Mutex<InFlight>,
+    /// Exactly-once delivery: a failed delivery's records are released
+    /// ([`InFlight::release`]).
+    exactly_once: bool,
     journey_topic: String,
     /// The journey topic's partition count in the last statistics; 0
     /// before they had one.
@@ -157,9 +174,10 @@ pub(crate) struct IngestDeliveries {
 }
 
 impl IngestDeliveries {
-    pub(crate) fn new(journey_topic: &str) -> IngestDeliveries {
+    pub(crate) fn new(journey_topic: &str, exactly_once: bool) -> IngestDeliveries {
         IngestDeliveries {
             in_flight: Mutex::default(),
+            exactly_once,
             journey_topic: journey_topic.to_owned(),
             journey_partitions: AtomicI32::new(0),
         }
@@ -199,8 +217,15 @@ impl ProducerContext for IngestDeliveries {
             Err((error, message)) => {
                 use rdkafka::message::Message;
                 let topic = message.topic();
-                error!(%error, topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
-                self.lock().fail(format!("{topic}: {error}"));
+                let mut in_flight = self.lock();
+                if self.exactly_once {
+                    // Purged by an abort, or failing its transaction's
+                    // commit, which decides what is read again.
+                    in_flight.release(&delivered);
+                } else {
+                    error!(%error, topic, "the broker refused a produced record; stopping so that a restart re-consumes from the last stored offset");
+                }
+                in_flight.fail(format!("{topic}: {error}"));
             }
         }
     }
@@ -230,6 +255,32 @@ mod tests {
             kind,
             sources: vec![in_flight.track(topic, partition, offset)],
         }
+    }
+
+    /// Regression: under exactly-once delivery an abort purges its
+    /// transaction's records, each reported as failed and never released,
+    /// so every later entry of the partition was held for ever. Released,
+    /// nothing stays in flight; at least once, a failed record still holds
+    /// the offsets after it (the role stops and reads it again).
+    #[test]
+    fn a_failed_delivery_is_released_only_under_exactly_once() {
+        let mut in_flight = InFlight::default();
+        let purged = track(&mut in_flight, DISCHARGE, 0, 10, OutputKind::Accepted);
+        let later: Vec<Delivered> = (11..1_000)
+            .map(|offset| track(&mut in_flight, DISCHARGE, 0, offset, OutputKind::Accepted))
+            .collect();
+        for delivered in &later {
+            in_flight.acknowledge(delivered);
+        }
+        in_flight.fail("purged".to_owned());
+        assert_eq!(
+            in_flight.pending(),
+            990,
+            "at least once: held behind the failure"
+        );
+        assert_eq!(storable(&mut in_flight), []);
+        in_flight.release(&purged);
+        assert_eq!(in_flight.pending(), 0, "exactly once: released");
     }
 
     #[test]
@@ -330,7 +381,7 @@ mod tests {
         let producer: ThreadedProducer<IngestDeliveries> = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", cluster.bootstrap_servers())
             .set("statistics.interval.ms", "100")
-            .create_with_context(IngestDeliveries::new("journey"))
+            .create_with_context(IngestDeliveries::new("journey", false))
             .expect("producer");
         assert_eq!(producer.context().journey_partitions(), None);
         let delivered = Box::new(Delivered {

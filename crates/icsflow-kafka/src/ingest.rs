@@ -105,7 +105,7 @@ pub async fn run_ingest(
         let transactional_id = transactional_id(settings);
         let producer: ThreadedProducer<IngestDeliveries> = settings
             .ingest_producer_config(Some(&transactional_id))
-            .create_with_context(IngestDeliveries::new(&topics.journey))?;
+            .create_with_context(IngestDeliveries::new(&topics.journey, true))?;
         // Fences any earlier producer with the same id, and aborts what it
         // left open.
         tokio::task::block_in_place(|| producer.init_transactions(TRANSACTION_TIMEOUT))?;
@@ -117,7 +117,7 @@ pub async fn run_ingest(
     } else {
         settings
             .ingest_producer_config(None)
-            .create_with_context(IngestDeliveries::new(&topics.journey))?
+            .create_with_context(IngestDeliveries::new(&topics.journey, false))?
     };
     let sources = PartnerTopics::new(topics, &metrics);
     let subscription = sources.subscription();

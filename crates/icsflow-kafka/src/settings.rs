@@ -149,7 +149,14 @@ impl KafkaSettings {
         for config in [consumer, self.producer_config()] {
             if let Err(error) = config.create_native_config() {
                 let problem = match error {
-                    rdkafka::error::KafkaError::ClientConfig(_, description, key, _) => {
+                    rdkafka::error::KafkaError::ClientConfig(_, description, key, value) => {
+                        // librdkafka's description quotes the value, which
+                        // may be a secret: it is cut out, whatever it is.
+                        let description = if value.is_empty() {
+                            description
+                        } else {
+                            description.replace(&value, "…")
+                        };
                         format!("`kafka.librdkafka.{key}`: librdkafka refuses it: {description}")
                     }
                     other => {
@@ -258,6 +265,11 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("no.such.property"), "{problems:?}");
         assert!(!problems[0].contains("s3cret"), "{problems:?}");
+        // Regression: librdkafka's message for a bad value quotes it.
+        let problems = settings(&[("security.protocol", "S3CRET_PROTOCOL")]).problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("security.protocol"), "{problems:?}");
+        assert!(!problems[0].contains("S3CRET_PROTOCOL"), "{problems:?}");
     }
 
     #[test]

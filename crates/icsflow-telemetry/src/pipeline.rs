@@ -260,14 +260,17 @@ mod tests {
     }
 
     #[test]
-    fn with_reference_data_only_its_partners_organisations_become_labels() {
+    fn with_reference_data_only_its_partners_organisations_become_labels_and_sites_count_as_their_trust(
+    ) {
         let metrics = PipelineMetrics::register(&Registry::new()).expect("registered");
         assert_eq!(metrics.organisation_label(Some(code("ZZZ"))), "ZZZ");
         let reference =
             icsflow_core::sample_reference(&[("RXP", icsflow_core::PartnerKind::AcuteTrust)]);
         metrics.bound_organisations_by(Arc::new(reference));
         assert_eq!(metrics.organisation_label(Some(code("RXP"))), "RXP");
-        assert_eq!(metrics.organisation_label(Some(code("RXP01"))), "RXP01");
+        // A site counts as its trust: never a label value of its own.
+        assert_eq!(metrics.organisation_label(Some(code("RXP01"))), "RXP");
+        assert_eq!(metrics.organisation_label(Some(code("RXPZZ"))), "RXP");
         assert_eq!(
             metrics.organisation_label(Some(code("ZZZ"))),
             OTHER_ORGANISATION

@@ -65,8 +65,27 @@ enum Command {
     Schemas(schemas::SchemasCommand),
 }
 
+/// Exit status of a bad command line (EX_USAGE), as README's table says.
+const EXIT_USAGE: u8 = 64;
+/// Exit status when an input file named on the command line cannot be
+/// opened (EX_NOINPUT); 1 stays "a line was refused: fix the data".
+const EXIT_NO_INPUT: u8 = 66;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(EXIT_USAGE),
+            };
+        }
+    };
     roles::set_verbosity(cli.verbose, cli.quiet);
     let outcome = match cli.command {
         Command::Ingest(arguments) => roles::run(roles::Role::Ingest, arguments),
@@ -84,7 +103,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("icsflow: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<roles::InputUnreadable>().is_some() {
+                ExitCode::from(EXIT_NO_INPUT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -159,6 +159,14 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("icsflow publish: --framing confluent needs --schema-id, or a registry to register the schema with (--schema-registry URL or schema_registry.url)");
                 return Ok(ExitCode::from(64));
             };
+            // The flag is checked as the setting is: no credentials in it.
+            let url = match icsflow::settings::checked_registry_url("--schema-registry", &url) {
+                Ok(url) => url,
+                Err(problem) => {
+                    eprintln!("icsflow publish: {problem}");
+                    return Ok(ExitCode::from(64));
+                }
+            };
             // The URL is given, so there is a connection; its CA, if any,
             // was read and checked with the settings.
             let Some(connection) = settings.registry_connection(Some(&url)) else {
@@ -168,7 +176,7 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
                 Ok(schema_id) => Framing::Confluent { schema_id },
                 Err(error) => {
                     eprintln!(
-                        "icsflow publish: registering the {} schema at {url}: {error}",
+                        "icsflow publish: registering the {} schema with the schema registry: {error}",
                         feed.as_str()
                     );
                     // Refused schema or credentials: fix something (1);

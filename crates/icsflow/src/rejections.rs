@@ -50,28 +50,34 @@ pub(crate) struct RejectionsArgs {
     kafka: KafkaArgs,
 }
 
-/// Milliseconds in a duration such as `24h`.
+/// The longest `--since`: ten years, beyond any topic's retention.
+const LONGEST_SINCE_MILLIS: i64 = 3_653 * 86_400_000;
+
+/// Milliseconds in a duration such as `24h`: a positive whole number and
+/// one of s, m, h or d, at most ten years. Never panics, whatever the text.
 fn parse_duration(text: &str) -> Result<i64, String> {
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let unit_millis = match unit {
+    let expected =
+        || format!("`{text}`: expected a positive number and s, m, h or d, for example 24h");
+    let Some((split, _)) = text.char_indices().last() else {
+        return Err(expected());
+    };
+    let (number, unit) = text.split_at(split);
+    let unit_millis: i64 = match unit {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "`{text}`: expected a number and s, m, h or d, for example 24h"
-            ))
-        }
+        _ => return Err(expected()),
     };
-    number
+    let count = number
         .parse::<i64>()
         .ok()
         .filter(|count| *count > 0)
-        .map(|count| count * unit_millis)
-        .ok_or_else(|| {
-            format!("`{text}`: expected a positive number before the unit, for example 24h")
-        })
+        .ok_or_else(expected)?;
+    count
+        .checked_mul(unit_millis)
+        .filter(|millis| *millis <= LONGEST_SINCE_MILLIS)
+        .ok_or_else(|| format!("`{text}`: at most ten years (3653d), beyond any topic's retention"))
 }
 
 pub(crate) fn run(arguments: RejectionsArgs) -> anyhow::Result<ExitCode> {
@@ -222,5 +228,38 @@ mod tests {
         assert!(parse_duration("24").is_err());
         assert!(parse_duration("0h").is_err());
         assert!(parse_duration("h").is_err());
+    }
+
+    /// Regression: `--since 200000000000d` and `--since 1é` panicked (exit
+    /// 101), and `--since 106751991167d` overflowed into a time the broker
+    /// could not read (exit 75). Any text now parses or is refused.
+    #[test]
+    fn any_since_parses_or_is_refused_and_never_panics() {
+        assert_eq!(parse_duration("3653d"), Ok(LONGEST_SINCE_MILLIS));
+        for refused in [
+            "200000000000d",
+            "106751991167d",
+            "9223372036854775807s",
+            "3654d",
+            "1é",
+            "é",
+            "",
+            "-5m",
+            "1.5h",
+        ] {
+            assert!(parse_duration(refused).is_err(), "{refused}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_text_panics(text in "\\PC{0,24}") {
+            let _ = parse_duration(&text);
+        }
+
+        #[test]
+        fn no_number_and_unit_panics(count in proptest::num::i64::ANY, unit in "[smhd]") {
+            let _ = parse_duration(&format!("{count}{unit}"));
+        }
     }
 }

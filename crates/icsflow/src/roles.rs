@@ -167,20 +167,45 @@ pub(crate) fn load_client_settings(
     load_settings(name, &arguments)
 }
 
-/// Standard input for `-`, otherwise the file, buffered.
+/// Standard input for `-`, otherwise the file, buffered. A file that
+/// cannot be opened is [`InputUnreadable`] (exit 66, not 1, which means a
+/// refused line).
 pub(crate) fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(std::io::stdin().lock()));
     }
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(|error| InputUnreadable {
+        path: path.display().to_string(),
+        error,
+    })?;
     Ok(Box::new(std::io::BufReader::new(file)))
 }
+
+/// An input file named on the command line could not be opened.
+#[derive(Debug)]
+pub(crate) struct InputUnreadable {
+    path: String,
+    error: std::io::Error,
+}
+
+impl std::fmt::Display for InputUnreadable {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "cannot open {}: {}", self.path, self.error)
+    }
+}
+
+impl std::error::Error for InputUnreadable {}
 
 /// Loads the settings (defaults, the file, ICSFLOW__* variables, then the
 /// flags), or prints every problem and returns exit status 64.
 pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings, ExitCode> {
     let (mut environment, unreadable) = process_environment();
+    // A variable that looks meant for icsflow but is not read (one
+    // underscore after the prefix, or between section and key): named,
+    // never its value, and the run goes on.
+    for variable in settings::misspelt_variables(&environment) {
+        eprintln!("icsflow {name}: warning: the environment variable {variable} is not read: icsflow's are ICSFLOW__SECTION__KEY, with two underscores (for example ICSFLOW__KAFKA__BOOTSTRAP_SERVERS)");
+    }
     if let Some(address) = &arguments.admin_addr {
         environment.insert("ICSFLOW__ADMIN__ADDR".to_owned(), address.clone());
     }

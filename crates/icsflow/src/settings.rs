@@ -215,7 +215,12 @@ pub fn load(
         Ok(built) => built,
         Err(error) => {
             let origin = file.map_or("configuration", |(name, _)| name);
-            return Err(vec![format!("{origin}: {error}")]);
+            // The parser's message quotes the offending line, which may be
+            // a `password = "…"` line: only where it is, never what it holds.
+            return Err(vec![format!(
+                "{origin}: {}",
+                where_only(&error.to_string())
+            )]);
         }
     };
 
@@ -258,22 +263,22 @@ pub fn load(
         config: &built,
         problems: &mut problems,
     };
-    let bootstrap_servers = reader.string("kafka.bootstrap_servers");
+    let bootstrap_servers = reader.text("kafka.bootstrap_servers");
     let session_timeout_ms = reader.number::<u32>("kafka.session_timeout_ms", 1000..=3_600_000);
-    let group_instance_id = reader.string("kafka.group_instance_id");
-    let ingest_group_id = reader.string("ingest.group_id");
-    let join_group_id = reader.string("join.group_id");
+    let group_instance_id = reader.text("kafka.group_instance_id");
+    let ingest_group_id = reader.text("ingest.group_id");
+    let join_group_id = reader.text("join.group_id");
     let ingest_delivery = reader.string("ingest.delivery");
     let layout = reader.string("topics.layout");
     let topics = Topics {
-        discharge: reader.string("topics.discharge"),
-        social_care: reader.string("topics.social_care"),
-        primary_care: reader.string("topics.primary_care"),
-        journey: reader.string("topics.journey"),
-        dead_letter: reader.string("topics.dead_letter"),
+        discharge: reader.text("topics.discharge"),
+        social_care: reader.text("topics.social_care"),
+        primary_care: reader.text("topics.primary_care"),
+        journey: reader.text("topics.journey"),
+        dead_letter: reader.text("topics.dead_letter"),
         layout: TopicLayout::Shared,
     };
-    let reference_file = reader.string("reference.file");
+    let reference_file = reader.text("reference.file");
     let registry_url = reader.string("schema_registry.url");
     let schema_registry_timeout_ms =
         reader.number::<u64>("schema_registry.timeout_ms", 100..=120_000);
@@ -321,6 +326,36 @@ pub fn load(
             problems.push(format!("`{key}` is empty: every topic needs a name"));
         }
     }
+    for (key, name) in topic_settings {
+        if !name.trim().is_empty() && !is_kafka_topic_name(name) {
+            problems.push(format!("`{key}` is not a topic name Kafka takes: 1 to 249 of letters, digits, `.`, `_` and `-`, and not `.` or `..`"));
+        }
+    }
+    // Ingest subscribes to `^<feed topic>\.[A-Z0-9]+$` on the per-partner
+    // layout: icsflow's own topics must never match it, or ingest reads
+    // what it writes (one dead letter became thousands, in a loop).
+    for (key, own) in [
+        ("topics.journey", &topics.journey),
+        ("topics.dead_letter", &topics.dead_letter),
+    ] {
+        for (feed_key, feed_topic) in &topic_settings[..3] {
+            let matches_pattern = own
+                .strip_prefix(feed_topic.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|suffix| {
+                    !suffix.is_empty()
+                        && suffix
+                            .bytes()
+                            .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit())
+                });
+            if matches_pattern {
+                problems.push(format!("`{key}` is a partner topic of `{feed_key}` (its name, a dot and a partner code): ingest would read what it writes; name it apart from the partner topics"));
+            }
+        }
+    }
+    if !ingest_group_id.trim().is_empty() && ingest_group_id.trim() == join_group_id.trim() {
+        problems.push("`ingest.group_id` and `join.group_id` are the same: the two roles would share one consumer group and take each other's partitions; give each its own".to_owned());
+    }
     let mut names = topic_settings.map(|(_, name)| name);
     names.sort();
     if names
@@ -349,15 +384,13 @@ pub fn load(
     };
     let schema_registry_url = match registry_url.trim() {
         "" => None,
-        url if url.starts_with("http://") || url.starts_with("https://") => {
-            Some(url.trim_end_matches('/').to_owned())
-        }
-        url => {
-            problems.push(format!(
-                "`schema_registry.url` is `{url}`: expected a URL such as http://registry:8081 or https://registry.example.org"
-            ));
-            None
-        }
+        url => match checked_registry_url("`schema_registry.url`", url) {
+            Ok(url) => Some(url),
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        },
     };
     // Secrets are named, never quoted.
     let schema_registry_credentials = match (
@@ -458,6 +491,31 @@ pub fn load(
             IngestDelivery::AtLeastOnce
         }
     };
+    // Overrides that would void the delivery guarantees icsflow states.
+    let refused_override = |key: &str, refused: &dyn Fn(&str) -> bool| {
+        librdkafka
+            .get(key)
+            .is_some_and(|value| refused(value.trim()))
+    };
+    if refused_override("isolation.level", &|value| value != "read_committed") {
+        problems.push("`kafka.librdkafka.isolation.level` would let the roles read aborted records (exactly-once ingest's outputs are only whole to a read_committed reader); leave it unset".to_owned());
+    }
+    if refused_override("acks", &|value| !matches!(value, "all" | "-1")) {
+        problems.push("`kafka.librdkafka.acks` other than all would let a broker failure lose records ingest counted as delivered; leave it unset".to_owned());
+    }
+    if refused_override("enable.idempotence", &|value| value != "true") {
+        problems.push("`kafka.librdkafka.enable.idempotence` false would let retries write records twice (and exactly-once needs it); leave it unset".to_owned());
+    }
+    for key in [
+        "transactional.id",
+        "enable.auto.offset.store",
+        "group.id",
+        "group.instance.id",
+    ] {
+        if librdkafka.contains_key(key) {
+            problems.push(format!("`kafka.librdkafka.{key}` is icsflow's to set (from its own settings); leave it unset"));
+        }
+    }
     let kafka = KafkaSettings {
         bootstrap_servers,
         ingest_group_id,
@@ -550,6 +608,72 @@ impl Settings {
     }
 }
 
+/// Environment variables that look meant for icsflow but are not read:
+/// `ICSFLOW_` with one underscore, or an `ICSFLOW__` name without the
+/// second `__` between section and key.
+pub fn misspelt_variables(environment: &BTreeMap<String, String>) -> Vec<&str> {
+    environment
+        .keys()
+        .map(String::as_str)
+        .filter(|name| {
+            let upper = name.to_ascii_uppercase();
+            match upper.strip_prefix("ICSFLOW__") {
+                Some(rest) => !rest.contains("__"),
+                None => upper.starts_with("ICSFLOW_") || upper.starts_with("ICSFLOW"),
+            }
+        })
+        .filter(|name| !name.eq_ignore_ascii_case("ICSFLOW"))
+        .collect()
+}
+
+/// Whether Kafka takes `name` as a topic name.
+fn is_kafka_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
+/// The position of a configuration parse error without the text it quotes:
+/// the first line of the message up to its first quotation or colon after
+/// the position (`TOML parse error at line 3, column 12`).
+fn where_only(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    let position = first.find(" at line ").and_then(|at| {
+        let rest = &first[at..];
+        let end = rest
+            .find(|character: char| {
+                !(character.is_ascii_alphanumeric() || " ,".contains(character))
+            })
+            .unwrap_or(rest.len());
+        Some(format!("the file cannot be read as TOML{}", &rest[..end]))
+    });
+    position.unwrap_or_else(|| "the file cannot be read as TOML".to_owned())
+}
+
+/// A registry URL as icsflow takes it: http or https, with no credentials
+/// in it (`user:password@host` would send them on every request, and print
+/// them with the URL). Problems name the setting (or flag), never the URL,
+/// which may hold a secret.
+pub fn checked_registry_url(setting: &str, url: &str) -> Result<String, String> {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Err(format!("{setting} is not an http:// or https:// URL (such as https://registry.example.org or http://registry:8081)"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!("{setting} holds credentials (user:password@): they would be sent with every request and printed with the URL; give them as schema_registry.username and ICSFLOW__SCHEMA_REGISTRY__PASSWORD (or ICSFLOW__SCHEMA_REGISTRY__BEARER_TOKEN), over https"));
+    }
+    if authority.is_empty() || rest.contains(['?', '#']) {
+        return Err(format!("{setting} needs a host, and no query or fragment (a token goes in schema_registry.bearer_token)"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 fn collect_leaves(
     prefix: &str,
     table: config::Map<String, Value>,
@@ -582,6 +706,18 @@ impl Reader<'_> {
             .iter()
             .find(|setting| setting.key == key)
             .map_or("", |setting| setting.default)
+    }
+
+    /// A setting that is text: a TOML number or boolean in its place is a
+    /// problem (`group_instance_id = 3` is not the id `"3"` by accident).
+    fn text(&mut self, key: &str) -> String {
+        if let Ok(value) = self.config.get::<Value>(key) {
+            if !matches!(value.kind, ValueKind::String(_) | ValueKind::Nil) {
+                self.problems
+                    .push(format!("`{key}` is not text: write it in quotes"));
+            }
+        }
+        self.string(key)
     }
 
     fn string(&mut self, key: &str) -> String {
@@ -811,6 +947,116 @@ mod tests {
             .expect_err("invalid");
         assert_eq!(problems.len(), 1);
         assert!(problems[0].starts_with("broken.toml:"), "{problems:?}");
+        assert!(problems[0].contains("line 1"), "{problems:?}");
+    }
+
+    /// Regressions: `--check` accepted settings that cannot work: a
+    /// dead-letter topic matching the per-partner pattern (one record
+    /// became 17,625 dead letters in 15 s), topic names Kafka refuses, one
+    /// group for both roles, overrides that void the delivery guarantees,
+    /// and `group_instance_id = 3`; misspelt variables went unremarked.
+    #[test]
+    fn settings_that_cannot_work_are_refused_by_name() {
+        let refused = |text: &str, expected: &str| {
+            let problems = load(Some(("c.toml", text)), &BTreeMap::new()).expect_err(text);
+            assert!(
+                problems.iter().any(|problem| problem.contains(expected)),
+                "{text}: {problems:?}"
+            );
+        };
+        refused(
+            "[topics]\ndead_letter = \"ics.discharge.v1.DLQ\"\n",
+            "`topics.dead_letter` is a partner topic of `topics.discharge`",
+        );
+        refused(
+            "[topics]\njourney = \"ics.social_care.v1.J1\"\n",
+            "`topics.journey` is a partner topic",
+        );
+        refused(
+            "[topics]\njourney = \"journey events\"\n",
+            "`topics.journey` is not a topic name Kafka takes",
+        );
+        refused(
+            "[topics]\ndead_letter = \"..\"\n",
+            "`topics.dead_letter` is not a topic name",
+        );
+        refused(
+            "[ingest]\ngroup_id = \"g\"\n[join]\ngroup_id = \"g\"\n",
+            "are the same",
+        );
+        refused(
+            "[kafka.librdkafka]\n\"isolation.level\" = \"read_uncommitted\"\n",
+            "isolation.level",
+        );
+        refused(
+            "[kafka.librdkafka]\nacks = \"0\"\n",
+            "`kafka.librdkafka.acks`",
+        );
+        refused(
+            "[kafka.librdkafka]\n\"enable.idempotence\" = \"false\"\n",
+            "enable.idempotence",
+        );
+        refused(
+            "[kafka]\ngroup_instance_id = 3\n",
+            "`kafka.group_instance_id` is not text",
+        );
+        assert!(load(
+            Some(("c.toml", "[topics]\njourney = \"icsflow.journey.v2\"\n")),
+            &BTreeMap::new()
+        )
+        .is_ok());
+        let environment: BTreeMap<String, String> = [
+            ("ICSFLOW_KAFKA__BOOTSTRAP_SERVERS", "x"),
+            ("ICSFLOW__KAFKA_BOOTSTRAP_SERVERS", "x"),
+            ("ICSFLOW__KAFKA__BOOTSTRAP_SERVERS", "x"),
+            ("PATH", "x"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        assert_eq!(
+            misspelt_variables(&environment),
+            [
+                "ICSFLOW_KAFKA__BOOTSTRAP_SERVERS",
+                "ICSFLOW__KAFKA_BOOTSTRAP_SERVERS"
+            ]
+        );
+    }
+
+    /// Regressions: a TOML syntax error printed the offending line (a
+    /// `password = "…"` line, say), and a registry URL with
+    /// `user:password@` passed and sent the password over plain HTTP. A
+    /// sentinel in every secret-bearing place appears in no problem.
+    #[test]
+    fn no_problem_quotes_a_secret() {
+        const SENTINEL: &str = "S3NTINEL-pw";
+        let broken = format!(
+            "[schema_registry]\npassword = \"{SENTINEL}\"\n\"sasl.password\" = \"{SENTINEL}\" x\n"
+        );
+        let in_url = format!("[schema_registry]\nurl = \"http://rvw:{SENTINEL}@registry:8081\"\n");
+        let in_query = format!("[schema_registry]\nurl = \"https://registry/?token={SENTINEL}\"\n");
+        let not_a_url = format!("[schema_registry]\nurl = \"{SENTINEL}\"\n");
+        for text in [broken, in_url, in_query, not_a_url] {
+            let problems =
+                load(Some(("secret.toml", &text)), &BTreeMap::new()).expect_err("refused");
+            for problem in &problems {
+                assert!(!problem.contains(SENTINEL), "{problem}");
+            }
+        }
+        let problems = load(
+            Some((
+                "u.toml",
+                &format!("[schema_registry]\nurl = \"https://a:{SENTINEL}@r\"\n"),
+            )),
+            &BTreeMap::new(),
+        )
+        .expect_err("credentials in the URL");
+        assert!(
+            problems
+                .iter()
+                .any(|problem| problem.contains("`schema_registry.url` holds credentials")),
+            "{problems:?}"
+        );
     }
 
     /// The commented example file sets every key with its default value

@@ -112,6 +112,50 @@ fn schemas_docs_writes_the_dictionary() {
 #[test]
 fn unknown_flags_fail_with_usage() {
     let output = icsflow(&["schemas", "check", "--no-such-flag"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(64));
     assert!(text(&output.stderr).contains("--no-such-flag"));
+}
+
+/// Regressions: `rejections --since 200000000000d` and `--since 1é`
+/// panicked (exit 101); bad flags exited 2 where README says 64; a missing
+/// input file exited 1, which README keeps for refused lines.
+#[test]
+fn exit_statuses_are_readmes() {
+    for arguments in [
+        &["publish", "--no-such-flag"][..],
+        &["rejections", "--organisation", "RVW", "--since", "1é"],
+        &[
+            "rejections",
+            "--organisation",
+            "RVW",
+            "--since",
+            "200000000000d",
+        ],
+        &[
+            "rejections",
+            "--organisation",
+            "RVW",
+            "--since",
+            "106751991167d",
+        ],
+        &["pseudonymise"],
+    ] {
+        let output = icsflow(arguments);
+        assert_eq!(output.status.code(), Some(64), "{arguments:?}: {output:?}");
+    }
+    let folder = std::env::temp_dir().join(format!("icsflow-exits-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let key = folder.join("ics.key");
+    std::fs::write(&key, "k".repeat(40)).expect("key");
+    let missing = folder.join("no-such-file.txt");
+    let output = icsflow(&[
+        "pseudonymise",
+        "--key-file",
+        key.to_str().expect("path"),
+        missing.to_str().expect("path"),
+    ]);
+    assert_eq!(output.status.code(), Some(66), "{output:?}");
+    assert!(text(&output.stderr).contains("cannot open"), "{output:?}");
+    assert_eq!(icsflow(&["--help"]).status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&folder);
 }
