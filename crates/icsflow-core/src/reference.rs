@@ -203,13 +203,19 @@ impl Reference {
                     partner.code, partner.place
                 ));
             }
+            // Every other partner, before or after: whether a claim is
+            // found must not depend on the order partners are listed in.
             for organisation in &partner.publishes_for {
-                if let Some(other) = partners[..index]
+                if let Some(other) = partners
                     .iter()
-                    .find(|other| other.speaks_for(*organisation))
+                    .enumerate()
+                    .find(|(other_index, other)| {
+                        *other_index != index && other.speaks_for(*organisation)
+                    })
+                    .map(|(_, other)| other)
                 {
                     problems.push(format!(
-                        "partner {}: organisation {organisation} is already published for by {}",
+                        "partner {}: organisation {organisation} is also published for by {}",
                         partner.code, other.code
                     ));
                 }
@@ -386,13 +392,36 @@ mod tests {
             [
                 "place E06000047 is listed twice",
                 "partner RXP is listed twice",
-                "partner U83001: organisation RXP01 is already published for by RXP",
+                "partner U83001: organisation RXP01 is also published for by RXP",
                 "partner RTD: place E08000021 is not among the places",
                 "the join role: principal `User:icsflow` is already the ingest role's; each needs its own, so that one cannot write as another",
                 "partner U83001: principal `User:rxp` is already partner RXP's; each needs its own, so that one cannot write as another",
                 "partner RTD: principal `rtd` is not of the form User:NAME",
             ]
         );
+    }
+
+    /// Regression: the "claimed by two partners" check looked only at the
+    /// partners listed before: a network listed before the practice it
+    /// publishes for was accepted. Either order is refused now.
+    #[test]
+    fn an_organisation_claimed_twice_is_refused_in_either_order() {
+        let mut network = partner("U83001", PartnerKind::PrimaryCare, "User:u83001");
+        network.publishes_for = vec![ods("A83011")];
+        let practice = partner("A83011", PartnerKind::PrimaryCare, "User:a83011");
+        for partners in [
+            vec![network.clone(), practice.clone()],
+            vec![practice.clone(), network.clone()],
+        ] {
+            let problems = Reference::new(vec![place("E06000047")], partners, CADENCE, roles())
+                .expect_err("claimed twice");
+            assert!(
+                problems
+                    .iter()
+                    .any(|problem| problem.contains("A83011 is also published for by A83011")),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]

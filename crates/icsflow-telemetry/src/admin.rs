@@ -187,10 +187,13 @@ pub async fn serve_published(
 }
 
 /// How the admin and published servers bound what clients can hold: the
-/// published view is the port meant to be opened beyond the partners.
+/// published view is the port meant to be opened beyond the partners, and
+/// the admin port is where Kubernetes' probes and Prometheus go.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnectionLimits {
-    /// Connections served at once; more are closed as soon as accepted.
+    /// Connections served at once. A new connection past it closes the
+    /// oldest one open, so no client can starve the others by holding
+    /// connections (a scraper's is the newest when it arrives).
     pub(crate) max_connections: usize,
     /// A request's headers, and the next request on an idle keep-alive
     /// connection, must arrive within this.
@@ -202,7 +205,7 @@ pub(crate) struct ConnectionLimits {
 impl ConnectionLimits {
     pub(crate) const DEFAULT: ConnectionLimits = ConnectionLimits {
         max_connections: 64,
-        header_read_timeout: std::time::Duration::from_secs(5),
+        header_read_timeout: std::time::Duration::from_secs(2),
         max_connection_age: std::time::Duration::from_secs(60),
     };
 }
@@ -224,7 +227,9 @@ async fn serve_with_limits(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     limits: ConnectionLimits,
 ) -> std::io::Result<()> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    // The connections open, oldest first.
+    let mut open: std::collections::VecDeque<tokio::task::AbortHandle> =
+        std::collections::VecDeque::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -240,21 +245,23 @@ async fn serve_with_limits(
             },
             () = &mut shutdown => return Ok(()),
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            // Over the limit: closed at once, so that held connections
-            // cannot starve the process of file descriptors.
-            drop(stream);
-            continue;
-        };
+        open.retain(|connection| !connection.is_finished());
+        while open.len() >= limits.max_connections {
+            // The oldest makes room: a client holding connections loses its
+            // own, never another client's new one.
+            if let Some(oldest) = open.pop_front() {
+                oldest.abort();
+            }
+        }
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             let _ = tokio::time::timeout(limits.max_connection_age, connection).await;
-            drop(permit);
         });
+        open.push_back(task.abort_handle());
     }
 }
 

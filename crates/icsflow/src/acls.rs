@@ -267,8 +267,14 @@ fn render_kafka_acls(
         "#!/bin/sh\n# Kafka ACLs of icsflow and the ICS's partners, rendered by `icsflow acls`\n# from the reference data and the settings. Run with an administrator's\n# credentials; adding an ACL that exists already changes nothing.\nset -e\n",
     );
     let config = command_config
-        .map(|path| format!(" --command-config {}", path.display()))
+        .map(|path| {
+            format!(
+                " --command-config {}",
+                shell_word(&path.display().to_string())
+            )
+        })
         .unwrap_or_default();
+    let bootstrap = shell_word(bootstrap);
     for grant in grants {
         let resource = match grant.resource {
             Resource::Topic => "--topic",
@@ -288,10 +294,48 @@ fn render_kafka_acls(
         let _ = write!(
             out,
             "\n# {}\nkafka-acls.sh --bootstrap-server {bootstrap}{config} --add --allow-principal {}{operations} {resource} {}{pattern}\n",
-            grant.why, grant.principal, grant.name
+            one_line(&grant.why),
+            shell_word(&grant.principal),
+            shell_word(&grant.name)
         );
     }
     out
+}
+
+/// `text` as one word of a POSIX shell command: as it is when it holds
+/// only characters no shell treats specially, otherwise in single quotes
+/// (a quote inside closed, escaped and reopened). Nothing pasted can become
+/// a command of its own.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.,:/@%+=".contains(&byte));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// `text` as a YAML scalar that reads back as exactly `text`: a JSON
+/// string, which YAML takes as a double-quoted scalar.
+fn yaml_string(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+/// `text` on one line, for a comment: control characters (a line break
+/// above all) become spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|character| {
+            if character.is_control() {
+                ' '
+            } else {
+                character
+            }
+        })
+        .collect()
 }
 
 /// A Kubernetes object name for `text`: lower case, `_` as `-` (a topic's
@@ -316,6 +360,16 @@ fn render_strimzi(
     reference: &Reference,
     cluster: &str,
 ) -> Result<String, String> {
+    // Every value below is a checked name (a Kubernetes name, a Kafka topic
+    // name, a principal of `User:` and a safe name), written as a JSON
+    // string: YAML reads a JSON string as the same string, whatever it holds.
+    let cluster = kubernetes_name(cluster)
+        .filter(|name| name == cluster)
+        .ok_or_else(|| {
+            "--strimzi-cluster is not a Kubernetes name (lower-case letters, digits, `-` and `.`)"
+                .to_owned()
+        })?;
+    let cluster = yaml_string(&cluster);
     let mut out = String::from(
         "# Strimzi resources of icsflow and the ICS's partners, rendered by\n# `icsflow acls --format strimzi` from the reference data and the settings:\n# the topics, and one KafkaUser (SCRAM-SHA-512) per principal with only the\n# ACLs it needs. Apply in the Kafka cluster's namespace.\n",
     );
@@ -351,6 +405,7 @@ fn render_strimzi(
     for (name, partitions, retention, why) in topic_list {
         let object = kubernetes_name(&name)
             .ok_or_else(|| format!("topic `{name}` cannot name a Kubernetes object"))?;
+        let (object, name) = (yaml_string(&object), yaml_string(&name));
         let _ = write!(
             out,
             "---\n# {why}\napiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata:\n  name: {object}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  topicName: {name}\n  partitions: {partitions}\n  replicas: 3\n  config:\n    cleanup.policy: delete\n    retention.ms: {retention}\n    min.insync.replicas: 2\n"
@@ -373,8 +428,9 @@ fn render_strimzi(
             .collect();
         let _ = write!(
             out,
-            "---\n# {}\napiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaUser\nmetadata:\n  name: {object}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  authentication:\n    type: scram-sha-512\n  authorization:\n    type: simple\n    acls:\n",
-            mine[0].why
+            "---\n# {}\napiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaUser\nmetadata:\n  name: {}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  authentication:\n    type: scram-sha-512\n  authorization:\n    type: simple\n    acls:\n",
+            one_line(&mine[0].why),
+            yaml_string(&object)
         );
         for grant in mine {
             let kind = match grant.resource {
@@ -386,7 +442,7 @@ fn render_strimzi(
             let _ = write!(
                 out,
                 "      - resource:\n          type: {kind}\n          name: {}\n          patternType: {pattern}\n        operations: [{}]\n",
-                grant.name,
+                yaml_string(&grant.name),
                 grant.operations.join(", ")
             );
         }
@@ -493,6 +549,49 @@ mod tests {
                 .expect("write");
             panic!("deploy/k8s/overlays/example/strimzi/resources.yaml is stale: the rendering is in resources.yaml.new next to it (icsflow acls --format strimzi --config deploy/k8s/overlays/example/icsflow.toml --reference deploy/config/reference.toml --simulator-principal {EXAMPLE_SIMULATOR})");
         }
+    }
+
+    /// Regression: a newline in a partner's name injected a command
+    /// (`--operation All --topic *`) into the rendered acls.sh and a line
+    /// into the Strimzi YAML; topic names holding `$(…)` were rendered
+    /// unquoted. Names are one line of printable text, every shell word is
+    /// quoted, every YAML value is a JSON string; hostile text read back
+    /// by a real shell and a JSON parser is the text itself.
+    #[test]
+    fn hostile_text_renders_as_itself() {
+        let hostile = [
+            "$(touch /tmp/icsflow-owned)",
+            "a'b\"c",
+            "x\nkafka-acls.sh --add --operation All --topic *",
+            "`id`; rm -rf /",
+            "",
+            "plain-name_1.2",
+        ];
+        for text in hostile {
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf '%s' {}", shell_word(text)))
+                .output()
+                .expect("sh runs");
+            assert_eq!(String::from_utf8_lossy(&output.stdout), text, "{text:?}");
+            let read: String = serde_json::from_str(&yaml_string(text)).expect("a string");
+            assert_eq!(read, text);
+            assert!(!one_line(text).contains('\n'));
+        }
+        assert!(!std::path::Path::new("/tmp/icsflow-owned").exists());
+        let with_newline = reference::DEMO_REFERENCE_TEXT.replacen(
+            "name = \"County Durham and Darlington NHS Foundation Trust\"",
+            "name = \"Durham\\n--operation All --topic *\"",
+            1,
+        );
+        assert_ne!(with_newline, reference::DEMO_REFERENCE_TEXT);
+        let problems = reference::parse("hostile.toml", &with_newline).expect_err("refused");
+        assert!(
+            problems
+                .iter()
+                .any(|problem| problem.contains("line break")),
+            "{problems:?}"
+        );
     }
 
     /// The simulator's principal in the example overlay.

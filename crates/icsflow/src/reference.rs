@@ -198,11 +198,19 @@ fn ods(problems: &mut Vec<String>, owner: &str, code: &str) -> Option<OdsCode> {
         .ok()
 }
 
+/// A name for dashboards and rendered files: printable characters on one
+/// line, at most 200 (a line break or control character in a name would
+/// become a line of its own in a rendered shell script or YAML file).
 fn named(problems: &mut Vec<String>, owner: &str, name: &str) -> String {
-    if name.trim().is_empty() {
+    let name = name.trim();
+    if name.is_empty() {
         problems.push(format!("{owner}: the name is empty"));
+    } else if name.chars().any(char::is_control) || name.chars().count() > 200 {
+        problems.push(format!(
+            "{owner}: the name holds a line break or control character, or is over 200 characters: names are one line of printable text"
+        ));
     }
-    name.trim().to_owned()
+    name.to_owned()
 }
 
 #[cfg(test)]
