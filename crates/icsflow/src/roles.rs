@@ -14,7 +14,7 @@ use icsflow_kafka::{run_ingest, run_join, Clock, JoinOptions, PartitionEngines, 
 use icsflow_telemetry::{
     serve_admin, serve_published, AdminState, EngineCollector, Health, PipelineMetrics, Registry,
 };
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use icsflow::settings::{self, EngineAsOf, LogFormat, Settings, EXAMPLE_CONFIG};
 
@@ -128,6 +128,9 @@ pub(crate) fn run(role: Role, arguments: RoleArgs) -> anyhow::Result<ExitCode> {
         Err(exit) => return Ok(exit),
     };
     if arguments.check {
+        for variable in &settings.misspelt_variables {
+            eprintln!("icsflow {}: warning: {variable} is not read: icsflow's environment variables are ICSFLOW__SECTION__KEY, with two underscores (for example ICSFLOW__KAFKA__BOOTSTRAP_SERVERS)", role.name());
+        }
         println!(
             "icsflow {}: the settings are valid (admin endpoint {}{})",
             role.name(),
@@ -203,9 +206,10 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
     // A variable that looks meant for icsflow but is not read (one
     // underscore after the prefix, or between section and key): named,
     // never its value, and the run goes on.
-    for variable in settings::misspelt_variables(&environment) {
-        eprintln!("icsflow {name}: warning: the environment variable {variable} is not read: icsflow's are ICSFLOW__SECTION__KEY, with two underscores (for example ICSFLOW__KAFKA__BOOTSTRAP_SERVERS)");
-    }
+    let misspelt: Vec<String> = settings::misspelt_variables(&environment)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     if let Some(address) = &arguments.admin_addr {
         environment.insert("ICSFLOW__ADMIN__ADDR".to_owned(), address.clone());
     }
@@ -240,6 +244,7 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
     // The flags go over the file and the environment, and librdkafka
     // checks what they make.
     let loaded = loaded.and_then(|mut settings| {
+        settings.misspelt_variables = misspelt;
         arguments.kafka.apply(&mut settings);
         let mut problems = settings.kafka.problems();
         // The files the settings name (the reference data, the registry's
@@ -347,6 +352,9 @@ pub(crate) fn init_logging(settings: &Settings) {
         // as log pipelines expect (tracing's default nests them).
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    for variable in &settings.misspelt_variables {
+        warn!(variable = variable.as_str(), "an environment variable that looks meant for a setting is not read: icsflow's are ICSFLOW__SECTION__KEY, with two underscores (for example ICSFLOW__KAFKA__BOOTSTRAP_SERVERS)");
+    }
 }
 
 /// What "now" is for the engines.

@@ -27,6 +27,9 @@ pub struct Settings {
     pub per_partner_topics: bool,
     /// The ICS's reference data file, if named.
     pub reference_file: Option<std::path::PathBuf>,
+    /// Environment variables that look meant for a setting but are not
+    /// read ([`misspelt_variables`]): warned about once logging is set up.
+    pub misspelt_variables: Vec<String>,
     /// Its contents, once [`Settings::with_files`] has read them.
     pub reference: Option<std::sync::Arc<icsflow_core::Reference>>,
     /// Base URL of a Confluent-compatible Schema Registry, for records in
@@ -533,6 +536,7 @@ pub fn load(
         kafka,
         topics,
         per_partner_topics,
+        misspelt_variables: Vec::new(),
         reference_file,
         reference: None,
         schema_registry_url,
@@ -608,21 +612,32 @@ impl Settings {
     }
 }
 
-/// Environment variables that look meant for icsflow but are not read:
-/// `ICSFLOW_` with one underscore, or an `ICSFLOW__` name without the
-/// second `__` between section and key.
+/// Environment variables that look meant for a setting but are not read
+/// (`ICSFLOW_KAFKA__BOOTSTRAP_SERVERS`, `ICSFLOW__KAFKA_BOOTSTRAP_SERVERS`):
+/// the name, its underscores aside, is a setting's, but it is not that
+/// setting's `ICSFLOW__SECTION__KEY`. Other `ICSFLOW_*` variables (a build's
+/// or a benchmark's) are not settings and are left alone.
 pub fn misspelt_variables(environment: &BTreeMap<String, String>) -> Vec<&str> {
+    let squeezed = |text: &str| -> String {
+        text.chars()
+            .filter(|character| character.is_ascii_alphanumeric())
+            .map(|character| character.to_ascii_lowercase())
+            .collect()
+    };
     environment
         .keys()
         .map(String::as_str)
         .filter(|name| {
             let upper = name.to_ascii_uppercase();
-            match upper.strip_prefix("ICSFLOW__") {
-                Some(rest) => !rest.contains("__"),
-                None => upper.starts_with("ICSFLOW_") || upper.starts_with("ICSFLOW"),
-            }
+            let Some(rest) = upper.strip_prefix("ICSFLOW") else {
+                return false;
+            };
+            let meant = squeezed(rest);
+            known_keys().any(|key| {
+                squeezed(key) == meant
+                    && *name != format!("ICSFLOW__{}", key.replace('.', "__").to_uppercase())
+            })
         })
-        .filter(|name| !name.eq_ignore_ascii_case("ICSFLOW"))
         .collect()
 }
 
@@ -1009,6 +1024,8 @@ mod tests {
             ("ICSFLOW_KAFKA__BOOTSTRAP_SERVERS", "x"),
             ("ICSFLOW__KAFKA_BOOTSTRAP_SERVERS", "x"),
             ("ICSFLOW__KAFKA__BOOTSTRAP_SERVERS", "x"),
+            ("ICSFLOW_REVISION", "x"),
+            ("ICSFLOW_BENCH_JOURNEYS", "x"),
             ("PATH", "x"),
         ]
         .into_iter()

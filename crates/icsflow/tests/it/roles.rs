@@ -1144,3 +1144,97 @@ fn places_outside_the_reference_data_count_as_out_of_area_and_crowd_out_nobody()
     }
     assert_eq!(role.interrupt().code(), Some(0));
 }
+
+/// Regressions: a registry URL `http://user:pw@host` passed `--check` and
+/// sent the password over plain HTTP, `publish` printed that URL, a TOML
+/// syntax error printed the whole offending line, and librdkafka's message
+/// for a bad `security.protocol` repeated the value. A sentinel in every
+/// secret-bearing place, beside a syntax error, appears nowhere in what
+/// the commands print, at any verbosity.
+#[test]
+fn secrets_are_never_printed() {
+    const SENTINEL: &str = "S3NTINEL-7f3a";
+    let folder = std::env::temp_dir().join(format!("icsflow-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let broken = folder.join("broken.toml");
+    std::fs::write(
+        &broken,
+        format!("[schema_registry]\npassword = \"{SENTINEL}\"\n[kafka.librdkafka]\n\"sasl.password\" = \"{SENTINEL}\" oops\n"),
+    )
+    .expect("written");
+    let in_url = folder.join("in-url.toml");
+    std::fs::write(
+        &in_url,
+        format!("[schema_registry]\nurl = \"http://rvw:{SENTINEL}@registry:8081\"\n"),
+    )
+    .expect("written");
+    let secrets = [
+        ("ICSFLOW__SCHEMA_REGISTRY__PASSWORD", SENTINEL.to_owned()),
+        ("ICSFLOW__SCHEMA_REGISTRY__USERNAME", "rvw".to_owned()),
+        (
+            "ICSFLOW__KAFKA__LIBRDKAFKA__SASL_PASSWORD",
+            SENTINEL.to_owned(),
+        ),
+        (
+            "ICSFLOW__KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL",
+            SENTINEL.to_owned(),
+        ),
+        (
+            "ICSFLOW__REFERENCE__FILE",
+            crate::repository_root()
+                .join("deploy/config/reference.toml")
+                .display()
+                .to_string(),
+        ),
+    ];
+    let runs: Vec<Vec<String>> = vec![
+        vec![
+            "join".into(),
+            "--check".into(),
+            "--config".into(),
+            broken.display().to_string(),
+        ],
+        vec![
+            "ingest".into(),
+            "--check".into(),
+            "-vv".into(),
+            "--config".into(),
+            in_url.display().to_string(),
+        ],
+        vec!["join".into(), "--check".into(), "-vv".into()],
+        vec![
+            "publish".into(),
+            "--feed".into(),
+            "discharge".into(),
+            "--framing".into(),
+            "confluent".into(),
+            "--schema-registry".into(),
+            format!("http://rvw:{SENTINEL}@127.0.0.1:9/"),
+            "-vv".into(),
+            "/dev/null".into(),
+        ],
+    ];
+    for arguments in runs {
+        let output = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+            .args(&arguments)
+            .envs(secrets.iter().map(|(name, value)| (*name, value.as_str())))
+            .output()
+            .expect("runs");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_ne!(
+            output.status.code(),
+            Some(0),
+            "{arguments:?} must refuse: {printed}"
+        );
+        assert!(
+            !printed.contains(SENTINEL),
+            "{arguments:?} printed a secret:\n{printed}"
+        );
+        assert!(!printed.contains("7f3a"), "{arguments:?}:\n{printed}");
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+}
