@@ -30,6 +30,13 @@ pub(crate) struct RoleContext {
     /// Whether this role reports the lag of a topic (join: the journey
     /// topic; ingest: the partner topics, met by name or by pattern).
     pub(crate) lag_topic: Box<dyn Fn(&str) -> bool + Send + Sync>,
+    /// Per partition, the next offset whose record's outcome is final
+    /// (ingest: stored at least once, or committed in a transaction exactly
+    /// once). The lag is measured from it when known: librdkafka's
+    /// `consumer_lag` follows offsets committed by the consumer, which
+    /// transactional commits never move, so under exactly-once it showed
+    /// everything consumed since start.
+    pub(crate) processed: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
     /// Rebalances that revoked partitions so far. Rebalance callbacks run
     /// inside the role's own poll, so exactly-once ingest compares this
     /// before and after a batch: a batch across a revocation must not
@@ -61,7 +68,15 @@ impl ClientContext for RoleContext {
                 // -1 is "unknown" (not assigned or not yet fetched). The join
                 // role never commits, so its lag is measured from the last
                 // record handed to it instead of the committed offset.
-                let lag = if partition_statistics.consumer_lag >= 0 {
+                let processed = self
+                    .lock_processed()
+                    .get(&(name.clone(), *partition))
+                    .copied();
+                let lag = if let (Some(processed), true) =
+                    (processed, partition_statistics.hi_offset >= 0)
+                {
+                    (partition_statistics.hi_offset - processed).max(0)
+                } else if partition_statistics.consumer_lag >= 0 {
                     partition_statistics.consumer_lag
                 } else if partition_statistics.app_offset >= 0
                     && partition_statistics.hi_offset >= 0
@@ -92,6 +107,24 @@ impl ClientContext for RoleContext {
 }
 
 impl RoleContext {
+    /// Records that every record of `topic` `partition` before `next` has
+    /// its final outcome.
+    pub(crate) fn processed(&self, topic: &str, partition: i32, next: i64) {
+        let mut processed = self.lock_processed();
+        let entry = processed
+            .entry((topic.to_owned(), partition))
+            .or_insert(next);
+        *entry = (*entry).max(next);
+    }
+
+    fn lock_processed(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, i32), i64>> {
+        self.processed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Records whether a broker is reachable, saying so when it changes.
     fn set_broker_reachable(&self, reachable: bool) {
         if reachable != self.health.broker_reachable() {
@@ -122,6 +155,8 @@ impl ConsumerContext for RoleContext {
             // The lag of a partition no longer owned is unknown here, not
             // its last value: the series goes.
             for element in list.elements() {
+                self.lock_processed()
+                    .remove(&(element.topic().to_owned(), element.partition()));
                 let _ = self.metrics.lag.remove_label_values(&[
                     self.role,
                     element.topic(),

@@ -86,6 +86,7 @@ pub async fn run_ingest(
             Box::new(move |topic| PartnerTopics::is_partner_topic(&topics, topic))
         },
         revocations: Default::default(),
+        processed: Default::default(),
     };
     let exactly_once = settings.ingest_delivery == IngestDelivery::ExactlyOnce;
     // At least once: offsets are stored by hand once outputs are
@@ -565,7 +566,16 @@ impl Ingest<'_> {
             tokio::task::block_in_place(|| commit(producer, consumer, &offsets))
         };
         let aborted = match outcome {
-            Outcome::Committed => return Ok(()),
+            Outcome::Committed => {
+                for element in offsets.elements() {
+                    if let Offset::Offset(next) = element.offset() {
+                        consumer
+                            .context()
+                            .processed(element.topic(), element.partition(), next);
+                    }
+                }
+                return Ok(());
+            }
             // This producer was fenced: another replica took over.
             Outcome::Abort(Aborted::Failed(error)) | Outcome::Unknown(error)
                 if transaction_is_fatal(&error) =>
@@ -763,10 +773,11 @@ impl Ingest<'_> {
         for ((source, partition), offset) in storable {
             let topic = self.sources.name(source);
             // librdkafka stores this offset + 1, the next one to read.
-            if let Err(error) = consumer.store_offset(topic, partition, offset) {
+            match consumer.store_offset(topic, partition, offset) {
+                Ok(()) => consumer.context().processed(topic, partition, offset + 1),
                 // A revoked partition: its next owner starts from the
                 // last committed offset and re-produces (at-least-once).
-                debug!(%error, topic, partition, "offset not stored");
+                Err(error) => debug!(%error, topic, partition, "offset not stored"),
             }
         }
         match acknowledged.failure {

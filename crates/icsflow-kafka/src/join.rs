@@ -295,6 +295,7 @@ pub async fn run_join(
             Box::new(move |topic| topic == journey)
         },
         revocations: Default::default(),
+        processed: Default::default(),
     };
     // Never commit: with no committed offset, every assignment starts from
     // the beginning of retention, which is exactly the replay we want.

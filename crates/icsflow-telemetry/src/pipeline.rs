@@ -113,7 +113,7 @@ impl PipelineMetrics {
                 "Schema-id lookups sent to the schema registry, by outcome: answered, unavailable (retried), refused (401 or 403: check the credentials).",
                 &["outcome"],
             )?,
-            lag: gauge_vec("icsflow_pipeline_consumer_lag_records", "Records between the consumer's position (committed offset for ingest; last record taken for join, which never commits) and the end of the partition.", &["role", "topic", "partition"])?,
+            lag: gauge_vec("icsflow_pipeline_consumer_lag_records", "Records between the consumer's position (for ingest, the first record whose outcome is not yet final: stored at least once, committed in a transaction exactly once; for join, which never commits, the last record taken) and the end of the partition.", &["role", "topic", "partition"])?,
             last_event: gauge_vec(
                 "icsflow_ingest_last_event_timestamp_seconds",
                 "occurred_at of the newest accepted event, per partner feed (freshness).",

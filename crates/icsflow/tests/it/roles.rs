@@ -599,6 +599,42 @@ fn a_join_started_after_exactly_once_ingest_wrote_is_ready() {
     });
     let expected = sorted(expected_gauge_lines(&recent_samples()));
     wait_for_gauges("the gauges", &[&join], &expected);
+    // Regression: ingest's lag read librdkafka's `consumer_lag`, which
+    // follows the committed offset it fetched at assignment and never the
+    // transactional commits after it: after a restart it stayed at every
+    // record consumed since while Kafka's own tools showed 0, so the lag
+    // alert fired on every exactly-once deployment.
+    assert_eq!(ingest.interrupt().code(), Some(0));
+    let ingest = Role::start_with(
+        "ingest",
+        &broker,
+        &[("ICSFLOW__INGEST__DELIVERY", "exactly_once")],
+    );
+    publish(&broker, &records);
+    eventually("the second records taken", Duration::from_secs(60), || {
+        let body = ingest.get("/metrics").1;
+        summed(
+            &body,
+            "icsflow_pipeline_consumed_records_total{role=\"ingest\"",
+        ) as usize
+            == records.len()
+    });
+    eventually(
+        "ingest's lag back to 0 once its transactions committed",
+        Duration::from_secs(30),
+        || {
+            let body = ingest.get("/metrics").1;
+            let lags: Vec<f64> = body
+                .lines()
+                .filter(|line| {
+                    line.starts_with("icsflow_pipeline_consumer_lag_records{")
+                        && line.contains("role=\"ingest\"")
+                })
+                .filter_map(|line| line.rsplit_once(' ')?.1.parse().ok())
+                .collect();
+            lags.len() == 3 && lags.iter().all(|lag| *lag == 0.0)
+        },
+    );
     assert_eq!(ingest.interrupt().code(), Some(0));
 }
 
