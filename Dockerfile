@@ -12,6 +12,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 COPY schemas schemas
+# The demo ICS's reference data is compiled in (`icsflow demo`, tests).
+COPY deploy/config/reference.toml deploy/config/reference.toml
 RUN cargo build --release --locked -p icsflow
 
 FROM debian:bookworm-slim
@@ -20,6 +22,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/icsflow /usr/local/bin/icsflow
 COPY deploy/config/icsflow.example.toml /etc/icsflow/icsflow.toml
+# The example names `reference.toml` next to it: the demo ICS's, to be
+# replaced by the ICS's own (a mounted file or ConfigMap).
+COPY deploy/config/reference.toml /etc/icsflow/reference.toml
 # Not root; no write access needed anywhere.
 USER 65532:65532
 # 9464: /metrics, /healthz, /readyz. 9465: the published view, if enabled.

@@ -531,10 +531,33 @@ def check_icsflow_arguments(checks, icsflow, where, arguments, environment):
     return settings
 
 
-def check_dockerfile(checks):
+def check_dockerfile(checks, icsflow):
     text = (ROOT / "Dockerfile").read_text()
     for source in re.findall(r"^COPY (?!--from)(\S+)", text, re.MULTILINE):
         checks.check((ROOT / source).exists(), f"Dockerfile copies {source}, which exists")
+    # The build stage's context is exactly what it copies: every file the
+    # compiler read for the binary (cargo's dep-info lists include_str!
+    # files too) must be inside it, or the image does not build.
+    build_stage = re.split(r"^FROM ", text, flags=re.MULTILINE)[1]
+    copied = []
+    for line in re.findall(r"^COPY (?!--from)(.+)$", build_stage, re.MULTILINE):
+        copied.extend(line.split()[:-1])
+    dep_info = Path(icsflow + ".d")
+    checks.check(dep_info.exists(), "the binary's dep-info (cargo's list of the files it was built from) exists", str(dep_info))
+    if dep_info.exists():
+        sources = dep_info.read_text().split(":", 1)[1].split()
+        outside = []
+        for source in sources:
+            path = Path(os.path.normpath(source))
+            try:
+                relative = path.relative_to(ROOT)
+            except ValueError:
+                continue  # a dependency from the registry, fetched in the build
+            if relative.parts[0] in (".git", "target"):
+                continue  # the revision is "unknown" without git; target is output
+            if not any(relative == Path(item) or Path(item) in relative.parents for item in copied):
+                outside.append(str(relative))
+        checks.check(not outside, "every file the binary is built from is in the image's build context (the Dockerfile's COPY lines)", f"outside it: {sorted(set(outside))}")
     exposed = set(re.findall(r"^EXPOSE (.+)$", text, re.MULTILINE)[0].split())
     checks.check({"9464", "9465"} <= exposed, "Dockerfile exposes the admin and published ports")
 
@@ -707,7 +730,7 @@ def main():
     default_settings = tomllib.loads((DEPLOY / "config" / "icsflow.example.toml").read_text())
     check_prometheus(checks)
     check_grafana(checks)
-    check_dockerfile(checks)
+    check_dockerfile(checks, icsflow)
     check_compose(checks, icsflow, version, default_settings)
     check_kubernetes(checks, icsflow, version)
     if not arguments.static_only:

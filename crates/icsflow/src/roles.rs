@@ -217,6 +217,9 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
         environment.insert("ICSFLOW__ADMIN__PUBLISHED_ADDR".to_owned(), address.clone());
     }
     if let Some(path) = &arguments.reference {
+        // A flag's path is the working directory's, never the
+        // configuration file's folder.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
         environment.insert(
             "ICSFLOW__REFERENCE__FILE".to_owned(),
             path.display().to_string(),
@@ -245,6 +248,21 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
     // checks what they make.
     let loaded = loaded.and_then(|mut settings| {
         settings.misspelt_variables = misspelt;
+        // Files a configuration file names are read from its folder, as
+        // one ships them side by side (the image, a ConfigMap).
+        if let Some(folder) = arguments.config.as_deref().and_then(std::path::Path::parent) {
+            for path in [
+                &mut settings.reference_file,
+                &mut settings.schema_registry_ca_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if path.is_relative() {
+                    *path = folder.join(&*path);
+                }
+            }
+        }
         arguments.kafka.apply(&mut settings);
         let mut problems = settings.kafka.problems();
         // The files the settings name (the reference data, the registry's

@@ -1089,7 +1089,7 @@ mod tests {
         let settings =
             load(Some((EXAMPLE_CONFIG, &text)), &BTreeMap::new()).expect("the example is valid");
         let mut defaults = load(None, &BTreeMap::new()).expect("defaults");
-        defaults.reference_file = Some("deploy/config/reference.toml".into());
+        defaults.reference_file = Some("reference.toml".into());
         assert_eq!(settings, defaults);
         // Each key under its own section: the two `group_id`s cannot
         // cover for each other.
