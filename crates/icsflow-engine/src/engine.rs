@@ -171,17 +171,12 @@ impl Engine {
     pub fn apply(&mut self, event: &Event) -> Applied {
         let envelope = &event.envelope;
         let id = EventKey::new(envelope.event_id);
-        // The organisation first: an event id is its organisation's own (a
-        // trust's, whichever of its sites published), so the organisation
-        // is part of every lookup below.
-        let organisation = match event.body {
-            // Spells are the trust's, whichever of its sites published.
-            EventBody::Discharge(_) => self.tables.trust_index(envelope.source_organisation),
-            _ => self.tables.organisation_index(envelope.source_organisation),
-        };
-        let Some(organisation) = organisation else {
-            self.statistics.too_many_label_values += 1;
-            return Applied::TooManyLabelValues;
+        // An event id is its organisation's own (a trust's, whichever of
+        // its sites published): the organisation is compared by its code
+        // here, so that a repeat costs no table lookup.
+        let organisation_code = match event.body {
+            EventBody::Discharge(_) => trust_of(envelope.source_organisation),
+            _ => envelope.source_organisation,
         };
         let day = self.days.day_of(envelope.occurred_at);
         let at = engine_seconds(envelope.occurred_at);
@@ -204,13 +199,16 @@ impl Engine {
                     self.statistics.journey_full += 1;
                     return Applied::JourneyFull;
                 }
-                if let Some(stored) = journey.find(organisation, id) {
+                let tables = &self.tables;
+                if let Some(stored) =
+                    journey.find(id, |index| tables.organisation(index) == organisation_code)
+                {
                     let held = (
                         stored.recorded,
                         stored.at,
                         journey.reference(stored.reference),
                         by_value(&self.tables, stored.kind),
-                        journey.corrects(organisation, id),
+                        journey.corrects(stored.organisation, id),
                     );
                     let corrects = envelope.corrects_event_id.map(EventKey::new);
                     let incoming =
@@ -238,7 +236,17 @@ impl Engine {
             }
             Entry::Vacant(_) => {}
         }
-        let Some(kind) = self.tables.stored_kind(&event.body, envelope.place) else {
+        // Interned before the journey is touched, so that an event past the
+        // tables' index space changes nothing at all.
+        let organisation = match event.body {
+            // Spells are the trust's, whichever of its sites published.
+            EventBody::Discharge(_) => self.tables.trust_index(envelope.source_organisation),
+            _ => self.tables.organisation_index(envelope.source_organisation),
+        };
+        let (Some(kind), Some(organisation)) = (
+            self.tables.stored_kind(&event.body, envelope.place),
+            organisation,
+        ) else {
             self.statistics.too_many_label_values += 1;
             return Applied::TooManyLabelValues;
         };

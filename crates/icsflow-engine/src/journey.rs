@@ -147,9 +147,16 @@ pub(crate) struct Journey {
 }
 
 impl Journey {
-    /// The event `id` of `organisation`, if held.
-    pub(crate) fn find(&self, organisation: u16, id: EventKey) -> Option<&StoredEvent> {
-        self.events.iter().find(|event| event.is(organisation, id))
+    /// The event `id` of the organisation whose interned index
+    /// `is_organisation` accepts, if held.
+    pub(crate) fn find(
+        &self,
+        id: EventKey,
+        is_organisation: impl Fn(u16) -> bool,
+    ) -> Option<&StoredEvent> {
+        self.events
+            .iter()
+            .find(|event| event.id == id && is_organisation(event.organisation))
     }
 
     /// Drops the event `id` of `organisation`, and the correction it made
