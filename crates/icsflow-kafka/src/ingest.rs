@@ -706,6 +706,9 @@ impl Ingest<'_> {
                     info!("the schema registry accepts icsflow's credentials again");
                 }
                 self.health.set_registry_accepts(true);
+                if !self.lookups.asking.iter().any(|id| *id != schema_id) {
+                    self.health.set_registry_answers(true);
+                }
                 for key in waiting {
                     let Some((offset, _)) = self.lookups.held.remove(&key) else {
                         continue;
@@ -740,6 +743,8 @@ impl Ingest<'_> {
                     detail,
                     "schema registry unavailable; its partitions are held and it is asked again"
                 );
+                // Held records are waiting, not lost: readiness says so.
+                self.health.set_registry_answers(false);
                 self.lookups.ask(schema_id, REGISTRY_RETRY);
             }
             LookupOutcome::Refused(status) => {

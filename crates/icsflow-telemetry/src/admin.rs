@@ -22,6 +22,8 @@ pub struct Health {
     consuming: RoleCondition,
     /// Ingest: the schema registry accepts icsflow's credentials.
     registry_accepts: RoleCondition,
+    /// Ingest: no record waits on a registry that does not answer.
+    registry_answers: RoleCondition,
     /// A broker answered recently.
     broker_reachable: AtomicBool,
     ready_gauge: Option<prometheus::IntGauge>,
@@ -67,6 +69,7 @@ impl Health {
             replayed: RoleCondition::default(),
             consuming: RoleCondition::default(),
             registry_accepts: RoleCondition::default(),
+            registry_answers: RoleCondition::default(),
             broker_reachable: AtomicBool::new(false),
             ready_gauge,
         }
@@ -88,6 +91,13 @@ impl Health {
     /// (false after a 401 or 403, until a lookup succeeds).
     pub fn set_registry_accepts(&self, accepts: bool) {
         self.registry_accepts.set(accepts);
+        self.update_gauge();
+    }
+
+    /// Ingest: whether the registry answered the lookups records wait on
+    /// (false while one is retried after the registry did not answer).
+    pub fn set_registry_answers(&self, answers: bool) {
+        self.registry_answers.set(answers);
         self.update_gauge();
     }
 
@@ -126,6 +136,9 @@ impl Health {
         }
         if self.registry_accepts.blocks() {
             reasons.push("the schema registry refuses icsflow's credentials");
+        }
+        if self.registry_answers.blocks() {
+            reasons.push("records wait on the schema registry, which does not answer (their partitions are held and asked again)");
         }
         if !self.broker_reachable() {
             reasons.push("no broker reachable");

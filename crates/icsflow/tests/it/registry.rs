@@ -123,6 +123,11 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
             "icsflow_ingest_registry_lookups_total{outcome=\"unavailable\"}",
         ) > 0.0
     });
+    // Regression: records waited behind the held lookup while /readyz said
+    // 200. Readiness says why now.
+    let (status, body) = role.get("/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("wait on the schema registry"), "{body}");
 
     registry.restart();
     let expected = sorted(expected_gauge_lines(&events));
@@ -135,6 +140,11 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
         read_whole_topic(&broker, &broker.dead_letter).len(),
         1,
         "nothing else rejected"
+    );
+    eventually(
+        "ready again once the registry answers",
+        Duration::from_secs(30),
+        || role.get("/readyz").0 == 200,
     );
     assert_eq!(role.interrupt().code(), Some(0));
 }
