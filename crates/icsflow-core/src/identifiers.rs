@@ -199,6 +199,22 @@ impl OdsCode {
         })
     }
 
+    /// The code's first `length` characters (all of it when shorter): a
+    /// trust's code from one of its sites' (`RVW01` to `RVW`). No check is
+    /// needed: a prefix of a valid code is letters and digits too.
+    pub const fn truncated(self, length: u8) -> OdsCode {
+        if self.length <= length {
+            return self;
+        }
+        let mut bytes = self.bytes;
+        let mut index = length as usize;
+        while index < bytes.len() {
+            bytes[index] = 0;
+            index += 1;
+        }
+        OdsCode { bytes, length }
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII letters and digits are ever stored.
         std::str::from_utf8(&self.bytes[..usize::from(self.length)]).unwrap_or_default()

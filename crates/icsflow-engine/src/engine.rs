@@ -536,8 +536,7 @@ fn apply_difference(
 /// The trust of an organisation code: its first three characters (a site
 /// `RVW01` belongs to trust `RVW`).
 fn trust_of(organisation: OdsCode) -> OdsCode {
-    let code = organisation.as_str();
-    OdsCode::parse("source_organisation", &code[..3.min(code.len())]).unwrap_or(organisation)
+    organisation.truncated(3)
 }
 
 /// Day in England since 2000-01-01.

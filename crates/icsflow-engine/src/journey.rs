@@ -17,25 +17,25 @@ pub(crate) const DAY_ZERO_SINCE_EPOCH: i32 = 10_957;
 /// A partner's event id, kept whole. Two events are versions of one only
 /// when their ids and their organisations are equal ([`StoredEvent::is`]):
 /// compared in full, never through a hash, so no id one partner computes
-/// can stand for another partner's event. Two words, so that a stored
-/// event stays aligned to 8 bytes.
+/// can stand for another partner's event. Four 32-bit words, most
+/// significant first (so they order as the UUID does), keeping a stored
+/// event aligned to 4 bytes: 36 bytes where 8-byte alignment made it 40.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct EventKey {
-    high: u64,
-    low: u64,
-}
+pub(crate) struct EventKey([u32; 4]);
 
 impl EventKey {
     pub(crate) fn new(id: EventId) -> EventKey {
         let value = id.as_u128();
-        EventKey {
-            high: (value >> 64) as u64,
-            low: value as u64,
-        }
+        EventKey([
+            (value >> 96) as u32,
+            (value >> 64) as u32,
+            (value >> 32) as u32,
+            value as u32,
+        ])
     }
 }
 
-/// An event as the engine keeps it: 40 bytes, with what the metrics need
+/// An event as the engine keeps it: 36 bytes, with what the metrics need
 /// and nothing that identifies beyond the journey's own pseudonym.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StoredEvent {
@@ -242,4 +242,17 @@ pub(crate) fn active(journey: &Journey) -> impl Iterator<Item = &StoredEvent> {
             correction.organisation == event.organisation && correction.corrected == event.id
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_event_is_36_bytes_and_keys_order_as_uuids() {
+        assert_eq!(std::mem::size_of::<StoredEvent>(), 36);
+        let key = |value: u128| EventKey::new(EventId::from_u128(value));
+        assert!(key(1 << 100) > key(u128::from(u64::MAX)));
+        assert!(key(5) < key(6));
+    }
 }
