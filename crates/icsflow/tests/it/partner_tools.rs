@@ -359,16 +359,12 @@ fn publish_reads_past_a_non_utf8_line_takes_a_byte_order_mark_and_refuses_glued_
     );
 }
 
-/// Regressions: a quoted field with a line break split a record in two and
-/// wrote an NHS number in clear; a CSV without a header row lost its first
-/// record as the header (exit 0). Excel's byte-order mark and `;` or tab
-/// separators are read.
-#[test]
-fn pseudonymise_reads_csv_as_rfc_4180_and_refuses_a_header_that_is_data() {
-    let folder = scratch_folder("pseudonymise-csv");
-    let key_file = folder.join("ics.key");
+/// `icsflow pseudonymise` with the test key (in a scratch folder named
+/// `folder`) and these flags, given `input`.
+fn pseudonymise_with_key(folder: &str) -> impl Fn(&[&str], &str) -> Output {
+    let key_file = scratch_folder(folder).join("ics.key");
     std::fs::write(&key_file, format!("{KEY}\n")).expect("key written");
-    let with = |extra: &[&str], input: &str| {
+    move |extra: &[&str], input: &str| {
         let mut arguments = vec![
             "pseudonymise",
             "--key-file",
@@ -376,7 +372,16 @@ fn pseudonymise_reads_csv_as_rfc_4180_and_refuses_a_header_that_is_data() {
         ];
         arguments.extend_from_slice(extra);
         icsflow_with_input(&arguments, input)
-    };
+    }
+}
+
+/// Regressions: a quoted field with a line break split a record in two and
+/// wrote an NHS number in clear; a CSV without a header row lost its first
+/// record as the header (exit 0). Excel's byte-order mark and `;` or tab
+/// separators are read.
+#[test]
+fn pseudonymise_reads_csv_as_rfc_4180_and_refuses_a_header_that_is_data() {
+    let with = pseudonymise_with_key("pseudonymise-csv");
 
     let output = with(
         &["--column", "nhs_number", "--keep", "id,note"],
@@ -433,18 +438,7 @@ fn pseudonymise_reads_csv_as_rfc_4180_and_refuses_a_header_that_is_data() {
 /// a kept column showing a number in any spelling stops the run.
 #[test]
 fn pseudonymise_writes_only_the_columns_asked_for() {
-    let folder = scratch_folder("pseudonymise-keep");
-    let key_file = folder.join("ics.key");
-    std::fs::write(&key_file, format!("{KEY}\n")).expect("key written");
-    let with = |extra: &[&str], input: &str| {
-        let mut arguments = vec![
-            "pseudonymise",
-            "--key-file",
-            key_file.to_str().expect("path"),
-        ];
-        arguments.extend_from_slice(extra);
-        icsflow_with_input(&arguments, input)
-    };
+    let with = pseudonymise_with_key("pseudonymise-keep");
     let output = with(&["--column", "2"], ",9434765919\n");
     assert_eq!(output.status.code(), Some(64), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("--header"));
