@@ -794,7 +794,7 @@ def pipeline_health():
             "timeseries",
             "Engine events by outcome",
             "Events given to the journey engines per second: applied, duplicate (absorbed by "
-            "idempotence), beyond_horizon (older than the eviction horizon), undecodable, too_many_label_values (naming more places or organisations than a partition may hold).",
+            "idempotence), beyond_horizon (older than the eviction horizon), undecodable, journey_full (a patient past 1,000 events or 255 spell references: a feed flooding one pseudonym), not_in_reference (an organisation no partner of the reference data speaks for, in records written before ingest checked it), too_many_label_values (past an engine's 16-bit tables; never expected).",
             [
                 (
                     "sum by (outcome) (rate(icsflow_engine_events_total[5m]))",
