@@ -181,6 +181,7 @@ pub fn read_dead_letters(
     const TIMEOUT: Duration = Duration::from_secs(30);
     let consumer: BaseConsumer = settings
         .consumer_config(&[
+            ("client.id", "icsflow-rejections"),
             ("group.id", "icsflow-rejections"),
             ("enable.auto.commit", "false"),
             ("isolation.level", "read_committed"),

@@ -94,6 +94,7 @@ pub async fn run_ingest(
     // once: offsets are committed only inside each batch's transaction.
     let auto_commit = if exactly_once { "false" } else { "true" };
     let consumer_config = settings.consumer_config(&[
+        ("client.id", "icsflow-ingest"),
         ("group.id", &settings.ingest_group_id),
         ("enable.auto.commit", auto_commit),
         ("auto.commit.interval.ms", "1000"),

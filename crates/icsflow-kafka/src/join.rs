@@ -300,6 +300,7 @@ pub async fn run_join(
     // Never commit: with no committed offset, every assignment starts from
     // the beginning of retention, which is exactly the replay we want.
     let config = settings.consumer_config(&[
+        ("client.id", "icsflow-join"),
         ("group.id", &settings.join_group_id),
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),

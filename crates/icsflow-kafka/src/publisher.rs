@@ -75,6 +75,9 @@ impl PartnerProducer {
         if !settings.librdkafka.contains_key("message.timeout.ms") {
             config.set("message.timeout.ms", "30000");
         }
+        if !settings.librdkafka.contains_key("client.id") {
+            config.set("client.id", "icsflow-publish");
+        }
         Ok(PartnerProducer {
             producer: config.create()?,
         })

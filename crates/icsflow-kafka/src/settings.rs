@@ -51,6 +51,10 @@ impl KafkaSettings {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
+            // What Kafka's own tools (kafka-consumer-groups, the broker's
+            // request logs, Strimzi's exporter) show for this client; a
+            // role sets its own (`icsflow-ingest`, `icsflow-join`).
+            .set("client.id", "icsflow")
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
             .set("statistics.interval.ms", "5000");
         for (key, value) in role_settings {
@@ -96,7 +100,7 @@ impl KafkaSettings {
     /// Waiting 20 ms fills each request with more (BENCHMARKS.md), at the
     /// cost of up to 20 ms of latency, well inside the 250 ms target.
     pub(crate) fn ingest_producer_config(&self, transactional_id: Option<&str>) -> ClientConfig {
-        let mut settings = vec![("linger.ms", "20")];
+        let mut settings = vec![("client.id", "icsflow-ingest"), ("linger.ms", "20")];
         if let Some(transactional_id) = transactional_id {
             settings.extend_from_slice(&[
                 ("transactional.id", transactional_id),
@@ -270,6 +274,25 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("security.protocol"), "{problems:?}");
         assert!(!problems[0].contains("S3CRET_PROTOCOL"), "{problems:?}");
+    }
+
+    /// Regression: every client identified itself as `rdkafka`, so Kafka's
+    /// own tools could not tell icsflow's roles apart.
+    #[test]
+    fn every_client_names_itself_and_the_passthrough_still_wins() {
+        assert_eq!(
+            settings(&[]).producer_config().get("client.id"),
+            Some("icsflow")
+        );
+        assert_eq!(
+            settings(&[]).ingest_producer_config(None).get("client.id"),
+            Some("icsflow-ingest")
+        );
+        let named = settings(&[("client.id", "ics-north")]);
+        assert_eq!(
+            named.ingest_producer_config(None).get("client.id"),
+            Some("ics-north")
+        );
     }
 
     #[test]
