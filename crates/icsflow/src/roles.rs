@@ -270,6 +270,14 @@ pub(crate) fn load_settings(name: &str, arguments: &RoleArgs) -> Result<Settings
         // The roles count every record by the ICS's reference data (its
         // places and organisations, `Reference::counted`): without it, record
         // content would decide the labels and tables.
+        // A filter that does not parse was once ignored for `info` without
+        // a word: the operator who set it would never see the lines asked
+        // for.
+        if let Some(filter) = environment.get("RUST_LOG") {
+            if tracing_subscriber::EnvFilter::try_new(filter).is_err() {
+                problems.push("`RUST_LOG` is not a log filter (a level such as debug, or a list such as `info,icsflow_kafka=debug`): fix it or unset it".to_owned());
+            }
+        }
         if ROLES_NEEDING_REFERENCE.contains(&name) && settings.reference_file.is_none() {
             problems.push(format!("`reference.file` is empty: icsflow {name} counts every record by the ICS's reference data (its places, partners and their sites), so that no record can add a place or an organisation of its own; name the ICS's file (deploy/config/reference.toml is the demo ICS's and documents every field)"));
         }

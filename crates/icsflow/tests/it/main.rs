@@ -157,5 +157,17 @@ fn exit_statuses_are_readmes() {
     assert_eq!(output.status.code(), Some(66), "{output:?}");
     assert!(text(&output.stderr).contains("cannot open"), "{output:?}");
     assert_eq!(icsflow(&["--help"]).status.code(), Some(0));
+    // Regression: a malformed RUST_LOG fell back to info without a word.
+    let output = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .args(["join", "--check"])
+        .env("RUST_LOG", "info,[[=")
+        .env(
+            "ICSFLOW__REFERENCE__FILE",
+            repository_root().join("deploy/config/reference.toml"),
+        )
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(64), "{output:?}");
+    assert!(text(&output.stderr).contains("`RUST_LOG` is not a log filter"));
     let _ = std::fs::remove_dir_all(&folder);
 }
