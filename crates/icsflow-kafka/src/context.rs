@@ -13,6 +13,44 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
+/// At most one log line per kind of client error every
+/// [`ErrorLines::INTERVAL`], counting the ones left out.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorLines {
+    /// By error code: when one was last logged, and how many since.
+    seen: std::sync::Mutex<std::collections::HashMap<Option<i32>, (std::time::Instant, u64)>>,
+}
+
+impl ErrorLines {
+    const INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// `Some(left out since the last line)` when a line may be logged now.
+    fn allow(&self, code: Option<RDKafkaErrorCode>) -> Option<u64> {
+        let code = code.map(|code| code as i32);
+        let now = std::time::Instant::now();
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match seen.get_mut(&code) {
+            Some((last, suppressed)) if now.duration_since(*last) < Self::INTERVAL => {
+                *suppressed += 1;
+                None
+            }
+            Some((last, suppressed)) => {
+                let left_out = *suppressed;
+                *last = now;
+                *suppressed = 0;
+                Some(left_out)
+            }
+            None => {
+                seen.insert(code, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
 /// A change of the join replica's assignment, sent to its loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RebalanceEvent {
@@ -37,6 +75,8 @@ pub(crate) struct RoleContext {
     /// transactional commits never move, so under exactly-once it showed
     /// everything consumed since start.
     pub(crate) processed: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
+    /// Rate limit of the client error lines.
+    pub(crate) error_lines: ErrorLines,
     /// Rebalances that revoked partitions so far. Rebalance callbacks run
     /// inside the role's own poll, so exactly-once ingest compares this
     /// before and after a batch: a batch across a revocation must not
@@ -102,7 +142,12 @@ impl ClientContext for RoleContext {
         ) {
             self.set_broker_reachable(false);
         }
-        warn!(role = self.role, %error, reason, "kafka client error");
+        // librdkafka reports a broker that is down once per connection
+        // attempt and per broker (37 lines a second were seen): one line per
+        // kind of error every 10 s, with how many were left out.
+        if let Some(suppressed) = self.error_lines.allow(error.rdkafka_error_code()) {
+            warn!(role = self.role, %error, reason, suppressed, "kafka client error");
+        }
     }
 }
 
@@ -205,5 +250,26 @@ impl ConsumerContext for RoleContext {
         };
         info!(role = self.role, ?event, "rebalance");
         let _ = sender.send(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: with the broker unreachable each process logged 37
+    /// client error lines a second.
+    #[test]
+    fn client_errors_are_logged_once_per_kind_per_interval() {
+        let lines = ErrorLines::default();
+        let down = Some(RDKafkaErrorCode::AllBrokersDown);
+        assert_eq!(lines.allow(down), Some(0));
+        for _ in 0..36 {
+            assert_eq!(lines.allow(down), None);
+        }
+        assert_eq!(
+            lines.allow(Some(RDKafkaErrorCode::BrokerTransportFailure)),
+            Some(0)
+        );
     }
 }

@@ -87,6 +87,7 @@ pub async fn run_ingest(
         },
         revocations: Default::default(),
         processed: Default::default(),
+        error_lines: Default::default(),
     };
     let exactly_once = settings.ingest_delivery == IngestDelivery::ExactlyOnce;
     // At least once: offsets are stored by hand once outputs are

@@ -296,6 +296,7 @@ pub async fn run_join(
         },
         revocations: Default::default(),
         processed: Default::default(),
+        error_lines: Default::default(),
     };
     // Never commit: with no committed offset, every assignment starts from
     // the beginning of retention, which is exactly the replay we want.
