@@ -542,6 +542,11 @@ def check_dockerfile(checks, icsflow):
     copied = []
     for line in re.findall(r"^COPY (?!--from)(.+)$", build_stage, re.MULTILINE):
         copied.extend(line.split()[:-1])
+    ignored = [line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    every_copy = re.findall(r"^COPY (?!--from)(\S+)", text, re.MULTILINE)
+    excluded = [item for item in copied + every_copy if any(item == pattern or item.startswith(pattern + "/") for pattern in ignored)]
+    checks.check(not excluded, ".dockerignore keeps out nothing the Dockerfile copies", f"excluded: {excluded}")
     dep_info = Path(icsflow + ".d")
     checks.check(dep_info.exists(), "the binary's dep-info (cargo's list of the files it was built from) exists", str(dep_info))
     if dep_info.exists():

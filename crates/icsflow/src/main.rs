@@ -20,7 +20,15 @@ mod simulate;
 /// Links the operational feeds of an Integrated Care System's partners and
 /// measures discharge flow per place.
 #[derive(Debug, Parser)]
-#[command(name = "icsflow", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "icsflow",
+    // The git revision too ("unknown" when built outside a checkout), as
+    // `icsflow_build_info` says.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("ICSFLOW_REVISION"), ")"),
+    about,
+    long_about = None,
+    propagate_version = true
+)]
 struct Cli {
     /// More log lines: -v debug, -vv trace (overrides RUST_LOG and
     /// `log.level`).
