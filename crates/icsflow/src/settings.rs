@@ -434,16 +434,16 @@ pub fn load(
     let schema_registry_ca_file = Some(registry_ca_file.trim())
         .filter(|file| !file.is_empty())
         .map(std::path::PathBuf::from);
-    let admin_addr = match admin_addr.parse::<SocketAddr>() {
-        Ok(address) => address,
-        Err(_) => {
-            problems.push(format!("`admin.addr` is `{admin_addr}`: expected HOST:PORT with an IP address, for example 0.0.0.0:9464"));
+    let admin_addr = match socket_address(&admin_addr) {
+        Some(address) => address,
+        None => {
+            problems.push(format!("`admin.addr` is `{admin_addr}`: expected IP:PORT or localhost:PORT, for example 0.0.0.0:9464"));
             SocketAddr::from(([0, 0, 0, 0], 9464))
         }
     };
     let published_addr = match published_addr.trim() {
         "" => None,
-        text => match text.parse::<SocketAddr>() {
+        text => match socket_address(text).ok_or(()) {
             Ok(address)
                 if address.port() == admin_addr.port()
                     && (address.ip() == admin_addr.ip()
@@ -455,7 +455,7 @@ pub fn load(
             }
             Ok(address) => Some(address),
             Err(_) => {
-                problems.push(format!("`admin.published_addr` is `{text}`: expected HOST:PORT with an IP address, for example 0.0.0.0:9465, or empty for none"));
+                problems.push(format!("`admin.published_addr` is `{text}`: expected IP:PORT or localhost:PORT, for example 0.0.0.0:9465, or empty for none"));
                 None
             }
         },
@@ -639,6 +639,19 @@ pub fn misspelt_variables(environment: &BTreeMap<String, String>) -> Vec<&str> {
             })
         })
         .collect()
+}
+
+/// An address to listen on: `IP:PORT`, or `localhost:PORT` for the IPv4
+/// loopback (read without resolving anything, so loading stays pure).
+fn socket_address(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Some(port) = text.strip_prefix("localhost:") {
+        return port
+            .parse::<u16>()
+            .ok()
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().ok()
 }
 
 /// Whether Kafka takes `name` as a topic name.
@@ -920,7 +933,7 @@ mod tests {
         );
         for (value, expected) in [
             ("0.0.0.0:9464", "on the port of `admin.addr`"),
-            ("public", "expected HOST:PORT"),
+            ("public", "expected IP:PORT or localhost:PORT"),
         ] {
             let problems = load(
                 None,
