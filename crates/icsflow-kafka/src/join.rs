@@ -881,9 +881,13 @@ async fn apply_rebalance(
                             .replay_remaining
                             .with_label_values(&[&partition.to_string()])
                             .set(target - first);
+                        // `end`, not `target`: a JSON log line already has a
+                        // `target` key (the module), and two would collide.
                         info!(
                             partition,
-                            first, target, "partition assigned; replaying from the start"
+                            first,
+                            end = target,
+                            "partition assigned; replaying from the start"
                         );
                     }
                     None => {
@@ -972,7 +976,7 @@ async fn ask_unknown_targets(shared: &Shared<'_>, replays: &mut BTreeMap<i32, Re
         .collect();
     for partition in unknown {
         if let Some((low, target)) = watermarks(shared, partition, 1).await {
-            info!(partition, target, "replay target known");
+            info!(partition, end = target, "replay end known");
             if let Some(replay) = replays.get_mut(&partition) {
                 replay.target = Some(target);
                 replay.next_offset = replay.next_offset.max(low);
