@@ -88,6 +88,8 @@ pub struct EngineStatistics {
     pub evicted: u64,
     /// Distinct days held across all series (what a metrics read walks).
     pub series_entries: usize,
+    /// Series held (a series that holds nothing is dropped).
+    pub series: usize,
 }
 
 /// Joins events into journeys and keeps every metric up to date.
@@ -404,16 +406,10 @@ impl Engine {
                 continue;
             };
             for (key, contribution) in &contributions {
-                self.series
-                    .entry(*key)
-                    .or_default()
-                    .add(contribution.negated());
+                add_to_series(&mut self.series, *key, contribution.negated());
             }
             for (key, value) in settled {
-                self.series
-                    .entry(key)
-                    .or_default()
-                    .add(Contribution::Constant(value));
+                add_to_series(&mut self.series, key, Contribution::Constant(value));
             }
             self.journeys.remove(&patient);
             evicted += 1;
@@ -457,6 +453,7 @@ impl Engine {
         EngineStatistics {
             journeys: self.journeys.len(),
             series_entries: self.series.values().map(Series::entries).sum(),
+            series: self.series.len(),
             ..self.statistics
         }
     }
@@ -483,6 +480,32 @@ fn rederive(
 
 /// Removes `before` and adds `after`, skipping what both hold: most events
 /// change a few series of their journey, not all of them.
+/// Adds a contribution to its series, and drops a series that no longer
+/// holds anything. Keys carry days (a `*_since` series per start day), so a
+/// series left at zero for ever would grow the map, and every metrics read,
+/// with each simulated or real day; a key that comes back starts afresh.
+fn add_to_series(
+    series: &mut FastMap<MetricKey, Series>,
+    key: MetricKey,
+    contribution: Contribution,
+) {
+    match series.entry(key) {
+        Entry::Occupied(mut occupied) => {
+            occupied.get_mut().add(contribution);
+            if occupied.get().is_zero() {
+                occupied.remove();
+            }
+        }
+        Entry::Vacant(vacant) => {
+            let mut fresh = Series::default();
+            fresh.add(contribution);
+            if !fresh.is_zero() {
+                vacant.insert(fresh);
+            }
+        }
+    }
+}
+
 fn apply_difference(
     series: &mut FastMap<MetricKey, Series>,
     before: &mut [(MetricKey, Contribution)],
@@ -521,12 +544,12 @@ fn apply_difference(
             }
             std::cmp::Ordering::Less => {
                 if let Some(left) = old.next() {
-                    series.entry(left.0).or_default().add(left.1.negated());
+                    add_to_series(series, left.0, left.1.negated());
                 }
             }
             std::cmp::Ordering::Greater => {
                 if let Some(right) = new.next() {
-                    series.entry(right.0).or_default().add(right.1);
+                    add_to_series(series, right.0, right.1);
                 }
             }
         }

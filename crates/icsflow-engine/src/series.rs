@@ -60,6 +60,11 @@ impl Series {
         self.constant + steps + slopes
     }
 
+    /// Whether it is 0 on every day: nothing held.
+    pub(crate) fn is_zero(&self) -> bool {
+        self.constant == 0 && self.steps.is_empty() && self.slopes.is_empty()
+    }
+
     /// Distinct days held, for memory accounting.
     pub(crate) fn entries(&self) -> usize {
         self.steps.len() + self.slopes.len()

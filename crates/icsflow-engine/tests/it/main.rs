@@ -365,3 +365,51 @@ fn a_full_journey_refuses_further_events_and_counts_them() {
     assert_eq!(full, 10);
     assert_eq!(engine.statistics().journey_full, 10);
 }
+
+/// Regression: series are keyed by the day a wait began (`*_since`), and a
+/// series back at zero was kept for ever, so memory (and every metrics read)
+/// grew with each day while the journeys held stayed flat (a 12-minute soak
+/// at a simulated day a second grew from 89 to 106 MiB). A series that
+/// holds nothing is dropped: a year of patients, each discharged and
+/// evicted, leaves the series of one day's.
+#[test]
+fn series_back_at_zero_are_dropped_so_days_do_not_grow_the_engine() {
+    let run = |days: i64| {
+        let mut engine = Engine::new(EngineConfig::default());
+        let start = instant("2026-01-01 09:00");
+        let mut events = Events::default();
+        for day in 0..days {
+            let who = patient((day % 200) as u8).spell((day / 200) as u8);
+            let at = |hours: i64| {
+                Timestamp::from_millis(start.as_millis() + (day * 24 + hours) * 3_600_000)
+            };
+            // "YYYY-MM-DD HH:MM" in UTC (instant() reads it back).
+            let text = |instant: Timestamp| {
+                let (year, month, day) = instant.date().to_calendar();
+                let minutes = instant.as_millis().rem_euclid(86_400_000) / 60_000;
+                format!(
+                    "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+                    minutes / 60,
+                    minutes % 60
+                )
+            };
+            events.admitted(who, &text(at(0)), 80);
+            events.not_meeting(who, &text(at(2)), None);
+            events.discharged(
+                who,
+                &text(at(30)),
+                DischargeDestination::UsualPlaceOfResidence,
+                DischargePathway::P0,
+            );
+        }
+        for event in &events.events {
+            engine.apply(event);
+        }
+        engine.evict(Timestamp::from_millis(
+            start.as_millis() + (days + 400) * 86_400_000,
+        ));
+        engine.statistics().series
+    };
+    let (month, year) = (run(30), run(365));
+    assert_eq!(year, month, "series held after a month and after a year");
+}
