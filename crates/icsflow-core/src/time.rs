@@ -122,8 +122,16 @@ pub(crate) fn civil_from_days(days: i32) -> (i32, u32, u32) {
 pub struct Date(i32);
 
 impl Date {
-    /// A calendar date; `None` when the day does not exist in that month.
+    /// A calendar date; `None` when the day does not exist in that month,
+    /// or the year is beyond ±1,000,000 (never a panic, whatever the
+    /// numbers: they may come from a command line).
     pub fn from_calendar(year: i32, month: u32, day: u32) -> Option<Date> {
+        if !(-1_000_000..=1_000_000).contains(&year)
+            || !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+        {
+            return None;
+        }
         let date = Date(days_from_civil(year, month, day));
         (civil_from_days(date.0) == (year, month, day)).then_some(date)
     }
