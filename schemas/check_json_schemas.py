@@ -62,6 +62,18 @@ def validate(schema_file, documents):
         return result.returncode == 0, named, output
 
 
+def find_reason(value):
+    """The reason_code of a payload, wherever its union branch puts it."""
+    if isinstance(value, dict):
+        if "reason_code" in value:
+            return value["reason_code"]
+        for inner in value.values():
+            found = find_reason(inner)
+            if found is not None:
+                return found
+    return None
+
+
 def main():
     failures = []
     for feed in FEEDS:
@@ -78,9 +90,21 @@ def main():
         valid, _, output = validate(schema_file, lines + iso)
         if not valid:
             failures.append(f"{feed}: an example was refused: {output.strip()}")
-        bad = [unknown, local_time, misspelt]
+        # The rules publish holds strings to: a place outside the upper-tier
+        # GSS pattern, an organisation that is not an ODS code, and (for the
+        # discharge feed) a delay reason outside the national list.
+        district = dict(lines[0], place="E07000001")
+        not_ods = dict(lines[0], source_organisation="rvw-01")
+        bad = [unknown, local_time, misspelt, district, not_ods]
+        names = ["an unknown field", "a local time without offset", "a misspelt code", "a district as place", "an organisation that is not an ODS code"]
+        delays = [line for line in lines if isinstance(line.get("payload"), dict) and "reason_code" in json.dumps(line["payload"])]
+        if delays:
+            reason = find_reason(delays[0]["payload"])
+            payload = json.loads(json.dumps(delays[0]["payload"]).replace(json.dumps(reason), json.dumps("943.476.5919")))
+            bad.append(dict(delays[0], payload=payload))
+            names.append("a reason code outside the national list")
         valid, named, _ = validate(schema_file, bad)
-        for index, name in enumerate(["an unknown field", "a local time without offset", "a misspelt code"]):
+        for index, name in enumerate(names):
             if valid or index not in named:
                 failures.append(f"{feed}: {name} was accepted")
         print(f"{feed}: {len(lines)} examples and the same {len(iso)} in ISO 8601 valid; {len(bad)} bad lines refused")

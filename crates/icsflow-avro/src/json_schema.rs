@@ -239,6 +239,31 @@ fn union_schema(named: &Named<'_>, branches: &[Value]) -> Value {
     }
 }
 
+/// The rules `publish` and ingest hold a string field to that Avro does
+/// not say (a closed list, a strict pattern), so that an integration engine
+/// validating against the JSON Schema refuses what icsflow would.
+fn refine_string_field(name: &str, property: &mut Value) {
+    let Value::Object(object) = property else {
+        return;
+    };
+    if object.get("type").and_then(Value::as_str) != Some("string") {
+        return;
+    }
+    match name {
+        "reason_code" => {
+            use icsflow_core::CodeList;
+            object.insert("enum".to_owned(), json!(icsflow_core::DelayReason::SYMBOLS));
+        }
+        "source_organisation" | "sending_organisation" => {
+            object.insert("pattern".to_owned(), json!("^[A-Z0-9]{3,6}$"));
+        }
+        "place" => {
+            object.insert("pattern".to_owned(), json!("^E(06|08|09|10)[0-9]{6}$"));
+        }
+        _ => {}
+    }
+}
+
 fn record_schema(named: &Named<'_>, record: &Map<String, Value>) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
@@ -258,10 +283,10 @@ fn record_schema(named: &Named<'_>, record: &Map<String, Value>) -> Value {
         if !nullable && field.get("default").is_none() {
             required.push(json!(name));
         }
-        properties.insert(
-            name.to_owned(),
-            json_schema_of(named, field_type, field.get("doc").and_then(Value::as_str)),
-        );
+        let mut property =
+            json_schema_of(named, field_type, field.get("doc").and_then(Value::as_str));
+        refine_string_field(name, &mut property);
+        properties.insert(name.to_owned(), property);
     }
     let mut object = json!({
         "type": "object",
