@@ -224,6 +224,18 @@ pub(crate) fn check_schema_shape(schema: &serde_json::Value) -> Result<(), Strin
     Ok(())
 }
 
+/// Whether `name` is an Avro full name: dot-separated parts, each a letter
+/// or `_` then letters, digits or `_`.
+fn is_avro_full_name(name: &str) -> bool {
+    name.split('.').all(|part| {
+        let mut characters = part.chars();
+        characters
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            && characters.all(|character| character.is_ascii_alphanumeric() || character == '_')
+    })
+}
+
 /// The short name of a named type or reference (`a.b.Node` is `Node`):
 /// comparing short names can only find more recursion, never less.
 fn short_name(name: &str) -> &str {
@@ -270,6 +282,15 @@ fn schema_depth(
                 Some("record" | "error" | "enum" | "fixed")
             );
             if named {
+                // apache-avro panics on a named type whose name breaks
+                // Avro's rules (found by fuzzing registry schemas): such a
+                // schema is refused here, before it is parsed.
+                let full_name = object.get("name").and_then(Value::as_str);
+                if !full_name.is_some_and(is_avro_full_name) {
+                    return Err(
+                        "a named type has no name, or one that is not an Avro name".to_owned()
+                    );
+                }
                 open.push(name.clone().unwrap_or_default());
             }
             let inner = match kind.and_then(Value::as_str) {
