@@ -704,7 +704,7 @@ fn a_join_replica_is_ready_when_retention_deleted_every_record_of_a_partition() 
     });
     let log = std::fs::read_to_string(&role.log).expect("role log");
     assert!(
-        log.contains(&format!("first={} target={}", samples.len(), samples.len())),
+        log.contains(&format!("first={} end={}", samples.len(), samples.len())),
         "{log}"
     );
 }
