@@ -156,6 +156,19 @@ impl SchemaCatalogue {
         let json: serde_json::Value =
             serde_json::from_str(text).map_err(|error| Error::InvalidSchema(error.to_string()))?;
         check_schema_shape(&json).map_err(Error::InvalidSchema)?;
+        // apache-avro 0.21 unwraps on some malformed schemas (invalid names
+        // and aliases, a non-numeric size, found by fuzzing) instead of
+        // returning an error: whatever it panics on is a refusal, never a
+        // crash of the role reading a registry's answer.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.classify_parsed(text)))
+            .unwrap_or_else(|_| {
+                Err(Error::InvalidSchema(
+                    "the schema could not be read (its parser failed)".to_owned(),
+                ))
+            })
+    }
+
+    fn classify_parsed(&self, text: &str) -> Result<WriterSchema, Error> {
         let schema = parse_schema(text)?;
         let name = record_full_name(&schema).ok_or(Error::NotAnEventSchema)?;
         let current = self

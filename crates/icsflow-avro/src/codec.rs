@@ -226,12 +226,20 @@ fn resolve_to_current(
     datum: &[u8],
 ) -> Result<Vec<u8>, Rejection> {
     let mut remaining = datum;
-    let value = apache_avro::from_avro_datum(writer, &mut remaining, None).map_err(|_| {
-        Rejection::new(
-            RejectReason::Malformed,
-            "the datum does not match its writer schema",
-        )
-    })?;
+    // apache-avro may panic where it should refuse (see `classify`): a
+    // panic reading a datum is its refusal too.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        apache_avro::from_avro_datum(writer, &mut remaining, None)
+    }));
+    let value = match decoded {
+        Ok(Ok(value)) => value,
+        Ok(Err(_)) | Err(_) => {
+            return Err(Rejection::new(
+                RejectReason::Malformed,
+                "the datum does not match its writer schema",
+            ))
+        }
+    };
     if !remaining.is_empty() {
         return Err(Rejection::new(
             RejectReason::Malformed,

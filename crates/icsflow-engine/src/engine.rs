@@ -68,7 +68,7 @@ pub enum Applied {
 /// a delay reason and a pathway every day is about 400 events). Applying
 /// costs in proportion to the journey, so the first events of a flood cost
 /// the square of this limit: at 1,000, one pseudonym's 30,000 events took
-/// 0.6-0.7 times what 30,000 patients' did (`make bench`); at 2,000 the
+/// 0.6-1.2 times what 30,000 patients' did (`make bench`); at 2,000 the
 /// square alone is over twice.
 pub const JOURNEY_EVENT_LIMIT: usize = 1_000;
 

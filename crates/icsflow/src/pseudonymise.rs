@@ -231,43 +231,48 @@ impl Csv<'_> {
                     *first = first.strip_prefix(b"\xef\xbb\xbf").unwrap_or(first);
                 }
             }
-            let (column, written) = match &layout {
-                Some(layout) => (layout.0, layout.1.clone()),
-                None => {
-                    let Some((column, written)) = self.layout(&fields) else {
-                        return Ok(None);
-                    };
-                    layout = Some((column, written.clone()));
-                    if self.header {
-                        let holds_number = std::str::from_utf8(fields[column])
-                            .is_ok_and(|text| key.pseudonymise(text).is_ok());
-                        if holds_number {
-                            eprintln!("icsflow pseudonymise: the header row's column {} holds an NHS number: the input has no header row; pass --no-header", self.column);
-                            return Ok(None);
-                        }
-                        if let Some(kept) = kept_showing_number(&fields, &written, column) {
-                            counts.stopped_at = Some((line, kept + 1));
-                            break;
-                        }
-                        let header = written.iter().map(|index| {
-                            if *index == column {
-                                &b"patient_pseudonym"[..]
-                            } else {
-                                fields[*index]
-                            }
-                        });
-                        writer.write_record(header)?;
-                        continue;
-                    }
-                    (column, written)
-                }
+            let first_row = layout.is_none();
+            if first_row {
+                let Some(found) = self.layout(&fields) else {
+                    return Ok(None);
+                };
+                layout = Some(found);
+            }
+            // Set just above for the first row; borrowed, never copied, for
+            // every row after it.
+            let Some((column, written)) = layout
+                .as_ref()
+                .map(|(column, written)| (*column, written.as_slice()))
+            else {
+                return Ok(None);
             };
+            if first_row && self.header {
+                let holds_number = std::str::from_utf8(fields[column])
+                    .is_ok_and(|text| key.pseudonymise(text).is_ok());
+                if holds_number {
+                    eprintln!("icsflow pseudonymise: the header row's column {} holds an NHS number: the input has no header row; pass --no-header", self.column);
+                    return Ok(None);
+                }
+                if let Some(kept) = kept_showing_number(&fields, written, column) {
+                    counts.stopped_at = Some((line, kept + 1));
+                    break;
+                }
+                let header = written.iter().map(|index| {
+                    if *index == column {
+                        &b"patient_pseudonym"[..]
+                    } else {
+                        fields[*index]
+                    }
+                });
+                writer.write_record(header)?;
+                continue;
+            }
             if fields.iter().all(|field| field.is_empty()) {
                 continue;
             }
             // The output is meant to leave the partner: a kept column that
             // may show a number stops everything.
-            if let Some(kept) = kept_showing_number(&fields, &written, column) {
+            if let Some(kept) = kept_showing_number(&fields, written, column) {
                 counts.stopped_at = Some((line, kept + 1));
                 break;
             }

@@ -234,7 +234,18 @@ fn a_recursive_or_too_deep_writer_schema_is_refused_before_use() {
         deep = serde_json::json!({"type": "record", "name": format!("Level{level}"), "fields": [{"name": "inner", "type": deep}]});
     }
     let too_deep = current_discharge_with_field(serde_json::json!(["null", deep]));
+    // apache-avro panicked on these instead of refusing them.
+    let bad_alias = current_discharge_with_field(serde_json::json!([
+        "null",
+        {"type": "record", "name": "Aliased", "aliases": ["not a name"], "fields": []}
+    ]));
+    let bad_size = current_discharge_with_field(serde_json::json!([
+        "null",
+        {"type": "fixed", "name": "Sized", "size": "twelve"}
+    ]));
     for (what, schema) in [
+        ("an alias that is not a name", bad_alias),
+        ("a fixed size that is not a number", bad_size),
         ("recursive", recursive),
         ("recursive through another type", through_another),
         ("20 records deep", too_deep),
