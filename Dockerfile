@@ -25,6 +25,9 @@ COPY deploy/config/icsflow.example.toml /etc/icsflow/icsflow.toml
 # The example names `reference.toml` next to it: the demo ICS's, to be
 # replaced by the ICS's own (a mounted file or ConfigMap).
 COPY deploy/config/reference.toml /etc/icsflow/reference.toml
+# In a container the admin port must be reached from outside it (probes,
+# Prometheus); the binary's own default is this machine only.
+ENV ICSFLOW__ADMIN__ADDR=0.0.0.0:9464
 # Not root; no write access needed anywhere.
 USER 65532:65532
 # 9464: /metrics, /healthz, /readyz. 9465: the published view, if enabled.

@@ -2,10 +2,15 @@
 Schemas (schemas/json/) with check-jsonschema, a real validator, formats
 checked: every example as it is, every example with its timestamps and
 dates in ISO 8601, and lines that must be refused (an unknown field, a
-local time without an offset, a misspelt code). Run by `make test`."""
+local time without an offset, a misspelt code). Then the commands
+examples/README.md gives for checking a JSON lines file, as written there,
+on every shipped example file (accepted) and on one with a bad line
+(refused, by its line number). Run by `make test`."""
 
 import datetime
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -74,8 +79,35 @@ def find_reason(value):
     return None
 
 
+def documented_jsonl_check():
+    """The commands examples/README.md gives for checking a JSON lines file
+    with check-jsonschema: its one sh block that runs it, written for
+    discharge.jsonl."""
+    text = (ROOT / "examples" / "README.md").read_text()
+    blocks = [block for block in re.findall(r"```sh\n(.*?)```", text, re.S) if "check-jsonschema" in block]
+    if len(blocks) != 1 or "discharge.jsonl" not in blocks[0]:
+        sys.exit(f"examples/README.md: expected one sh block checking discharge.jsonl with check-jsonschema, found {blocks}")
+    return blocks[0]
+
+
+def run_documented(commands, feed, lines):
+    """Runs the documented commands, for `feed`, on a file of these lines
+    beside a copy of the repository's schemas, as a user would from the
+    repository's root: (exit status, what they printed)."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "schemas").symlink_to(ROOT / "schemas")
+        (Path(folder) / f"{feed}.jsonl").write_text(lines)
+        environment = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        result = subprocess.run(
+            ["bash", "-e", "-c", commands.replace("discharge", feed)],
+            cwd=folder, env=environment, capture_output=True, text=True,
+        )
+        return result.returncode, result.stdout + result.stderr
+
+
 def main():
     failures = []
+    documented = documented_jsonl_check()
     for feed in FEEDS:
         schema_file = ROOT / "schemas" / "json" / f"{feed}.schema.json"
         schema = json.loads(schema_file.read_text())
@@ -107,7 +139,20 @@ def main():
         for index, name in enumerate(names):
             if valid or index not in named:
                 failures.append(f"{feed}: {name} was accepted")
-        print(f"{feed}: {len(lines)} examples and the same {len(iso)} in ISO 8601 valid; {len(bad)} bad lines refused")
+        # The shipped file as it is, then with its second line an
+        # organisation that is not an ODS code.
+        shipped = (ROOT / "schemas" / "examples" / f"{feed}.jsonl").read_text()
+        status, output = run_documented(documented, feed, shipped)
+        if status != 0:
+            failures.append(f"{feed}: examples/README.md's commands refuse schemas/examples/{feed}.jsonl: {output.strip()}")
+        with_bad_line = shipped.splitlines(keepends=True)
+        with_bad_line[1] = json.dumps(dict(json.loads(with_bad_line[1]), source_organisation="rvw-01")) + "\n"
+        status, output = run_documented(documented, feed, "".join(with_bad_line))
+        named = sorted(set(re.findall(r"line-([0-9]+)\.json::", output)))
+        if status == 0 or named != ["000002"]:
+            failures.append(f"{feed}: examples/README.md's commands did not refuse line 2 alone (exit {status}): {output.strip()}")
+        print(f"{feed}: {len(lines)} examples and the same {len(iso)} in ISO 8601 valid; {len(bad)} bad lines refused; "
+              f"examples/README.md's commands accept {feed}.jsonl and name its bad line")
     for failure in failures:
         print(f"FAIL {failure}")
     sys.exit(1 if failures else 0)

@@ -171,6 +171,8 @@ pub(crate) struct IngestDeliveries {
     /// The journey topic's partition count in the last statistics; 0
     /// before they had one.
     journey_partitions: AtomicI32,
+    /// Rate limit of the producer's warning and error lines.
+    log_lines: crate::context::RateLimit,
 }
 
 impl IngestDeliveries {
@@ -180,6 +182,7 @@ impl IngestDeliveries {
             exactly_once,
             journey_topic: journey_topic.to_owned(),
             journey_partitions: AtomicI32::new(0),
+            log_lines: Default::default(),
         }
     }
 
@@ -196,6 +199,14 @@ impl IngestDeliveries {
 }
 
 impl ClientContext for IngestDeliveries {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        crate::context::librdkafka_log("ingest", &self.log_lines, level, facility, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        crate::context::client_error("ingest", &self.log_lines, &error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.journey_topic) else {
             return;

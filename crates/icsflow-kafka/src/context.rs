@@ -13,26 +13,28 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
-/// At most one log line per kind of client error every
-/// [`ErrorLines::INTERVAL`], counting the ones left out.
+/// At most one log line per kind of client problem every
+/// [`RateLimit::INTERVAL`], counting the ones left out: the first line of a
+/// kind is logged, the next one after the interval says how many were left
+/// out between them (Vector's internal events do the same).
 #[derive(Debug, Default)]
-pub(crate) struct ErrorLines {
-    /// By error code: when one was last logged, and how many since.
-    seen: std::sync::Mutex<std::collections::HashMap<Option<i32>, (std::time::Instant, u64)>>,
+pub(crate) struct RateLimit {
+    /// By kind: when one was last logged, and how many since.
+    seen: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>,
 }
 
-impl ErrorLines {
+impl RateLimit {
     const INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
-    /// `Some(left out since the last line)` when a line may be logged now.
-    fn allow(&self, code: Option<RDKafkaErrorCode>) -> Option<u64> {
-        let code = code.map(|code| code as i32);
+    /// `Some(left out since the last line)` when a line of `kind` may be
+    /// logged now.
+    fn allow(&self, kind: &str) -> Option<u64> {
         let now = std::time::Instant::now();
         let mut seen = self
             .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match seen.get_mut(&code) {
+        match seen.get_mut(kind) {
             Some((last, suppressed)) if now.duration_since(*last) < Self::INTERVAL => {
                 *suppressed += 1;
                 None
@@ -44,10 +46,62 @@ impl ErrorLines {
                 Some(left_out)
             }
             None => {
-                seen.insert(code, (now, 0));
+                // Kinds come from librdkafka's error codes and facility
+                // names, a closed set; the bound only guards the map.
+                if seen.len() >= 256 {
+                    seen.clear();
+                }
+                seen.insert(kind.to_owned(), (now, 0));
                 Some(0)
             }
         }
+    }
+}
+
+/// A line of librdkafka's own log, through `tracing` with its level and
+/// facility under the target `librdkafka` (so `RUST_LOG=librdkafka=debug`
+/// and `kafka.librdkafka.debug` select them). Warnings and errors are rate
+/// limited per facility: an unreachable broker makes librdkafka log every
+/// connection attempt to every broker.
+pub(crate) fn librdkafka_log(
+    role: &'static str,
+    limit: &RateLimit,
+    level: rdkafka::config::RDKafkaLogLevel,
+    facility: &str,
+    message: &str,
+) {
+    use rdkafka::config::RDKafkaLogLevel::{
+        Alert, Critical, Debug, Emerg, Error, Info, Notice, Warning,
+    };
+    match level {
+        Emerg | Alert | Critical | Error => {
+            if let Some(suppressed) = limit.allow(&format!("log {facility}")) {
+                tracing::error!(target: "librdkafka", role, facility, suppressed, "{message}");
+            }
+        }
+        Warning => {
+            if let Some(suppressed) = limit.allow(&format!("log {facility}")) {
+                tracing::warn!(target: "librdkafka", role, facility, suppressed, "{message}");
+            }
+        }
+        Notice | Info => tracing::info!(target: "librdkafka", role, facility, "{message}"),
+        Debug => tracing::debug!(target: "librdkafka", role, facility, "{message}"),
+    }
+}
+
+/// The level librdkafka is asked to log at: what the log filter lets
+/// through for the target `librdkafka`. librdkafka formats nothing below
+/// it, so a debug context costs nothing unless its lines are shown.
+pub(crate) fn librdkafka_log_level() -> rdkafka::config::RDKafkaLogLevel {
+    use rdkafka::config::RDKafkaLogLevel;
+    if tracing::enabled!(target: "librdkafka", tracing::Level::DEBUG) {
+        RDKafkaLogLevel::Debug
+    } else if tracing::enabled!(target: "librdkafka", tracing::Level::INFO) {
+        RDKafkaLogLevel::Info
+    } else if tracing::enabled!(target: "librdkafka", tracing::Level::WARN) {
+        RDKafkaLogLevel::Warning
+    } else {
+        RDKafkaLogLevel::Error
     }
 }
 
@@ -75,16 +129,26 @@ pub(crate) struct RoleContext {
     /// transactional commits never move, so under exactly-once it showed
     /// everything consumed since start.
     pub(crate) processed: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
-    /// Rate limit of the client error lines.
-    pub(crate) error_lines: ErrorLines,
+    /// Rate limit of the client's error and warning lines.
+    pub(crate) error_lines: RateLimit,
     /// Rebalances that revoked partitions so far. Rebalance callbacks run
     /// inside the role's own poll, so exactly-once ingest compares this
     /// before and after a batch: a batch across a revocation must not
     /// commit offsets of partitions it no longer owns.
     pub(crate) revocations: std::sync::atomic::AtomicU64,
+    /// Join: every partition assigned is read from its first offset, not
+    /// from the one committed (join commits its positions for monitoring
+    /// only; its state is rebuilt by replaying the partition).
+    pub(crate) replay_assigned: bool,
+    /// The role is stopping: partitions it gives up are no fault.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for RoleContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        librdkafka_log(self.role, &self.error_lines, level, facility, message);
+    }
+
     fn stats_raw(&self, statistics: &[u8]) {
         match serde_json::from_slice::<Statistics>(statistics) {
             Ok(statistics) => self.stats(statistics),
@@ -122,6 +186,13 @@ impl ClientContext for RoleContext {
                     && partition_statistics.hi_offset >= 0
                 {
                     (partition_statistics.hi_offset - partition_statistics.app_offset).max(0)
+                } else if partition_statistics.fetch_state == "active"
+                    && partition_statistics.hi_offset >= 0
+                    && partition_statistics.hi_offset == partition_statistics.lo_offset
+                {
+                    // Owned and empty: nothing to wait for (Kafka's tools
+                    // show 0 too), rather than no figure at all.
+                    0
                 } else {
                     -1
                 };
@@ -142,16 +213,37 @@ impl ClientContext for RoleContext {
         ) {
             self.set_broker_reachable(false);
         }
-        // librdkafka reports a broker that is down once per connection
-        // attempt and per broker (37 lines a second were seen): one line per
-        // kind of error every 10 s, with how many were left out.
-        if let Some(suppressed) = self.error_lines.allow(error.rdkafka_error_code()) {
-            warn!(role = self.role, %error, reason, suppressed, "kafka client error");
-        }
+        client_error(self.role, &self.error_lines, &error, reason);
+    }
+}
+
+/// A client error (librdkafka's error callback) in the log. librdkafka
+/// reports a broker that is down once per connection attempt and per broker
+/// (37 lines a second were seen): one line per kind of error every 10 s,
+/// with how many were left out.
+pub(crate) fn client_error(
+    role: &'static str,
+    limit: &RateLimit,
+    error: &KafkaError,
+    reason: &str,
+) {
+    let kind = format!("error {:?}", error.rdkafka_error_code());
+    if let Some(suppressed) = limit.allow(&kind) {
+        warn!(role, %error, reason, suppressed, "kafka client error");
     }
 }
 
 impl RoleContext {
+    /// A consumer poll that returned an error instead of a record (the
+    /// same broker problems the error callback reports, as often), rate
+    /// limited as they are.
+    pub(crate) fn consume_failed(&self, error: &KafkaError) {
+        let kind = format!("consume {:?}", error.rdkafka_error_code());
+        if let Some(suppressed) = self.error_lines.allow(&kind) {
+            warn!(role = self.role, %error, suppressed, "consume failed; retrying");
+        }
+    }
+
     /// Records that every record of `topic` `partition` before `next` has
     /// its final outcome.
     pub(crate) fn processed(&self, topic: &str, partition: i32, next: i64) {
@@ -187,6 +279,48 @@ impl RoleContext {
 }
 
 impl ConsumerContext for RoleContext {
+    /// rdkafka's own rebalance, with join's assignments moved to the
+    /// beginning of each partition first.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        error: rdkafka::bindings::rd_kafka_resp_err_t,
+        list: &mut rdkafka::TopicPartitionList,
+    ) {
+        use rdkafka::bindings::rd_kafka_resp_err_t::{
+            RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS as ASSIGN,
+            RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS as REVOKE,
+        };
+        use rdkafka::consumer::RebalanceProtocol;
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let outcome = match error {
+            ASSIGN => {
+                if self.replay_assigned {
+                    let _ = list.set_all_offsets(rdkafka::Offset::Beginning);
+                }
+                if cooperative {
+                    consumer.incremental_assign(list)
+                } else {
+                    consumer.assign(list)
+                }
+            }
+            _ if cooperative => consumer.incremental_unassign(list),
+            _ => consumer.unassign(),
+        };
+        let rebalance = match error {
+            ASSIGN => Rebalance::Assign(list),
+            REVOKE => Rebalance::Revoke(list),
+            other => Rebalance::Error(KafkaError::Rebalance(other.into())),
+        };
+        if let Err(error) = outcome {
+            warn!(role = self.role, %error, "applying a rebalance failed");
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         // An assignment comes from the group coordinator: a broker answers.
         // Said now rather than at librdkafka's first statistics, up to 5 s
@@ -222,6 +356,8 @@ impl ConsumerContext for RoleContext {
                         partitions = owned,
                         "partitions assigned: consuming"
                     );
+                } else if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                    info!(role = self.role, "partitions released: stopping");
                 } else {
                     warn!(
                         role = self.role,
@@ -261,15 +397,12 @@ mod tests {
     /// client error lines a second.
     #[test]
     fn client_errors_are_logged_once_per_kind_per_interval() {
-        let lines = ErrorLines::default();
-        let down = Some(RDKafkaErrorCode::AllBrokersDown);
-        assert_eq!(lines.allow(down), Some(0));
+        let lines = RateLimit::default();
+        assert_eq!(lines.allow("error AllBrokersDown"), Some(0));
         for _ in 0..36 {
-            assert_eq!(lines.allow(down), None);
+            assert_eq!(lines.allow("error AllBrokersDown"), None);
         }
-        assert_eq!(
-            lines.allow(Some(RDKafkaErrorCode::BrokerTransportFailure)),
-            Some(0)
-        );
+        assert_eq!(lines.allow("error BrokerTransportFailure"), Some(0));
+        assert_eq!(lines.allow("log FAIL"), Some(0));
     }
 }

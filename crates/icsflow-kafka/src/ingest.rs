@@ -88,14 +88,17 @@ pub async fn run_ingest(
         revocations: Default::default(),
         processed: Default::default(),
         error_lines: Default::default(),
+        replay_assigned: false,
+        stopping: Default::default(),
     };
     let exactly_once = settings.ingest_delivery == IngestDelivery::ExactlyOnce;
     // At least once: offsets are stored by hand once outputs are
     // acknowledged, and committed from the store every second. Exactly
     // once: offsets are committed only inside each batch's transaction.
     let auto_commit = if exactly_once { "false" } else { "true" };
+    let client_id = settings.client_id("icsflow-ingest");
     let consumer_config = settings.consumer_config(&[
-        ("client.id", "icsflow-ingest"),
+        ("client.id", &client_id),
         ("group.id", &settings.ingest_group_id),
         ("enable.auto.commit", auto_commit),
         ("auto.commit.interval.ms", "1000"),
@@ -197,7 +200,7 @@ pub async fn run_ingest(
                     }
                 },
                 Err(error) => {
-                    warn!(%error, "consume failed; retrying");
+                    consumer.context().consume_failed(&error);
                     break;
                 }
             }
@@ -218,6 +221,11 @@ pub async fn run_ingest(
         }
     };
 
+    // Partitions given up from here on are the stop's doing, not a fault.
+    consumer
+        .context()
+        .stopping
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     // Finish in-flight work: the open transaction committed, or every
     // produced record acknowledged and its offset stored, then commit.
     let committed = match &outcome {

@@ -9,11 +9,11 @@ use icsflow_avro::EventDecoder;
 use icsflow_core::{Event, Timestamp, TimestampPolicy};
 use icsflow_engine::{Applied, Engine, EngineConfig, MetricKey};
 use icsflow_telemetry::{Health, PipelineMetrics};
-use rdkafka::consumer::{Consumer, MessageStream, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, MessageStream, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::common::next_message;
 use crate::context::{RebalanceEvent, RoleContext};
@@ -297,11 +297,17 @@ pub async fn run_join(
         revocations: Default::default(),
         processed: Default::default(),
         error_lines: Default::default(),
+        replay_assigned: true,
+        stopping: Default::default(),
     };
-    // Never commit: with no committed offset, every assignment starts from
-    // the beginning of retention, which is exactly the replay we want.
+    // Every assignment starts from the beginning of retention, whatever
+    // is committed (RoleContext::replay_assigned): that is the replay that
+    // rebuilds the partition's journeys. Positions are committed only so
+    // that Kafka's tools (kafka-consumer-groups, Strimzi's exporter, Burrow)
+    // show the join group's lag.
+    let client_id = settings.client_id("icsflow-join");
     let config = settings.consumer_config(&[
-        ("client.id", "icsflow-join"),
+        ("client.id", &client_id),
         ("group.id", &settings.join_group_id),
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
@@ -355,7 +361,10 @@ pub async fn run_join(
     loop {
         tokio::select! {
             biased;
-            () = stopped(&mut shutdown) => break,
+            () = stopped(&mut shutdown) => {
+                join.commit_positions(CommitMode::Sync);
+                break;
+            }
             Some(event) = rebalances.recv() => join.rebalanced(event).await,
             _ = housekeeping.tick() => join.housekeeping().await,
             _ = replay_check.tick(), if !health.caught_up() => join.check_positions().await,
@@ -451,7 +460,37 @@ impl<'a> Join<'a> {
         }
     }
 
+    /// Commits the consumer's positions, for monitoring only (replay never
+    /// starts from them), and measures the lag from them as Kafka's tools
+    /// do.
+    fn commit_positions(&self, mode: CommitMode) {
+        let Ok(positions) = self.shared.consumer.position() else {
+            return;
+        };
+        let mut committed = rdkafka::TopicPartitionList::new();
+        for element in positions.elements_for_topic(self.shared.topic) {
+            if let rdkafka::Offset::Offset(offset) = element.offset() {
+                let _ = committed.add_partition_offset(
+                    self.shared.topic,
+                    element.partition(),
+                    rdkafka::Offset::Offset(offset),
+                );
+                self.shared.consumer.context().processed(
+                    self.shared.topic,
+                    element.partition(),
+                    offset,
+                );
+            }
+        }
+        if committed.count() > 0 {
+            if let Err(error) = self.shared.consumer.commit(&committed, mode) {
+                debug!(%error, "join's positions not committed (they are for monitoring only)");
+            }
+        }
+    }
+
     async fn housekeeping(&mut self) {
+        self.commit_positions(CommitMode::Async);
         let (engines, health) = (self.shared.engines, self.shared.health);
         // Not while replaying: eviction sets the horizon before which
         // events of unknown patients are refused, and a replay is made of
@@ -492,7 +531,7 @@ impl<'a> Join<'a> {
             let message = match received {
                 Ok(message) => message,
                 Err(error) => {
-                    warn!(%error, "consume failed; retrying");
+                    self.shared.consumer.context().consume_failed(&error);
                     break;
                 }
             };
@@ -738,6 +777,11 @@ impl ReplayProgress {
 
     /// Logs the records left to replay and the rate since the last report.
     fn report(&mut self, replays: &BTreeMap<i32, Replay>, read: Read) {
+        // Nothing assigned yet (no broker, or waiting for the group): no
+        // replay to report on.
+        if replays.is_empty() {
+            return;
+        }
         let remaining: i64 = replays.values().filter_map(Replay::remaining).sum();
         let (at, then) = self.last_report;
         let seconds = at.elapsed().as_secs_f64().max(1e-3);

@@ -49,13 +49,13 @@ impl KafkaSettings {
     /// own, then the librdkafka passthrough, which always wins.
     pub(crate) fn client_config(&self, role_settings: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
+        config.set_log_level(crate::context::librdkafka_log_level());
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
             // What Kafka's own tools (kafka-consumer-groups, the broker's
             // request logs, Strimzi's exporter) show for this client; a
             // role sets its own (`icsflow-ingest`, `icsflow-join`).
             .set("client.id", "icsflow")
-            .set("session.timeout.ms", self.session_timeout_ms.to_string())
             .set("statistics.interval.ms", "5000");
         for (key, value) in role_settings {
             config.set(*key, *value);
@@ -66,9 +66,50 @@ impl KafkaSettings {
         config
     }
 
+    /// The `client.id` of a role's clients (`role` is `icsflow-ingest` or
+    /// `icsflow-join`), which Kafka's own tools show per group member
+    /// (kafka-consumer-groups, the broker's request logs and quotas,
+    /// Strimzi's exporter): the role, then the replica, that is its group
+    /// instance id, else the host's name (Kubernetes sets `HOSTNAME` to the
+    /// pod's), left out when it already begins with the role's name
+    /// (`icsflow-join-0`). Only `[A-Za-z0-9._-]` is kept.
+    pub(crate) fn client_id(&self, role: &str) -> String {
+        client_id(
+            role,
+            self.group_instance_id.as_deref(),
+            std::env::var("HOSTNAME").ok(),
+        )
+    }
+}
+
+/// [`KafkaSettings::client_id`] from the role, the group instance id and
+/// the host's name.
+fn client_id(role: &str, instance: Option<&str>, host: Option<String>) -> String {
+    let replica = instance
+        .map(str::to_owned)
+        .or(host)
+        .map(|name| {
+            name.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .take(100)
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty());
+    match replica {
+        Some(replica) if replica.starts_with(role) => replica,
+        Some(replica) => format!("{role}-{replica}"),
+        None => role.to_owned(),
+    }
+}
+
+impl KafkaSettings {
     /// Consumer settings: the common ones, fetch tuning, then the role's.
     pub(crate) fn consumer_config(&self, role_settings: &[(&str, &str)]) -> ClientConfig {
+        let session_timeout = self.session_timeout_ms.to_string();
         let mut settings = vec![
+            // A consumer's setting: set on a producer too, librdkafka warned
+            // at every start that it ignores it.
+            ("session.timeout.ms", session_timeout.as_str()),
             // Incremental cooperative rebalancing: a rebalance moves only the
             // partitions that change owner, so a replica keeps (and does not
             // replay) the ones it still owns.
@@ -100,7 +141,8 @@ impl KafkaSettings {
     /// Waiting 20 ms fills each request with more (BENCHMARKS.md), at the
     /// cost of up to 20 ms of latency, well inside the 250 ms target.
     pub(crate) fn ingest_producer_config(&self, transactional_id: Option<&str>) -> ClientConfig {
-        let mut settings = vec![("client.id", "icsflow-ingest"), ("linger.ms", "20")];
+        let client_id = self.client_id("icsflow-ingest");
+        let mut settings = vec![("client.id", client_id.as_str()), ("linger.ms", "20")];
         if let Some(transactional_id) = transactional_id {
             settings.extend_from_slice(&[
                 ("transactional.id", transactional_id),
@@ -284,10 +326,32 @@ mod tests {
             settings(&[]).producer_config().get("client.id"),
             Some("icsflow")
         );
+        assert!(settings(&[])
+            .ingest_producer_config(None)
+            .get("client.id")
+            .is_some_and(|id| id.starts_with("icsflow-ingest")));
+        // Per replica, as Kafka's tools list group members.
         assert_eq!(
-            settings(&[]).ingest_producer_config(None).get("client.id"),
-            Some("icsflow-ingest")
+            client_id("icsflow-join", Some("icsflow-join-2"), None),
+            "icsflow-join-2"
         );
+        assert_eq!(
+            client_id(
+                "icsflow-ingest",
+                None,
+                Some("icsflow-ingest-7d9f-x2bq".into())
+            ),
+            "icsflow-ingest-7d9f-x2bq"
+        );
+        assert_eq!(
+            client_id("icsflow-join", Some("north-1"), Some("h".into())),
+            "icsflow-join-north-1"
+        );
+        assert_eq!(
+            client_id("icsflow-ingest", None, Some("host 1\n".into())),
+            "icsflow-ingest-host1"
+        );
+        assert_eq!(client_id("icsflow-ingest", None, None), "icsflow-ingest");
         let named = settings(&[("client.id", "ics-north")]);
         assert_eq!(
             named.ingest_producer_config(None).get("client.id"),

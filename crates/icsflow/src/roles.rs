@@ -341,8 +341,11 @@ pub(crate) fn set_verbosity(verbose: u8, quiet: u8) {
 }
 
 /// The log filter: `-v`/`-q` if given, else `RUST_LOG` if set (as every
-/// Rust service reads it), else `log.level`.
-fn log_filter(configured: &str) -> String {
+/// Rust service reads it), else `log.level`. Setting librdkafka's `debug`
+/// (`kafka.librdkafka.debug`, `-X debug=cgrp`) asks for its debug lines:
+/// they are shown unless the filter says otherwise for the target
+/// `librdkafka`.
+fn log_filter(configured: &str, librdkafka_debug: bool) -> String {
     const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
     let shift = VERBOSITY.load(std::sync::atomic::Ordering::Relaxed);
     if shift != 0 {
@@ -353,19 +356,28 @@ fn log_filter(configured: &str) -> String {
             .position(|level| configured.trim().eq_ignore_ascii_case(level))
             .unwrap_or(2) as i8;
         let index = (base + shift).clamp(0, LEVELS.len() as i8 - 1) as usize;
-        // librdkafka's own logs stay at info or quieter: at debug they are
-        // a protocol trace.
-        return format!("{},rdkafka=info,librdkafka=info", LEVELS[index]);
+        // The Kafka client's own lines stay at info or quieter: at debug
+        // they are a protocol trace, asked for with librdkafka's `debug`.
+        let client = LEVELS[index.min(2)];
+        let librdkafka = if librdkafka_debug { "debug" } else { client };
+        return format!("{},rdkafka={client},librdkafka={librdkafka}", LEVELS[index]);
     }
-    match std::env::var("RUST_LOG") {
+    let filter = match std::env::var("RUST_LOG") {
         Ok(filter) if tracing_subscriber::EnvFilter::try_new(&filter).is_ok() => filter,
         _ => configured.to_owned(),
+    };
+    if librdkafka_debug && !filter.contains("librdkafka") {
+        format!("{filter},librdkafka=debug")
+    } else {
+        filter
     }
 }
 
 pub(crate) fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(&settings.log_level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let librdkafka_debug = settings.kafka.librdkafka.contains_key("debug");
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(log_filter(&settings.log_level, librdkafka_debug))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: a log file or a container's log
     // collector would otherwise keep the escape codes.
     let builder = tracing_subscriber::fmt()

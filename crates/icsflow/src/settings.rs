@@ -158,7 +158,7 @@ const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "admin.addr",
-        default: "0.0.0.0:9464",
+        default: "127.0.0.1:9464",
     },
     Setting {
         key: "admin.published_addr",
@@ -830,7 +830,11 @@ mod tests {
         let settings = load(None, &BTreeMap::new()).expect("defaults are valid");
         assert_eq!(settings.kafka.bootstrap_servers, "127.0.0.1:9092");
         assert_eq!(settings.topics.discharge, "ics.discharge.v1");
-        assert_eq!(settings.admin_addr.port(), 9464);
+        // This machine only, unless told otherwise (the image says 0.0.0.0).
+        assert_eq!(
+            settings.admin_addr,
+            "127.0.0.1:9464".parse().expect("address")
+        );
         assert_eq!(settings.schema_registry_url, None);
         assert_eq!(settings.engine.eviction_horizon_days, 120);
     }

@@ -638,6 +638,122 @@ fn a_join_started_after_exactly_once_ingest_wrote_is_ready() {
     assert_eq!(ingest.interrupt().code(), Some(0));
 }
 
+/// The lag each role reports, partition by partition, is what Kafka's own
+/// tools show for its group (log end offset minus the committed offset),
+/// in both delivery modes; and join's group commits, so that they show it
+/// at all. Regressions: under exactly-once ingest reported every record
+/// consumed since start while kafka-consumer-groups showed 0; join never
+/// committed, so the tools, Strimzi's exporter and Burrow showed nothing
+/// for its group.
+#[test]
+fn each_roles_lag_is_the_brokers_view_of_its_group_in_both_delivery_modes() {
+    for delivery in ["at_least_once", "exactly_once"] {
+        let broker = broker_with_topics();
+        let ingest = Role::start_with(
+            "ingest",
+            &broker,
+            &[("ICSFLOW__INGEST__DELIVERY", delivery)],
+        );
+        let join = Role::start("join", &broker);
+        let records = sample_records(&broker);
+        publish(&broker, &records);
+        wait_for_gauges(
+            delivery,
+            &[&join],
+            &sorted(expected_gauge_lines(&recent_samples())),
+        );
+        let groups = [
+            (
+                "ingest",
+                broker.ingest_group.clone(),
+                broker
+                    .partner_topics()
+                    .map(|(topic, _)| topic.to_owned())
+                    .to_vec(),
+            ),
+            (
+                "join",
+                broker.join_group.clone(),
+                vec![broker.journey.clone()],
+            ),
+        ];
+        let mut last = String::new();
+        let started = Instant::now();
+        let mut compare = || {
+            last.clear();
+            let mut agree = true;
+            for ((role, group, topics), process) in groups.iter().zip([&ingest, &join]) {
+                let body = process.get("/metrics").1;
+                for topic in topics {
+                    for (partition, on_broker) in
+                        broker_lag(&broker, group, topic).into_iter().enumerate()
+                    {
+                        let reported = body
+                                .lines()
+                                .find(|line| {
+                                    line.starts_with(&format!(
+                                        "icsflow_pipeline_consumer_lag_records{{partition=\"{partition}\",role=\"{role}\",topic=\"{topic}\"}} "
+                                    ))
+                                })
+                                .and_then(|line| line.rsplit_once(' ')?.1.parse::<i64>().ok());
+                        last += &format!("{role} {topic}[{partition}]: reported {reported:?}, broker {on_broker:?}\n");
+                        agree &= on_broker.is_some() && reported == on_broker;
+                    }
+                }
+            }
+            agree
+        };
+        while !compare() {
+            assert!(
+                started.elapsed() < Duration::from_secs(40),
+                "{delivery}: a role's lag is not its group's lag on the broker:\n{last}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(
+            last.lines().all(|line| line.ends_with("Some(0)")),
+            "{delivery}:\n{last}"
+        );
+        assert_eq!(ingest.interrupt().code(), Some(0));
+        assert_eq!(join.interrupt().code(), Some(0));
+    }
+}
+
+/// Per partition of `topic`: its end offset minus `group`'s committed
+/// offset, as `kafka-consumer-groups --describe` computes it: 0 for a
+/// partition that never held a record, `None` where the group committed
+/// nothing though there are records.
+fn broker_lag(broker: &TestKafka, group: &str, topic: &str) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut list = rdkafka::TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(|partition| {
+            let (_, end) = consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .expect("watermarks");
+            match committed.find_partition(topic, partition)?.offset() {
+                rdkafka::Offset::Offset(offset) => Some(end - offset),
+                _ if end == 0 => Some(0),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Partitions added to the journey topic in place send patients' new
 /// events to other partitions than their history: ingest says so, in an
 /// error that says not to.
@@ -1051,6 +1167,78 @@ fn organisations_named_by_records_cannot_add_label_values() {
         "the organisations no partner speaks for are counted"
     );
     assert_eq!(role.interrupt().code(), Some(0));
+}
+
+/// The Kafka client's own log goes through icsflow's, with its level and
+/// facility: `-X debug=cgrp` shows the group protocol (it printed nothing
+/// even at `RUST_LOG=trace`). A normal start logs no warning at all (it
+/// logged "no broker reachable", "no partitions owned" and librdkafka's
+/// complaint that a producer ignores `session.timeout.ms`). An unreachable
+/// broker is logged once per kind of problem per 10 s, with a count of
+/// those left out (37 lines a second were logged).
+#[test]
+fn kafka_client_logs_are_icsflows_quiet_when_well_and_rate_limited_when_not() {
+    let broker = broker_with_topics();
+    let json = [("ICSFLOW__LOG__FORMAT", "json")];
+    let role = Role::start_with_arguments("run", &broker, &json, &["-X", "debug=cgrp"]);
+    eventually("run ready", Duration::from_secs(60), || {
+        role.get("/readyz").0 == 200
+    });
+    let log_path = role.log.clone();
+    assert_eq!(role.interrupt().code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+        .collect();
+    let group = lines
+        .iter()
+        .find(|line| line["target"] == "librdkafka" && line["facility"] == "CGRPSTATE")
+        .unwrap_or_else(|| panic!("librdkafka's group debug lines:\n{log}"));
+    assert_eq!(group["level"], "DEBUG", "{group}");
+    assert!(group["role"].is_string(), "{group}");
+
+    let normal = Role::start_with("run", &broker, &json);
+    eventually("run ready", Duration::from_secs(60), || {
+        normal.get("/readyz").0 == 200
+    });
+    let log_path = normal.log.clone();
+    assert_eq!(normal.interrupt().code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        !log.contains("\"level\":\"WARN\"") && !log.contains("\"level\":\"ERROR\""),
+        "a normal start and stop warns of nothing:\n{log}"
+    );
+    assert!(!log.contains("\"target\":\"librdkafka\""), "{log}");
+
+    let unreachable = Role::start_with(
+        "run",
+        &broker,
+        &[
+            ("ICSFLOW__LOG__FORMAT", "json"),
+            ("ICSFLOW__KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1"),
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(12));
+    let log_path = unreachable.log.clone();
+    assert_eq!(unreachable.interrupt().code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    let problems: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
+        .filter(|line| line["level"] == "WARN" || line["level"] == "ERROR")
+        .collect();
+    assert!(
+        problems.len() <= 40,
+        "{} warning lines in 12 s:\n{log}",
+        problems.len()
+    );
+    assert!(
+        problems.iter().any(|line| line["suppressed"]
+            .as_u64()
+            .is_some_and(|left_out| left_out > 0)),
+        "the lines left out are counted:\n{log}"
+    );
 }
 
 /// `RUST_LOG` overrides `log.level`, and `-q` overrides both; JSON log
