@@ -2,6 +2,8 @@
 Schemas (schemas/json/) with check-jsonschema, a real validator, formats
 checked: every example as it is, every example with its timestamps and
 dates in ISO 8601, and lines that must be refused (an unknown field, a
+pseudonym or spell reference that is not 64 lower-case hex digits, an event
+id that is not a UUID, a
 local time without an offset, a misspelt code). Then the commands
 examples/README.md gives for checking a JSON lines file, as written there,
 on every shipped example file (accepted) and on one with a bad line
@@ -127,8 +129,15 @@ def main():
         # discharge feed) a delay reason outside the national list.
         district = dict(lines[0], place="E07000001")
         not_ods = dict(lines[0], source_organisation="rvw-01")
-        bad = [unknown, local_time, misspelt, district, not_ods]
-        names = ["an unknown field", "a local time without offset", "a misspelt code", "a district as place", "an organisation that is not an ODS code"]
+        capitals = dict(lines[0], patient_pseudonym="AB" + lines[0]["patient_pseudonym"][2:])
+        not_uuid = dict(lines[0], event_id=lines[0]["event_id"].replace("-", ""))
+        bad = [unknown, local_time, misspelt, district, not_ods, capitals, not_uuid]
+        names = ["an unknown field", "a local time without offset", "a misspelt code", "a district as place",
+                 "an organisation that is not an ODS code", "a pseudonym in capitals", "an event id that is not a UUID"]
+        spells = [line for line in lines if line.get("episode_reference")]
+        if spells:
+            bad.append(dict(spells[0], episode_reference="spell-12345"))
+            names.append("a spell reference that is not a pseudonym")
         delays = [line for line in lines if isinstance(line.get("payload"), dict) and "reason_code" in json.dumps(line["payload"])]
         if delays:
             reason = find_reason(delays[0]["payload"])

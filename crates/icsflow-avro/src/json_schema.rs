@@ -246,10 +246,27 @@ fn refine_string_field(name: &str, property: &mut Value) {
     let Value::Object(object) = property else {
         return;
     };
+    // A nullable field: its string branch.
+    if let Some(Value::Array(branches)) = object.get_mut("oneOf") {
+        for branch in branches {
+            refine_string_field(name, branch);
+        }
+        return;
+    }
     if object.get("type").and_then(Value::as_str) != Some("string") {
         return;
     }
     match name {
+        "patient_pseudonym" | "episode_reference" => {
+            object.insert("pattern".to_owned(), json!("^[0-9a-f]{64}$"));
+        }
+        "event_id" => {
+            // `format: uuid` is only an annotation to most validators.
+            object.insert(
+                "pattern".to_owned(),
+                json!("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+            );
+        }
         "reason_code" => {
             use icsflow_core::CodeList;
             object.insert("enum".to_owned(), json!(icsflow_core::DelayReason::SYMBOLS));
