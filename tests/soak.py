@@ -84,14 +84,13 @@ def start_kafka(scratch, port, controller_port):
     return process, time.monotonic() - began
 
 
-def create_topics(broker, topics):
-    for topic, partitions in topics:
-        subprocess.run(
-            ["java", "-Xmx128m", "-cp", f"{KAFKA_LIBS}/*", "org.apache.kafka.tools.TopicCommand",
-             "--bootstrap-server", broker, "--create", "--topic", topic,
-             "--partitions", str(partitions), "--replication-factor", "1"],
-            check=True, capture_output=True,
-        )
+def create_topics(icsflow, config):
+    """The icsflow topics as `icsflow topics` plans them (the one place for
+    partition counts), one replica each."""
+    subprocess.run(
+        [icsflow, "topics", "--config", config, "--create", "--replication-factor", "1"],
+        check=True, capture_output=True,
+    )
 
 
 def free_port():
@@ -165,10 +164,7 @@ def main():
         kafka, started_in = start_kafka(scratch, int(broker.rsplit(":", 1)[1]), free_port())
         processes.append(kafka)
         print(f"soak: Apache Kafka started in {started_in:.1f} s", flush=True)
-        create_topics(broker, [
-            ("ics.discharge.v1", 4), ("ics.social_care.v1", 4), ("ics.primary_care.v1", 4),
-            ("icsflow.journey.v1", 4), ("icsflow.deadletter.v1", 1),
-        ])
+        create_topics(arguments.icsflow, scratch / "icsflow.toml")
         run = subprocess.Popen(
             [arguments.icsflow, "run", "--config", scratch / "icsflow.toml", "--admin-addr", admin],
             stdout=subprocess.DEVNULL, stderr=open(output / "run.log", "w"),

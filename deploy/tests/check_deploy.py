@@ -6,9 +6,11 @@ under a real Prometheus and evaluates every dashboard query and rule.
     python deploy/tests/check_deploy.py --icsflow target/debug/icsflow
 
 `make test` runs it from a virtual environment holding PyYAML,
-check-jsonschema and kubernetes-validate; promtool, prometheus and kubectl
-come from the machine. Each check prints one line; every failure is listed
-at the end and the exit status is 1 if there was any.
+check-jsonschema, jsonschema and kubernetes-validate; promtool, prometheus,
+kubectl, java and jshell come from the machine, the custom resources'
+definitions from target/crds and Apache Kafka from target/kafka/libs (both
+installed by `make deploy-check`). Each check prints one line; every failure
+is listed at the end and the exit status is 1 if there was any.
 """
 
 import argparse
@@ -28,6 +30,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +38,17 @@ DEPLOY = ROOT / "deploy"
 TOOLS = Path(sys.executable).parent
 ROLES = {"ingest", "join", "run"}
 ADMIN_PATHS = {"/metrics", "/healthz", "/readyz"}
+# The session timeouts a Kafka 4.1 broker accepts from a consumer of the
+# classic group protocol (librdkafka's), by default:
+# group.min.session.timeout.ms and group.max.session.timeout.ms.
+BROKER_SESSION_TIMEOUT_MS = range(6_000, 1_800_000 + 1)
+# librdkafka's max.poll.interval.ms, which the session timeout may not pass.
+LIBRDKAFKA_MAX_POLL_INTERVAL_MS = 300_000
+# What a drain's reschedule of a join pod takes once the old pod is gone:
+# the StatefulSet recreates it under the same name, the scheduler places it
+# on another node, the node pulls the image, the process starts and joins
+# its group.
+RESCHEDULE_SECONDS = 30
 
 
 class Checks:
@@ -261,15 +275,25 @@ def check_compose(checks, icsflow, version, default_settings):
                 host in services and port == admin_port and services[host]["command"][0] in ROLES,
                 f"prometheus.yml target {target} is a role's admin port in compose",
             )
-    # The topics job creates exactly the configured topics, the journey
-    # topic kept longer than the eviction horizon.
-    script = "\n".join(services["topics"]["command"])
-    created = dict(re.findall(r"create (\S+) \d+ \$\$\(\((\d+) \* day\)\)", script))
+    # The topics job creates the topics `icsflow topics` plans (the one
+    # place for partitions and retention): every configured topic, the
+    # journey topic kept longer than the eviction horizon.
+    command = services["topics"]["command"]
+    checks.check(command[0] == "topics" and "--create" in command, "compose's topics job runs `icsflow topics --create`", str(command))
+    config = mapped_file(services["topics"], "/etc/icsflow/icsflow.toml", folder)
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("ICSFLOW__")}
+    environment["ICSFLOW__REFERENCE__FILE"] = mapped_file(services["topics"], "/etc/icsflow/reference.toml", folder)
+    result = subprocess.run([icsflow, "topics", "--config", config], capture_output=True, text=True, env=environment)
+    planned = {}
+    for line in result.stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 4 and fields[2].isdigit():
+            planned[fields[0]] = (int(fields[1]), int(fields[2]))
     topics = {key: name for key, name in default_settings["topics"].items() if key != "layout"}
-    checks.check(set(created) == set(topics.values()), "compose creates every configured topic", f"{created} vs {topics}")
+    checks.check(set(planned) == set(topics.values()), "compose creates every configured topic", f"{planned} vs {topics}")
     horizon = default_settings["engine"]["eviction_horizon_days"]
     checks.check(
-        int(created.get(topics["journey"], 0)) > horizon,
+        planned.get(topics["journey"], (0, 0))[1] > horizon,
         f"journey topic retention exceeds the {horizon}-day eviction horizon",
     )
 
@@ -285,7 +309,7 @@ def mapped_file(service, target, folder):
 # ----------------------------------------------------------------- Kubernetes
 
 
-def check_kubernetes(checks, icsflow, version):
+def check_kubernetes(checks, icsflow, version, crds):
     rendered = {}
     for overlay in ["base", "overlays/example"]:
         result = checks.command(["kubectl", "kustomize", DEPLOY / "k8s" / overlay], f"kustomize renders k8s/{overlay}")
@@ -302,13 +326,19 @@ def check_kubernetes(checks, icsflow, version):
         "only the Prometheus Operator's CRDs (PodMonitor, PrometheusRule) lack a built-in schema",
         str(skipped),
     )
+    # Those two against the Prometheus Operator's own definitions instead.
+    schemas = crd_schemas(checks, crds)
+    check_crd_validation_refuses(checks, schemas)
+    for document in yaml.safe_load_all(rendered["overlays/example"]):
+        if document and document["kind"] in {"PodMonitor", "PrometheusRule"}:
+            check_custom_resource(checks, schemas, document)
     checks.command(
         [sys.executable, DEPLOY / "k8s" / "render_monitoring.py", "--check"],
         "the k8s PrometheusRule and dashboard ConfigMaps are rendered from deploy/prometheus and deploy/grafana",
     )
     os.unlink(file.name)
 
-    check_strimzi(checks, rendered["overlays/example"])
+    check_strimzi(checks, rendered["overlays/example"], schemas)
 
     documents = [document for document in yaml.safe_load_all(rendered["overlays/example"]) if document]
     by_kind = {}
@@ -324,6 +354,8 @@ def check_kubernetes(checks, icsflow, version):
         checks.check(kind in kinds, f"example overlay has a {kind}")
     roles_seen = set()
     pod_ports = {}
+    # Each role's effective settings and environment, by workload.
+    role_settings = {}
     for deployment in deployments:
         name = deployment["metadata"]["name"]
         pod = deployment["spec"]["template"]
@@ -390,6 +422,7 @@ def check_kubernetes(checks, icsflow, version):
                 settings = check_icsflow_arguments(checks, icsflow, f"k8s {name}", local, environment)
             if arguments[0] in ROLES:
                 roles_seen.add(arguments[0])
+                role_settings[name] = (settings, environment)
                 check_probes(checks, name, container, ports, settings)
                 grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
                 checks.check(
@@ -445,6 +478,7 @@ def check_kubernetes(checks, icsflow, version):
             bool(selected(budget["spec"]["selector"]["matchLabels"])),
             f"k8s PodDisruptionBudget {budget['metadata']['name']} selects pods",
         )
+    return check_availability(checks, by_kind, role_settings)
     for policy in by_kind.get("NetworkPolicy", []):
         pods = selected(policy["spec"]["podSelector"]["matchLabels"])
         names = {port for _, ports in pods for port in ports}
@@ -453,7 +487,212 @@ def check_kubernetes(checks, icsflow, version):
                 checks.check(port["port"] in names, f"k8s NetworkPolicy port {port['port']} is a named container port")
 
 
-def check_strimzi(checks, example):
+def selects(selector, labels):
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def check_availability(checks, by_kind, role_settings):
+    """What keeps the roles' partitions owned through a node drain or loss:
+    replicas spread over nodes (and zones where there are zones), one pod of
+    a role disrupted at a time, join's StatefulSet governed by a headless
+    Service, and a session timeout that outlasts a join pod's reschedule.
+    Returns join's group and session timeout, for the scale-down run."""
+    join = {}
+    workloads = {
+        workload["metadata"]["name"]: workload
+        for workload in by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
+        if workload["metadata"]["name"] in role_settings
+    }
+    pod_labels = {name: workload["spec"]["template"]["metadata"]["labels"] for name, workload in workloads.items()}
+    every_pod_labels = [
+        workload["spec"]["template"]["metadata"]["labels"]
+        for workload in by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
+    ]
+
+    def selects_only(selector, name):
+        """The selector picks this workload's pods and no other workload's."""
+        return selects(selector, pod_labels[name]) and sum(selects(selector, labels) for labels in every_pod_labels) == 1
+
+    for name, workload in workloads.items():
+        constraints = workload["spec"]["template"]["spec"].get("topologySpreadConstraints", [])
+        by_key = {constraint["topologyKey"]: constraint for constraint in constraints}
+        host = by_key.get("kubernetes.io/hostname", {})
+        checks.check(
+            host.get("maxSkew") == 1
+            and host.get("whenUnsatisfiable") == "DoNotSchedule"
+            and selects_only(host.get("labelSelector", {}).get("matchLabels", {}), name),
+            f"k8s {name}: spread over nodes, at most one replica more on any node than another, counting its own pods",
+            str(host),
+        )
+        # Without Honor a cordoned node counts as a node with no replica, so
+        # the pod a drain evicts could go nowhere else.
+        checks.check(
+            host.get("nodeTaintsPolicy") == "Honor",
+            f"k8s {name}: the node spread leaves out nodes the pod cannot go to (cordoned in a drain)",
+        )
+        zone = by_key.get("topology.kubernetes.io/zone", {})
+        checks.check(
+            zone.get("whenUnsatisfiable") == "ScheduleAnyway"
+            and selects_only(zone.get("labelSelector", {}).get("matchLabels", {}), name),
+            f"k8s {name}: spread over zones, as a preference (nodes without zones still schedule)",
+            str(zone),
+        )
+        # A key the pods do not carry would leave the constraint counting
+        # nothing; the controllers add these two to every pod they make.
+        carried = set(pod_labels[name]) | {{"Deployment": "pod-template-hash", "StatefulSet": "controller-revision-hash"}[workload["kind"]]}
+        for key in sorted({key for constraint in constraints for key in constraint.get("matchLabelKeys", [])}):
+            checks.check(key in carried, f"k8s {name}: spread matchLabelKeys {key} is a label its pods carry")
+        budgets = [
+            budget
+            for budget in by_kind.get("PodDisruptionBudget", [])
+            if selects(budget["spec"]["selector"]["matchLabels"], pod_labels[name])
+        ]
+        checks.check(
+            len(budgets) == 1
+            and budgets[0]["spec"].get("maxUnavailable") == 1
+            and "minAvailable" not in budgets[0]["spec"]
+            and selects_only(budgets[0]["spec"]["selector"]["matchLabels"], name),
+            f"k8s {name}: one PodDisruptionBudget, of its own pods, lets a drain take one at a time",
+            str([budget["metadata"]["name"] for budget in budgets]),
+        )
+        settings, environment = role_settings[name]
+        session = int(environment.get("ICSFLOW__KAFKA__SESSION_TIMEOUT_MS", settings["kafka"]["session_timeout_ms"]))
+        max_poll = int(settings["kafka"].get("librdkafka", {}).get("max.poll.interval.ms", LIBRDKAFKA_MAX_POLL_INTERVAL_MS))
+        checks.check(
+            session in BROKER_SESSION_TIMEOUT_MS and session <= max_poll,
+            f"k8s {name}: session timeout {session} ms is one a Kafka 4.1 broker accepts (6 s to 30 min) and within max.poll.interval.ms",
+        )
+        if workload["kind"] == "StatefulSet":
+            grace = workload["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+            checks.check(
+                session >= 1000 * (grace + RESCHEDULE_SECONDS),
+                f"k8s {name}: session timeout ({session} ms) outlasts a drain's reschedule: the grace period ({grace} s) and {RESCHEDULE_SECONDS} s to place and start the new pod",
+            )
+            join = {"group_id": settings["join"]["group_id"], "session_timeout_ms": session}
+            service_name = workload["spec"].get("serviceName")
+            governing = [service for service in by_kind.get("Service", []) if service["metadata"]["name"] == service_name]
+            checks.check(
+                len(governing) == 1
+                and governing[0]["spec"].get("clusterIP") == "None"
+                and selects_only(governing[0]["spec"].get("selector", {}), name),
+                f"k8s {name}: its serviceName ({service_name}) is a headless Service of its own pods",
+            )
+    return join
+
+
+def crd_schemas(checks, crds):
+    """{(apiVersion, kind): the CRD's version entry} from every definition
+    in `crds` (make deploy-check puts the released ones there)."""
+    paths = sorted(Path(crds).glob("*.yaml"))
+    checks.check(
+        len(paths) >= 4,
+        f"the custom resources' definitions are in {crds}",
+        "`make deploy-check` fetches and generates them (the Makefile's target/crds)",
+    )
+    schemas = {}
+    for path in paths:
+        definition = yaml.safe_load(path.read_text())
+        group = definition["spec"]["group"]
+        kind = definition["spec"]["names"]["kind"]
+        for version in definition["spec"]["versions"]:
+            schemas[(f"{group}/{version['name']}", kind)] = version
+    return schemas
+
+
+def strict_json_schema(node, branch=False):
+    """A CRD's OpenAPI v3 schema as a JSON Schema that refuses fields it does
+    not define, as the API server does under kubectl's strict field
+    validation (where it would otherwise drop them unseen). Kubernetes'
+    extensions (x-kubernetes-*) are dropped; the CEL rules they carry are not
+    evaluated here. A branch of allOf, anyOf, oneOf or not only adds
+    conditions to the fields its parent defines, so it refuses none."""
+    if isinstance(node, list):
+        return [strict_json_schema(item, branch) for item in node]
+    if not isinstance(node, dict):
+        return node
+    schema = {
+        key: strict_json_schema(value, key in {"allOf", "anyOf", "oneOf", "not"})
+        for key, value in node.items()
+        if not key.startswith("x-kubernetes-")
+    }
+    if node.get("nullable") and "type" in schema:
+        schema["type"] = [schema["type"], "null"]
+    schema.pop("nullable", None)
+    if (
+        "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+        and not branch
+    ):
+        schema["additionalProperties"] = False
+    return schema
+
+
+def custom_resource_problems(schemas, document):
+    """Why the API server would refuse the custom resource, or []."""
+    version = schemas.get((document.get("apiVersion"), document.get("kind")))
+    if version is None:
+        return [f"no definition of {document.get('kind')} in {document.get('apiVersion')}"]
+    if not version.get("served"):
+        return [f"{document['apiVersion']} {document['kind']} is defined but not served"]
+    validator = jsonschema.Draft4Validator(strict_json_schema(version["schema"]["openAPIV3Schema"]))
+    return [
+        f"{'.'.join(str(part) for part in error.absolute_path) or '(root)'}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda error: list(map(str, error.absolute_path)))
+    ]
+
+
+def check_custom_resource(checks, schemas, document):
+    problems = custom_resource_problems(schemas, document)
+    checks.check(
+        not problems,
+        f"{document['kind']} {document['metadata']['name']} is valid {document['apiVersion']} by its CustomResourceDefinition",
+        "\n      ".join(problems[:10]),
+    )
+
+
+def check_crd_validation_refuses(checks, schemas):
+    """The validation can fail: what the operators would refuse, it refuses."""
+    broken = {
+        "a PodMonitor endpoint with a field the CRD does not define": {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": {"name": "broken"},
+            "spec": {"selector": {}, "podMetricsEndpoints": [{"port": "admin", "scrapeEvery": "15s"}]},
+        },
+        "a PrometheusRule group evaluated at an interval Prometheus cannot read": {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {"name": "broken"},
+            "spec": {"groups": [{"name": "icsflow", "interval": "every minute", "rules": []}]},
+        },
+        "a KafkaUser ACL with an operation Kafka does not have": {
+            "apiVersion": "kafka.strimzi.io/v1beta2",
+            "kind": "KafkaUser",
+            "metadata": {"name": "broken"},
+            "spec": {
+                "authentication": {"type": "scram-sha-512"},
+                "authorization": {"type": "simple", "acls": [{"resource": {"type": "topic", "name": "t"}, "operations": ["Writ"]}]},
+            },
+        },
+        "a KafkaTopic with partitions as text": {
+            "apiVersion": "kafka.strimzi.io/v1beta2",
+            "kind": "KafkaTopic",
+            "metadata": {"name": "broken"},
+            "spec": {"partitions": "three"},
+        },
+        "a KafkaTopic of an API version Strimzi never served": {
+            "apiVersion": "kafka.strimzi.io/v2",
+            "kind": "KafkaTopic",
+            "metadata": {"name": "broken"},
+            "spec": {},
+        },
+    }
+    for what, document in broken.items():
+        checks.check(bool(custom_resource_problems(schemas, document)), f"CRD validation refuses {what}")
+
+
+def check_strimzi(checks, example, schemas):
     """The example's Kafka users and topics (rendered by `icsflow acls`; a
     cargo test holds the rendering current) cover every principal of the
     reference data and the roles' credentials, and the overlay's reference
@@ -468,6 +707,22 @@ def check_strimzi(checks, example):
     users = {d["metadata"]["name"]: d for d in documents if d["kind"] == "KafkaUser"}
     topics = {d["spec"]["topicName"] for d in documents if d["kind"] == "KafkaTopic"}
     checks.check(all(d["metadata"]["namespace"] == "kafka" for d in documents), "strimzi resources are in the Kafka namespace")
+    # Against Strimzi's own definitions, in the API version each names
+    # (which the definitions must serve), and as kafka.strimzi.io/v1 too:
+    # Strimzi 1.0 and later serve v1 alone.
+    for document in documents:
+        check_custom_resource(checks, schemas, document)
+    as_v1 = [(document, dict(document, apiVersion="kafka.strimzi.io/v1")) for document in documents]
+    refused = [
+        f"{document['kind']} {document['metadata']['name']}: {problems}"
+        for document, problems in ((document, custom_resource_problems(schemas, v1)) for document, v1 in as_v1)
+        if problems
+    ]
+    checks.check(
+        not refused,
+        f"the {len(documents)} Strimzi resources are valid as kafka.strimzi.io/v1 too (Strimzi 1.0 and later serve v1 alone)",
+        "\n      ".join(refused[:10]),
+    )
     reference = tomllib.loads((overlay / "reference.toml").read_text())
     principals = [reference["roles"]["ingest_principal"], reference["roles"]["join_principal"]]
     principals += [partner["principal"] for partner in reference["partners"]]
@@ -723,11 +978,149 @@ def check_end_to_end(checks, icsflow, settle_seconds):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def check_scale_down(checks, icsflow, kafka_libs, join):
+    """The scale-down of deploy/README.md on a real Kafka broker: two join
+    replicas as static members (the StatefulSet's pod names) with the
+    manifests' session timeout; one stops, as a scale-down stops it, and its
+    partitions stay unowned; deploy/k8s/remove-static-members.jsh takes it
+    out of the group and the other replica owns them all at once."""
+    group, session_ms = join.get("group_id"), join.get("session_timeout_ms")
+    jshell = shutil.which("jshell")
+    if not checks.check(
+        bool(group and session_ms) and jshell is not None and any(kafka_libs.glob("kafka_2.13-*.jar")),
+        "scale-down: join's settings, jshell (a JDK) and Apache Kafka's jars are at hand",
+        f"jshell: {jshell}; Kafka: {kafka_libs} (make kafka)",
+    ):
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="icsflow-scale-down-"))
+    processes = []
+    broker_port, controller_port = free_port(), free_port()
+    bootstrap = f"127.0.0.1:{broker_port}"
+    (scratch / "server.properties").write_text(
+        f"""process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+listeners=PLAINTEXT://{bootstrap},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://{bootstrap}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={scratch / "data"}
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.dedupe.buffer.size=2097152
+"""
+    )
+    (scratch / "log4j2.properties").write_text(
+        "status = error\nappender.out.type = Console\nappender.out.name = OUT\n"
+        "appender.out.layout.type = PatternLayout\nappender.out.layout.pattern = %p %m%n\n"
+        "rootLogger.level = WARN\nrootLogger.appenderRef.out.ref = OUT\n"
+        "logger.started.name = kafka.server.KafkaRaftServer\nlogger.started.level = INFO\n"
+    )
+    java = ["java", "-Xmx256m", f"-Dlog4j2.configurationFile={scratch / 'log4j2.properties'}", "-cp", f"{kafka_libs}/*"]
+    replicas = {}
+
+    def owned(name):
+        text = http_get(f"http://{replicas[name][1]}/metrics")
+        found = re.search(r"^icsflow_join_owned_partitions (\d+)", text, re.MULTILINE)
+        return int(found.group(1)) if found else None
+
+    def remove(member):
+        environment = dict(os.environ, BOOTSTRAP_SERVERS=bootstrap, GROUP=group, MEMBERS=member)
+        return subprocess.run(
+            [jshell, "-J-Xmx128m", "-R-Xmx128m", "--class-path", f"{kafka_libs}/*", DEPLOY / "k8s" / "remove-static-members.jsh"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    try:
+        subprocess.run(
+            [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", "aWNzZmxvdy1zY2FsZS1kb3du", "-c", scratch / "server.properties"],
+            check=True,
+            capture_output=True,
+        )
+        processes.append(subprocess.Popen([*java, "kafka.Kafka", scratch / "server.properties"], stdout=open(scratch / "kafka.log", "w"), stderr=subprocess.STDOUT))
+        wait_for("the Kafka broker", lambda: "Kafka Server started" in (scratch / "kafka.log").read_text(), 90)
+        settings = tomllib.loads((DEPLOY / "config" / "icsflow.example.toml").read_text())
+        subprocess.run(
+            [*java, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", bootstrap, "--create",
+             "--topic", settings["topics"]["journey"], "--partitions", "6"],
+            check=True,
+            capture_output=True,
+        )
+        config = scratch / "icsflow.toml"
+        config.write_text(
+            f'[kafka]\nbootstrap_servers = "{bootstrap}"\nsession_timeout_ms = {session_ms}\n'
+            f'[join]\ngroup_id = "{group}"\n'
+            f'[reference]\nfile = "{DEPLOY / "config" / "reference.toml"}"\n'
+        )
+        for name in ["icsflow-join-0", "icsflow-join-1"]:
+            admin = f"127.0.0.1:{free_port()}"
+            environment = {key: value for key, value in os.environ.items() if not key.startswith("ICSFLOW__")}
+            environment["ICSFLOW__KAFKA__GROUP_INSTANCE_ID"] = name
+            log = open(scratch / f"{name}.log", "w")
+            processes.append(subprocess.Popen([icsflow, "join", "--config", config, "--admin-addr", admin], env=environment, stdout=log, stderr=subprocess.STDOUT))
+            replicas[name] = (processes[-1], admin)
+        wait_for("both replicas owning 3 partitions", lambda: owned("icsflow-join-0") == 3 and owned("icsflow-join-1") == 3, 60)
+        checks.check(True, "scale-down: two join replicas, static members of their group, own 3 of the 6 journey partitions each")
+        stopping = replicas["icsflow-join-1"][0]
+        stopping.send_signal(signal.SIGTERM)
+        stopping.wait(timeout=30)
+        stopped = time.monotonic()
+        time.sleep(5)
+        checks.check(
+            owned("icsflow-join-0") == 3,
+            f"scale-down: a static member that stops keeps its partitions, unowned, for the session timeout ({session_ms // 1000} s)",
+        )
+        result = remove("icsflow-join-1")
+        removed = time.monotonic()
+        checks.check(
+            result.returncode == 0 and "removed icsflow-join-1" in result.stdout,
+            "scale-down: remove-static-members.jsh takes the stopped replica out of the group",
+            (result.stdout + result.stderr)[-2000:],
+        )
+        wait_for("the remaining replica owning all 6 partitions", lambda: owned("icsflow-join-0") == 6, 20)
+        checks.check(
+            True,
+            f"scale-down: the remaining replica owns all 6 partitions {time.monotonic() - removed:.0f} s after the removal "
+            f"({time.monotonic() - stopped:.0f} s after the stop, not {session_ms // 1000} s)",
+        )
+        again = remove("icsflow-join-1")
+        checks.check(
+            again.returncode == 1 and "UnknownMemberId" in again.stderr,
+            "scale-down: remove-static-members.jsh exits 1 and says why for a member that is not in the group",
+            (again.stdout + again.stderr)[-2000:],
+        )
+    except (RuntimeError, subprocess.SubprocessError, OSError) as error:
+        logs = "".join(f"\n--- {path.name}\n" + path.read_text()[-1500:] for path in sorted(scratch.glob("*.log")))
+        checks.check(False, f"scale-down: {error}", logs)
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--icsflow", required=True, help="the built icsflow binary")
     parser.add_argument("--settle-seconds", type=float, default=15, help="scraping time before the queries")
-    parser.add_argument("--static-only", action="store_true", help="skip the end-to-end run")
+    parser.add_argument("--static-only", action="store_true", help="skip the end-to-end runs")
+    parser.add_argument("--crds", default=str(ROOT / "target" / "crds"), help="the custom resources' CustomResourceDefinitions (make deploy-check puts them in target/crds)")
+    parser.add_argument("--kafka-libs", default=str(ROOT / "target" / "kafka" / "libs"), help="Apache Kafka's jars, for the scale-down run (make kafka)")
     arguments = parser.parse_args()
     icsflow = str(Path(arguments.icsflow).resolve())
     checks = Checks()
@@ -737,9 +1130,10 @@ def main():
     check_grafana(checks)
     check_dockerfile(checks, icsflow)
     check_compose(checks, icsflow, version, default_settings)
-    check_kubernetes(checks, icsflow, version)
+    join = check_kubernetes(checks, icsflow, version, arguments.crds)
     if not arguments.static_only:
         check_end_to_end(checks, icsflow, arguments.settle_seconds)
+        check_scale_down(checks, icsflow, Path(arguments.kafka_libs), join)
     if checks.failures:
         print(f"\n{len(checks.failures)} deploy check(s) failed:", file=sys.stderr)
         for failure in checks.failures:

@@ -264,7 +264,9 @@ fn refine_string_field(name: &str, property: &mut Value) {
             // `format: uuid` is only an annotation to most validators.
             object.insert(
                 "pattern".to_owned(),
-                json!("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+                json!(
+                    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+                ),
             );
         }
         "reason_code" => {

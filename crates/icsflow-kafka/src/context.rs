@@ -142,6 +142,8 @@ pub(crate) struct RoleContext {
     pub(crate) replay_assigned: bool,
     /// The role is stopping: partitions it gives up are no fault.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// Whether "caught up" was logged (once per process).
+    pub(crate) announced_caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for RoleContext {
@@ -164,6 +166,8 @@ impl ClientContext for RoleContext {
             .values()
             .any(|broker| broker.state == "UP");
         self.set_broker_reachable(reachable);
+        // Partitions with a lag figure, and whether any is behind.
+        let (mut measured, mut behind) = (0_usize, false);
         for (name, topic) in &statistics.topics {
             if !(self.lag_topic)(name) {
                 continue;
@@ -201,9 +205,12 @@ impl ClientContext for RoleContext {
                         .lag
                         .with_label_values(&[self.role, name.as_str(), &partition.to_string()])
                         .set(lag);
+                    measured += 1;
+                    behind |= lag > 0;
                 }
             }
         }
+        self.report_caught_up(measured > 0 && !behind);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -234,6 +241,26 @@ pub(crate) fn client_error(
 }
 
 impl RoleContext {
+    /// `icsflow_pipeline_caught_up`, and a log line the first time: the
+    /// signal a script waits on to know a run has taken all its input.
+    fn report_caught_up(&self, lag_zero: bool) {
+        let caught_up = lag_zero && (self.role != "join" || self.health.caught_up());
+        self.metrics
+            .caught_up
+            .with_label_values(&[self.role])
+            .set(i64::from(caught_up));
+        if caught_up
+            && !self
+                .announced_caught_up
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            info!(
+                role = self.role,
+                "caught up: every owned partition's lag is 0 (icsflow_pipeline_caught_up)"
+            );
+        }
+    }
+
     /// A consumer poll that returned an error instead of a record (the
     /// same broker problems the error callback reports, as often), rate
     /// limited as they are.

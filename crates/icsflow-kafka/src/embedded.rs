@@ -1,20 +1,15 @@
-//! The embedded broker of the demo: librdkafka's in-process mock cluster,
-//! and topic creation on a real broker.
+//! The embedded broker of the demo: librdkafka's in-process mock cluster.
 //!
 //! The mock cluster keeps at most 5 MiB per partition and silently drops
 //! older data, so the demo spreads its topics over several partitions and
 //! its producers compress; it is for demos and fast tests, never for
 //! deployments.
 
-use std::time::Duration;
-
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use rdkafka::types::RDKafkaErrorCode;
 
-use crate::settings::{KafkaSettings, Topics};
+use crate::settings::Topics;
+use crate::topics::topic_plan;
 use crate::RoleError;
 
 /// A one-broker Kafka cluster inside this process, with every icsflow
@@ -33,12 +28,12 @@ impl std::fmt::Debug for EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Starts the cluster and creates the topics, each with `partitions`
-    /// partitions (the dead-letter topic with one).
-    pub fn start(topics: &Topics, partitions: i32) -> Result<EmbeddedBroker, RoleError> {
+    /// Starts the cluster and creates the topics of the plan
+    /// ([`crate::topic_plan`]).
+    pub fn start(topics: &Topics) -> Result<EmbeddedBroker, RoleError> {
         let cluster = MockCluster::new(1)?;
-        for (topic, count) in topic_partitions(topics, partitions) {
-            cluster.create_topic(topic, count, 1)?;
+        for topic in topic_plan(topics) {
+            cluster.create_topic(&topic.name, topic.partitions, 1)?;
         }
         Ok(EmbeddedBroker { cluster })
     }
@@ -46,40 +41,4 @@ impl EmbeddedBroker {
     pub fn bootstrap_servers(&self) -> String {
         self.cluster.bootstrap_servers()
     }
-}
-
-fn topic_partitions(topics: &Topics, partitions: i32) -> [(&str, i32); 5] {
-    [
-        (topics.discharge.as_str(), partitions),
-        (topics.social_care.as_str(), partitions),
-        (topics.primary_care.as_str(), partitions),
-        (topics.journey.as_str(), partitions),
-        (topics.dead_letter.as_str(), 1),
-    ]
-}
-
-/// Creates whichever icsflow topics do not exist yet on a real broker
-/// (replication factor 1: for demos and tests; production topics are
-/// created by the platform team with their own settings).
-pub async fn create_missing_topics(
-    settings: &KafkaSettings,
-    topics: &Topics,
-    partitions: i32,
-) -> Result<(), RoleError> {
-    let admin: AdminClient<DefaultClientContext> = settings.client_config(&[]).create()?;
-    let wanted = topic_partitions(topics, partitions);
-    let new_topics: Vec<NewTopic<'_>> = wanted
-        .iter()
-        .map(|(name, count)| NewTopic::new(name, *count, TopicReplication::Fixed(1)))
-        .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin.create_topics(&new_topics, &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(RoleError::TopicCreation(format!("{topic}: {code}")));
-            }
-        }
-    }
-    Ok(())
 }

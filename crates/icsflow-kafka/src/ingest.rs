@@ -90,6 +90,7 @@ pub async fn run_ingest(
         error_lines: Default::default(),
         replay_assigned: false,
         stopping: Default::default(),
+        announced_caught_up: Default::default(),
     };
     let exactly_once = settings.ingest_delivery == IngestDelivery::ExactlyOnce;
     // At least once: offsets are stored by hand once outputs are

@@ -299,6 +299,7 @@ pub async fn run_join(
         error_lines: Default::default(),
         replay_assigned: true,
         stopping: Default::default(),
+        announced_caught_up: Default::default(),
     };
     // Every assignment starts from the beginning of retention, whatever
     // is committed (RoleContext::replay_assigned): that is the replay that

@@ -25,6 +25,7 @@ mod journey_record;
 mod publisher;
 mod settings;
 mod sources;
+mod topics;
 
 pub(crate) use common::ready_now;
 pub use common::{
@@ -35,7 +36,7 @@ pub use dead_letter::{
     HEADER_OFFSET, HEADER_ORGANISATION, HEADER_PARTITION, HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
     HEADER_WITHHELD,
 };
-pub use embedded::{create_missing_topics, EmbeddedBroker};
+pub use embedded::EmbeddedBroker;
 pub use ingest::{run_ingest, IngestSummary};
 pub use join::{run_join, JoinOptions, JoinSummary, PartitionEngines};
 pub use journey_record::{
@@ -45,3 +46,7 @@ pub use journey_record::{
 pub use publisher::{Delivery, DeliveryFailure, PartnerProducer};
 pub use settings::{IngestDelivery, KafkaSettings, Topics};
 pub use sources::TopicLayout;
+pub use topics::{
+    create_topics, find_topics, topic_plan, PlannedTopic, TopicsFound, DEAD_LETTER_PARTITIONS,
+    JOURNEY_PARTITIONS, PER_PARTNER_PARTITIONS, SHARED_FEED_PARTITIONS,
+};

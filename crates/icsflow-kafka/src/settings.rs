@@ -176,6 +176,11 @@ impl KafkaSettings {
         let mut settings = vec![
             ("partitioner", "murmur2_random"),
             ("enable.idempotence", "true"),
+            // A producer may not have the broker create a topic it names
+            // (librdkafka's producers may by default, with the broker's
+            // default partition count): topics come from the plan
+            // (`icsflow topics`), so a misspelt name fails instead.
+            ("allow.auto.create.topics", "false"),
             ("linger.ms", "5"),
             ("compression.type", "lz4"),
         ];

@@ -31,6 +31,9 @@ pub struct PipelineMetrics {
     pub registry_lookups: IntCounterVec,
     /// `icsflow_pipeline_consumer_lag_records{role, topic, partition}`
     pub lag: IntGaugeVec,
+    /// `icsflow_pipeline_caught_up{role}`: 1 once the role owns partitions,
+    /// each with a lag of 0 (join: replayed too), at the last statistics.
+    pub caught_up: IntGaugeVec,
     /// `icsflow_ingest_last_event_timestamp_seconds{feed, organisation}`:
     /// `occurred_at` of the newest accepted event per partner feed.
     pub last_event: IntGaugeVec,
@@ -113,7 +116,8 @@ impl PipelineMetrics {
                 "Schema-id lookups sent to the schema registry, by outcome: answered, unavailable (retried), refused (401 or 403: check the credentials).",
                 &["outcome"],
             )?,
-            lag: gauge_vec("icsflow_pipeline_consumer_lag_records", "Records between the consumer's position (for ingest, the first record whose outcome is not yet final: stored at least once, committed in a transaction exactly once; for join, which never commits, the last record taken) and the end of the partition.", &["role", "topic", "partition"])?,
+            lag: gauge_vec("icsflow_pipeline_consumer_lag_records", "Records between the group's committed position (for ingest, the first record whose outcome is final: stored at least once, committed in a transaction exactly once; for join, the last record taken, committed every 5 s for monitoring) and the end of the partition: what kafka-consumer-groups shows.", &["role", "topic", "partition"])?,
+            caught_up: gauge_vec("icsflow_pipeline_caught_up", "1 when the role owns partitions and every one's lag is 0 (join: and replayed), at librdkafka's last statistics (every 5 s); 0 otherwise. What a script waits on to know a run has taken all its input.", &["role"])?,
             last_event: gauge_vec(
                 "icsflow_ingest_last_event_timestamp_seconds",
                 "occurred_at of the newest accepted event, per partner feed (freshness).",

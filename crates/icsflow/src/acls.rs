@@ -132,9 +132,7 @@ pub(crate) fn run(arguments: AclsArgs) -> anyhow::Result<ExitCode> {
             &settings.kafka.bootstrap_servers,
             arguments.command_config.as_deref(),
         )),
-        Format::Strimzi => {
-            render_strimzi(&grants, &settings, &reference, &arguments.strimzi_cluster)
-        }
+        Format::Strimzi => render_strimzi(&grants, &settings, &arguments.strimzi_cluster),
     };
     match rendered {
         Ok(text) => {
@@ -354,12 +352,7 @@ fn kubernetes_name(text: &str) -> Option<String> {
     valid.then_some(name)
 }
 
-fn render_strimzi(
-    grants: &[Grant],
-    settings: &Settings,
-    reference: &Reference,
-    cluster: &str,
-) -> Result<String, String> {
+fn render_strimzi(grants: &[Grant], settings: &Settings, cluster: &str) -> Result<String, String> {
     // Every value below is a checked name (a Kubernetes name, a Kafka topic
     // name, a principal of `User:` and a safe name), written as a JSON
     // string: YAML reads a JSON string as the same string, whatever it holds.
@@ -373,42 +366,22 @@ fn render_strimzi(
     let mut out = String::from(
         "# Strimzi resources of icsflow and the ICS's partners, rendered by\n# `icsflow acls --format strimzi` from the reference data and the settings:\n# the topics, and one KafkaUser (SCRAM-SHA-512) per principal with only the\n# ACLs it needs. Apply in the Kafka cluster's namespace.\n",
     );
-    const DAY_MS: u64 = 86_400_000;
-    let topics = &settings.topics;
-    let mut topic_list: Vec<(String, u32, u64, &str)> = Vec::new();
-    if settings.per_partner_topics {
-        for partner in reference.partners() {
-            topic_list.push((
-                partner_topic(settings, partner.feed(), partner.code.as_str()),
-                3,
-                30 * DAY_MS,
-                "a partner's own topic",
-            ));
-        }
-    } else {
-        for (name, _) in topics.partner_topics() {
-            topic_list.push((name.to_owned(), 6, 30 * DAY_MS, "a feed's shared topic"));
-        }
-    }
-    topic_list.push((
-        topics.journey.clone(),
-        6,
-        130 * DAY_MS,
-        "validated events; retention beyond the 120-day eviction horizon, so a replay rebuilds every journey held; deleted by age, never compacted (its records of batched events have no key)",
-    ));
-    topic_list.push((
-        topics.dead_letter.clone(),
-        3,
-        30 * DAY_MS,
-        "rejected partner records",
-    ));
-    for (name, partitions, retention, why) in topic_list {
-        let object = kubernetes_name(&name)
+    // The plan (`icsflow topics` prints it): one place for partitions and
+    // retention.
+    let topic_list = icsflow_kafka::topic_plan(&settings.topics);
+    for topic in topic_list {
+        let (name, partitions, retention, why) = (
+            topic.name.as_str(),
+            topic.partitions,
+            topic.retention_ms(),
+            topic.purpose,
+        );
+        let object = kubernetes_name(name)
             .ok_or_else(|| format!("topic `{name}` cannot name a Kubernetes object"))?;
-        let (object, name) = (yaml_string(&object), yaml_string(&name));
+        let (object, name) = (yaml_string(&object), yaml_string(name));
         let _ = write!(
             out,
-            "---\n# {why}\napiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata:\n  name: {object}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  topicName: {name}\n  partitions: {partitions}\n  replicas: 3\n  config:\n    cleanup.policy: delete\n    retention.ms: {retention}\n    min.insync.replicas: 2\n"
+            "---\n# {why}\napiVersion: kafka.strimzi.io/v1\nkind: KafkaTopic\nmetadata:\n  name: {object}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  topicName: {name}\n  partitions: {partitions}\n  replicas: 3\n  config:\n    cleanup.policy: delete\n    retention.ms: {retention}\n    min.insync.replicas: 2\n"
         );
     }
     let mut principals: Vec<&str> = Vec::new();
@@ -428,7 +401,7 @@ fn render_strimzi(
             .collect();
         let _ = write!(
             out,
-            "---\n# {}\napiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaUser\nmetadata:\n  name: {}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  authentication:\n    type: scram-sha-512\n  authorization:\n    type: simple\n    acls:\n",
+            "---\n# {}\napiVersion: kafka.strimzi.io/v1\nkind: KafkaUser\nmetadata:\n  name: {}\n  labels:\n    strimzi.io/cluster: {cluster}\nspec:\n  authentication:\n    type: scram-sha-512\n  authorization:\n    type: simple\n    acls:\n",
             one_line(&mine[0].why),
             yaml_string(&object)
         );
@@ -536,12 +509,17 @@ mod tests {
         let overlay = format!("{root}/deploy/k8s/overlays/example");
         let text =
             std::fs::read_to_string(format!("{overlay}/icsflow.toml")).expect("overlay settings");
-        let settings = icsflow::settings::load(Some(("icsflow.toml", &text)), &Default::default())
-            .expect("valid overlay settings");
+        let mut settings =
+            icsflow::settings::load(Some(("icsflow.toml", &text)), &Default::default())
+                .expect("valid overlay settings");
         let reference = reference::parse(reference::DEMO_REFERENCE, reference::DEMO_REFERENCE_TEXT)
             .expect("valid");
+        // As loading the reference file does.
+        assert!(settings.per_partner_topics);
+        settings.topics.layout =
+            icsflow_kafka::TopicLayout::PerPartner(std::sync::Arc::new(reference.clone()));
         let grants = grants(&settings, &reference, Some(EXAMPLE_SIMULATOR));
-        let rendered = render_strimzi(&grants, &settings, &reference, "ics").expect("renders");
+        let rendered = render_strimzi(&grants, &settings, "ics").expect("renders");
         let committed = std::fs::read_to_string(format!("{overlay}/strimzi/resources.yaml"))
             .unwrap_or_default();
         if committed != rendered {

@@ -63,7 +63,6 @@ pub(crate) struct DemoArgs {
 }
 
 const DAY: i64 = Timestamp::MILLIS_PER_DAY;
-const PARTITIONS: i32 = 3;
 
 pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
     let role_arguments = RoleArgs {
@@ -88,18 +87,29 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     let embedded = match &arguments.kafka.bootstrap_server {
         Some(broker) => {
+            // The demo sets itself up: the topics it lacks are created as
+            // planned, and it says which.
+            let plan = icsflow_kafka::topic_plan(&settings.topics);
+            let found = icsflow_kafka::find_topics(&settings.kafka, &plan)
+                .with_context(|| format!("reading the topics of {broker}"))?;
             runtime
-                .block_on(icsflow_kafka::create_missing_topics(
+                .block_on(icsflow_kafka::create_topics(
                     &settings.kafka,
-                    &settings.topics,
-                    PARTITIONS,
+                    &found.missing,
+                    None,
                 ))
                 .with_context(|| format!("creating the icsflow topics on {broker}"))?;
+            for topic in &found.missing {
+                println!(
+                    "icsflow demo: created {} ({} partitions) on {broker}",
+                    topic.name, topic.partitions
+                );
+            }
             None
         }
         None => {
-            let broker = EmbeddedBroker::start(&settings.topics, PARTITIONS)
-                .context("starting the embedded broker")?;
+            let broker =
+                EmbeddedBroker::start(&settings.topics).context("starting the embedded broker")?;
             settings.kafka.bootstrap_servers = broker.bootstrap_servers();
             Some(broker)
         }

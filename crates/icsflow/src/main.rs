@@ -16,6 +16,7 @@ mod rejections;
 mod roles;
 mod schemas;
 mod simulate;
+mod topics;
 
 /// Links the operational feeds of an Integrated Care System's partners and
 /// measures discharge flow per place.
@@ -59,6 +60,9 @@ enum Command {
     /// Validate JSON lines of one feed and produce them as Avro records to
     /// its partner topic.
     Publish(publish::PublishArgs),
+    /// The topics icsflow needs, with their partitions and retention; with
+    /// --create, create those a broker lacks.
+    Topics(topics::TopicsArgs),
     /// Render the ICS's Kafka ACLs (kafka-acls commands or Strimzi
     /// resources) from its reference data: each partner writes only its own
     /// topics, each role gets only what it uses.
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         Command::Publish(arguments) => publish::run(arguments),
         Command::Pseudonymise(arguments) => pseudonymise::run(arguments),
         Command::Acls(arguments) => acls::run(arguments),
+        Command::Topics(arguments) => topics::run(arguments),
         Command::Rejections(arguments) => rejections::run(arguments),
         Command::Schemas(command) => schemas::run(command),
     };

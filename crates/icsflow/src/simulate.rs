@@ -174,13 +174,22 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime
-                .block_on(icsflow_kafka::create_missing_topics(
-                    &settings.kafka,
-                    &settings.topics,
-                    3,
-                ))
-                .with_context(|| format!("creating the icsflow topics on {broker}"))?;
+            // Never a topic created as a side effect (with whatever
+            // partitions): the partner topics must exist, as planned.
+            let plan = icsflow_kafka::topic_plan(&settings.topics);
+            let found = icsflow_kafka::find_topics(&settings.kafka, &plan)
+                .with_context(|| format!("reading the topics of {broker}"))?;
+            if !found.missing.is_empty() {
+                eprintln!("icsflow simulate: topics missing on {broker}:");
+                for topic in &found.missing {
+                    eprintln!(
+                        "  - {} ({} partitions planned)",
+                        topic.name, topic.partitions
+                    );
+                }
+                eprintln!("Create them with `icsflow topics --create` and the same --config (or as KafkaTopics: `icsflow acls --format strimzi`).");
+                return Ok(ExitCode::from(1));
+            }
             let producer = PartnerProducer::new(&settings.kafka)?;
             let sink = KafkaSink {
                 producer,

@@ -6,17 +6,13 @@
 //! every record where ingest reads it, keyed and partitioned as `icsflow
 //! publish` does, and ingest accepts every one for the right partner.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use icsflow_avro::{EventDecoder, SchemaCatalogue};
 use icsflow_core::{Feed, TimestampPolicy};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::faults::{journey_events, read_whole_topic};
 use crate::roles::{broker_with_topics, eventually, Role, TestKafka};
@@ -228,47 +224,10 @@ fn partner_of(feed: Feed) -> String {
 /// The partition and key of every record of `topic`, from its start to
 /// its end now.
 fn partitions_and_keys(kafka: &TestKafka, topic: &str) -> Vec<(i32, Vec<u8>)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &kafka.address)
-        .set(
-            "group.id",
-            icsflow_testkit::unique_name("partner-example-reader"),
-        )
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let mut ends = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics()[0].partitions() {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
-            .expect("watermarks");
-        ends.insert(partition.id(), high);
-        assignment
-            .add_partition_offset(topic, partition.id(), Offset::Beginning)
-            .expect("assignment");
-    }
-    consumer.assign(&assignment).expect("assign");
-    let total: i64 = ends.values().sum();
-    let mut records = Vec::new();
-    let started = Instant::now();
-    while (records.len() as i64) < total {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "reading {topic}: {} of {total} records",
-            records.len()
-        );
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
-            records.push((
-                message.partition(),
-                message.key().unwrap_or_default().to_vec(),
-            ));
-        }
-    }
-    records
+    crate::faults::read_whole_topic(kafka, topic)
+        .into_iter()
+        .map(|record| (record.partition, record.key))
+        .collect()
 }
 
 /// Both example producers and `icsflow publish` send every example of

@@ -24,9 +24,9 @@ use icsflow_testkit::Broker;
 
 /// One record read back from a topic.
 pub(crate) struct Record {
-    partition: i32,
+    pub(crate) partition: i32,
     offset: i64,
-    key: Vec<u8>,
+    pub(crate) key: Vec<u8>,
     pub(crate) payload: Vec<u8>,
     headers: BTreeMap<String, Vec<u8>>,
 }

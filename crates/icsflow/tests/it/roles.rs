@@ -282,6 +282,19 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Waits for `/readyz`, stops the role with SIGINT (exit 0) and
+    /// returns its log.
+    pub(crate) fn log_once_ready(self, what: &str) -> String {
+        eventually(what, Duration::from_secs(60), || {
+            self.get("/readyz").0 == 200
+        });
+        let path = self.log.clone();
+        assert_eq!(self.interrupt().code(), Some(0));
+        std::fs::read_to_string(path).expect("log")
+    }
+}
+
 impl Drop for Role {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -632,7 +645,9 @@ fn a_join_started_after_exactly_once_ingest_wrote_is_ready() {
                 })
                 .filter_map(|line| line.rsplit_once(' ')?.1.parse().ok())
                 .collect();
-            lags.len() == 3 && lags.iter().all(|lag| *lag == 0.0)
+            // Every partition of the three partner topics (owned and
+            // empty ones count 0 too).
+            lags.len() == 6 && lags.iter().all(|lag| *lag == 0.0)
         },
     );
     assert_eq!(ingest.interrupt().code(), Some(0));
@@ -714,6 +729,24 @@ fn each_roles_lag_is_the_brokers_view_of_its_group_in_both_delivery_modes() {
             last.lines().all(|line| line.ends_with("Some(0)")),
             "{delivery}:\n{last}"
         );
+        // The signal a script waits on: a gauge per role and a log line.
+        for (role, process) in [("ingest", &ingest), ("join", &join)] {
+            eventually(
+                &format!("{delivery}: {role} caught up"),
+                Duration::from_secs(15),
+                || {
+                    process
+                        .get("/metrics")
+                        .1
+                        .contains(&format!("icsflow_pipeline_caught_up{{role=\"{role}\"}} 1"))
+                },
+            );
+            let log = std::fs::read_to_string(&process.log).expect("log");
+            assert!(
+                log.contains("caught up: every owned partition's lag is 0"),
+                "{log}"
+            );
+        }
         assert_eq!(ingest.interrupt().code(), Some(0));
         assert_eq!(join.interrupt().code(), Some(0));
     }
@@ -1180,13 +1213,8 @@ fn organisations_named_by_records_cannot_add_label_values() {
 fn kafka_client_logs_are_icsflows_quiet_when_well_and_rate_limited_when_not() {
     let broker = broker_with_topics();
     let json = [("ICSFLOW__LOG__FORMAT", "json")];
-    let role = Role::start_with_arguments("run", &broker, &json, &["-X", "debug=cgrp"]);
-    eventually("run ready", Duration::from_secs(60), || {
-        role.get("/readyz").0 == 200
-    });
-    let log_path = role.log.clone();
-    assert_eq!(role.interrupt().code(), Some(0));
-    let log = std::fs::read_to_string(&log_path).expect("log");
+    let log = Role::start_with_arguments("run", &broker, &json, &["-X", "debug=cgrp"])
+        .log_once_ready("run with -X debug=cgrp ready");
     let lines: Vec<serde_json::Value> = log
         .lines()
         .map(|line| serde_json::from_str(line).expect("every line is JSON"))
@@ -1198,13 +1226,7 @@ fn kafka_client_logs_are_icsflows_quiet_when_well_and_rate_limited_when_not() {
     assert_eq!(group["level"], "DEBUG", "{group}");
     assert!(group["role"].is_string(), "{group}");
 
-    let normal = Role::start_with("run", &broker, &json);
-    eventually("run ready", Duration::from_secs(60), || {
-        normal.get("/readyz").0 == 200
-    });
-    let log_path = normal.log.clone();
-    assert_eq!(normal.interrupt().code(), Some(0));
-    let log = std::fs::read_to_string(&log_path).expect("log");
+    let log = Role::start_with("run", &broker, &json).log_once_ready("run ready");
     assert!(
         !log.contains("\"level\":\"WARN\"") && !log.contains("\"level\":\"ERROR\""),
         "a normal start and stop warns of nothing:\n{log}"
@@ -1295,13 +1317,8 @@ fn log_level_from_rust_log_and_flags_and_flat_json_lines() {
     );
     assert!(started.get("fields").is_none(), "{started}");
 
-    let quiet = Role::start_with_arguments("ingest", &broker, &json_debug, &["-q"]);
-    eventually("quiet ingest ready", Duration::from_secs(60), || {
-        quiet.get("/readyz").0 == 200
-    });
-    let quiet_path = quiet.log.clone();
-    assert_eq!(quiet.interrupt().code(), Some(0));
-    let quiet_log = std::fs::read_to_string(&quiet_path).expect("log");
+    let quiet_log = Role::start_with_arguments("ingest", &broker, &json_debug, &["-q"])
+        .log_once_ready("quiet ingest ready");
     assert!(
         !quiet_log.contains("\"level\":\"INFO\"") && !quiet_log.contains("\"level\":\"DEBUG\""),
         "-q leaves warnings and errors only:\n{quiet_log}"
