@@ -878,6 +878,32 @@ def check_end_to_end(checks, icsflow, settle_seconds):
             lambda: "icsflow_flow_discharges{" in http_get(f"http://{admin}/metrics"),
             120,
         )
+        # The simulated partners publish nothing that links to no journey
+        # (metric 11) once their records are all in, so one social-care
+        # event for a person no trust reported goes in through `icsflow
+        # publish`, as a partner's would: the data-quality panel then has
+        # its series.
+        broker = re.search(r"broker (\S+) \(embedded", (scratch / "demo.log").read_text()).group(1)
+        unlinked = dict(
+            json.loads((ROOT / "schemas" / "examples" / "social_care.jsonl").read_text().splitlines()[0]),
+            event_id="5e1f0c2a-9d4b-4c6e-8a1f-00000000e2e1",
+            source_organisation="840",
+            place="E06000047",
+            patient_pseudonym="e2" * 32,
+            episode_reference=None,
+            occurred_at=int(time.time() * 1000) - 3_600_000,
+            recorded_at=int(time.time() * 1000) - 3_000_000,
+        )
+        (scratch / "unlinked.jsonl").write_text(json.dumps(unlinked) + "\n")
+        checks.command(
+            [icsflow, "publish", "--feed", "social_care", "-b", broker, scratch / "unlinked.jsonl"],
+            "icsflow publish puts a partner's record on the demo's broker",
+        )
+        wait_for(
+            "the unlinked event counted",
+            lambda: "icsflow_quality_unlinked_events{" in http_get(f"http://{admin}/metrics"),
+            60,
+        )
         # The shipped Prometheus configuration, pointed at this pipeline and
         # scraping every second.
         config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())

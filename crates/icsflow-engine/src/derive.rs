@@ -149,28 +149,34 @@ fn step(out: &mut Out, key: MetricKey, from: i32, until: Option<i32>) {
 }
 
 /// Metric 11: discharge-feed events of spells with no admission, and the
-/// other feeds' events of a journey with no linked spell at all.
+/// other feeds' events of a journey with no linked spell at all. Each
+/// counts from the day it occurred (a step, not a constant), so that the
+/// period twin counts the unlinked events of its days (it was 0 in every
+/// series).
 fn unlinked_events(journey: &Journey, spells: &[Spell], lookup: &impl Lookup, out: &mut Out) {
-    for spell in spells.iter().filter(|spell| spell.admission.is_none()) {
-        out.push((
-            MetricKey::UnlinkedEvents {
-                totalled: None,
-                feed: Feed::Discharge,
-                organisation: lookup.organisation(spell.trust),
-            },
-            Contribution::Constant(spell.event_count),
-        ));
-    }
-    if spells.iter().any(|spell| spell.linked().is_some()) {
-        return;
-    }
-    for event in active(journey).filter(|event| event.kind.feed() != Feed::Discharge) {
-        let key = MetricKey::UnlinkedEvents {
-            totalled: None,
-            feed: event.kind.feed(),
-            organisation: lookup.organisation(event.organisation),
+    let linked = spells.iter().any(|spell| spell.linked().is_some());
+    for event in active(journey) {
+        let unlinked = if event.kind.feed() == Feed::Discharge {
+            spells
+                .iter()
+                .any(|spell| spell.admission.is_none() && spell.owns(event))
+        } else {
+            !linked
         };
-        out.push((key, Contribution::Constant(1)));
+        if unlinked {
+            let key = MetricKey::UnlinkedEvents {
+                totalled: None,
+                feed: event.kind.feed(),
+                organisation: lookup.organisation(event.organisation),
+            };
+            out.push((
+                key,
+                Contribution::Step {
+                    day: event.day.into(),
+                    delta: 1,
+                },
+            ));
+        }
     }
 }
 

@@ -65,7 +65,6 @@ pub(crate) struct Spell {
     pub(crate) periods: Range<usize>,
     /// Range of [`Scratch::reasons`]: (day, family) in time order.
     pub(crate) reasons: Range<usize>,
-    pub(crate) event_count: i64,
     /// The events of its trust and reference from this instant (its
     /// admission) until the next spell's are its own; `None` for the first
     /// spell of a trust and reference (which also owns what came before
@@ -86,7 +85,6 @@ impl Spell {
             pathway: None,
             periods: 0..0,
             reasons: 0..0,
-            event_count: 0,
             from,
             until: None,
         }
@@ -94,7 +92,7 @@ impl Spell {
 
     /// Whether `event` is of this spell's trust and reference and within
     /// its time.
-    fn owns(&self, event: &StoredEvent) -> bool {
+    pub(crate) fn owns(&self, event: &StoredEvent) -> bool {
         event.kind.feed() == Feed::Discharge
             && event.organisation == self.trust
             && event.reference == self.reference
@@ -151,7 +149,6 @@ pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
             }
         };
         let spell = &mut scratch.spells[index];
-        spell.event_count += 1;
         match event.kind {
             StoredKind::Admitted {
                 emergency,

@@ -105,6 +105,39 @@ pub(crate) fn librdkafka_log_level() -> rdkafka::config::RDKafkaLogLevel {
     }
 }
 
+/// The context of icsflow's other clients (publish, simulate and the demo's
+/// partner producer, `rejections`, `topics`): librdkafka's log and client
+/// errors as the roles have them, statistics ignored (only the roles read
+/// them; rdkafka's default logged each in full).
+#[derive(Debug)]
+pub(crate) struct ToolContext {
+    name: &'static str,
+    limit: RateLimit,
+}
+
+impl ToolContext {
+    pub(crate) fn new(name: &'static str) -> ToolContext {
+        ToolContext {
+            name,
+            limit: RateLimit::default(),
+        }
+    }
+}
+
+impl ClientContext for ToolContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        librdkafka_log(self.name, &self.limit, level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        client_error(self.name, &self.limit, &error, reason);
+    }
+
+    fn stats_raw(&self, _statistics: &[u8]) {}
+}
+
+impl ConsumerContext for ToolContext {}
+
 /// A change of the join replica's assignment, sent to its loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RebalanceEvent {
@@ -129,6 +162,10 @@ pub(crate) struct RoleContext {
     /// transactional commits never move, so under exactly-once it showed
     /// everything consumed since start.
     pub(crate) processed: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
+    /// Per partition, an end read from the broker by the role itself
+    /// (ingest, for partitions it holds paused: librdkafka's statistics
+    /// keep a paused partition's end as it was when it was paused).
+    pub(crate) ends: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
     /// Rate limit of the client's error and warning lines.
     pub(crate) error_lines: RateLimit,
     /// Rebalances that revoked partitions so far. Rebalance callbacks run
@@ -180,16 +217,26 @@ impl ClientContext for RoleContext {
                     .lock_processed()
                     .get(&(name.clone(), *partition))
                     .copied();
-                let lag = if let (Some(processed), true) =
-                    (processed, partition_statistics.hi_offset >= 0)
-                {
-                    (partition_statistics.hi_offset - processed).max(0)
+                let known_end = self
+                    .ends
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&(name.clone(), *partition))
+                    .copied()
+                    .unwrap_or(-1);
+                let end = partition_statistics.hi_offset.max(known_end);
+                // Records past the end librdkafka knows (a paused partition).
+                let unseen = if partition_statistics.hi_offset >= 0 {
+                    end - partition_statistics.hi_offset
+                } else {
+                    0
+                };
+                let lag = if let (Some(processed), true) = (processed, end >= 0) {
+                    (end - processed).max(0)
                 } else if partition_statistics.consumer_lag >= 0 {
-                    partition_statistics.consumer_lag
-                } else if partition_statistics.app_offset >= 0
-                    && partition_statistics.hi_offset >= 0
-                {
-                    (partition_statistics.hi_offset - partition_statistics.app_offset).max(0)
+                    partition_statistics.consumer_lag + unseen
+                } else if partition_statistics.app_offset >= 0 && end >= 0 {
+                    (end - partition_statistics.app_offset).max(0)
                 } else if partition_statistics.fetch_state == "active"
                     && partition_statistics.hi_offset >= 0
                     && partition_statistics.hi_offset == partition_statistics.lo_offset
@@ -269,6 +316,16 @@ impl RoleContext {
         if let Some(suppressed) = self.error_lines.allow(&kind) {
             warn!(role = self.role, %error, suppressed, "consume failed; retrying");
         }
+    }
+
+    /// Records an end of `topic` `partition` read from the broker.
+    pub(crate) fn known_end(&self, topic: &str, partition: i32, end: i64) {
+        let mut ends = self
+            .ends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = ends.entry((topic.to_owned(), partition)).or_insert(end);
+        *entry = (*entry).max(end);
     }
 
     /// Records that every record of `topic` `partition` before `next` has
@@ -362,6 +419,10 @@ impl ConsumerContext for RoleContext {
             // its last value: the series goes.
             for element in list.elements() {
                 self.lock_processed()
+                    .remove(&(element.topic().to_owned(), element.partition()));
+                self.ends
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .remove(&(element.topic().to_owned(), element.partition()));
                 let _ = self.metrics.lag.remove_label_values(&[
                     self.role,

@@ -179,7 +179,7 @@ pub fn read_dead_letters(
     use std::time::{Duration, Instant};
 
     const TIMEOUT: Duration = Duration::from_secs(30);
-    let consumer: BaseConsumer = settings
+    let consumer: BaseConsumer<crate::context::ToolContext> = settings
         .consumer_config(&[
             ("client.id", "icsflow-rejections"),
             ("group.id", "icsflow-rejections"),
@@ -187,7 +187,7 @@ pub fn read_dead_letters(
             ("isolation.level", "read_committed"),
             ("enable.partition.eof", "false"),
         ])
-        .create()?;
+        .create_with_context(crate::context::ToolContext::new("rejections"))?;
     let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
     let partitions: Vec<i32> = metadata
         .topics()

@@ -87,6 +87,7 @@ pub async fn run_ingest(
         },
         revocations: Default::default(),
         processed: Default::default(),
+        ends: Default::default(),
         error_lines: Default::default(),
         replay_assigned: false,
         stopping: Default::default(),
@@ -164,6 +165,7 @@ pub async fn run_ingest(
             () = stopped(&mut shutdown) => break Ok(()),
             _ = store_tick.tick() => {
                 ingest.journey.follow_partitions(&producer);
+                ingest.lookups.measure_held_ends(&consumer, &ingest.sources);
                 // Exactly once: a transaction left open by the last batch
                 // is committed once it is old enough, even when no record
                 // arrives.
@@ -367,6 +369,8 @@ struct Lookups {
     held: HashMap<(TopicId, i32), (i64, u32)>,
     /// Ids being looked up: one request each, however many partitions wait.
     asking: HashSet<u32>,
+    /// When the held partitions' ends were last read from the broker.
+    ends_measured: Option<std::time::Instant>,
     sender: UnboundedSender<(u32, LookupOutcome)>,
     answers: UnboundedReceiver<(u32, LookupOutcome)>,
 }
@@ -381,12 +385,15 @@ enum LookupOutcome {
 }
 
 impl Lookups {
+    const ENDS_EVERY: Duration = Duration::from_secs(5);
+
     fn new(registry: Option<Arc<SchemaRegistryClient>>) -> Lookups {
         let (sender, answers) = unbounded_channel();
         Lookups {
             registry,
             held: HashMap::new(),
             asking: HashSet::new(),
+            ends_measured: None,
             sender,
             answers,
         }
@@ -394,6 +401,40 @@ impl Lookups {
 
     fn holds(&self, source: TopicId, partition: i32) -> bool {
         self.held.contains_key(&(source, partition))
+    }
+
+    /// The end of each held partition, read from the broker: librdkafka
+    /// fetches nothing for a paused partition, so its statistics keep the
+    /// end seen when it was paused, and the lag left out every record
+    /// published since (it stayed at 1 while 57 records waited). A blocking
+    /// request per held partition, at most every [`Lookups::ENDS_EVERY`]:
+    /// partitions are held only while a registry does not answer.
+    fn measure_held_ends(
+        &mut self,
+        consumer: &StreamConsumer<RoleContext>,
+        sources: &PartnerTopics,
+    ) {
+        if self.held.is_empty()
+            || self
+                .ends_measured
+                .is_some_and(|at| at.elapsed() < Self::ENDS_EVERY)
+        {
+            return;
+        }
+        self.ends_measured = Some(std::time::Instant::now());
+        for (source, partition) in self.held.keys() {
+            let topic = sources.name(*source);
+            let read = || consumer.fetch_watermarks(topic, *partition, Duration::from_millis(500));
+            // Off the runtime's worker where it can be (not on a
+            // single-threaded runtime, where the loop waits the 500 ms).
+            let end = match tokio::runtime::Handle::current().runtime_flavor() {
+                tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(read),
+                _ => read(),
+            };
+            if let Ok((_, end)) = end {
+                consumer.context().known_end(topic, *partition, end);
+            }
+        }
     }
 
     /// Asks the registry for `schema_id` after `delay`, on a blocking

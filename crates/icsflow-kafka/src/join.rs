@@ -296,6 +296,7 @@ pub async fn run_join(
         },
         revocations: Default::default(),
         processed: Default::default(),
+        ends: Default::default(),
         error_lines: Default::default(),
         replay_assigned: true,
         stopping: Default::default(),

@@ -13,7 +13,7 @@ use crate::RoleError;
 /// producers (idempotent, murmur2 partitioner, lz4).
 #[derive(Clone)]
 pub struct PartnerProducer {
-    producer: FutureProducer,
+    producer: FutureProducer<crate::context::ToolContext>,
 }
 
 impl std::fmt::Debug for PartnerProducer {
@@ -79,7 +79,7 @@ impl PartnerProducer {
             config.set("client.id", "icsflow-publish");
         }
         Ok(PartnerProducer {
-            producer: config.create()?,
+            producer: config.create_with_context(crate::context::ToolContext::new("publish"))?,
         })
     }
 

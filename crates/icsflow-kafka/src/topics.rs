@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::context::ToolContext;
 use crate::settings::{KafkaSettings, Topics};
 use crate::{RoleError, TopicLayout};
 
@@ -101,7 +101,9 @@ pub fn find_topics(
     plan: &[PlannedTopic],
 ) -> Result<TopicsFound, RoleError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = settings.client_config(&[]).create()?;
+    let consumer: BaseConsumer<ToolContext> = settings
+        .client_config(&[("client.id", "icsflow-topics")])
+        .create_with_context(ToolContext::new("topics"))?;
     let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
     let mut found = TopicsFound::default();
     for topic in plan {
@@ -130,7 +132,9 @@ pub async fn create_topics(
     if plan.is_empty() {
         return Ok(());
     }
-    let admin: AdminClient<DefaultClientContext> = settings.client_config(&[]).create()?;
+    let admin: AdminClient<ToolContext> = settings
+        .client_config(&[("client.id", "icsflow-topics")])
+        .create_with_context(ToolContext::new("topics"))?;
     let retention: Vec<String> = plan
         .iter()
         .map(|topic| topic.retention_ms().to_string())

@@ -8,7 +8,7 @@ use icsflow_core::{
     ServiceEndReason, ServiceType,
 };
 
-use crate::{metrics_text, patient, Events};
+use crate::{metrics_text, patient, window_text, Events};
 
 fn check(events: &Events, as_of: &str, expected: Expect) {
     expected.assert_eq(&metrics_text(&events.events, as_of));
@@ -397,6 +397,37 @@ fn events_without_a_journey_are_counted_as_unlinked() {
     events.admitted(patient(5), "2026-01-01 09:00", 70);
     let linked = metrics_text(&events.events, "2026-01-25 12:00");
     assert!(!linked.contains("unlinked"), "{linked}");
+}
+
+/// Metric 11's period twin counts the unlinked events of its days.
+/// Regression: unlinked events were constants, which every period
+/// subtracts away, so `icsflow_quality_unlinked_events_window` was 0 in
+/// every series.
+#[test]
+fn unlinked_events_count_in_the_periods_of_the_day_they_occurred() {
+    let mut events = Events::default();
+    // 23:59 in London yesterday (GMT in January), and one 9 days before.
+    events.service_started(
+        patient(5),
+        "2026-01-24 23:59",
+        ServiceType::LongTermCommunity,
+        ServiceComponent::HomeCare,
+    );
+    events.contact(patient(5), "2026-01-15 10:00", ContactAttendance::Attended);
+    let unlinked = |as_of: &str| {
+        window_text(&events.events, as_of)
+            .lines()
+            .filter(|line| line.contains("unlinked"))
+            .map(|line| format!("{line}\n"))
+            .collect::<String>()
+    };
+    expect![[r#"
+        icsflow_quality_unlinked_events_window{feed="social_care",organisation="702",period="1d"} 1
+        icsflow_quality_unlinked_events_window{feed="social_care",organisation="702",period="7d"} 1
+        icsflow_quality_unlinked_events_window{feed="social_care",organisation="702",period="28d"} 1
+        icsflow_quality_unlinked_events_window{feed="primary_care",organisation="M83670",period="28d"} 1
+    "#]]
+    .assert_eq(&unlinked("2026-01-25 12:00"));
 }
 
 /// How long since the Discharge Ready Date, at the edges of the published

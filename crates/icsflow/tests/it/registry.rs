@@ -128,6 +128,45 @@ fn confluent_records_resolve_through_a_real_registry_and_survive_its_outage() {
     let (status, body) = role.get("/readyz");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("wait on the schema registry"), "{body}");
+    // Regression: the lag of a held partition stayed at what it was when
+    // it was paused (1 while 57 records waited): librdkafka fetches
+    // nothing for a paused partition. Records published meanwhile count.
+    let social_care_lag = |body: &str| -> f64 {
+        body.lines()
+            .filter(|line| {
+                line.starts_with("icsflow_pipeline_consumer_lag_records{")
+                    && line.contains(&format!("topic=\"{}\"", broker.topic_of(Feed::SocialCare)))
+            })
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    let mut before = 0.0;
+    eventually(
+        "a lag for the held partition",
+        Duration::from_secs(15),
+        || {
+            before = social_care_lag(&role.get("/metrics").1);
+            before > 0.0
+        },
+    );
+    publish(&broker, &held);
+    let started = std::time::Instant::now();
+    loop {
+        let body = role.get("/metrics").1;
+        if social_care_lag(&body) == before + held.len() as f64 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the held partition's lag should grow from {before} by the {} records published:\n{}",
+            held.len(),
+            body.lines()
+                .filter(|line| line.starts_with("icsflow_pipeline_consumer_lag_records{"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 
     registry.restart();
     let expected = sorted(expected_gauge_lines(&events));
