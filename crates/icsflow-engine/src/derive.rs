@@ -389,12 +389,24 @@ fn waiting_for_care(context: &SpellContext<'_>, out: &mut Out) {
             discharge.day + CARE_START_DAYS_AFTER_DISCHARGE
         }
     });
-    // Nor after a death the practice was told of.
+    // Nor after dying, however the death is known: a practice told of
+    // it, a social care service ended by it, or a death in hospital in
+    // any stay (a later one too: a person readmitted and discharged dead
+    // no longer waits for the care of an earlier discharge).
     let death = active(journey)
         .filter_map(|event| match event.kind {
             StoredKind::DeathNotified { day } => Some(i32::from(day)),
+            StoredKind::ServiceEnded(ServiceEndReason::Died) => Some(i32::from(event.day)),
             _ => None,
         })
+        .chain(
+            context
+                .spells
+                .iter()
+                .filter_map(|spell| spell.discharge)
+                .filter(|discharge| discharge.destination.group() == DestinationGroup::Died)
+                .map(|discharge| discharge.day),
+        )
         .min();
     let end = [service_day, regained_criteria, care_deadline, death]
         .into_iter()
@@ -432,40 +444,57 @@ fn waiting_for_care(context: &SpellContext<'_>, out: &mut Out) {
     }
 }
 
-/// Metric 8: the first emergency admission after the discharge, within 0
-/// to 29 days, when no other discharge came in between (as the national
-/// indicator links it: to the most recent discharge before it, so a
-/// readmission counts once, even when an elective stay came in between).
+/// Metric 8, as the national indicator counts it: every emergency
+/// admission 0 to 29 days after the patient's most recent standing
+/// discharge before it, counted on its day against that discharge's place
+/// and provider. Called for the discharged spell, it counts each
+/// admission whose most recent discharge is this one: two emergency
+/// admissions after one discharge (the second while the first is still
+/// open) are two readmissions. A readmission is another spell (a discharge
+/// dated before its own spell's admission is not one); a spell whose
+/// admission has not arrived counts in no measure, so its discharge does
+/// not stand between another discharge and a readmission. Maternity,
+/// mental health and learning disability stays are neither index stays
+/// nor readmissions (the indicator leaves out obstetrics and is of
+/// medical and surgical care).
 fn readmissions(context: &SpellContext<'_>, out: &mut Out) {
     let Some(discharge) = context.spell.discharge else {
         return;
     };
-    let Some((readmission, _)) = context
-        .admissions_after(discharge)
-        .filter(|(admission, _)| admission.emergency)
-        .min_by_key(|(admission, _)| admission.at)
-    else {
-        return;
-    };
-    let later_discharge = context
-        .spells
-        .iter()
-        .filter_map(|other| other.discharge)
-        .any(|other| other.at > discharge.at && other.at < readmission.at);
-    if later_discharge || !(0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day)) {
+    if !context.admission.in_readmission_scope() {
         return;
     }
-    out.push((
-        MetricKey::Readmissions {
-            place: context.place,
-            provider: context.provider,
-            totalled: None,
-        },
-        Contribution::Step {
-            day: readmission.day,
-            delta: 1,
-        },
-    ));
+    let standing_discharges = || {
+        context
+            .spells
+            .iter()
+            .filter(|other| other.linked().is_some())
+            .filter_map(|other| other.discharge)
+    };
+    for (readmission, _) in context
+        .admissions_after(discharge)
+        .filter(|(_, spell)| !std::ptr::eq(*spell, context.spell))
+        .filter(|(admission, _)| admission.emergency && admission.in_readmission_scope())
+    {
+        let later_discharge =
+            standing_discharges().any(|other| other.at > discharge.at && other.at < readmission.at);
+        if later_discharge
+            || !(0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day))
+        {
+            continue;
+        }
+        out.push((
+            MetricKey::Readmissions {
+                place: context.place,
+                provider: context.provider,
+                totalled: None,
+            },
+            Contribution::Step {
+                day: readmission.day,
+                delta: 1,
+            },
+        ));
+    }
 }
 
 /// Metric 9: living discharged patients against each follow-up window.

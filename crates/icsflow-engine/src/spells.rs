@@ -32,6 +32,17 @@ impl Admission {
                 .bed_type
                 .is_none_or(|bed| bed == BedType::GeneralAndAcute)
     }
+
+    /// Whether the stay is in the national readmission indicator's scope
+    /// (medical and surgical care; obstetrics and mental health are left
+    /// out): any bed but maternity, mental health and learning
+    /// disabilities. A bed of unknown type counts.
+    pub(crate) fn in_readmission_scope(&self) -> bool {
+        !matches!(
+            self.bed_type,
+            Some(BedType::Maternity | BedType::MentalHealth | BedType::LearningDisabilities)
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -102,6 +102,17 @@ impl Events {
         self.discharge_feed(who, at, body)
     }
 
+    /// An emergency admission published by another trust.
+    pub(crate) fn push_admission_at(&mut self, who: Patient, trust: &str, at: &str) -> EventId {
+        let body = DischargeBody::Admitted {
+            admission_method: AdmissionMethod::EmergencyAccidentAndEmergency,
+            admission_source: AdmissionSource::UsualPlaceOfResidence,
+            age_years: AgeYears::new("age_years", 70).expect("age"),
+            bed_type: None,
+        };
+        self.push(who, trust, at, EventBody::Discharge(body))
+    }
+
     pub(crate) fn elective(&mut self, who: Patient, at: &str) -> EventId {
         let body = DischargeBody::Admitted {
             admission_method: AdmissionMethod::ElectiveWaitingList,

@@ -349,6 +349,151 @@ fn nobody_waits_for_care_after_dying() {
     assert_eq!(only(&at_home, "2026-01-12 12:00", waiting), "");
 }
 
+/// A death in a later stay ends the wait for care of an earlier
+/// discharge. Regression: a person discharged on P3, readmitted and
+/// discharged dead was still counted as waiting (14-20 days band).
+#[test]
+fn a_death_in_a_later_stay_ends_the_wait_of_an_earlier_discharge() {
+    let waiting = "icsflow_flow_waiting_for_care";
+    let who = patient(1);
+    let mut events = Events::default();
+    events.admitted(who, "2026-01-01 09:00", 88);
+    events.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
+    events.pathway(who, "2026-01-04 11:00", DischargePathway::P3);
+    events.discharged(
+        who,
+        "2026-01-05 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P3,
+    );
+    events.admitted(who.spell(2), "2026-01-10 09:00", 88);
+    events.discharged(
+        who.spell(2),
+        "2026-01-17 15:00",
+        DischargeDestination::Died,
+        DischargePathway::P0,
+    );
+    assert!(
+        only(&events, "2026-01-16 12:00", waiting).contains("waiting_for_care_patients"),
+        "waiting before the death"
+    );
+    assert_eq!(only(&events, "2026-01-20 12:00", waiting), "");
+}
+
+fn readmissions(events: &Events, as_of: &str) -> String {
+    only(events, as_of, "icsflow_flow_emergency_readmissions{")
+}
+
+fn home(events: &mut Events, who: crate::Patient, at: &str) {
+    events.discharged(
+        who,
+        at,
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+}
+
+const ONE_READMISSION: &str =
+    "icsflow_flow_emergency_readmissions{place=\"E06000047\",provider=\"RVW\"} 1\n";
+
+/// A discharge whose spell's admission has not arrived counts in no
+/// measure, so it does not stand between a discharge and a readmission.
+/// Regression: it blocked the link until the admission arrived.
+#[test]
+fn a_discharge_without_its_admission_does_not_block_a_readmission() {
+    let who = patient(1);
+    let mut events = Events::default();
+    events.admitted(who, "2026-01-01 09:00", 70);
+    home(&mut events, who, "2026-01-05 15:00");
+    // Spell 2's discharge, its admission not yet arrived.
+    home(&mut events, who.spell(2), "2026-01-08 15:00");
+    events.admitted(who.spell(3), "2026-01-12 09:00", 70);
+    assert_eq!(readmissions(&events, "2026-01-20 12:00"), ONE_READMISSION);
+}
+
+/// Two emergency admissions after one discharge, the second while the
+/// first is still open: each is an emergency admission within 30 days of
+/// the most recent discharge before it, so two readmissions, as the
+/// national indicator counts admissions (its numerator is readmissions,
+/// not index discharges followed by one).
+#[test]
+fn two_emergency_admissions_after_one_discharge_are_two_readmissions() {
+    let who = patient(1);
+    let mut events = Events::default();
+    events.admitted(who, "2026-01-01 09:00", 70);
+    home(&mut events, who, "2026-01-05 15:00");
+    events.admitted(who.spell(2), "2026-01-10 09:00", 70);
+    // At another trust, while spell 2 is open.
+    events.push_admission_at(who.spell(3), "RXP", "2026-01-12 09:00");
+    assert_eq!(
+        readmissions(&events, "2026-01-20 12:00"),
+        "icsflow_flow_emergency_readmissions{place=\"E06000047\",provider=\"RVW\"} 2\n"
+    );
+}
+
+/// A readmission is another spell: a discharge dated before the only
+/// admission of its own spell reference is not followed by a readmission
+/// of itself. Regression: icsflow counted one.
+#[test]
+fn a_stay_is_never_its_own_readmission() {
+    let who = patient(1);
+    let mut events = Events::default();
+    home(&mut events, who, "2026-01-05 15:00");
+    events.admitted(who, "2026-01-06 09:00", 70);
+    assert_eq!(readmissions(&events, "2026-01-20 12:00"), "");
+}
+
+/// The national indicator leaves out obstetrics and counts medical and
+/// surgical care: an emergency admission to a maternity, mental health or
+/// learning disability bed is no readmission, and a discharge from one is
+/// no index stay. Regression: readmissions into maternity beds counted.
+#[test]
+fn maternity_and_mental_health_stays_are_outside_the_readmission_measure() {
+    for bed in [
+        BedType::Maternity,
+        BedType::MentalHealth,
+        BedType::LearningDisabilities,
+    ] {
+        let who = patient(1);
+        let mut readmitted_into = Events::default();
+        readmitted_into.admitted(who, "2026-01-01 09:00", 30);
+        home(&mut readmitted_into, who, "2026-01-05 15:00");
+        readmitted_into.admitted_to(who.spell(2), "2026-01-10 09:00", 30, Some(bed));
+        assert_eq!(
+            readmissions(&readmitted_into, "2026-01-20 12:00"),
+            "",
+            "{bed:?}"
+        );
+
+        let mut discharged_from = Events::default();
+        discharged_from.admitted_to(who, "2026-01-01 09:00", 30, Some(bed));
+        home(&mut discharged_from, who, "2026-01-05 15:00");
+        discharged_from.admitted(who.spell(2), "2026-01-10 09:00", 30);
+        assert_eq!(
+            readmissions(&discharged_from, "2026-01-20 12:00"),
+            "",
+            "{bed:?}"
+        );
+    }
+    // General and acute, critical care and beds of unknown type count.
+    for bed in [
+        Some(BedType::GeneralAndAcute),
+        Some(BedType::CriticalCare),
+        None,
+    ] {
+        let who = patient(1);
+        let mut events = Events::default();
+        events.admitted_to(who, "2026-01-01 09:00", 30, bed);
+        home(&mut events, who, "2026-01-05 15:00");
+        events.admitted_to(who.spell(2), "2026-01-10 09:00", 30, bed);
+        assert_eq!(
+            readmissions(&events, "2026-01-20 12:00"),
+            ONE_READMISSION,
+            "{bed:?}"
+        );
+    }
+}
+
 #[test]
 fn of_two_versions_of_an_event_the_one_recorded_later_stands() {
     let nctr = "icsflow_flow_not_meeting_criteria_patients";

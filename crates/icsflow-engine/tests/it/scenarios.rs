@@ -430,6 +430,55 @@ fn unlinked_events_count_in_the_periods_of_the_day_they_occurred() {
     .assert_eq(&unlinked("2026-01-25 12:00"));
 }
 
+/// Events at the same instant are ordered by event id, as
+/// docs/metrics.md says: of two pathways assigned at one instant, the one
+/// with the greater id stands, whatever order they arrive in and wherever
+/// the ids differ (high bits, low bits, hex letters). Regression: for 18
+/// such pairs the greater id won in only 9.
+#[test]
+fn same_instant_events_are_ordered_by_event_id() {
+    let ids: [u128; 6] = [
+        0x0000_0001_0000_4000_8000_0000_0000_0000,
+        0x7fff_ffff_0000_4000_8000_0000_0000_0000,
+        0x8000_0000_0000_4000_8000_0000_0000_0000,
+        0xffff_0000_0000_4000_8000_0000_0000_0001,
+        0xffff_0000_0000_4000_8000_0000_0000_00fe,
+        0xa0b1_c2d3_e4f5_4a6b_9c7d_8e9f_a0b1_c2d3,
+    ];
+    let mut pairs = 0;
+    for (first, one) in ids.iter().enumerate() {
+        for other in &ids[first + 1..] {
+            let (low, high) = (one.min(other), one.max(other));
+            for arrive_greater_first in [false, true] {
+                let mut events = Events::default();
+                let who = patient(1);
+                events.admitted(who, "2026-01-01 09:00", 80);
+                events.not_meeting(who, "2026-01-03 10:00", Some("2026-01-03"));
+                let lesser = events.pathway(who, "2026-01-03 11:00", DischargePathway::P1);
+                let greater = events.pathway(who, "2026-01-03 11:00", DischargePathway::P3);
+                for event in &mut events.events {
+                    if event.envelope.event_id == lesser {
+                        event.envelope.event_id = icsflow_core::EventId::from_u128(*low);
+                    } else if event.envelope.event_id == greater {
+                        event.envelope.event_id = icsflow_core::EventId::from_u128(*high);
+                    }
+                }
+                if arrive_greater_first {
+                    let last = events.events.len() - 1;
+                    events.events.swap(last - 1, last);
+                }
+                let text = metrics_text(&events.events, "2026-01-05 12:00");
+                assert!(
+                    text.contains(r#"icsflow_flow_not_meeting_criteria_patients{place="E06000047",provider="RVW",pathway="P3"} 1"#),
+                    "ids {low:032x} < {high:032x}, greater first: {arrive_greater_first}:\n{text}"
+                );
+                pairs += 1;
+            }
+        }
+    }
+    assert_eq!(pairs, 30);
+}
+
 /// How long since the Discharge Ready Date, at the edges of the published
 /// bands: the DRD day is day 0; a band changes at midnight; the reason
 /// family is the one in effect that day; the care wait counts the same days.
