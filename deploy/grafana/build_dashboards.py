@@ -335,6 +335,36 @@ def flow_by_place():
     layout.add(
         panel(
             "timeseries",
+            "Not meeting the criteria to reside per 100 occupied beds, by place",
+            "Patients not meeting the criteria to reside per 100 patients in hospital (adults in "
+            "general and acute beds, the same scope): the rate the discharge sitrep's publications "
+            "and every comparison between places use, since places differ in size. From the "
+            "recording rule place:icsflow_flow_not_meeting_criteria_per_100_beds:ratio.",
+            [
+                (
+                    named_place(f"place:icsflow_flow_not_meeting_criteria_per_100_beds:ratio{{{PLACE}}}"),
+                    "{{name}}",
+                )
+            ],
+            unit="none",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Patients in hospital, by place",
+            "Adults in general and acute beds (or beds of unknown type), admitted and not yet "
+            "discharged: the occupied beds the rate above divides by.",
+            [(named_place(f"sum by (place) (icsflow_flow_in_hospital_patients{{{PROVIDER}}})"), "{{name}}")],
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
             "Not meeting the criteria to reside, by pathway",
             "The same patients by the discharge pathway assigned (P0 home without new support, P1 "
             "home with support, P2 short-term bed, P3 care home; unassigned: none recorded yet).",

@@ -76,6 +76,7 @@ pub(crate) fn derive(
             out,
         );
         discharges(&context, out);
+        in_hospital(&context, out);
         waiting_for_care(&context, out);
         readmissions(&context, out);
         gp_follow_up(&context, out);
@@ -355,6 +356,24 @@ fn discharges(context: &SpellContext<'_>, out: &mut Out) {
             delta: i64::from(delay),
         },
     ));
+}
+
+/// Metric 12: in hospital from the day of admission until the day of the
+/// standing discharge, in the sitrep's scope (adults in general and acute
+/// beds), by the admission's place and the trust.
+fn in_hospital(context: &SpellContext<'_>, out: &mut Out) {
+    if !context.admission.in_sitrep_scope() {
+        return;
+    }
+    step(
+        out,
+        MetricKey::InHospital {
+            place: context.place,
+            provider: context.provider,
+        },
+        context.admission.day,
+        context.spell.discharge.map(|discharge| discharge.day),
+    );
 }
 
 /// Metric 7: from the latest DRD of a spell on P1-P3 until social care

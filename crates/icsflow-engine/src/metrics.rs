@@ -420,6 +420,16 @@ metrics! {
         exported: true,
         labels: { place: PlaceCode, outcome: ReablementOutcome },
     }
+    /// 12. Patients in hospital, in the criteria-to-reside measures' scope
+    ///     (`derive::in_hospital`): the denominator of every comparison
+    ///     between places and trusts.
+    InHospital {
+        name: "icsflow_flow_in_hospital_patients",
+        help: "Patients in hospital: adults (18+) in general and acute beds (or beds of unknown type), admitted and not yet discharged; the occupied beds that not meeting the criteria to reside is compared with.",
+        published: true,
+        exported: true,
+        labels: { place: PlaceCode, provider: OdsCode },
+    }
     /// 11. Events that link to no journey (`derive::unlinked_events`): a
     ///     data-quality count by partner, never published.
     UnlinkedEvents {
@@ -494,8 +504,8 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), count, "{names:?}");
-        // 15 exported metrics, 9 of them running totals.
-        assert_eq!(count, 15 + 9, "{names:?}");
+        // 16 exported metrics, 9 of them running totals.
+        assert_eq!(count, 16 + 9, "{names:?}");
         for key in &keys {
             if let Some(window) = key.totalled() {
                 assert_eq!(window, Window::Day1);

@@ -58,18 +58,20 @@ pub struct SimulationConfig {
 impl SimulationConfig {
     pub const MAX_PLACES: usize = PLACES.len();
 
-    /// The defaults: 3 places, 50 admissions a day each, care capacity 20 %
+    /// The defaults: 3 places, 50 admissions a day each, care capacity 70 %
     /// above mean need (weekends have half the weekday capacity, so queues
-    /// still build up over each weekend; about a fifth of beds end up held
-    /// by patients who no longer meet the criteria), 1 % duplicates, 0.5 %
-    /// bad records.
+    /// still build up over each weekend), 1 % duplicates, 0.5 % bad records.
+    /// With them the ICS looks like England's winter figures
+    /// (docs/simulation.md): about one occupied bed in eight held by someone
+    /// who no longer meets the criteria to reside, over 40 % of them in
+    /// hospital 21 days or more, about 1.4 days from ready to discharged.
     pub fn new(seed: u64, start: Timestamp) -> SimulationConfig {
         SimulationConfig {
             seed,
             places: 3,
             start,
             admissions_per_day: 50.0,
-            care_capacity: 1.2,
+            care_capacity: 1.7,
             duplicate_rate: 0.01,
             bad_record_rate: 0.005,
         }
@@ -167,6 +169,36 @@ pub struct Simulator {
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = Timestamp::MILLIS_PER_DAY;
+
+/// Of older people admitted as an emergency, the share who are frail.
+const FRAIL_SHARE: f64 = 0.5;
+/// Pathway weights (P0, P1, P2, P3) of people under 65, 65 and over, and
+/// frail 65 and over.
+const PATHWAY_WEIGHTS: [[f64; 4]; 3] = [
+    [70.0, 28.0, 1.5, 0.5],
+    [50.0, 46.0, 3.0, 1.0],
+    [10.0, 60.0, 20.0, 10.0],
+];
+/// Shares of admissions aged 65 and over, and emergency (the age and
+/// method weights below).
+const OLD_SHARE: f64 = 0.55;
+const EMERGENCY_SHARE: f64 = 0.8;
+
+/// Mean care starts needed per admission for P1, P2 and P3, from the
+/// weights: what the local authority's capacity is a multiple of.
+fn need_shares() -> [f64; 3] {
+    let frail = OLD_SHARE * EMERGENCY_SHARE * FRAIL_SHARE;
+    let groups = [(1.0 - OLD_SHARE, 0), (OLD_SHARE - frail, 1), (frail, 2)];
+    std::array::from_fn(|lane| {
+        groups
+            .iter()
+            .map(|(share, group)| {
+                let weights = PATHWAY_WEIGHTS[*group];
+                share * weights[lane + 1] / weights.iter().sum::<f64>()
+            })
+            .sum()
+    })
+}
 
 /// The key the simulated partners pseudonymise with. Never a real ICS key.
 const SIMULATION_KEY: &[u8] = b"icsflow simulation key: synthetic patients only";
@@ -276,6 +308,9 @@ struct Patient {
     pathway: DischargePathway,
     /// This spell had a ready date, then met a criterion again.
     relapsed: bool,
+    /// This spell is a frail older person's emergency stay: a long acute
+    /// phase, then most often a discharge needing care (pathways 1-3).
+    frail: bool,
     /// The service open now, by number.
     service: Option<u32>,
     services: u32,
@@ -484,6 +519,7 @@ impl Simulator {
             },
             pathway: DischargePathway::P0,
             relapsed: false,
+            frail: false,
             service: None,
             services: 0,
             random,
@@ -506,7 +542,7 @@ impl Simulator {
         reference.extend_from_slice(&patient.spell.to_le_bytes());
         patient.episode = self.key.pseudonymise_bytes(&reference);
         let random = &mut patient.random;
-        let emergency = readmission || random.chance(0.8);
+        let emergency = readmission || random.chance(EMERGENCY_SHARE);
         let method = if emergency {
             [
                 AdmissionMethod::EmergencyAccidentAndEmergency,
@@ -526,12 +562,18 @@ impl Simulator {
             AdmissionSource::OtherNhsHospital,
         ][random.weighted(&[90.0, 7.0, 3.0])];
         let old = patient.age >= 65;
-        let mean_acute = match (emergency, old) {
-            (true, true) => 6.0,
-            (true, false) => 3.0,
-            (false, _) => 1.5,
+        // Calibrated to England's discharge figures (docs/simulation.md):
+        // frail older people's emergency stays are long before they are
+        // ready, and they are most of those delayed.
+        let frail = emergency && old && random.chance(FRAIL_SHARE);
+        patient.frail = frail;
+        let mean_acute = match (emergency, old, frail) {
+            (true, true, true) => 28.0,
+            (true, true, false) => 7.0,
+            (true, false, _) => 4.0,
+            (false, _, _) => 1.5,
         };
-        let mut mornings_left = random.exponential_days(mean_acute, 0);
+        let mut mornings_left = random.exponential_days(mean_acute, if frail { 16 } else { 0 });
         let dies = random.chance(if old { 0.04 } else { 0.01 });
         if dies {
             mornings_left += 1;
@@ -674,12 +716,7 @@ impl Simulator {
         let spell = self.patients[index].spell;
         let relapsed_before = self.patients[index].relapsed;
         let patient = &mut self.patients[index];
-        let old = patient.age >= 65;
-        let weights = if old {
-            [40.0, 52.0, 6.0, 2.0]
-        } else {
-            [70.0, 28.0, 1.5, 0.5]
-        };
+        let weights = PATHWAY_WEIGHTS[usize::from(patient.age >= 65) + usize::from(patient.frail)];
         if !relapsed_before {
             patient.pathway = DischargePathway::ALL[patient.random.weighted(&weights)];
         }
@@ -708,7 +745,7 @@ impl Simulator {
             return;
         }
         if pathway == DischargePathway::P0 {
-            let delay_days = [0, 1, 2][self.patients[index].random.weighted(&[75.0, 18.0, 7.0])];
+            let delay_days = [0, 1, 2][self.patients[index].random.weighted(&[85.0, 11.0, 4.0])];
             let at = self.later(delay_days * DAY + 3 * HOUR, delay_days * DAY + 8 * HOUR);
             self.schedule(
                 at,
@@ -734,7 +771,17 @@ impl Simulator {
                     route_of_access: RouteOfAccess::DischargeFromHospital,
                 },
             );
-            let assessed_at = self.later(4 * HOUR, DAY);
+            // A care home or a short-term bed takes longer to arrange than
+            // care at home: the assessment, and finding the place.
+            // So does care at home for a frail person (a package with two
+            // carers, equipment).
+            let frail = self.patients[index].frail;
+            let assessed_at = match pathway {
+                DischargePathway::P1 if frail => self.later(DAY, 6 * DAY),
+                DischargePathway::P2 => self.later(2 * DAY, 8 * DAY),
+                DischargePathway::P3 => self.later(5 * DAY, 21 * DAY),
+                _ => self.later(4 * HOUR, DAY),
+            };
             self.schedule(
                 assessed_at,
                 Action::AssessmentDone {
@@ -846,7 +893,7 @@ impl Simulator {
     fn allocate_care(&mut self, place: usize) {
         let weekend = is_weekend(self.now);
         // Mean care starts needed per admission, for P1, P2 and P3.
-        let need_shares = [0.42, 0.035, 0.012];
+        let need_shares = need_shares();
         for (lane, need_share) in need_shares.into_iter().enumerate() {
             let mean = self.config.admissions_per_day
                 * need_share

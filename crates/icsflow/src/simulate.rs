@@ -32,9 +32,10 @@ pub(crate) struct ModelArgs {
     /// Mean admissions per day in each place.
     #[arg(long, default_value_t = 50.0, value_name = "N")]
     admissions_per_day: f64,
-    /// Social care starts available per day, as a share of mean need.
-    /// Below about 1.0 delays keep growing.
-    #[arg(long, default_value_t = 1.2, value_name = "SHARE")]
+    /// Social care starts available per day, as a share of mean need
+    /// (weekdays more, weekends half). The default gives England's winter
+    /// figures (docs/simulation.md); below about 1.0 delays keep growing.
+    #[arg(long, default_value_t = 1.7, value_name = "SHARE")]
     care_capacity: f64,
     /// Share of records that are first published in a bad form (a district
     /// code for the place, an NHS number in clear, or cut short).

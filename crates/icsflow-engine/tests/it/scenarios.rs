@@ -4,8 +4,8 @@
 
 use expect_test::{expect, Expect};
 use icsflow_core::{
-    ContactAttendance, DelayReasonFamily, DischargeDestination, DischargePathway, ServiceComponent,
-    ServiceEndReason, ServiceType,
+    BedType, ContactAttendance, DelayReasonFamily, DischargeDestination, DischargePathway,
+    ServiceComponent, ServiceEndReason, ServiceType,
 };
 
 use crate::{metrics_text, patient, window_text, Events};
@@ -38,6 +38,7 @@ fn patient_past_their_ready_date_is_counted_with_stay_band_and_bed_days() {
             icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P1",reason_family="capacity",delay_days="4-6"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
             icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P1",delay_days="4-6"} 1
+            icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
         "#]],
     );
 }
@@ -139,6 +140,7 @@ fn emergency_readmission_on_day_29_counts_and_day_30_does_not() {
             icsflow_flow_emergency_readmissions{place="E06000047",provider="RVW"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 3
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="not_attended"} 3
+            icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 3
         "#]],
     );
 }
@@ -225,6 +227,7 @@ fn reablement_outcomes_at_day_91() {
             icsflow_flow_reablement_91_day_people{place="E06000047",outcome="readmitted"} 1
             icsflow_flow_reablement_91_day_people{place="E06000047",outcome="care_home"} 1
             icsflow_flow_reablement_91_day_people{place="E06000047",outcome="died"} 1
+            icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
         "#]],
     );
 }
@@ -265,6 +268,7 @@ fn cancelled_discharge_returns_the_patient_to_hospital() {
             icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P2",reason_family="not_recorded",delay_days="4-6"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P2"} 1
             icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="4-6"} 1
+            icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
         "#]],
     );
 }
@@ -306,6 +310,7 @@ fn an_admission_entered_again_after_its_cancellation_counts() {
             icsflow_flow_delayed_bed_nights{place="E06000047",provider="RVW",pathway="unassigned",reason_family="not_recorded"} 1
             icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
             icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="unassigned",reason_family="not_recorded",delay_days="1"} 1
+            icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
         "#]],
     );
 }
@@ -330,6 +335,7 @@ fn a_correction_replaces_the_fact_it_corrects() {
             icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="P1",reason_family="not_recorded",delay_days="1"} 1
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
             icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P1",delay_days="1"} 1
+            icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
         "#]],
     );
 }
@@ -477,6 +483,55 @@ fn same_instant_events_are_ordered_by_event_id() {
         }
     }
     assert_eq!(pairs, 30);
+}
+
+/// Metric 12: patients in hospital in the criteria-to-reside scope, from
+/// the day of admission until the day of discharge; children, maternity
+/// and mental health beds left out, beds of unknown type counted.
+#[test]
+fn patients_in_hospital_are_the_adults_in_general_and_acute_beds_admitted_and_not_discharged() {
+    let mut events = Events::default();
+    events.admitted(patient(1), "2026-01-01 09:00", 70);
+    events.admitted_to(
+        patient(2),
+        "2026-01-02 09:00",
+        45,
+        Some(BedType::GeneralAndAcute),
+    );
+    events.admitted(patient(3), "2026-01-02 09:00", 10);
+    events.admitted_to(patient(4), "2026-01-02 09:00", 30, Some(BedType::Maternity));
+    events.admitted_to(
+        patient(5),
+        "2026-01-02 09:00",
+        30,
+        Some(BedType::MentalHealth),
+    );
+    events.discharged(
+        patient(1),
+        "2026-01-05 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P0,
+    );
+    let in_hospital = |as_of: &str| {
+        metrics_text(&events.events, as_of)
+            .lines()
+            .filter(|line| line.starts_with("icsflow_flow_in_hospital_patients"))
+            .map(|line| format!("{line}\n"))
+            .collect::<String>()
+    };
+    expect![[r#"
+        icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
+    "#]]
+    .assert_eq(&in_hospital("2026-01-01 12:00"));
+    expect![[r#"
+        icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 2
+    "#]]
+    .assert_eq(&in_hospital("2026-01-04 12:00"));
+    // The discharge day is not a day in hospital.
+    expect![[r#"
+        icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
+    "#]]
+    .assert_eq(&in_hospital("2026-01-05 16:00"));
 }
 
 /// How long since the Discharge Ready Date, at the edges of the published
