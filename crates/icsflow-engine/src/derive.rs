@@ -422,6 +422,7 @@ fn waiting_for_care(context: &SpellContext<'_>, out: &mut Out) {
             context
                 .spells
                 .iter()
+                .filter(|spell| spell.linked().is_some())
                 .filter_map(|spell| spell.discharge)
                 .filter(|discharge| discharge.destination.group() == DestinationGroup::Died)
                 .map(|discharge| discharge.day),
@@ -483,20 +484,29 @@ fn readmissions(context: &SpellContext<'_>, out: &mut Out) {
     if !context.admission.in_readmission_scope() {
         return;
     }
+    // Of two discharges at one instant, the one of the spell that began
+    // later (spells are in the order of their first events, whatever the
+    // arrival order) is the more recent, so a readmission counts once.
+    let own = context
+        .spells
+        .iter()
+        .position(|spell| std::ptr::eq(spell, context.spell));
     let standing_discharges = || {
         context
             .spells
             .iter()
-            .filter(|other| other.linked().is_some())
-            .filter_map(|other| other.discharge)
+            .enumerate()
+            .filter(|(_, other)| other.linked().is_some())
+            .filter_map(|(index, other)| other.discharge.map(|discharge| (index, discharge)))
     };
     for (readmission, _) in context
         .admissions_after(discharge)
         .filter(|(_, spell)| !std::ptr::eq(*spell, context.spell))
         .filter(|(admission, _)| admission.emergency && admission.in_readmission_scope())
     {
-        let later_discharge =
-            standing_discharges().any(|other| other.at > discharge.at && other.at < readmission.at);
+        let later_discharge = standing_discharges().any(|(index, other)| {
+            (other.at, Some(index)) > (discharge.at, own) && other.at < readmission.at
+        });
         if later_discharge
             || !(0..=READMISSION_LAST_DAY).contains(&(readmission.day - discharge.day))
         {

@@ -203,7 +203,8 @@ impl ClientContext for RoleContext {
             .values()
             .any(|broker| broker.state == "UP");
         self.set_broker_reachable(reachable);
-        // Partitions with a lag figure, and whether any is behind.
+        // Partitions with a lag figure, and whether any owned one is behind
+        // or has no figure yet (caught up means every one's lag is 0).
         let (mut measured, mut behind) = (0_usize, false);
         for (name, topic) in &statistics.topics {
             if !(self.lag_topic)(name) {
@@ -254,6 +255,9 @@ impl ClientContext for RoleContext {
                         .set(lag);
                     measured += 1;
                     behind |= lag > 0;
+                } else if *partition >= 0 && partition_statistics.fetch_state != "none" {
+                    // Owned, its end not known yet.
+                    behind = true;
                 }
             }
         }
@@ -326,6 +330,16 @@ impl RoleContext {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = ends.entry((topic.to_owned(), partition)).or_insert(end);
         *entry = (*entry).max(end);
+    }
+
+    /// Records that the role holds `topic` `partition` at `offset` (a
+    /// record waiting for its schema): unless more is known, the lag counts
+    /// from it. librdkafka's own position is past it (the record was
+    /// handed out before the partition was paused), one record short.
+    pub(crate) fn held_at(&self, topic: &str, partition: i32, offset: i64) {
+        self.lock_processed()
+            .entry((topic.to_owned(), partition))
+            .or_insert(offset);
     }
 
     /// Records that every record of `topic` `partition` before `next` has

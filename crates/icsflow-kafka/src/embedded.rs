@@ -30,9 +30,9 @@ impl std::fmt::Debug for EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts the cluster and creates the topics of the plan
     /// ([`crate::topic_plan`]).
-    pub fn start(topics: &Topics) -> Result<EmbeddedBroker, RoleError> {
+    pub fn start(topics: &Topics, eviction_horizon_days: u32) -> Result<EmbeddedBroker, RoleError> {
         let cluster = MockCluster::new(1)?;
-        for topic in topic_plan(topics) {
+        for topic in topic_plan(topics, eviction_horizon_days) {
             cluster.create_topic(&topic.name, topic.partitions, 1)?;
         }
         Ok(EmbeddedBroker { cluster })

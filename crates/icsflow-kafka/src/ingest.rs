@@ -422,11 +422,12 @@ impl Lookups {
             return;
         }
         self.ends_measured = Some(std::time::Instant::now());
-        for (source, partition) in self.held.keys() {
+        for ((source, partition), (offset, _)) in &self.held {
             let topic = sources.name(*source);
-            let read = || consumer.fetch_watermarks(topic, *partition, Duration::from_millis(500));
+            consumer.context().held_at(topic, *partition, *offset);
+            let read = || consumer.fetch_watermarks(topic, *partition, Duration::from_millis(200));
             // Off the runtime's worker where it can be (not on a
-            // single-threaded runtime, where the loop waits the 500 ms).
+            // single-threaded runtime, where the loop waits up to 200 ms).
             let end = match tokio::runtime::Handle::current().runtime_flavor() {
                 tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(read),
                 _ => read(),

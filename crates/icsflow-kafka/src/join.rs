@@ -364,7 +364,10 @@ pub async fn run_join(
         tokio::select! {
             biased;
             () = stopped(&mut shutdown) => {
-                join.commit_positions(CommitMode::Sync);
+                // Not waited for: a synchronous commit blocks without limit
+                // while no coordinator answers (the positions are for
+                // monitoring only).
+                join.commit_positions(CommitMode::Async);
                 break;
             }
             Some(event) = rebalances.recv() => join.rebalanced(event).await,

@@ -45,8 +45,10 @@ impl PlannedTopic {
 
 /// Every icsflow topic for these settings: the partner topics of the
 /// layout (per partner: one per partner of the reference data), the
-/// journey topic and the dead-letter topic.
-pub fn topic_plan(topics: &Topics) -> Vec<PlannedTopic> {
+/// journey topic and the dead-letter topic. The journey topic keeps ten
+/// days more than the engine's eviction horizon (130 for the default 120),
+/// so that a replay rebuilds every journey a replica would still hold.
+pub fn topic_plan(topics: &Topics, eviction_horizon_days: u32) -> Vec<PlannedTopic> {
     let mut plan = Vec::new();
     match &topics.layout {
         TopicLayout::PerPartner(reference) => {
@@ -73,8 +75,8 @@ pub fn topic_plan(topics: &Topics) -> Vec<PlannedTopic> {
     plan.push(PlannedTopic {
         name: topics.journey.clone(),
         partitions: JOURNEY_PARTITIONS,
-        retention_days: 130 * DAY,
-        purpose: "validated events; retention beyond the 120-day eviction horizon, so a replay rebuilds every journey held; deleted by age, never compacted (its records of batched events have no key)",
+        retention_days: (eviction_horizon_days + 10) * DAY,
+        purpose: "validated events; retention beyond the eviction horizon, so a replay rebuilds every journey held; deleted by age, never compacted (its records of batched events have no key)",
     });
     plan.push(PlannedTopic {
         name: topics.dead_letter.clone(),
@@ -107,10 +109,18 @@ pub fn find_topics(
     let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
     let mut found = TopicsFound::default();
     for topic in plan {
+        // A topic the broker reports with an error other than "unknown"
+        // (a leader not elected yet, just after creation) exists.
+        let unknown = |existing: &&rdkafka::metadata::MetadataTopic| {
+            existing.error().is_some_and(|error| {
+                rdkafka::types::RDKafkaErrorCode::from(error)
+                    == RDKafkaErrorCode::UnknownTopicOrPartition
+            })
+        };
         match metadata
             .topics()
             .iter()
-            .find(|existing| existing.name() == topic.name && existing.error().is_none())
+            .find(|existing| existing.name() == topic.name && !unknown(existing))
         {
             Some(existing) => found
                 .existing
@@ -122,15 +132,16 @@ pub fn find_topics(
 }
 
 /// Creates the topics given, with their planned partitions and retention;
-/// `replication` replicas each, or the broker's default when `None`. A
-/// topic created meanwhile by someone else is not an error.
+/// `replication` replicas each, or the broker's default when `None`.
+/// Returns the names of those it created: a topic created meanwhile by
+/// someone else is not an error, and is not among them.
 pub async fn create_topics(
     settings: &KafkaSettings,
     plan: &[PlannedTopic],
     replication: Option<i32>,
-) -> Result<(), RoleError> {
+) -> Result<Vec<String>, RoleError> {
     if plan.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let admin: AdminClient<ToolContext> = settings
         .client_config(&[("client.id", "icsflow-topics")])
@@ -153,15 +164,17 @@ pub async fn create_topics(
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let mut created = Vec::new();
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(topic) => created.push(topic),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
                 return Err(RoleError::TopicCreation(format!("{topic}: {code}")));
             }
         }
     }
-    Ok(())
+    Ok(created)
 }
 
 #[cfg(test)]
@@ -181,7 +194,7 @@ mod tests {
 
     #[test]
     fn every_topic_once_with_its_partitions() {
-        let shared = topic_plan(&topics(TopicLayout::Shared));
+        let shared = topic_plan(&topics(TopicLayout::Shared), 120);
         assert_eq!(
             shared
                 .iter()
@@ -196,13 +209,17 @@ mod tests {
             ]
         );
         let reference = std::sync::Arc::new(icsflow_core::samples_reference());
-        let per_partner = topic_plan(&topics(TopicLayout::PerPartner(reference.clone())));
+        let per_partner = topic_plan(&topics(TopicLayout::PerPartner(reference.clone())), 120);
         assert_eq!(per_partner.len(), reference.partners().len() + 2);
         assert!(per_partner
             .iter()
             .any(|topic| topic.name == "ics.discharge.v1.RVW"
                 && topic.partitions == PER_PARTNER_PARTITIONS));
-        // The journey topic outlives the 120-day eviction horizon.
-        assert!(shared[3].retention_days > 120);
+        // The journey topic outlives the eviction horizon, whatever it is.
+        assert_eq!(shared[3].retention_days, 130);
+        assert_eq!(
+            topic_plan(&topics(TopicLayout::Shared), 200)[3].retention_days,
+            210
+        );
     }
 }

@@ -280,12 +280,6 @@ fn picture(publications: &[Publication], as_of: Timestamp) -> Picture {
                 .map(|(_, value)| value.clone())
                 .unwrap_or_default()
         };
-        if std::env::var("SIM_DIAG").is_ok()
-            && (key.name() == "icsflow_flow_not_meeting_criteria_by_stay_patients"
-                || key.name() == "icsflow_flow_not_meeting_criteria_by_delay_patients")
-        {
-            eprintln!("{} {:?} {value}", key.name(), labels);
-        }
         match key.name() {
             "icsflow_flow_in_hospital_patients" => picture.in_hospital += value,
             "icsflow_flow_not_meeting_criteria_patients" => picture.not_meeting += value,

@@ -368,7 +368,8 @@ fn render_strimzi(grants: &[Grant], settings: &Settings, cluster: &str) -> Resul
     );
     // The plan (`icsflow topics` prints it): one place for partitions and
     // retention.
-    let topic_list = icsflow_kafka::topic_plan(&settings.topics);
+    let topic_list =
+        icsflow_kafka::topic_plan(&settings.topics, settings.journey_retention_horizon());
     for topic in topic_list {
         let (name, partitions, retention, why) = (
             topic.name.as_str(),

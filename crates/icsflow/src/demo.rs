@@ -89,17 +89,22 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(broker) => {
             // The demo sets itself up: the topics it lacks are created as
             // planned, and it says which.
-            let plan = icsflow_kafka::topic_plan(&settings.topics);
+            let plan =
+                icsflow_kafka::topic_plan(&settings.topics, settings.journey_retention_horizon());
             let found = icsflow_kafka::find_topics(&settings.kafka, &plan)
                 .with_context(|| format!("reading the topics of {broker}"))?;
-            runtime
+            let created = runtime
                 .block_on(icsflow_kafka::create_topics(
                     &settings.kafka,
                     &found.missing,
                     None,
                 ))
                 .with_context(|| format!("creating the icsflow topics on {broker}"))?;
-            for topic in &found.missing {
+            for topic in found
+                .missing
+                .iter()
+                .filter(|topic| created.contains(&topic.name))
+            {
                 println!(
                     "icsflow demo: created {} ({} partitions) on {broker}",
                     topic.name, topic.partitions
@@ -109,7 +114,8 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let broker =
-                EmbeddedBroker::start(&settings.topics).context("starting the embedded broker")?;
+                EmbeddedBroker::start(&settings.topics, settings.journey_retention_horizon())
+                    .context("starting the embedded broker")?;
             settings.kafka.bootstrap_servers = broker.bootstrap_servers();
             Some(broker)
         }

@@ -167,7 +167,12 @@ pub(crate) fn load_client_settings(
         check: false,
         reference: reference.map(std::path::Path::to_path_buf),
     };
-    load_settings(name, &arguments)
+    let settings = load_settings(name, &arguments)?;
+    // A tool's own output is its answer; its log (stderr) says only what
+    // went wrong (warnings: an undelivered record, the Kafka client's
+    // errors), unless -v, RUST_LOG or librdkafka's `debug` asks for more.
+    init_logging_at(&settings, "warn");
+    Ok(settings)
 }
 
 /// Standard input for `-`, otherwise the file, buffered. A file that
@@ -374,10 +379,14 @@ fn log_filter(configured: &str, librdkafka_debug: bool) -> String {
 }
 
 pub(crate) fn init_logging(settings: &Settings) {
+    init_logging_at(settings, &settings.log_level);
+}
+
+/// The log as [`init_logging`], from `level` instead of `log.level`.
+fn init_logging_at(settings: &Settings, level: &str) {
     let librdkafka_debug = settings.kafka.librdkafka.contains_key("debug");
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(log_filter(&settings.log_level, librdkafka_debug))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(level, librdkafka_debug))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: a log file or a container's log
     // collector would otherwise keep the escape codes.
     let builder = tracing_subscriber::fmt()

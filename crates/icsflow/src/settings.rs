@@ -557,6 +557,12 @@ pub fn load(
 }
 
 impl Settings {
+    /// The eviction horizon in days, which the journey topic's planned
+    /// retention exceeds (`icsflow_kafka::topic_plan`).
+    pub fn journey_retention_horizon(&self) -> u32 {
+        u32::try_from(self.engine.eviction_horizon_days).unwrap_or(0)
+    }
+
     /// The registry connection for `url` (the configured one when `None`):
     /// timeout, credentials and the CA read by [`Settings::with_files`];
     /// `None` when no registry is configured or given.

@@ -176,8 +176,23 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             // Never a topic created as a side effect (with whatever
-            // partitions): the partner topics must exist, as planned.
-            let plan = icsflow_kafka::topic_plan(&settings.topics);
+            // partitions): the partner topics it writes must exist, as
+            // planned. Only those: its principal may not see the others.
+            let partner_topics: Vec<String> = settings
+                .topics
+                .partner_topics()
+                .iter()
+                .map(|(name, _)| (*name).to_owned())
+                .collect();
+            let plan: Vec<_> =
+                icsflow_kafka::topic_plan(&settings.topics, settings.journey_retention_horizon())
+                    .into_iter()
+                    .filter(|topic| {
+                        partner_topics.iter().any(|feed| {
+                            topic.name == *feed || topic.name.starts_with(&format!("{feed}."))
+                        })
+                    })
+                    .collect();
             let found = icsflow_kafka::find_topics(&settings.kafka, &plan)
                 .with_context(|| format!("reading the topics of {broker}"))?;
             if !found.missing.is_empty() {

@@ -50,7 +50,7 @@ pub(crate) fn run(arguments: TopicsArgs) -> anyhow::Result<ExitCode> {
         Ok(settings) => settings,
         Err(exit) => return Ok(exit),
     };
-    let plan = icsflow_kafka::topic_plan(&settings.topics);
+    let plan = icsflow_kafka::topic_plan(&settings.topics, settings.journey_retention_horizon());
     if !arguments.check && !arguments.create {
         println!("{}", render_plan(&plan));
         return Ok(ExitCode::SUCCESS);
@@ -78,19 +78,29 @@ pub(crate) fn run(arguments: TopicsArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    if let Err(error) = runtime.block_on(icsflow_kafka::create_topics(
+    let created = match runtime.block_on(icsflow_kafka::create_topics(
         &settings.kafka,
         &found.missing,
         arguments.replication_factor,
     )) {
-        eprintln!("icsflow topics: creating topics on {broker} failed: {error}");
-        return Ok(ExitCode::from(EXIT_BROKER));
-    }
+        Ok(created) => created,
+        Err(error) => {
+            eprintln!("icsflow topics: creating topics on {broker} failed: {error}");
+            return Ok(ExitCode::from(EXIT_BROKER));
+        }
+    };
     for topic in &found.missing {
-        println!(
-            "created  {} ({} partitions, {} days)",
-            topic.name, topic.partitions, topic.retention_days
-        );
+        if created.contains(&topic.name) {
+            println!(
+                "created  {} ({} partitions, {} days)",
+                topic.name, topic.partitions, topic.retention_days
+            );
+        } else {
+            println!(
+                "exists   {} (created meanwhile by someone else)",
+                topic.name
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

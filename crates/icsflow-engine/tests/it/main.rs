@@ -102,6 +102,16 @@ impl Events {
         self.discharge_feed(who, at, body)
     }
 
+    /// A discharge home on P0 published by another trust.
+    pub(crate) fn discharged_by(&mut self, who: Patient, trust: &str, at: &str) -> EventId {
+        let body = DischargeBody::Discharged {
+            destination: DischargeDestination::UsualPlaceOfResidence,
+            discharge_method: DischargeMethod::ClinicalAdvice,
+            pathway: DischargePathway::P0,
+        };
+        self.push(who, trust, at, EventBody::Discharge(body))
+    }
+
     /// An emergency admission published by another trust.
     pub(crate) fn push_admission_at(&mut self, who: Patient, trust: &str, at: &str) -> EventId {
         let body = DischargeBody::Admitted {

@@ -396,6 +396,59 @@ fn home(events: &mut Events, who: crate::Patient, at: &str) {
 const ONE_READMISSION: &str =
     "icsflow_flow_emergency_readmissions{place=\"E06000047\",provider=\"RVW\"} 1\n";
 
+/// Two discharges at one instant (two trusts' records of one transfer):
+/// a readmission after them is counted once, against the spell that began
+/// later; and a death recorded on a spell whose admission was cancelled
+/// (entered in error) is no death of the person's.
+#[test]
+fn same_instant_discharges_link_a_readmission_once_and_cancelled_spells_record_no_death() {
+    let who = patient(1);
+    let mut events = Events::default();
+    events.admitted(who, "2026-01-01 09:00", 70);
+    events.push_admission_at(who.spell(2), "RXP", "2026-01-02 09:00");
+    home(&mut events, who, "2026-01-05 15:00");
+    events.discharged_by(who.spell(2), "RXP", "2026-01-05 15:00");
+    events.admitted(who.spell(3), "2026-01-12 09:00", 70);
+    let counted: i64 = readmissions(&events, "2026-01-20 12:00")
+        .lines()
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<i64>().ok())
+        .sum();
+    assert_eq!(counted, 1, "{}", readmissions(&events, "2026-01-20 12:00"));
+
+    let mut waiting = Events::default();
+    waiting.admitted(who, "2026-01-01 09:00", 88);
+    waiting.not_meeting(who, "2026-01-04 10:00", Some("2026-01-04"));
+    waiting.pathway(who, "2026-01-04 11:00", DischargePathway::P3);
+    waiting.discharged(
+        who,
+        "2026-01-05 15:00",
+        DischargeDestination::UsualPlaceOfResidence,
+        DischargePathway::P3,
+    );
+    waiting.admitted(who.spell(2), "2026-01-08 09:00", 88);
+    waiting.discharged(
+        who.spell(2),
+        "2026-01-09 15:00",
+        DischargeDestination::Died,
+        DischargePathway::P0,
+    );
+    waiting.discharge_feed(
+        who.spell(2),
+        "2026-01-10 09:00",
+        DischargeBody::AdmissionCancelled,
+    );
+    assert!(
+        only(
+            &waiting,
+            "2026-01-12 12:00",
+            "icsflow_flow_waiting_for_care_patients"
+        )
+        .ends_with("} 1\n"),
+        "still waiting: the death was on a spell entered in error:\n{}",
+        metrics_text(&waiting.events, "2026-01-12 12:00")
+    );
+}
+
 /// A discharge whose spell's admission has not arrived counts in no
 /// measure, so it does not stand between a discharge and a readmission.
 /// Regression: it blocked the link until the admission arrived.

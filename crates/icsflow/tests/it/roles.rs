@@ -28,7 +28,7 @@ pub(crate) struct TestKafka {
     primary_care: String,
     pub(crate) journey: String,
     pub(crate) dead_letter: String,
-    ingest_group: String,
+    pub(crate) ingest_group: String,
     join_group: String,
     folder: std::path::PathBuf,
 }
@@ -752,11 +752,32 @@ fn each_roles_lag_is_the_brokers_view_of_its_group_in_both_delivery_modes() {
     }
 }
 
+/// Per partition of `topic`, its end offset.
+pub(crate) fn end_offsets(broker: &TestKafka, topic: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|partition| {
+            consumer
+                .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
+                .expect("watermarks")
+                .1
+        })
+        .collect()
+}
+
 /// Per partition of `topic`: its end offset minus `group`'s committed
 /// offset, as `kafka-consumer-groups --describe` computes it: 0 for a
 /// partition that never held a record, `None` where the group committed
 /// nothing though there are records.
-fn broker_lag(broker: &TestKafka, group: &str, topic: &str) -> Vec<Option<i64>> {
+pub(crate) fn broker_lag(broker: &TestKafka, group: &str, topic: &str) -> Vec<Option<i64>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
         .set("group.id", group)
@@ -785,6 +806,75 @@ fn broker_lag(broker: &TestKafka, group: &str, topic: &str) -> Vec<Option<i64>> 
             }
         })
         .collect()
+}
+
+/// `icsflow topics` is the one place that says how many partitions each
+/// topic has: `--check` names what a broker lacks (exit 1), `--create`
+/// creates it as planned, and `simulate` refuses to publish while a
+/// partner topic is missing instead of creating it (it created any missing
+/// topic, with 3 partitions, without a word).
+#[test]
+fn topics_are_created_from_the_plan_and_never_as_a_side_effect() {
+    let broker = broker_with_topics();
+    let config = broker.config_file();
+    let run = |arguments: &[&str], environment: &[(&str, &str)]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+            .args(arguments)
+            .arg("--config")
+            .arg(&config)
+            .envs(environment.iter().copied())
+            .output()
+            .expect("icsflow runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (status, text) = run(&["topics", "--check"], &[]);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "exists   {} with 4 partitions, not the 6 planned",
+            broker.journey
+        )),
+        "{text}"
+    );
+
+    let discharge = format!("{}.fresh", broker.topic_of(Feed::Discharge));
+    let fresh = [("ICSFLOW__TOPICS__DISCHARGE", discharge.as_str())];
+    let (status, text) = run(
+        &["simulate", "--broker", &broker.address, "--days", "1"],
+        &fresh,
+    );
+    assert_eq!(status, Some(1), "{text}");
+    assert!(
+        text.contains(&discharge) && text.contains("icsflow topics --create"),
+        "{text}"
+    );
+    let (status, text) = run(&["topics", "--check"], &fresh);
+    assert_eq!(
+        status,
+        Some(1),
+        "still missing: simulate created nothing\n{text}"
+    );
+    assert!(
+        text.contains(&format!("missing  {discharge} (6 partitions planned)")),
+        "{text}"
+    );
+
+    let (status, text) = run(&["topics", "--create", "--replication-factor", "1"], &fresh);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("created  {discharge} (6 partitions, 30 days)")),
+        "{text}"
+    );
+    let (status, text) = run(&["topics", "--check"], &fresh);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("exists   {discharge} (6 partitions)")),
+        "{text}"
+    );
 }
 
 /// Partitions added to the journey topic in place send patients' new
