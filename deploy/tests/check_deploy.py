@@ -825,6 +825,19 @@ def check_dockerfile(checks, icsflow):
 # ----------------------------------------------------------------------- E2E
 
 
+def stop_all(processes, stop_signal):
+    """Signals every process still running (the last started first), then
+    waits up to 30 s for each, killing any that does not stop."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.send_signal(stop_signal)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def http_get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read().decode()
@@ -994,13 +1007,7 @@ def check_end_to_end(checks, icsflow, settle_seconds):
         logs = "".join((scratch / name).read_text()[-2000:] for name in ["demo.log", "prometheus.log"] if (scratch / name).exists())
         checks.check(False, f"end to end: {error}", logs)
     finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes, signal.SIGINT)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -1129,14 +1136,7 @@ log.cleaner.dedupe.buffer.size=2097152
         logs = "".join(f"\n--- {path.name}\n" + path.read_text()[-1500:] for path in sorted(scratch.glob("*.log")))
         checks.check(False, f"scale-down: {error}", logs)
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes, signal.SIGTERM)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
