@@ -171,3 +171,68 @@ fn exit_statuses_are_readmes() {
     assert!(text(&output.stderr).contains("`RUST_LOG` is not a log filter"));
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+/// ARCHITECTURE.md's code map names every source file of every crate, and
+/// every file it names exists in that crate: a file added, moved or
+/// removed without the map fails here.
+#[test]
+fn the_architecture_map_names_every_source_file_and_only_real_ones() {
+    let root = repository_root();
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut problems = Vec::new();
+    let sections: Vec<&str> = map.split("\n### ").skip(1).collect();
+    for crate_dir in std::fs::read_dir(root.join("crates")).expect("crates") {
+        let crate_dir = crate_dir.expect("entry").path();
+        let name = crate_dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let Some(section) = sections
+            .iter()
+            .find(|section| section.starts_with(&format!("`crates/{name}`")))
+            .map(|section| section.split("\n## ").next().unwrap_or(section))
+        else {
+            problems.push(format!("crates/{name} has no section"));
+            continue;
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(crate_dir.join("src")).expect("src") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|extension| extension == "rs") {
+                files.push(
+                    path.file_name()
+                        .expect("file")
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+        for file in &files {
+            if !section.contains(&format!("`{file}`")) {
+                problems.push(format!("crates/{name}/src/{file} is not in its section"));
+            }
+        }
+        for named in section
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|text| text.ends_with(".rs") && !text.contains(' '))
+        {
+            let file = named.rsplit('/').next().unwrap_or(named);
+            let exists = files.iter().any(|known| known == file)
+                || crate_dir.join(named).exists()
+                || crate_dir.join("src").join(named).exists();
+            if !exists {
+                problems.push(format!(
+                    "the crates/{name} section names {named}, which is not there"
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "ARCHITECTURE.md's code map:\n{}",
+        problems.join("\n")
+    );
+}
