@@ -28,7 +28,7 @@ impl RateLimit {
 
     /// `Some(left out since the last line)` when a line of `kind` may be
     /// logged now.
-    fn allow(&self, kind: &str) -> Option<u64> {
+    pub(crate) fn allow(&self, kind: &str) -> Option<u64> {
         let now = std::time::Instant::now();
         let mut seen = self
             .seen

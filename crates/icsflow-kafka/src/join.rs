@@ -506,6 +506,11 @@ impl<'a> Join<'a> {
             0
         };
         if evicted > 0 {
+            self.shared
+                .metrics
+                .evicted
+                .with_label_values::<&str>(&[])
+                .inc_by(evicted as u64);
             info!(evicted, "complete journeys evicted");
         }
         self.shared.metrics.journeys.set(engines.journeys() as i64);
@@ -586,13 +591,29 @@ impl<'a> Join<'a> {
                         self.batch.truncate(before);
                         self.summary.undecodable += 1;
                         self.outcomes[Outcome::Undecodable as usize].inc();
-                        warn!(partition, offset = message.offset(), %error, "journey topic record could not be decoded; skipped");
+                        // Counted above; logged once per 10 s with how many
+                        // were left out (a topic of them logged each).
+                        if let Some(suppressed) = self
+                            .shared
+                            .consumer
+                            .context()
+                            .error_lines
+                            .allow("undecodable journey record")
+                        {
+                            warn!(partition, offset = message.offset(), %error, suppressed, "journey topic record could not be decoded; skipped");
+                        }
                     }
                 }
-            } else {
+            } else if let Some(suppressed) = self
+                .shared
+                .consumer
+                .context()
+                .error_lines
+                .allow("record of a partition not owned")
+            {
                 warn!(
                     partition,
-                    "record from a partition this replica does not own; skipped"
+                    suppressed, "record from a partition this replica does not own; skipped"
                 );
             }
             if self.batch.len() < BATCH {

@@ -48,6 +48,9 @@ pub struct PipelineMetrics {
     pub watermark_failures: prometheus::IntCounter,
     /// `icsflow_join_journeys`: journeys held by this replica.
     pub journeys: IntGauge,
+    /// `icsflow_join_evicted_journeys_total`: complete journeys evicted
+    /// (their settled contribution kept as constants).
+    pub evicted: IntCounterVec,
     /// `icsflow_engine_events_total{outcome}`: applied, duplicate,
     /// beyond_horizon, undecodable, too_many_label_values, journey_full.
     pub engine_events: IntCounterVec,
@@ -138,6 +141,12 @@ impl PipelineMetrics {
                 metric
             },
             journeys: gauge("icsflow_join_journeys", "Patient journeys held in memory by this replica.")?,
+            evicted: {
+                let evicted = counter("icsflow_join_evicted_journeys_total", "Complete journeys evicted past the eviction horizon (their settled contribution stays in every total).", &[])?;
+                // Exported at 0 from the start, as a counter should be.
+                evicted.with_label_values::<&str>(&[]);
+                evicted
+            },
             engine_events: counter("icsflow_engine_events_total", "Events given to the journey engine, by outcome.", &["outcome"])?,
             ready: gauge("icsflow_ready", "1 when the process is ready (assigned partitions replayed, broker reachable).")?,
             build_info: gauge_vec("icsflow_build_info", "Always 1; the labels say what is running: icsflow's version and git revision, librdkafka's version, the role.", &["version", "revision", "librdkafka", "role"])?,
