@@ -156,6 +156,11 @@ fn step(out: &mut Out, key: MetricKey, from: i32, until: Option<i32>) {
 /// series).
 fn unlinked_events(journey: &Journey, spells: &[Spell], lookup: &impl Lookup, out: &mut Out) {
     let linked = spells.iter().any(|spell| spell.linked().is_some());
+    // The common case, on every derivation: nothing is unlinked, and no
+    // event needs looking at.
+    if linked && spells.iter().all(|spell| spell.admission.is_some()) {
+        return;
+    }
     for event in active(journey) {
         let unlinked = if event.kind.feed() == Feed::Discharge {
             spells

@@ -219,9 +219,7 @@ impl ClientContext for RoleContext {
                     .get(&(name.clone(), *partition))
                     .copied();
                 let known_end = self
-                    .ends
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .lock_ends()
                     .get(&(name.clone(), *partition))
                     .copied()
                     .unwrap_or(-1);
@@ -324,10 +322,7 @@ impl RoleContext {
 
     /// Records an end of `topic` `partition` read from the broker.
     pub(crate) fn known_end(&self, topic: &str, partition: i32, end: i64) {
-        let mut ends = self
-            .ends
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ends = self.lock_ends();
         let entry = ends.entry((topic.to_owned(), partition)).or_insert(end);
         *entry = (*entry).max(end);
     }
@@ -350,6 +345,14 @@ impl RoleContext {
             .entry((topic.to_owned(), partition))
             .or_insert(next);
         *entry = (*entry).max(next);
+    }
+
+    fn lock_ends(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, i32), i64>> {
+        self.ends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock_processed(
@@ -434,9 +437,7 @@ impl ConsumerContext for RoleContext {
             for element in list.elements() {
                 self.lock_processed()
                     .remove(&(element.topic().to_owned(), element.partition()));
-                self.ends
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                self.lock_ends()
                     .remove(&(element.topic().to_owned(), element.partition()));
                 let _ = self.metrics.lag.remove_label_values(&[
                     self.role,
