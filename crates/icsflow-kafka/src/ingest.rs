@@ -422,9 +422,8 @@ impl Lookups {
             return;
         }
         self.ends_measured = Some(std::time::Instant::now());
-        for ((source, partition), (offset, _)) in &self.held {
+        for (source, partition) in self.held.keys() {
             let topic = sources.name(*source);
-            consumer.context().held_at(topic, *partition, *offset);
             let read = || consumer.fetch_watermarks(topic, *partition, Duration::from_millis(200));
             // Off the runtime's worker where it can be (not on a
             // single-threaded runtime, where the loop waits up to 200 ms).
@@ -721,6 +720,9 @@ impl Ingest<'_> {
         self.lookups
             .held
             .insert((source, partition), (message.offset(), schema_id));
+        consumer
+            .context()
+            .held_at(message.topic(), partition, message.offset());
         debug!(
             topic = message.topic(),
             partition,

@@ -1567,5 +1567,38 @@ fn secrets_are_never_printed() {
         );
         assert!(!printed.contains("7f3a"), "{arguments:?}:\n{printed}");
     }
+    // librdkafka's own log now reaches icsflow's: with every debug context
+    // on, a client that is created (and cannot deliver) prints its
+    // configuration, the password redacted.
+    let output = Command::new(env!("CARGO_BIN_EXE_icsflow"))
+        .args([
+            "publish",
+            "--feed",
+            "discharge",
+            "-b",
+            "127.0.0.1:9",
+            "-X",
+            "debug=all",
+        ])
+        .args([
+            "-X",
+            "security.protocol=SASL_PLAINTEXT",
+            "-X",
+            "sasl.mechanisms=PLAIN",
+        ])
+        .args(["-X", "sasl.username=rvw", "-X", "message.timeout.ms=2000"])
+        .arg(crate::repository_root().join("schemas/examples/discharge.jsonl"))
+        .env("ICSFLOW__KAFKA__LIBRDKAFKA__SASL_PASSWORD", SENTINEL)
+        .output()
+        .expect("runs");
+    let printed = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        printed.contains("sasl.password = [redacted]"),
+        "librdkafka's configuration dump:\n{printed}"
+    );
+    assert!(
+        !printed.contains("7f3a"),
+        "publish -X debug=all printed a secret"
+    );
     let _ = std::fs::remove_dir_all(&folder);
 }
