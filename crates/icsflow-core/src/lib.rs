@@ -12,6 +12,7 @@
 mod codes;
 mod event;
 mod identifiers;
+mod kinds;
 mod nhs_number;
 mod reference;
 mod rejection;
@@ -21,6 +22,7 @@ mod time;
 pub use codes::*;
 pub use event::*;
 pub use identifiers::{EventId, OdsCode, PlaceCode, Pseudonym, PseudonymHex};
+pub use kinds::{Kind, PerKind};
 pub use nhs_number::{
     contains_nhs_number, is_valid_nhs_number, may_hold_nhs_number, may_show_nhs_number,
 };

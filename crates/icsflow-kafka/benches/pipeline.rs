@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 use icsflow_avro::{encode_single_object, EventDecoder, SchemaCatalogue};
 use icsflow_core::{one_event_of_each_type, sample_pseudonym, Event, EventId, Feed, Timestamp};
 use icsflow_engine::EngineConfig;
-use icsflow_kafka::{
-    run_ingest, run_join, IngestDelivery, JoinOptions, KafkaSettings, PartitionEngines, Topics,
-};
-use icsflow_telemetry::{Health, PipelineMetrics, Registry};
+use icsflow_events::{Counter, Events};
+use icsflow_journeys::PartitionEngines;
+use icsflow_kafka::{run_ingest, run_join, IngestDelivery, JoinOptions, KafkaSettings, Topics};
+use icsflow_telemetry::{PrometheusRecorder, Registry};
 use icsflow_testkit::{Broker, KAFKA_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -302,9 +302,9 @@ const INGEST_BATCH: usize = 512;
 fn publish_journey_records(bootstrap: &str, patients: usize) -> usize {
     let producer = bulk_producer(bootstrap);
     let mut produced = 0;
-    let mut batches: Vec<icsflow_kafka::JourneyBatch> =
+    let mut batches: Vec<icsflow_journeys::JourneyBatch> =
         (0..PARTITIONS).map(|_| Default::default()).collect();
-    let send = |batches: &mut Vec<icsflow_kafka::JourneyBatch>| {
+    let send = |batches: &mut Vec<icsflow_journeys::JourneyBatch>| {
         for (partition, batch) in batches.iter_mut().enumerate() {
             if !batch.is_empty() {
                 let payload = batch.as_bytes().to_vec();
@@ -321,8 +321,7 @@ fn publish_journey_records(bootstrap: &str, patients: usize) -> usize {
     for first in (0..patients).step_by(10_000) {
         for chunk in workload_range(first..patients.min(first + 10_000)).chunks(INGEST_BATCH) {
             for event in chunk {
-                let partition =
-                    icsflow_kafka::journey_partition_of(&event.envelope.patient, PARTITIONS);
+                let partition = icsflow_journeys::partition_of(&event.envelope.patient, PARTITIONS);
                 batches[partition as usize].push(event);
                 produced += 1;
             }
@@ -482,10 +481,17 @@ async fn pass_through_rate(bootstrap: &str, expected: usize, meter: CpuMeter) ->
     measured
 }
 
-fn applied(metrics: &PipelineMetrics) -> u64 {
+/// The pipeline metrics in Prometheus, as a process records them.
+fn recorded() -> (Arc<PrometheusRecorder>, Events) {
+    let recorder = Arc::new(PrometheusRecorder::register(&Registry::new()).expect("metrics"));
+    let events = Events::new(Arc::clone(&recorder) as Arc<dyn icsflow_events::Recorder>);
+    (recorder, events)
+}
+
+fn applied(metrics: &PrometheusRecorder) -> u64 {
     ["applied", "duplicate", "beyond_horizon"]
         .iter()
-        .map(|outcome| metrics.engine_events.with_label_values(&[outcome]).get())
+        .map(|outcome| metrics.counter_value(Counter::EngineEvents, &[outcome]))
         .sum()
 }
 
@@ -525,18 +531,17 @@ impl EndToEnd<'_> {
             IngestDelivery::AtLeastOnce => "at least once",
             IngestDelivery::ExactlyOnce => "exactly once",
         };
-        let registry = Registry::new();
-        let metrics = PipelineMetrics::register(&registry).expect("metrics");
+        let (metrics, events) = recorded();
         let engines = Arc::new(PartitionEngines::default());
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let mut settings = kafka_settings(self.bootstrap, self.suffix);
         settings.ingest_delivery = self.delivery;
         let topics = self.topics.clone();
         let ingest = {
-            let (settings, topics, metrics, shutdown) = (
+            let (settings, topics, events, shutdown) = (
                 settings.clone(),
                 topics.clone(),
-                metrics.clone(),
+                events.clone(),
                 shutdown.clone(),
             );
             tokio::spawn(async move {
@@ -546,35 +551,29 @@ impl EndToEnd<'_> {
                     &topics,
                     Arc::new(icsflow_core::samples_reference()),
                     decoder,
-                    icsflow_kafka::wall_clock(),
-                    metrics,
-                    Arc::new(Health::new(None)),
+                    icsflow_journeys::wall_clock(),
+                    events,
                     shutdown,
                 )
                 .await
             })
         };
-        let join_health = Arc::new(Health::new(None));
         let join = {
-            let (settings, topics, metrics, engines, health, shutdown) = (
+            let (settings, topics, events, engines, shutdown) = (
                 settings.clone(),
                 topics.clone(),
-                metrics.clone(),
+                events.clone(),
                 Arc::clone(&engines),
-                Arc::clone(&join_health),
                 shutdown.clone(),
             );
             tokio::spawn(async move {
                 let options = JoinOptions {
                     engine_config: EngineConfig::default(),
-                    clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
-                    now: icsflow_kafka::wall_clock(),
+                    as_of: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+                    now: icsflow_journeys::wall_clock(),
                     reference: Arc::new(icsflow_core::samples_reference()),
                 };
-                run_join(
-                    &settings, &topics, options, engines, metrics, health, shutdown,
-                )
-                .await
+                run_join(&settings, &topics, options, engines, events, shutdown).await
             })
         };
         let started = Span::start(self.meter);
@@ -731,18 +730,17 @@ async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter)
         "  baseline, raw consume of the journey topic ({journey_records} records holding {journey_events} events): {}",
         raw_journey.describe()
     );
-    let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).expect("metrics");
-    let health = Arc::new(Health::new(None));
+    let (metrics, events) = recorded();
+    let health = Arc::clone(events.health());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let replay_settings = kafka_settings(bootstrap, "replay");
     let replay = {
-        let (topics, metrics, health) = (topics.clone(), metrics.clone(), Arc::clone(&health));
+        let (topics, events) = (topics.clone(), events.clone());
         tokio::spawn(async move {
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
-                clock: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
-                now: icsflow_kafka::wall_clock(),
+                as_of: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+                now: icsflow_journeys::wall_clock(),
                 reference: Arc::new(icsflow_core::samples_reference()),
             };
             run_join(
@@ -750,8 +748,7 @@ async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter)
                 &topics,
                 options,
                 Arc::new(PartitionEngines::default()),
-                metrics,
-                health,
+                events,
                 shutdown,
             )
             .await
@@ -826,7 +823,7 @@ async fn engine_alone(bootstrap: &str, records: usize) -> (usize, f64) {
             engine.defer();
             engine
         });
-        for event in icsflow_kafka::decode_journey_record(payload).unwrap_or_default() {
+        for event in icsflow_journeys::record::decode(payload).unwrap_or_default() {
             engine.apply(&event);
             events += 1;
         }

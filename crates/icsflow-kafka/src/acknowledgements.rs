@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
+use icsflow_core::PerKind;
 use rdkafka::client::ClientContext;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::ProducerContext;
@@ -23,13 +24,14 @@ use tracing::error;
 
 use crate::sources::TopicId;
 
-/// Where a produced record went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OutputKind {
-    /// To the journey topic.
-    Accepted = 0,
-    /// To the dead-letter topic.
-    Rejected = 1,
+icsflow_core::kinds! {
+    /// Where a produced record went.
+    pub(crate) enum OutputKind {
+        /// To the journey topic.
+        Accepted => "accepted",
+        /// To the dead-letter topic.
+        Rejected => "rejected",
+    }
 }
 
 /// A partner record whose output is being produced.
@@ -53,9 +55,9 @@ pub(crate) struct Delivered {
 /// What became known since the ingest loop last asked.
 #[derive(Debug, Default)]
 pub(crate) struct Acknowledged {
-    /// Records acknowledged (a journey record per batch), by
-    /// `OutputKind as usize`.
-    pub(crate) produced: [u64; 2],
+    /// Records acknowledged (a journey record per batch), by where they
+    /// went.
+    pub(crate) produced: PerKind<OutputKind, u64>,
     /// Per partner partition, the highest offset whose record and every
     /// earlier one were acknowledged.
     pub(crate) storable: BTreeMap<(TopicId, i32), i64>,
@@ -96,7 +98,7 @@ impl InFlight {
     /// A delivery report: the record carrying the outputs of `delivered`
     /// was written.
     pub(crate) fn acknowledge(&mut self, delivered: &Delivered) {
-        self.acknowledged.produced[delivered.kind as usize] += 1;
+        self.acknowledged.produced[delivered.kind] += 1;
         for source in &delivered.sources {
             self.acknowledge_source(source);
         }
@@ -172,7 +174,7 @@ pub(crate) struct IngestDeliveries {
     /// before they had one.
     journey_partitions: AtomicI32,
     /// Rate limit of the producer's warning and error lines.
-    log_lines: crate::context::RateLimit,
+    log_lines: icsflow_events::RateLimit,
 }
 
 impl IngestDeliveries {
@@ -245,6 +247,14 @@ impl ProducerContext for IngestDeliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn produced(acknowledged: &Acknowledged) -> Vec<u64> {
+        acknowledged
+            .produced
+            .iter()
+            .map(|(_, count)| *count)
+            .collect()
+    }
 
     const DISCHARGE: TopicId = TopicId::new(0);
     const SOCIAL_CARE: TopicId = TopicId::new(1);
@@ -323,14 +333,14 @@ mod tests {
         in_flight.acknowledge(&discharge);
         in_flight.acknowledge(&social_care);
         let acknowledged = in_flight.take();
-        assert_eq!(acknowledged.produced, [2, 0]);
+        assert_eq!(produced(&acknowledged), [2, 0]);
         assert_eq!(
             acknowledged.storable.into_iter().collect::<Vec<_>>(),
             [((DISCHARGE, 3), 7)]
         );
         in_flight.acknowledge(&blocked);
         let acknowledged = in_flight.take();
-        assert_eq!(acknowledged.produced, [0, 1]);
+        assert_eq!(produced(&acknowledged), [0, 1]);
         assert_eq!(
             acknowledged.storable.into_iter().collect::<Vec<_>>(),
             [((SOCIAL_CARE, 3), 2)]
@@ -374,7 +384,7 @@ mod tests {
         assert_eq!(storable(&mut in_flight), [((DISCHARGE, 0), 0)]);
         in_flight.acknowledge(&rejected);
         let acknowledged = in_flight.take();
-        assert_eq!(acknowledged.produced, [0, 1]);
+        assert_eq!(produced(&acknowledged), [0, 1]);
         assert_eq!(
             acknowledged.storable.into_iter().collect::<Vec<_>>(),
             [((DISCHARGE, 0), 3)]
@@ -417,7 +427,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         assert_eq!(producer.context().journey_partitions(), Some(7));
-        assert_eq!(producer.context().lock().take().produced, [1, 0]);
+        assert_eq!(produced(&producer.context().lock().take()), [1, 0]);
     }
 
     #[test]

@@ -25,23 +25,9 @@ pub enum RoleError {
     ApplyStopped,
 }
 
-/// The instant a role treats as now: the wall clock in deployments, the
-/// simulated clock in the demo.
-pub type Clock = std::sync::Arc<dyn Fn() -> icsflow_core::Timestamp + Send + Sync>;
-
 /// The version of the librdkafka this build links, for `icsflow_build_info`.
 pub fn librdkafka_version() -> String {
     rdkafka::util::get_rdkafka_version().1
-}
-
-/// The wall clock as a [`Clock`].
-pub fn wall_clock() -> Clock {
-    std::sync::Arc::new(|| {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as i64);
-        icsflow_core::Timestamp::from_millis(millis)
-    })
 }
 
 /// Tells a role to stop: it stops fetching, finishes in-flight work,

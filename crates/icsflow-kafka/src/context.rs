@@ -2,9 +2,10 @@
 //! reachability and consumer lag; rebalances turned into messages for the
 //! join loop (never handled inside the callback).
 
-use std::sync::Arc;
-
-use icsflow_telemetry::{Health, PipelineMetrics};
+use icsflow_events::events::{
+    BrokerReachability, CaughtUp, IngestAssignment, LagMeasured, PartitionReleased, Role,
+};
+use icsflow_events::{Events, RateLimit};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
@@ -12,51 +13,6 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
-
-/// At most one log line per kind of client problem every
-/// [`RateLimit::INTERVAL`], counting the ones left out: the first line of a
-/// kind is logged, the next one after the interval says how many were left
-/// out between them (Vector's internal events do the same).
-#[derive(Debug, Default)]
-pub(crate) struct RateLimit {
-    /// By kind: when one was last logged, and how many since.
-    seen: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>,
-}
-
-impl RateLimit {
-    const INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
-
-    /// `Some(left out since the last line)` when a line of `kind` may be
-    /// logged now.
-    pub(crate) fn allow(&self, kind: &str) -> Option<u64> {
-        let now = std::time::Instant::now();
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match seen.get_mut(kind) {
-            Some((last, suppressed)) if now.duration_since(*last) < Self::INTERVAL => {
-                *suppressed += 1;
-                None
-            }
-            Some((last, suppressed)) => {
-                let left_out = *suppressed;
-                *last = now;
-                *suppressed = 0;
-                Some(left_out)
-            }
-            None => {
-                // Kinds come from librdkafka's error codes and facility
-                // names, a closed set; the bound only guards the map.
-                if seen.len() >= 256 {
-                    seen.clear();
-                }
-                seen.insert(kind.to_owned(), (now, 0));
-                Some(0)
-            }
-        }
-    }
-}
 
 /// A line of librdkafka's own log, through `tracing` with its level and
 /// facility under the target `librdkafka` (so `RUST_LOG=librdkafka=debug`
@@ -146,9 +102,8 @@ pub(crate) enum RebalanceEvent {
 }
 
 pub(crate) struct RoleContext {
-    pub(crate) role: &'static str,
-    pub(crate) health: Arc<Health>,
-    pub(crate) metrics: PipelineMetrics,
+    pub(crate) role: Role,
+    pub(crate) events: Events,
     /// Where rebalances are sent to the role's loop (join: to drop and
     /// replay partitions; ingest: to forget held partitions it lost).
     pub(crate) rebalances: Option<UnboundedSender<RebalanceEvent>>,
@@ -166,17 +121,11 @@ pub(crate) struct RoleContext {
     /// (ingest, for partitions it holds paused: librdkafka's statistics
     /// keep a paused partition's end as it was when it was paused).
     pub(crate) ends: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
-    /// Rate limit of the client's error and warning lines.
-    pub(crate) error_lines: RateLimit,
     /// Rebalances that revoked partitions so far. Rebalance callbacks run
     /// inside the role's own poll, so exactly-once ingest compares this
     /// before and after a batch: a batch across a revocation must not
     /// commit offsets of partitions it no longer owns.
     pub(crate) revocations: std::sync::atomic::AtomicU64,
-    /// Join: every partition assigned is read from its first offset, not
-    /// from the one committed (join commits its positions for monitoring
-    /// only; its state is rebuilt by replaying the partition).
-    pub(crate) replay_assigned: bool,
     /// The role is stopping: partitions it gives up are no fault.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// Whether "caught up" was logged (once per process).
@@ -185,14 +134,20 @@ pub(crate) struct RoleContext {
 
 impl ClientContext for RoleContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        librdkafka_log(self.role, &self.error_lines, level, facility, message);
+        librdkafka_log(
+            self.role.as_str(),
+            self.events.lines(),
+            level,
+            facility,
+            message,
+        );
     }
 
     fn stats_raw(&self, statistics: &[u8]) {
         match serde_json::from_slice::<Statistics>(statistics) {
             Ok(statistics) => self.stats(statistics),
             Err(error) => {
-                warn!(role = self.role, %error, "librdkafka statistics could not be read")
+                warn!(role = self.role.as_str(), %error, "librdkafka statistics could not be read")
             }
         }
     }
@@ -247,10 +202,12 @@ impl ClientContext for RoleContext {
                     -1
                 };
                 if *partition >= 0 && lag >= 0 {
-                    self.metrics
-                        .lag
-                        .with_label_values(&[self.role, name.as_str(), &partition.to_string()])
-                        .set(lag);
+                    self.events.emit(LagMeasured {
+                        role: self.role,
+                        topic: name,
+                        partition: *partition,
+                        lag,
+                    });
                     measured += 1;
                     behind |= lag > 0;
                 } else if *partition >= 0 && partition_statistics.fetch_state != "none" {
@@ -269,7 +226,7 @@ impl ClientContext for RoleContext {
         ) {
             self.set_broker_reachable(false);
         }
-        client_error(self.role, &self.error_lines, &error, reason);
+        client_error(self.role.as_str(), self.events.lines(), &error, reason);
     }
 }
 
@@ -293,21 +250,16 @@ impl RoleContext {
     /// `icsflow_pipeline_caught_up`, and a log line the first time: the
     /// signal a script waits on to know a run has taken all its input.
     fn report_caught_up(&self, lag_zero: bool) {
-        let caught_up = lag_zero && (self.role != "join" || self.health.caught_up());
-        self.metrics
-            .caught_up
-            .with_label_values(&[self.role])
-            .set(i64::from(caught_up));
-        if caught_up
+        let caught_up = lag_zero && (self.role != Role::Join || self.events.health().caught_up());
+        let first = caught_up
             && !self
                 .announced_caught_up
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
-            info!(
-                role = self.role,
-                "caught up: every owned partition's lag is 0 (icsflow_pipeline_caught_up)"
-            );
-        }
+                .swap(true, std::sync::atomic::Ordering::Relaxed);
+        self.events.emit(CaughtUp {
+            role: self.role,
+            caught_up,
+            first,
+        });
     }
 
     /// A consumer poll that returned an error instead of a record (the
@@ -315,8 +267,8 @@ impl RoleContext {
     /// limited as they are.
     pub(crate) fn consume_failed(&self, error: &KafkaError) {
         let kind = format!("consume {:?}", error.rdkafka_error_code());
-        if let Some(suppressed) = self.error_lines.allow(&kind) {
-            warn!(role = self.role, %error, suppressed, "consume failed; retrying");
+        if let Some(suppressed) = self.events.lines().allow(&kind) {
+            warn!(role = self.role.as_str(), %error, suppressed, "consume failed; retrying");
         }
     }
 
@@ -365,17 +317,10 @@ impl RoleContext {
 
     /// Records whether a broker is reachable, saying so when it changes.
     fn set_broker_reachable(&self, reachable: bool) {
-        if reachable != self.health.broker_reachable() {
-            if reachable {
-                info!(role = self.role, "broker reachable");
-            } else {
-                warn!(
-                    role = self.role,
-                    "no broker reachable; /readyz reports not ready until one is"
-                );
-            }
-        }
-        self.health.set_broker_reachable(reachable);
+        self.events.emit(BrokerReachability {
+            role: self.role,
+            reachable,
+        });
     }
 }
 
@@ -399,7 +344,11 @@ impl ConsumerContext for RoleContext {
         );
         let outcome = match error {
             ASSIGN => {
-                if self.replay_assigned {
+                // Join: every partition assigned is read from its first
+                // offset, not from the one committed (join commits its
+                // positions for monitoring only; its state is rebuilt by
+                // replaying the partition).
+                if self.role == Role::Join {
                     let _ = list.set_all_offsets(rdkafka::Offset::Beginning);
                 }
                 if cooperative {
@@ -417,7 +366,7 @@ impl ConsumerContext for RoleContext {
             other => Rebalance::Error(KafkaError::Rebalance(other.into())),
         };
         if let Err(error) = outcome {
-            warn!(role = self.role, %error, "applying a rebalance failed");
+            warn!(role = self.role.as_str(), %error, "applying a rebalance failed");
         }
         self.post_rebalance(consumer, &rebalance);
     }
@@ -439,36 +388,22 @@ impl ConsumerContext for RoleContext {
                     .remove(&(element.topic().to_owned(), element.partition()));
                 self.lock_ends()
                     .remove(&(element.topic().to_owned(), element.partition()));
-                let _ = self.metrics.lag.remove_label_values(&[
-                    self.role,
-                    element.topic(),
-                    &element.partition().to_string(),
-                ]);
+                self.events.emit(PartitionReleased {
+                    role: self.role,
+                    topic: element.topic(),
+                    partition: element.partition(),
+                });
             }
         }
-        if self.role == "ingest" && !matches!(rebalance, Rebalance::Error(_)) {
+        if self.role == Role::Ingest && !matches!(rebalance, Rebalance::Error(_)) {
             // Ingest has nothing to replay: it is consuming, so ready, while
             // it owns partitions. A group that lost its partitions (a
             // session timed out against a stalled broker) is not ready,
             // whatever the broker connection says.
-            let owned = consumer.assignment().map_or(0, |list| list.count());
-            if (owned > 0) != self.health.consuming() {
-                if owned > 0 {
-                    info!(
-                        role = self.role,
-                        partitions = owned,
-                        "partitions assigned: consuming"
-                    );
-                } else if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
-                    info!(role = self.role, "partitions released: stopping");
-                } else {
-                    warn!(
-                        role = self.role,
-                        "no partitions owned; /readyz reports not ready until some are assigned"
-                    );
-                }
-            }
-            self.health.set_consuming(owned > 0);
+            self.events.emit(IngestAssignment {
+                partitions: consumer.assignment().map_or(0, |list| list.count()),
+                stopping: self.stopping.load(std::sync::atomic::Ordering::Relaxed),
+            });
         }
         let Some(sender) = &self.rebalances else {
             return;
@@ -483,29 +418,11 @@ impl ConsumerContext for RoleContext {
             Rebalance::Assign(list) => RebalanceEvent::Assigned(partitions(list)),
             Rebalance::Revoke(list) => RebalanceEvent::Revoked(partitions(list)),
             Rebalance::Error(error) => {
-                warn!(role = self.role, %error, "rebalance failed");
+                warn!(role = self.role.as_str(), %error, "rebalance failed");
                 return;
             }
         };
-        info!(role = self.role, ?event, "rebalance");
+        info!(role = self.role.as_str(), ?event, "rebalance");
         let _ = sender.send(event);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Regression: with the broker unreachable each process logged 37
-    /// client error lines a second.
-    #[test]
-    fn client_errors_are_logged_once_per_kind_per_interval() {
-        let lines = RateLimit::default();
-        assert_eq!(lines.allow("error AllBrokersDown"), Some(0));
-        for _ in 0..36 {
-            assert_eq!(lines.allow("error AllBrokersDown"), None);
-        }
-        assert_eq!(lines.allow("error BrokerTransportFailure"), Some(0));
-        assert_eq!(lines.allow("log FAIL"), Some(0));
     }
 }

@@ -168,11 +168,11 @@ impl DeadLetterHeaders {
 /// `organisation` only: a partner's rejections, never another's. A letter
 /// whose organisation could not be read is nobody's.
 pub fn read_dead_letters(
-    settings: &crate::KafkaSettings,
+    settings: &crate::settings::KafkaSettings,
     topic: &str,
     since: Option<icsflow_core::Timestamp>,
     organisation: &str,
-) -> Result<Vec<DeadLetter>, crate::RoleError> {
+) -> Result<Vec<DeadLetter>, crate::common::RoleError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
     use std::collections::BTreeMap;
@@ -231,7 +231,7 @@ pub fn read_dead_letters(
         .any(|(partition, offset)| *offset < ends.get(partition).copied().unwrap_or(0))
     {
         if started.elapsed() > Duration::from_secs(120) {
-            return Err(crate::RoleError::DeliveryFailed(format!(
+            return Err(crate::common::RoleError::DeliveryFailed(format!(
                 "reading {topic} did not reach its end within two minutes"
             )));
         }

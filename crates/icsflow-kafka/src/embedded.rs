@@ -8,9 +8,9 @@
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
+use crate::common::RoleError;
 use crate::settings::Topics;
 use crate::topics::topic_plan;
-use crate::RoleError;
 
 /// A one-broker Kafka cluster inside this process, with every icsflow
 /// topic created. Dropping it stops the cluster.

@@ -21,16 +21,12 @@ mod dead_letter;
 mod embedded;
 mod ingest;
 mod join;
-mod journey_record;
 mod publisher;
 mod settings;
 mod sources;
 mod topics;
 
-pub(crate) use common::ready_now;
-pub use common::{
-    librdkafka_version, next_message, stopped, wall_clock, Clock, RoleError, Shutdown,
-};
+pub use common::{librdkafka_version, next_message, stopped, RoleError, Shutdown};
 pub use dead_letter::{
     read_dead_letters, DeadLetter, DeadLetterHeaders, HEADER_EVENT_ID, HEADER_FEED, HEADER_FIELD,
     HEADER_OFFSET, HEADER_ORGANISATION, HEADER_PARTITION, HEADER_REASON, HEADER_TIME, HEADER_TOPIC,
@@ -38,14 +34,9 @@ pub use dead_letter::{
 };
 pub use embedded::EmbeddedBroker;
 pub use ingest::{run_ingest, IngestSummary};
-pub use join::{run_join, JoinOptions, JoinSummary, PartitionEngines};
-pub use journey_record::{
-    decode as decode_journey_record, encode as encode_journey_record,
-    partition_of as journey_partition_of, JourneyBatch, JourneyRecordError,
-};
+pub use join::{run_join, JoinOptions, JoinSummary};
 pub use publisher::{Delivery, DeliveryFailure, PartnerProducer};
-pub use settings::{IngestDelivery, KafkaSettings, Topics};
-pub use sources::TopicLayout;
+pub use settings::{IngestDelivery, KafkaSettings, TopicLayout, Topics};
 pub use topics::{
     create_topics, find_topics, topic_plan, PlannedTopic, TopicsFound, DEAD_LETTER_PARTITIONS,
     JOURNEY_PARTITIONS, PER_PARTNER_PARTITIONS, SHARED_FEED_PARTITIONS,

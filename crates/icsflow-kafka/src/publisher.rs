@@ -6,8 +6,8 @@ use std::time::Duration;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
+use crate::common::RoleError;
 use crate::settings::KafkaSettings;
-use crate::RoleError;
 
 /// A producer for partner topics, with the same settings as the roles'
 /// producers (idempotent, murmur2 partitioner, lz4).

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use icsflow_core::Feed;
 use rdkafka::ClientConfig;
 
-use crate::TopicLayout;
+use std::sync::Arc;
+
+use icsflow_core::Reference;
 
 /// How ingest hands its outputs over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -221,6 +223,18 @@ impl KafkaSettings {
         }
         problems
     }
+}
+
+/// How partners' records reach ingest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TopicLayout {
+    /// One topic per feed, written by every partner of that feed. Simple;
+    /// a partner can put records in another's name.
+    #[default]
+    Shared,
+    /// One topic per feed and partner: the feed's topic name, a dot, and
+    /// the partner's ODS code from the ICS's reference data.
+    PerPartner(Arc<Reference>),
 }
 
 /// Topic names.

@@ -13,22 +13,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use icsflow_core::{Feed, OdsCode, Partner, Reference};
-use icsflow_telemetry::{IntCounter, PipelineMetrics};
+use icsflow_core::{Feed, OdsCode, Partner};
+use icsflow_events::{Counter, CounterHandle, Events};
 
-use crate::Topics;
-
-/// How partners' records reach ingest.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum TopicLayout {
-    /// One topic per feed, written by every partner of that feed. Simple;
-    /// a partner can put records in another's name.
-    #[default]
-    Shared,
-    /// One topic per feed and partner: the feed's topic name, a dot, and
-    /// the partner's ODS code from the ICS's reference data.
-    PerPartner(Arc<Reference>),
-}
+use crate::settings::{TopicLayout, Topics};
 
 /// An index into [`PartnerTopics`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,8 +47,8 @@ pub(crate) struct PartnerTopic {
     pub(crate) name: Arc<str>,
     pub(crate) feed: Feed,
     pub(crate) owner: Owner,
-    /// `icsflow_pipeline_consumed_total` for this topic.
-    pub(crate) consumed: IntCounter,
+    /// `icsflow_pipeline_consumed_records_total` for this topic.
+    pub(crate) consumed: CounterHandle,
 }
 
 impl PartnerTopic {
@@ -92,16 +80,16 @@ pub(crate) struct PartnerTopics {
     topics: Topics,
     sources: Vec<PartnerTopic>,
     by_name: HashMap<Arc<str>, TopicId>,
-    metrics: PipelineMetrics,
+    events: Events,
 }
 
 impl PartnerTopics {
-    pub(crate) fn new(topics: &Topics, metrics: &PipelineMetrics) -> PartnerTopics {
+    pub(crate) fn new(topics: &Topics, events: &Events) -> PartnerTopics {
         PartnerTopics {
             topics: topics.clone(),
             sources: Vec::new(),
             by_name: HashMap::new(),
-            metrics: metrics.clone(),
+            events: events.clone(),
         }
     }
 
@@ -143,7 +131,7 @@ impl PartnerTopics {
             name: Arc::clone(&name),
             feed,
             owner,
-            consumed: self.metrics.consumed.with_label_values(&["ingest", topic]),
+            consumed: self.events.counter(Counter::Consumed, &["ingest", topic]),
         });
         self.by_name.insert(name, id);
         Some(id)
@@ -209,7 +197,7 @@ mod tests {
         }
     }
 
-    fn reference() -> Arc<Reference> {
+    fn reference() -> Arc<icsflow_core::Reference> {
         Arc::new(icsflow_core::sample_reference(&[
             ("RXP", PartnerKind::AcuteTrust),
             ("840", PartnerKind::LocalAuthority),
@@ -218,10 +206,9 @@ mod tests {
 
     #[test]
     fn per_partner_topics_are_owned_by_the_partner_their_suffix_names_for_its_own_feed() {
-        let registry = icsflow_telemetry::Registry::new();
-        let metrics = PipelineMetrics::register(&registry).expect("metrics");
+        let events = Events::new(Arc::new(icsflow_events::metrics::Tally::default()));
         let mut sources =
-            PartnerTopics::new(&topics(TopicLayout::PerPartner(reference())), &metrics);
+            PartnerTopics::new(&topics(TopicLayout::PerPartner(reference())), &events);
         let owner = |sources: &mut PartnerTopics, topic: &str| {
             sources.resolve(topic).map(|id| {
                 let source = sources.get(id);
@@ -262,10 +249,9 @@ mod tests {
 
     #[test]
     fn shared_topics_belong_to_every_partner_of_their_feed() {
-        let registry = icsflow_telemetry::Registry::new();
-        let metrics = PipelineMetrics::register(&registry).expect("metrics");
+        let events = Events::new(Arc::new(icsflow_events::metrics::Tally::default()));
         let layout = topics(TopicLayout::Shared);
-        let mut sources = PartnerTopics::new(&layout, &metrics);
+        let mut sources = PartnerTopics::new(&layout, &events);
         let id = sources.resolve("ics.social_care.v1").expect("a source");
         assert_eq!(sources.get(id).feed, Feed::SocialCare);
         assert_eq!(sources.get(id).owner, Owner::Shared);

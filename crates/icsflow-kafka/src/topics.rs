@@ -9,9 +9,9 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::common::RoleError;
 use crate::context::ToolContext;
-use crate::settings::{KafkaSettings, Topics};
-use crate::{RoleError, TopicLayout};
+use crate::settings::{KafkaSettings, TopicLayout, Topics};
 
 /// A feed's shared topic: every partner of the feed writes it; ingest's
 /// replicas share its partitions (scale ingest up to this).

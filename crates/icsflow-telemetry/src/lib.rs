@@ -3,9 +3,11 @@
 //! - [`EngineCollector`]: renders the journey engine's series at scrape
 //!   time. Nothing expires and no series disappears while the process
 //!   lives: a label set seen once is reported (as 0 if need be) until exit.
-//! - [`PipelineMetrics`]: records consumed, produced and rejected, consumer
-//!   lag, freshness, replay progress, build info.
-//! - [`Health`] and [`serve_admin`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`PrometheusRecorder`]: the pipeline metrics `icsflow-events` defines
+//!   (records consumed, produced and rejected, consumer lag, freshness,
+//!   replay progress, build info), recorded in Prometheus.
+//! - [`serve_admin`]: `/metrics`, `/healthz`, `/readyz` (from the roles'
+//!   [`Health`]).
 //! - [`serve_published`]: the flow metrics under the NHS small-number rule
 //!   ([`disclosure`]), for dashboards shared beyond the partners.
 //!
@@ -18,8 +20,8 @@ mod pipeline;
 
 pub use admin::{serve_admin, serve_published, AdminState, Health};
 pub use engine_collector::{series_text, EngineCollector, EngineMetricsSource};
-pub use pipeline::{PipelineMetrics, OTHER_ORGANISATION, UNKNOWN_ORGANISATION};
-pub use prometheus::{IntCounter, IntGauge, Registry};
+pub use pipeline::PrometheusRecorder;
+pub use prometheus::Registry;
 
 /// Renders a registry in the Prometheus text format; an error when it
 /// cannot be encoded (never an empty exposition that reads as "no series").

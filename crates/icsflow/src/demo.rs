@@ -12,11 +12,13 @@ use clap::Args;
 use icsflow_avro::{Framing, SchemaCatalogue};
 use icsflow_core::{PlaceCode, Timestamp};
 use icsflow_engine::{DelayBand, MetricKey, StayBand, Window};
-use icsflow_kafka::{Clock, EmbeddedBroker, PartnerProducer};
+use icsflow_events::Counter;
+use icsflow_journeys::Clock;
+use icsflow_kafka::{EmbeddedBroker, PartnerProducer};
 use icsflow_partner::{SimulatedPlace, SimulationStatistics, Simulator};
-use icsflow_telemetry::PipelineMetrics;
+use icsflow_telemetry::PrometheusRecorder;
 
-use crate::roles::{self, load_settings, AsOf, Pipeline, Role, RoleArgs};
+use crate::roles::{self, load_settings, Pipeline, Role, RoleArgs};
 use crate::simulate::{KafkaSink, ModelArgs};
 
 /// The demo's admin address unless --admin-addr says otherwise.
@@ -132,7 +134,7 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // Simulated time: the history up to now at once, then `speed` times
     // faster than the wall clock.
-    let wall_start = icsflow_kafka::wall_clock()();
+    let wall_start = icsflow_journeys::wall_clock()();
     let real_start = Instant::now();
     let speed = arguments.speed.max(0.0);
     let clock: Clock = Arc::new(move || {
@@ -144,7 +146,8 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
     let simulator = Simulator::new(arguments.model.config(start));
     let places = simulator.places().to_vec();
 
-    let pipeline = Pipeline::new(Role::Run, AsOf::Clock(Arc::clone(&clock)))?;
+    // The engines are read as `engine.as_of` says, on the simulated clock.
+    let pipeline = Pipeline::new(Role::Run, Arc::clone(&clock), settings.engine_as_of)?;
     // The names and cadences of the simulated ICS, unless the
     // configuration names other reference data.
     let reference = match &settings.reference {
@@ -158,7 +161,7 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     pipeline
-        .metrics
+        .events
         .bound_organisations_by(Arc::clone(&reference));
     // The roles count every record by it.
     settings.reference = Some(reference);
@@ -172,9 +175,9 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
     let summary = Summary {
         places: places.clone(),
         engines: Arc::clone(&pipeline.engines),
-        metrics: pipeline.metrics.clone(),
+        recorder: Arc::clone(&pipeline.recorder),
         statistics: Arc::clone(&statistics),
-        clock: Arc::clone(&clock),
+        as_of: Arc::clone(&pipeline.as_of),
         start,
     };
     let companion = {
@@ -208,7 +211,6 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
         Role::Run,
         &settings,
         &pipeline,
-        clock,
         companion,
     ))?;
     println!("{}", summary.render());
@@ -223,10 +225,11 @@ pub(crate) fn run(arguments: DemoArgs) -> anyhow::Result<ExitCode> {
 #[derive(Clone)]
 struct Summary {
     places: Vec<SimulatedPlace>,
-    engines: Arc<icsflow_kafka::PartitionEngines>,
-    metrics: PipelineMetrics,
+    engines: Arc<icsflow_journeys::PartitionEngines>,
+    recorder: Arc<PrometheusRecorder>,
     statistics: Arc<Mutex<SimulationStatistics>>,
-    clock: Clock,
+    /// What the engines are read as of (`engine.as_of`).
+    as_of: Clock,
     start: Timestamp,
 }
 
@@ -242,7 +245,7 @@ struct PlaceFigures {
 
 impl Summary {
     fn render(&self) -> String {
-        let now = (self.clock)();
+        let now = (self.as_of)();
         let mut figures: BTreeMap<PlaceCode, PlaceFigures> = BTreeMap::new();
         // Days since the ready date, every place: by `DelayBand::ALL`.
         let mut since_ready = [0_i64; DelayBand::ALL.len()];
@@ -329,7 +332,7 @@ impl Summary {
         ));
         let mut by_partner: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
-        for (labels, count) in PipelineMetrics::counter_values(&self.metrics.rejected) {
+        for (labels, count) in self.recorder.counter_values(Counter::Rejected) {
             // Labels sorted by name: feed, organisation, reason.
             if let [_, organisation, reason] = labels.as_slice() {
                 *by_partner.entry(organisation.clone()).or_default() += count;

@@ -389,7 +389,7 @@ struct Totals {
 impl Publish<'_> {
     async fn lines(&self, reader: Box<dyn BufRead>) -> anyhow::Result<Totals> {
         let catalogue = SchemaCatalogue::embedded();
-        let clock = icsflow_kafka::wall_clock();
+        let clock = icsflow_journeys::wall_clock();
         let mut totals = Totals::default();
         let mut in_flight: VecDeque<(usize, Delivery)> = VecDeque::new();
         let progress = Progress::new();

@@ -97,7 +97,7 @@ pub(crate) fn run(arguments: RejectionsArgs) -> anyhow::Result<ExitCode> {
         Ok(settings) => settings,
         Err(exit) => return Ok(exit),
     };
-    let now = icsflow_kafka::wall_clock()();
+    let now = icsflow_journeys::wall_clock()();
     let since = arguments
         .since
         .map(|millis| Timestamp::from_millis(now.as_millis() - millis));

@@ -10,13 +10,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use icsflow_avro::{EventDecoder, SchemaCatalogue, SchemaRegistryClient};
-use icsflow_kafka::{run_ingest, run_join, Clock, JoinOptions, PartitionEngines, Shutdown};
+use icsflow_events::{Events, Gauge};
+use icsflow_journeys::{AsOf, Clock, PartitionEngines};
+use icsflow_kafka::{run_ingest, run_join, JoinOptions, Shutdown};
 use icsflow_telemetry::{
-    serve_admin, serve_published, AdminState, EngineCollector, Health, PipelineMetrics, Registry,
+    serve_admin, serve_published, AdminState, EngineCollector, PrometheusRecorder, Registry,
 };
 use tracing::{error, info, warn};
 
-use icsflow::settings::{self, EngineAsOf, LogFormat, Settings, EXAMPLE_CONFIG};
+use icsflow::settings::{self, LogFormat, Settings, EXAMPLE_CONFIG};
 
 /// Which role(s) to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,50 +406,42 @@ fn init_logging_at(settings: &Settings, level: &str) {
     }
 }
 
-/// What "now" is for the engines.
-pub(crate) enum AsOf {
-    /// This clock (the wall clock, or the demo's simulated one).
-    Clock(Clock),
-    /// The newest event applied (the wall clock until there is one).
-    LatestEvent,
-}
-
-/// What a process serving the roles holds: the metrics registry, health,
-/// the join role's engines and the instant they are read as of.
+/// What a process serving the roles holds: the metrics registry and the
+/// recorder of the pipeline metrics on it, the events the roles emit, the
+/// join role's engines and the two clocks: `now` (the wall clock, or the
+/// demo's simulated one) and `as_of`, what the engines are read as of.
 pub(crate) struct Pipeline {
     pub(crate) registry: Registry,
-    pub(crate) metrics: PipelineMetrics,
-    pub(crate) health: Arc<Health>,
+    pub(crate) recorder: Arc<PrometheusRecorder>,
+    pub(crate) events: Events,
     pub(crate) engines: Arc<PartitionEngines>,
-    pub(crate) engine_clock: Clock,
+    pub(crate) now: Clock,
+    pub(crate) as_of: Clock,
 }
 
 impl Pipeline {
     /// Registers the pipeline metrics and, unless the role is ingest only,
-    /// the engine collector reading the engines as of `as_of`.
-    pub(crate) fn new(role: Role, as_of: AsOf) -> anyhow::Result<Pipeline> {
+    /// the engine collector reading the engines as of `as_of` (given `now`).
+    pub(crate) fn new(role: Role, now: Clock, as_of: AsOf) -> anyhow::Result<Pipeline> {
         let registry = Registry::new();
-        let metrics = PipelineMetrics::register(&registry).context("registering metrics")?;
-        metrics
-            .build_info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                env!("ICSFLOW_REVISION"),
-                &icsflow_kafka::librdkafka_version(),
-                role.name(),
-            ])
+        let recorder =
+            Arc::new(PrometheusRecorder::register(&registry).context("registering metrics")?);
+        let events = Events::new(Arc::clone(&recorder) as Arc<dyn icsflow_events::Recorder>);
+        events
+            .gauge(
+                Gauge::BuildInfo,
+                &[
+                    env!("CARGO_PKG_VERSION"),
+                    env!("ICSFLOW_REVISION"),
+                    &icsflow_kafka::librdkafka_version(),
+                    role.name(),
+                ],
+            )
             .set(1);
-        let health = Arc::new(Health::new(Some(metrics.ready.clone())));
         let engines = Arc::new(PartitionEngines::default());
-        let engine_clock: Clock = match as_of {
-            AsOf::Clock(clock) => clock,
-            AsOf::LatestEvent => {
-                let (engines, wall) = (Arc::clone(&engines), icsflow_kafka::wall_clock());
-                Arc::new(move || engines.latest_event().unwrap_or_else(|| wall()))
-            }
-        };
+        let as_of = as_of.clock(&now, &engines);
         if role != Role::Ingest {
-            let (source_engines, clock) = (Arc::clone(&engines), Arc::clone(&engine_clock));
+            let (source_engines, clock) = (Arc::clone(&engines), Arc::clone(&as_of));
             let source = move || source_engines.metrics(clock());
             registry
                 .register(Box::new(EngineCollector::new(Arc::new(source))))
@@ -455,39 +449,32 @@ impl Pipeline {
         }
         Ok(Pipeline {
             registry,
-            metrics,
-            health,
+            recorder,
+            events,
             engines,
-            engine_clock,
+            now,
+            as_of,
         })
     }
 }
 
 async fn run_roles(role: Role, settings: Settings) -> anyhow::Result<ExitCode> {
-    let clock = icsflow_kafka::wall_clock();
-    let as_of = match settings.engine_as_of {
-        EngineAsOf::WallClock => AsOf::Clock(Arc::clone(&clock)),
-        EngineAsOf::LatestEvent => AsOf::LatestEvent,
-    };
-    let pipeline = Pipeline::new(role, as_of)?;
+    let pipeline = Pipeline::new(role, icsflow_journeys::wall_clock(), settings.engine_as_of)?;
     if let Some(reference) = &settings.reference {
         pipeline
-            .metrics
+            .events
             .bound_organisations_by(Arc::clone(reference));
     }
-    serve(role.name(), role, &settings, &pipeline, clock, |_| async {}).await
+    serve(role.name(), role, &settings, &pipeline, |_| async {}).await
 }
 
 /// Serves the admin endpoint and runs the role(s) until a stop signal,
-/// with `companion` (given the shutdown signal) running alongside. `clock`
-/// is ingest's "now" for timestamp checks; the engines read the pipeline's
-/// own.
+/// with `companion` (given the shutdown signal) running alongside.
 pub(crate) async fn serve<Companion, Running>(
     name: &str,
     role: Role,
     settings: &Settings,
     pipeline: &Pipeline,
-    clock: Clock,
     companion: Companion,
 ) -> anyhow::Result<ExitCode>
 where
@@ -496,10 +483,11 @@ where
 {
     let Pipeline {
         registry,
-        metrics,
-        health,
+        events,
         engines,
-        engine_clock,
+        now,
+        as_of,
+        ..
     } = pipeline;
     let listener = tokio::net::TcpListener::bind(settings.admin_addr)
         .await
@@ -523,7 +511,7 @@ where
         listener,
         AdminState {
             registry: registry.clone(),
-            health: Arc::clone(health),
+            health: Arc::clone(events.health()),
         },
         stopped(shutdown.clone()),
     ));
@@ -588,9 +576,8 @@ where
             &settings.topics,
             Arc::clone(&reference),
             decoder,
-            Arc::clone(&clock),
-            metrics.clone(),
-            Arc::clone(health),
+            Arc::clone(now),
+            events.clone(),
             shutdown.clone(),
         )
         .await
@@ -602,8 +589,8 @@ where
         }
         let options = JoinOptions {
             engine_config: settings.engine,
-            clock: Arc::clone(engine_clock),
-            now: Arc::clone(&clock),
+            as_of: Arc::clone(as_of),
+            now: Arc::clone(now),
             reference: Arc::clone(&reference),
         };
         run_join(
@@ -611,8 +598,7 @@ where
             &settings.topics,
             options,
             Arc::clone(engines),
-            metrics.clone(),
-            Arc::clone(health),
+            events.clone(),
             shutdown.clone(),
         )
         .await

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use config::{Config, Environment, File, FileFormat, Value, ValueKind};
 use icsflow_engine::EngineConfig;
+use icsflow_journeys::AsOf;
 use icsflow_kafka::{IngestDelivery, KafkaSettings, TopicLayout, Topics};
 
 /// Where the commented example of every setting lives.
@@ -49,20 +50,10 @@ pub struct Settings {
     pub published_addr: Option<SocketAddr>,
     pub engine: EngineConfig,
     /// The instant the join role measures open stays and evicts as of.
-    pub engine_as_of: EngineAsOf,
+    pub engine_as_of: AsOf,
     pub log_format: LogFormat,
     pub log_level: String,
     pub shutdown_timeout_seconds: u64,
-}
-
-/// What "now" is for the join role's engines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EngineAsOf {
-    /// The wall clock: live feeds.
-    WallClock,
-    /// The newest event applied: replays of history, backfills, and
-    /// simulations running faster than real time.
-    LatestEvent,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -460,16 +451,13 @@ pub fn load(
             }
         },
     };
-    let engine_as_of = match engine_as_of.as_str() {
-        "wall_clock" => EngineAsOf::WallClock,
-        "latest_event" => EngineAsOf::LatestEvent,
-        other => {
-            problems.push(format!(
-                "`engine.as_of` is `{other}`: expected `wall_clock` or `latest_event`"
-            ));
-            EngineAsOf::WallClock
-        }
-    };
+    let engine_as_of = AsOf::parse(&engine_as_of).unwrap_or_else(|| {
+        problems.push(format!(
+            "`engine.as_of` is `{engine_as_of}`: expected {}",
+            AsOf::NAMES.map(|name| format!("`{name}`")).join(" or ")
+        ));
+        AsOf::default()
+    });
     let log_format = match log_format.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,

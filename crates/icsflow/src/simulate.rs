@@ -129,7 +129,7 @@ fn parse_date(text: &str) -> Result<Date, String> {
 const DAY: i64 = Timestamp::MILLIS_PER_DAY;
 
 pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let now = icsflow_kafka::wall_clock()();
+    let now = icsflow_journeys::wall_clock()();
     let (start, end) = match arguments.start {
         Some(date) => {
             let start = date.start();
@@ -228,7 +228,7 @@ pub(crate) fn run(arguments: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     // A followed simulation ran until now.
     let end = if arguments.follow {
-        icsflow_kafka::wall_clock()()
+        icsflow_journeys::wall_clock()()
     } else {
         end
     };
@@ -383,7 +383,7 @@ async fn produce(
 /// Publishes in real time, a batch every second, until SIGINT or SIGTERM;
 /// returns how many records were not delivered.
 async fn follow(simulator: &mut Simulator, sink: &KafkaSink) -> u64 {
-    let clock = icsflow_kafka::wall_clock();
+    let clock = icsflow_journeys::wall_clock();
     let mut batch = Vec::new();
     let mut undelivered = 0;
     let stop = crate::roles::wait_for_signal();

@@ -4,11 +4,13 @@ use std::time::{Duration, Instant};
 use icsflow_avro::{encode_single_object, EventDecoder, SchemaCatalogue};
 use icsflow_core::{one_event_of_each_type, sample_pseudonym, Pseudonym, RejectReason, Timestamp};
 use icsflow_engine::{Engine, EngineConfig};
+use icsflow_events::metrics::Tally;
+use icsflow_events::{Counter, Events};
+use icsflow_journeys::{JourneyBatch, PartitionEngines};
 use icsflow_kafka::{
-    run_ingest, run_join, JoinOptions, JourneyBatch, KafkaSettings, PartitionEngines, Topics,
-    HEADER_OFFSET, HEADER_REASON, HEADER_TOPIC,
+    run_ingest, run_join, JoinOptions, KafkaSettings, Topics, HEADER_OFFSET, HEADER_REASON,
+    HEADER_TOPIC,
 };
-use icsflow_telemetry::{Health, PipelineMetrics, Registry};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
@@ -74,23 +76,28 @@ fn producer(settings: &KafkaSettings) -> BaseProducer {
         .expect("producer")
 }
 
+/// Events recorded in memory, and the tally to read them from.
+fn recorded() -> (Arc<Tally>, Events) {
+    let tally = Arc::new(Tally::default());
+    (Arc::clone(&tally), Events::new(tally))
+}
+
 /// The ingest role on its own task, with the wall clock.
 fn spawn_ingest(
     settings: &KafkaSettings,
     topics: &Topics,
-    metrics: &PipelineMetrics,
+    events: &Events,
     shutdown: icsflow_kafka::Shutdown,
 ) -> tokio::task::JoinHandle<Result<icsflow_kafka::IngestSummary, icsflow_kafka::RoleError>> {
-    let (settings, topics, metrics) = (settings.clone(), topics.clone(), metrics.clone());
+    let (settings, topics, events) = (settings.clone(), topics.clone(), events.clone());
     tokio::spawn(async move {
         run_ingest(
             &settings,
             &topics,
             Arc::new(icsflow_core::samples_reference()),
             EventDecoder::new(Arc::new(SchemaCatalogue::embedded())),
-            icsflow_kafka::wall_clock(),
-            metrics,
-            Arc::new(Health::new(None)),
+            icsflow_journeys::wall_clock(),
+            events,
             shutdown,
         )
         .await
@@ -166,20 +173,17 @@ async fn partner_records_become_gauges_and_bad_ones_dead_letters() {
     }
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
-    let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).expect("metrics");
-    let health = Arc::new(Health::new(None));
+    let (metrics, sink) = recorded();
     let engines = Arc::new(PartitionEngines::default());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     // A failing assertion must still stop the roles, or the test hangs.
     let stop = StopOnDrop(stop);
     let decoder = EventDecoder::new(Arc::new(SchemaCatalogue::embedded()));
     let ingest = {
-        let (settings, topics, metrics, health, shutdown) = (
+        let (settings, topics, events, shutdown) = (
             settings.clone(),
             topics.clone(),
-            metrics.clone(),
-            Arc::clone(&health),
+            sink.clone(),
             shutdown.clone(),
         );
         tokio::spawn(async move {
@@ -188,40 +192,29 @@ async fn partner_records_become_gauges_and_bad_ones_dead_letters() {
                 &topics,
                 Arc::new(icsflow_core::samples_reference()),
                 decoder,
-                icsflow_kafka::wall_clock(),
-                metrics,
-                health,
+                icsflow_journeys::wall_clock(),
+                events,
                 shutdown,
             )
             .await
         })
     };
     let join = {
-        let (settings, topics, metrics, engines, shutdown) = (
+        let (settings, topics, events, engines, shutdown) = (
             settings.clone(),
             topics.clone(),
-            metrics.clone(),
+            sink.clone(),
             Arc::clone(&engines),
             shutdown.clone(),
         );
-        let join_health = Arc::new(Health::new(None));
         tokio::spawn(async move {
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
-                clock: Arc::new(as_of),
-                now: icsflow_kafka::wall_clock(),
+                as_of: Arc::new(as_of),
+                now: icsflow_journeys::wall_clock(),
                 reference: Arc::new(icsflow_core::samples_reference()),
             };
-            run_join(
-                &settings,
-                &topics,
-                options,
-                engines,
-                metrics,
-                join_health,
-                shutdown,
-            )
-            .await
+            run_join(&settings, &topics, options, engines, events, shutdown).await
         })
     };
 
@@ -287,10 +280,10 @@ async fn partner_records_become_gauges_and_bad_ones_dead_letters() {
     }
     // Counted per feed, publishing organisation (when it could be read) and reason.
     let rejected = |organisation: &str, reason: RejectReason| {
-        metrics
-            .rejected
-            .with_label_values(&["discharge", organisation, reason.as_str()])
-            .get()
+        metrics.count(
+            Counter::Rejected,
+            &["discharge", organisation, reason.as_str()],
+        )
     };
     assert_eq!(rejected("RVW", RejectReason::IdentifiableData), 1);
     assert_eq!(rejected("M83670", RejectReason::IncompatibleSchema), 1);
@@ -385,19 +378,13 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
     }
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
-    let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).expect("metrics");
+    let (metrics, sink) = recorded();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let stop = StopOnDrop(stop);
-    let ingest = spawn_ingest(&settings, &topics, &metrics, shutdown);
-    let consumed = metrics.consumed.clone();
+    let ingest = spawn_ingest(&settings, &topics, &sink, shutdown);
+    let consumed = |topic: &str| metrics.count(Counter::Consumed, &["ingest", topic]);
     eventually("every record consumed", Duration::from_secs(60), || {
-        consumed.with_label_values(&["ingest", "discharge"]).get()
-            + consumed.with_label_values(&["ingest", "social_care"]).get()
-            + consumed
-                .with_label_values(&["ingest", "primary_care"])
-                .get()
-            == RECORDS as u64
+        consumed("discharge") + consumed("social_care") + consumed("primary_care") == RECORDS as u64
     })
     .await;
     stop.0.send(true).expect("stop");
@@ -455,7 +442,7 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
     let journey_events: usize = count("journey", 2)
         .iter()
         .map(|(_, payload)| {
-            icsflow_kafka::decode_journey_record(payload)
+            icsflow_journeys::record::decode(payload)
                 .expect("a journey record")
                 .len()
         })
@@ -474,7 +461,8 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
         let reason = reason.as_deref().unwrap_or("none");
         assert!(known.contains(&reason), "seed {seed}: reason {reason}");
     }
-    let counted: u64 = icsflow_telemetry::PipelineMetrics::counter_values(&metrics.rejected)
+    let counted: u64 = metrics
+        .counts(Counter::Rejected)
         .iter()
         .map(|(_, value)| value)
         .sum();
@@ -502,8 +490,7 @@ async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart
         .expect("queued");
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
-    let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).expect("metrics");
+    let (_, sink) = recorded();
 
     // Every produce request refused as too large.
     cluster.request_errors(
@@ -513,7 +500,7 @@ async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let refused = tokio::time::timeout(
         Duration::from_secs(60),
-        spawn_ingest(&settings, &topics, &metrics, shutdown),
+        spawn_ingest(&settings, &topics, &sink, shutdown),
     )
     .await
     .expect("ingest stops by itself")
@@ -529,7 +516,7 @@ async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let stop = StopOnDrop(stop);
-    let again = spawn_ingest(&settings, &topics, &metrics, shutdown);
+    let again = spawn_ingest(&settings, &topics, &sink, shutdown);
     let reader = reader_from_start(&settings, "journey");
     let started = Instant::now();
     let mut journey_records = 0;
@@ -575,23 +562,17 @@ async fn a_replica_whose_replay_end_is_unknown_stays_not_ready_and_keeps_asking(
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 200],
     );
 
-    let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).expect("metrics");
-    let health = Arc::new(Health::new(None));
+    let (metrics, sink) = recorded();
+    let health = Arc::clone(sink.health());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let stop = StopOnDrop(stop);
     let join = {
-        let (settings, topics, metrics, health) = (
-            settings.clone(),
-            topics.clone(),
-            metrics.clone(),
-            Arc::clone(&health),
-        );
+        let (settings, topics, events) = (settings.clone(), topics.clone(), sink.clone());
         tokio::spawn(async move {
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
-                clock: icsflow_kafka::wall_clock(),
-                now: icsflow_kafka::wall_clock(),
+                as_of: icsflow_journeys::wall_clock(),
+                now: icsflow_journeys::wall_clock(),
                 reference: Arc::new(icsflow_core::samples_reference()),
             };
             run_join(
@@ -599,8 +580,7 @@ async fn a_replica_whose_replay_end_is_unknown_stays_not_ready_and_keeps_asking(
                 &topics,
                 options,
                 Arc::new(PartitionEngines::default()),
-                metrics,
-                health,
+                events,
                 shutdown,
             )
             .await
@@ -609,7 +589,7 @@ async fn a_replica_whose_replay_end_is_unknown_stays_not_ready_and_keeps_asking(
     eventually(
         "watermark failures counted",
         Duration::from_secs(30),
-        || metrics.watermark_failures.get() >= 3,
+        || metrics.count(Counter::WatermarkFailures, &[]) >= 3,
     )
     .await;
     assert!(
@@ -638,15 +618,16 @@ async fn a_replay_reads_journey_records_of_every_encoding() {
     let topics = topics();
     let catalogue = SchemaCatalogue::embedded();
     let events = one_event_of_each_type();
-    let version_2: Vec<Vec<u8>> = include_str!("../../testdata/journey-records-v2.hex")
-        .lines()
-        .map(|line| {
-            (0..line.len())
-                .step_by(2)
-                .map(|at| u8::from_str_radix(&line[at..at + 2], 16).expect("hex"))
-                .collect()
-        })
-        .collect();
+    let version_2: Vec<Vec<u8>> =
+        include_str!("../../../icsflow-journeys/testdata/journey-records-v2.hex")
+            .lines()
+            .map(|line| {
+                (0..line.len())
+                    .step_by(2)
+                    .map(|at| u8::from_str_radix(&line[at..at + 2], 16).expect("hex"))
+                    .collect()
+            })
+            .collect();
     let producer = producer(&settings);
     let mut batches = [JourneyBatch::default(), JourneyBatch::default()];
     for (index, event) in events.iter().enumerate() {
@@ -655,7 +636,7 @@ async fn a_replay_reads_journey_records_of_every_encoding() {
             0 => encode_single_object(&catalogue, event),
             1 => version_2[index].clone(),
             _ => {
-                batches[icsflow_kafka::journey_partition_of(&event.envelope.patient, 2) as usize]
+                batches[icsflow_journeys::partition_of(&event.envelope.patient, 2) as usize]
                     .push(event);
                 continue;
             }
@@ -688,30 +669,25 @@ async fn a_replay_reads_journey_records_of_every_encoding() {
     }
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
-    let registry = Registry::new();
-    let metrics = PipelineMetrics::register(&registry).expect("metrics");
+    let (metrics, sink) = recorded();
     let engines = Arc::new(PartitionEngines::default());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let stop = StopOnDrop(stop);
     let join = {
-        let (settings, topics, metrics, engines) = (
+        let (settings, topics, events, engines) = (
             settings.clone(),
             topics.clone(),
-            metrics.clone(),
+            sink.clone(),
             Arc::clone(&engines),
         );
         tokio::spawn(async move {
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
-                clock: Arc::new(as_of),
-                now: icsflow_kafka::wall_clock(),
+                as_of: Arc::new(as_of),
+                now: icsflow_journeys::wall_clock(),
                 reference: Arc::new(icsflow_core::samples_reference()),
             };
-            let health = Arc::new(Health::new(None));
-            run_join(
-                &settings, &topics, options, engines, metrics, health, shutdown,
-            )
-            .await
+            run_join(&settings, &topics, options, engines, events, shutdown).await
         })
     };
     let mut reference = Engine::new(EngineConfig::default());
@@ -736,13 +712,7 @@ async fn a_replay_reads_journey_records_of_every_encoding() {
         },
     )
     .await;
-    assert_eq!(
-        metrics
-            .engine_events
-            .with_label_values(&["undecodable"])
-            .get(),
-        0
-    );
+    assert_eq!(metrics.count(Counter::EngineEvents, &["undecodable"]), 0);
     drop(stop);
     let summary = join.await.expect("join task").expect("join ran");
     assert_eq!(summary.consumed, records as u64);
@@ -782,7 +752,7 @@ async fn batched_events_go_where_keyed_records_went() {
                 .find(|patient| patient.hex().as_str().as_bytes() == key)
                 .expect("one of the patients");
             assert_eq!(
-                icsflow_kafka::journey_partition_of(patient, 7),
+                icsflow_journeys::partition_of(patient, 7),
                 message.partition()
             );
             partitions_used.insert(message.partition());

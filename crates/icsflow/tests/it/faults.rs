@@ -51,7 +51,7 @@ fn events_of(records: &[Record]) -> Vec<Event> {
     records
         .iter()
         .flat_map(|record| {
-            icsflow_kafka::decode_journey_record(&record.payload).expect("a journey record")
+            icsflow_journeys::record::decode(&record.payload).expect("a journey record")
         })
         .collect()
 }
@@ -767,7 +767,7 @@ fn assert_one_outcome_per_record(broker: &TestKafka, logs: &[std::path::PathBuf]
         // adjacent on each partition; a stray repeat is not.
         let ids: BTreeSet<u128> = differing.iter().map(|(id, _, _)| *id).collect();
         for record in &records {
-            let events = icsflow_kafka::decode_journey_record(&record.payload).unwrap_or_default();
+            let events = icsflow_journeys::record::decode(&record.payload).unwrap_or_default();
             let here = events
                 .iter()
                 .filter(|event| ids.contains(&event.envelope.event_id.as_u128()))

@@ -322,7 +322,7 @@ fn put_body(out: &mut Vec<u8>, body: &EventBody) {
 }
 
 /// Whether `bytes` are a journey record of this encoding (of any version).
-pub(crate) fn is_journey_record(bytes: &[u8]) -> bool {
+pub fn is_journey_record(bytes: &[u8]) -> bool {
     bytes.starts_with(&MAGIC)
 }
 
@@ -336,10 +336,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Event>, JourneyRecordError> {
 /// Decodes a journey record of any version this build reads, handing each
 /// of its events to `each` in order. On an error, the events handed over
 /// already came from a record that is not whole: the caller discards them.
-pub(crate) fn decode_each(
-    bytes: &[u8],
-    mut each: impl FnMut(Event),
-) -> Result<(), JourneyRecordError> {
+pub fn decode_each(bytes: &[u8], mut each: impl FnMut(Event)) -> Result<(), JourneyRecordError> {
     let mut reader = match bytes {
         [b'I', b'J', version @ 1..=4, rest @ ..] => Reader {
             bytes: rest,

@@ -1,0 +1,186 @@
+//! Routing: a partner record decoded, validated and checked against its
+//! topic's owner and the ICS's reference data, becomes an event for the
+//! journey topic or a dead letter (headers only) with its reason.
+
+use icsflow_avro::{DecodeError, EventDecoder};
+use icsflow_core::{Feed, RejectReason, Rejection, Timestamp, TimestampPolicy};
+use icsflow_events::events::RecordRejected;
+use icsflow_events::{Events, Gauge, GaugeHandle, OTHER_ORGANISATION};
+use rdkafka::message::{BorrowedMessage, Message};
+
+use crate::dead_letter::DeadLetterHeaders;
+use crate::sources::PartnerTopic;
+
+/// The dead letter of one rejected partner record: headers only, its value
+/// empty (no partner byte is ever copied; `dead_letter.rs`).
+pub(super) struct DeadLetter {
+    pub(super) headers: rdkafka::message::OwnedHeaders,
+}
+
+/// What a partner record comes to.
+pub(super) enum Routed {
+    /// A validated event, for the journey topic.
+    Accepted(icsflow_core::Event),
+    /// A dead letter, for the dead-letter topic.
+    Rejected(DeadLetter),
+}
+
+/// A partner record routed, or held for its schema. Returned once per
+/// record and matched at once: boxing the event would allocate per record.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Routing {
+    Routed(Routed),
+    /// The record's schema id is not cached: look it up first.
+    LookupNeeded(u32),
+}
+
+pub(super) fn route(
+    message: &BorrowedMessage<'_>,
+    source: &PartnerTopic,
+    now: Timestamp,
+    decoder: &EventDecoder,
+    reference: &icsflow_core::Reference,
+    events: &Events,
+    freshness: &mut Freshness,
+) -> Routing {
+    let feed = source.feed;
+    let payload = message.payload().unwrap_or_default();
+    let decoded = decoder
+        .decode_cached(payload, &TimestampPolicy::wall_clock(now))
+        .and_then(|event| {
+            let organisation = event.envelope.source_organisation;
+            if event.feed() != feed {
+                Err(Rejection::new(
+                    RejectReason::IncompatibleSchema,
+                    "the record belongs to another feed than its topic",
+                ))
+            } else if !source.admits(organisation) {
+                Err(Rejection::in_field(
+                    RejectReason::OrganisationMismatch,
+                    "source_organisation",
+                    "a partner's topic carries only records of that partner (its own code, its sites, or the organisations it publishes for in the ICS's reference data)",
+                ))
+            } else {
+                // Only the ICS's places and organisations travel on: a
+                // place outside it as `out_of_area`, a site as its trust.
+                reference.counted(&event).ok_or_else(|| {
+                    Rejection::in_field(
+                        RejectReason::OrganisationMismatch,
+                        "source_organisation",
+                        "no partner of the ICS publishes for this organisation (the ICS's reference data lists every partner, its sites and the organisations it publishes for)",
+                    )
+                })
+            }
+            .map_err(|rejection| {
+                DecodeError::Rejected(rejection.from_organisation(Some(organisation)))
+            })
+        })
+        .map_err(|error| match error {
+            // On a partner's own topic the publisher is known whatever the
+            // record says: its rejections are counted against it, never
+            // against an organisation it named.
+            DecodeError::Rejected(rejection) => DecodeError::Rejected(
+                rejection.from_organisation(source.publisher(rejection.organisation)),
+            ),
+            error => error,
+        });
+    match decoded {
+        Ok(event) => {
+            freshness.record(
+                events,
+                feed,
+                event.envelope.source_organisation,
+                event.envelope.occurred_at,
+            );
+            Routing::Routed(Routed::Accepted(event))
+        }
+        Err(DecodeError::Rejected(rejection)) => {
+            // The explanation names a field and a rule, never a value.
+            events.emit(RecordRejected {
+                feed,
+                organisation: rejection.organisation,
+                reason: rejection.reason,
+                field: rejection.field,
+                topic: message.topic(),
+                partition: message.partition(),
+                offset: message.offset(),
+            });
+            let headers = DeadLetterHeaders {
+                reason: rejection.reason,
+                topic: message.topic().to_owned(),
+                partition: message.partition(),
+                offset: message.offset(),
+                feed,
+                organisation: rejection.organisation,
+                field: rejection.field,
+                event_id: icsflow_avro::peek_event_id(payload),
+                rejected_at_millis: now.as_millis(),
+            };
+            Routing::Routed(Routed::Rejected(DeadLetter {
+                headers: headers.to_kafka(),
+            }))
+        }
+        // `decode_cached` never asks the registry, so only this comes back
+        // from it; the others are answers to a lookup.
+        Err(
+            DecodeError::LookupNeeded { schema_id }
+            | DecodeError::RegistryUnavailable { schema_id, .. }
+            | DecodeError::RegistryRefused { schema_id, .. },
+        ) => Routing::LookupNeeded(schema_id),
+    }
+}
+
+/// The newest `occurred_at` seen per partner feed, with its gauge handle.
+/// Keyed by organisation while the organisation label takes new values;
+/// every organisation past its limit shares the `None` entry (`other`), so
+/// that record content cannot grow this map either.
+#[derive(Default)]
+pub(super) struct Freshness {
+    index: std::collections::HashMap<(Feed, Option<icsflow_core::OdsCode>), usize>,
+    newest: Vec<(GaugeHandle, i64)>,
+    /// The last organisation recorded and its entry: a partner's records
+    /// come in runs.
+    last: Option<(Feed, icsflow_core::OdsCode, usize)>,
+}
+
+impl Freshness {
+    fn record(
+        &mut self,
+        events: &Events,
+        feed: Feed,
+        organisation: icsflow_core::OdsCode,
+        occurred_at: Timestamp,
+    ) {
+        let seconds = occurred_at.as_millis() / 1000;
+        let entry = match self.last {
+            Some((last_feed, last, entry)) if last_feed == feed && last == organisation => entry,
+            _ => {
+                let entry = self.entry(events, feed, organisation);
+                self.last = Some((feed, organisation, entry));
+                entry
+            }
+        };
+        let (gauge, newest) = &mut self.newest[entry];
+        if seconds > *newest {
+            *newest = seconds;
+            gauge.set(seconds);
+        }
+    }
+
+    fn entry(&mut self, events: &Events, feed: Feed, organisation: icsflow_core::OdsCode) -> usize {
+        if let Some(entry) = self.index.get(&(feed, Some(organisation))) {
+            return *entry;
+        }
+        let label = events.organisation_label(Some(organisation));
+        let key = (feed, (label != OTHER_ORGANISATION).then_some(organisation));
+        let next = self.newest.len();
+        let entry = *self.index.entry(key).or_insert(next);
+        if entry == next {
+            self.newest.push((
+                events.gauge(Gauge::LastEvent, &[feed.as_str(), &label]),
+                i64::MIN,
+            ));
+        }
+        entry
+    }
+}
