@@ -91,6 +91,30 @@ impl<K: Kind, T> std::ops::IndexMut<K> for PerKind<K, T> {
     }
 }
 
+impl Kind for crate::Feed {
+    const ALL: &'static [crate::Feed] = &crate::Feed::ALL;
+
+    fn index(self) -> usize {
+        match self {
+            crate::Feed::Discharge => 0,
+            crate::Feed::SocialCare => 1,
+            crate::Feed::PrimaryCare => 2,
+        }
+    }
+}
+
+impl Kind for crate::PartnerKind {
+    const ALL: &'static [crate::PartnerKind] = &crate::PartnerKind::ALL;
+
+    fn index(self) -> usize {
+        match self {
+            crate::PartnerKind::AcuteTrust => 0,
+            crate::PartnerKind::LocalAuthority => 1,
+            crate::PartnerKind::PrimaryCare => 2,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +141,13 @@ mod tests {
         );
         for (position, colour) in Colour::ALL.iter().enumerate() {
             assert_eq!(colour.index(), position);
+        }
+        // The kinds declared by hand list ALL in their index order.
+        for (position, feed) in <crate::Feed as Kind>::ALL.iter().enumerate() {
+            assert_eq!(feed.index(), position);
+        }
+        for (position, kind) in <crate::PartnerKind as Kind>::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), position);
         }
     }
 }

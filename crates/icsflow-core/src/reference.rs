@@ -9,6 +9,7 @@
 //! every problem at once.
 
 use crate::identifiers::{OdsCode, PlaceCode};
+use crate::kinds::PerKind;
 use crate::Feed;
 
 /// What kind of organisation a partner is; it decides the feed it
@@ -171,8 +172,7 @@ pub struct Reference {
     /// The three-character codes of acute trusts, whose sites (the code
     /// and two more characters) count as the trust.
     site_trusts: std::collections::HashSet<OdsCode>,
-    /// By `PartnerKind as usize`.
-    cadence: [Cadence; 3],
+    cadence: PerKind<PartnerKind, Cadence>,
     roles: RolePrincipals,
 }
 
@@ -182,7 +182,7 @@ impl Reference {
     pub fn new(
         places: Vec<Place>,
         partners: Vec<Partner>,
-        cadence: [Cadence; 3],
+        cadence: PerKind<PartnerKind, Cadence>,
         roles: RolePrincipals,
     ) -> Result<Reference, Vec<String>> {
         let mut problems = Vec::new();
@@ -289,7 +289,7 @@ impl Reference {
     }
 
     pub fn cadence(&self, kind: PartnerKind) -> Cadence {
-        self.cadence[kind as usize]
+        self.cadence[kind]
     }
 
     pub fn roles(&self) -> &RolePrincipals {
@@ -367,10 +367,12 @@ mod tests {
         }
     }
 
-    const CADENCE: [Cadence; 3] = [Cadence {
-        quiet_after_minutes: 120,
-        office_hours_only: false,
-    }; 3];
+    fn cadence() -> PerKind<PartnerKind, Cadence> {
+        PerKind::new(|_| Cadence {
+            quiet_after_minutes: 120,
+            office_hours_only: false,
+        })
+    }
 
     fn roles() -> RolePrincipals {
         RolePrincipals {
@@ -412,7 +414,7 @@ mod tests {
                 claims_a_site,
                 elsewhere,
             ],
-            CADENCE,
+            cadence(),
             RolePrincipals {
                 ingest: "User:icsflow".to_owned(),
                 join: "User:icsflow".to_owned(),
@@ -445,7 +447,7 @@ mod tests {
             vec![network.clone(), practice.clone()],
             vec![practice.clone(), network.clone()],
         ] {
-            let problems = Reference::new(vec![place("E06000047")], partners, CADENCE, roles())
+            let problems = Reference::new(vec![place("E06000047")], partners, cadence(), roles())
                 .expect_err("claimed twice");
             assert!(
                 problems
@@ -461,7 +463,7 @@ mod tests {
         let reference = Reference::new(
             vec![place("E06000047")],
             vec![partner("RXP", PartnerKind::AcuteTrust, "User:rxp")],
-            CADENCE,
+            cadence(),
             roles(),
         )
         .expect("valid");

@@ -265,10 +265,10 @@ pub fn sample_reference(partners: &[(&str, crate::PartnerKind)]) -> crate::Refer
                 publishes_for: Vec::new(),
             })
             .collect(),
-        [crate::Cadence {
+        crate::PerKind::new(|_| crate::Cadence {
             quiet_after_minutes: 60,
             office_hours_only: false,
-        }; 3],
+        }),
         crate::RolePrincipals {
             ingest: "User:icsflow-ingest".to_owned(),
             join: "User:icsflow-join".to_owned(),

@@ -197,12 +197,6 @@ fn topics() -> Topics {
 
 fn kafka_settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
     KafkaSettings {
-        bootstrap_servers: bootstrap_servers.to_owned(),
-        ingest_group_id: format!("ingest-{suffix}"),
-        join_group_id: format!("join-{suffix}"),
-        group_instance_id: None,
-        ingest_delivery: icsflow_kafka::IngestDelivery::default(),
-        session_timeout_ms: 6000,
         // `BENCH_LIBRDKAFKA=key=value,key=value` passes settings to every
         // client of the roles, as `kafka.librdkafka` does: an A/B run of a
         // tuning without a rebuild.
@@ -212,6 +206,7 @@ fn kafka_settings(bootstrap_servers: &str, suffix: &str) -> KafkaSettings {
             .filter_map(|pair| pair.split_once('='))
             .map(|(key, value)| (key.to_owned(), value.to_owned()))
             .collect(),
+        ..KafkaSettings::for_broker(bootstrap_servers, suffix)
     }
 }
 

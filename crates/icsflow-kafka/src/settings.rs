@@ -25,6 +25,19 @@ pub enum IngestDelivery {
     ExactlyOnce,
 }
 
+impl IngestDelivery {
+    /// The values of `ingest.delivery`.
+    pub const NAMES: [&'static str; 2] = ["at_least_once", "exactly_once"];
+
+    pub fn parse(text: &str) -> Option<IngestDelivery> {
+        match text {
+            "at_least_once" => Some(IngestDelivery::AtLeastOnce),
+            "exactly_once" => Some(IngestDelivery::ExactlyOnce),
+            _ => None,
+        }
+    }
+}
+
 /// How to reach the brokers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSettings {
@@ -47,6 +60,24 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
+    /// Settings for a test, a benchmark or a tool run against the broker at
+    /// `bootstrap_servers`: groups `{prefix}-ingest` and `{prefix}-join`, a
+    /// 6 s session (a stopped member's partitions move quickly), dynamic
+    /// membership, at least once, nothing passed to librdkafka. Deployments
+    /// take every value from their configuration instead, whose defaults are
+    /// defined once, in the binary's settings table.
+    pub fn for_broker(bootstrap_servers: &str, prefix: &str) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            ingest_group_id: format!("{prefix}-ingest"),
+            join_group_id: format!("{prefix}-join"),
+            session_timeout_ms: 6000,
+            group_instance_id: None,
+            ingest_delivery: IngestDelivery::AtLeastOnce,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+
     /// A client configuration: icsflow's common settings, then the role's
     /// own, then the librdkafka passthrough, which always wins.
     pub(crate) fn client_config(&self, role_settings: &[(&str, &str)]) -> ClientConfig {
@@ -255,7 +286,7 @@ impl Topics {
     /// The per-partner topic of `feed` for the partner with ODS code
     /// `code`: the feed's topic, a dot, the code (`ics.discharge.v1.RXP`).
     pub fn per_partner_topic(&self, feed: Feed, code: &str) -> String {
-        format!("{}.{code}", self.partner_topics()[feed as usize].0)
+        format!("{}.{code}", self.feed_topic(feed))
     }
 
     /// Where a partner publishes a record of `feed` naming `organisation`
@@ -267,7 +298,7 @@ impl Topics {
         feed: Feed,
         organisation: icsflow_core::OdsCode,
     ) -> std::borrow::Cow<'_, str> {
-        let shared = self.partner_topics()[feed as usize].0;
+        let shared = self.feed_topic(feed);
         match &self.layout {
             TopicLayout::PerPartner(reference) => reference
                 .partners()
@@ -280,12 +311,18 @@ impl Topics {
         }
     }
 
+    /// The topic of `feed` (with the per-partner layout, the prefix of its
+    /// partners' topics).
+    pub fn feed_topic(&self, feed: Feed) -> &str {
+        match feed {
+            Feed::Discharge => &self.discharge,
+            Feed::SocialCare => &self.social_care,
+            Feed::PrimaryCare => &self.primary_care,
+        }
+    }
+
     pub fn partner_topics(&self) -> [(&str, Feed); 3] {
-        [
-            (self.discharge.as_str(), Feed::Discharge),
-            (self.social_care.as_str(), Feed::SocialCare),
-            (self.primary_care.as_str(), Feed::PrimaryCare),
-        ]
+        Feed::ALL.map(|feed| (self.feed_topic(feed), feed))
     }
 }
 
@@ -295,16 +332,11 @@ mod tests {
 
     fn settings(librdkafka: &[(&str, &str)]) -> KafkaSettings {
         KafkaSettings {
-            bootstrap_servers: "127.0.0.1:9092".to_owned(),
-            ingest_group_id: "ingest".to_owned(),
-            join_group_id: "join".to_owned(),
-            session_timeout_ms: 6000,
-            group_instance_id: None,
-            ingest_delivery: IngestDelivery::default(),
             librdkafka: librdkafka
                 .iter()
                 .map(|(key, value)| (key.to_string(), value.to_string()))
                 .collect(),
+            ..KafkaSettings::for_broker("127.0.0.1:9092", "icsflow")
         }
     }
 

@@ -144,6 +144,7 @@ pub struct SimulationStatistics {
     pub valid: u64,
     pub duplicates: u64,
     pub bad: u64,
+    /// By [`icsflow_core::Kind::index`] of the feed.
     pub published_by_feed: [u64; 3],
 }
 
@@ -419,7 +420,8 @@ impl Simulator {
                     PublicationKind::Duplicate => statistics.duplicates += 1,
                     _ => statistics.bad += 1,
                 }
-                statistics.published_by_feed[outgoing.publication.event.feed() as usize] += 1;
+                statistics.published_by_feed
+                    [icsflow_core::Kind::index(outgoing.publication.event.feed())] += 1;
                 out.push(outgoing.publication);
             }
         }

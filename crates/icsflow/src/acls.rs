@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use icsflow::settings::Settings;
 use icsflow_core::{Feed, Reference};
-use icsflow_kafka::IngestDelivery;
+use icsflow_kafka::{IngestDelivery, TopicLayout};
 
 use crate::roles::{load_client_settings, KafkaArgs};
 
@@ -149,10 +149,10 @@ pub(crate) fn run(arguments: AclsArgs) -> anyhow::Result<ExitCode> {
 /// The topics partners write: with the per-partner layout, each partner's
 /// own topic of its feed; with the shared layout, the feed's topic.
 fn partner_topic(settings: &Settings, feed: Feed, code: &str) -> String {
-    if settings.per_partner_topics {
+    if matches!(settings.topics.layout, TopicLayout::PerPartner(_)) {
         settings.topics.per_partner_topic(feed, code)
     } else {
-        settings.topics.partner_topics()[feed as usize].0.to_owned()
+        settings.topics.feed_topic(feed).to_owned()
     }
 }
 
@@ -179,7 +179,7 @@ fn grants(settings: &Settings, reference: &Reference, simulator: Option<&str>) -
     // The partner topics as ingest reads them: every partner's topic of a
     // feed (a prefix), or the feed's shared topic.
     let partner_topics = topics.partner_topics().map(|(name, _)| {
-        if settings.per_partner_topics {
+        if matches!(settings.topics.layout, TopicLayout::PerPartner(_)) {
             (format!("{name}."), true)
         } else {
             (name.to_owned(), false)
@@ -515,8 +515,11 @@ mod tests {
                 .expect("valid overlay settings");
         let reference = reference::parse(reference::DEMO_REFERENCE, reference::DEMO_REFERENCE_TEXT)
             .expect("valid");
+        assert!(
+            text.contains("layout = \"per_partner\""),
+            "the overlay's topics are per partner"
+        );
         // As loading the reference file does.
-        assert!(settings.per_partner_topics);
         settings.topics.layout =
             icsflow_kafka::TopicLayout::PerPartner(std::sync::Arc::new(reference.clone()));
         let grants = grants(&settings, &reference, Some(EXAMPLE_SIMULATOR));

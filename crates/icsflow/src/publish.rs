@@ -147,7 +147,7 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
     let topic = arguments
         .topic
         .clone()
-        .unwrap_or_else(|| settings.topics.partner_topics()[feed as usize].0.to_owned());
+        .unwrap_or_else(|| settings.topics.feed_topic(feed).to_owned());
     let framing = match arguments.framing.given() {
         Some(framing) => framing,
         None => {
@@ -251,7 +251,7 @@ pub(crate) fn run(arguments: PublishArgs) -> anyhow::Result<ExitCode> {
             || "your client's principal".to_owned(),
             |name| format!("the principal User:{name}"),
         );
-        eprintln!("icsflow publish: the broker does not let {principal} write to topic {topic} ({error}). A partner may write only its own topics: check --topic (on per-partner topics, yours ends in your ODS code, for example {}.RXP) and your credentials, or ask the ICS's Kafka administrators to grant {principal} Write on topic {topic}. Nothing was produced there.", settings.topics.partner_topics()[feed as usize].0);
+        eprintln!("icsflow publish: the broker does not let {principal} write to topic {topic} ({error}). A partner may write only its own topics: check --topic (on per-partner topics, yours ends in your ODS code, for example {}.RXP) and your credentials, or ask the ICS's Kafka administrators to grant {principal} Write on topic {topic}. Nothing was produced there.", settings.topics.feed_topic(feed));
     }
     // Fix the data (1) before retrying (75): see the help's exit statuses.
     let status: u8 = if rejected > 0 || totals.unreadable {

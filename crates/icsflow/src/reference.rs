@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use icsflow_core::{
-    Cadence, OdsCode, Partner, PartnerKind, Place, PlaceCode, Reference, RolePrincipals,
+    Cadence, OdsCode, Partner, PartnerKind, PerKind, Place, PlaceCode, Reference, RolePrincipals,
 };
 use serde::Deserialize;
 
@@ -77,14 +77,14 @@ pub fn parse(origin: &str, text: &str) -> Result<Reference, Vec<String>> {
     let file: File =
         toml::from_str(text).map_err(|error| vec![format!("{origin}: {}", error.message())])?;
     let mut problems = Vec::new();
-    let mut cadence = [Cadence {
+    let mut cadence: PerKind<PartnerKind, Cadence> = PerKind::new(|_| Cadence {
         quiet_after_minutes: 0,
         office_hours_only: false,
-    }; 3];
+    });
     for (name, given) in &file.cadence {
         match PartnerKind::from_name(name) {
             Some(kind) => {
-                cadence[kind as usize] = Cadence {
+                cadence[kind] = Cadence {
                     quiet_after_minutes: given.quiet_after_minutes,
                     office_hours_only: given.office_hours_only,
                 }
@@ -101,7 +101,7 @@ pub fn parse(origin: &str, text: &str) -> Result<Reference, Vec<String>> {
                 "cadence.{}: missing (every partner kind needs its publishing cadence)",
                 kind.as_str()
             ));
-        } else if cadence[kind as usize].quiet_after_minutes == 0 {
+        } else if cadence[kind].quiet_after_minutes == 0 {
             problems.push(format!(
                 "cadence.{}.quiet_after_minutes: must be at least 1",
                 kind.as_str()

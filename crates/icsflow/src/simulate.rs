@@ -268,7 +268,7 @@ fn write_files(
         day = Timestamp::from_millis((day.as_millis() + DAY).min(end.as_millis()));
         simulator.advance(day, &mut batch);
         for publication in batch.drain(..) {
-            let file = &mut files[publication.event.feed() as usize];
+            let file = &mut files[icsflow_core::Kind::index(publication.event.feed())];
             writeln!(file, "{}", json_line(&publication))?;
         }
     }

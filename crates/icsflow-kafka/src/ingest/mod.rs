@@ -400,13 +400,9 @@ mod tests {
 
     fn settings(group_instance_id: Option<&str>) -> KafkaSettings {
         KafkaSettings {
-            bootstrap_servers: "127.0.0.1:9092".to_owned(),
-            ingest_group_id: "icsflow-ingest".to_owned(),
-            join_group_id: "icsflow-join".to_owned(),
-            session_timeout_ms: 6000,
             group_instance_id: group_instance_id.map(str::to_owned),
             ingest_delivery: IngestDelivery::ExactlyOnce,
-            librdkafka: Default::default(),
+            ..KafkaSettings::for_broker("127.0.0.1:9092", "icsflow")
         }
     }
 

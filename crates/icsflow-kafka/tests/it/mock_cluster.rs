@@ -29,15 +29,7 @@ fn topics() -> Topics {
 }
 
 fn settings(bootstrap_servers: String) -> KafkaSettings {
-    KafkaSettings {
-        bootstrap_servers,
-        ingest_group_id: "ingest".to_owned(),
-        join_group_id: "join".to_owned(),
-        session_timeout_ms: 6000,
-        group_instance_id: None,
-        ingest_delivery: icsflow_kafka::IngestDelivery::default(),
-        librdkafka: Default::default(),
-    }
+    KafkaSettings::for_broker(&bootstrap_servers, "test")
 }
 
 /// The mock cluster with the partner topics (2 partitions each), the

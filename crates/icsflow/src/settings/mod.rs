@@ -14,6 +14,11 @@ use icsflow_engine::EngineConfig;
 use icsflow_journeys::AsOf;
 use icsflow_kafka::{IngestDelivery, KafkaSettings, TopicLayout, Topics};
 
+mod table;
+
+pub use table::{example_toml, known_keys};
+use table::{setting, Kind, LAYOUTS, PASSTHROUGH};
+
 /// Where the commented example of every setting lives.
 pub const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
 
@@ -24,8 +29,10 @@ pub struct Settings {
     /// With `TopicLayout::PerPartner` once [`Settings::with_files`]
     /// has read the reference data.
     pub topics: Topics,
-    /// `topics.layout = "per_partner"`.
-    pub per_partner_topics: bool,
+    /// `topics.layout` as written, until [`Settings::with_files`] turns
+    /// `per_partner` into `topics.layout` with the reference data: read the
+    /// layout from `topics.layout`, never from here.
+    wants_per_partner_topics: bool,
     /// The ICS's reference data file, if named.
     pub reference_file: Option<std::path::PathBuf>,
     /// Environment variables that look meant for a setting but are not
@@ -62,126 +69,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// One documented setting: its key, its default, what it is.
-struct Setting {
-    key: &'static str,
-    default: &'static str,
-}
-
-/// Every key with its default, in file order. The example file documents
-/// each one; a test holds the two together.
-const SETTINGS: &[Setting] = &[
-    Setting {
-        key: "kafka.bootstrap_servers",
-        default: "127.0.0.1:9092",
-    },
-    Setting {
-        key: "kafka.session_timeout_ms",
-        default: "10000",
-    },
-    Setting {
-        key: "kafka.group_instance_id",
-        default: "",
-    },
-    Setting {
-        key: "ingest.group_id",
-        default: "icsflow-ingest",
-    },
-    Setting {
-        key: "ingest.delivery",
-        default: "at_least_once",
-    },
-    Setting {
-        key: "join.group_id",
-        default: "icsflow-join",
-    },
-    Setting {
-        key: "topics.layout",
-        default: "shared",
-    },
-    Setting {
-        key: "topics.discharge",
-        default: "ics.discharge.v1",
-    },
-    Setting {
-        key: "topics.social_care",
-        default: "ics.social_care.v1",
-    },
-    Setting {
-        key: "topics.primary_care",
-        default: "ics.primary_care.v1",
-    },
-    Setting {
-        key: "topics.journey",
-        default: "icsflow.journey.v1",
-    },
-    Setting {
-        key: "topics.dead_letter",
-        default: "icsflow.deadletter.v1",
-    },
-    Setting {
-        key: "reference.file",
-        default: "",
-    },
-    Setting {
-        key: "schema_registry.url",
-        default: "",
-    },
-    Setting {
-        key: "schema_registry.timeout_ms",
-        default: "5000",
-    },
-    Setting {
-        key: "schema_registry.username",
-        default: "",
-    },
-    Setting {
-        key: "schema_registry.password",
-        default: "",
-    },
-    Setting {
-        key: "schema_registry.bearer_token",
-        default: "",
-    },
-    Setting {
-        key: "schema_registry.ca_file",
-        default: "",
-    },
-    Setting {
-        key: "admin.addr",
-        default: "127.0.0.1:9464",
-    },
-    Setting {
-        key: "admin.published_addr",
-        default: "",
-    },
-    Setting {
-        key: "engine.eviction_horizon_days",
-        default: "120",
-    },
-    Setting {
-        key: "engine.as_of",
-        default: "wall_clock",
-    },
-    Setting {
-        key: "log.format",
-        default: "text",
-    },
-    Setting {
-        key: "log.level",
-        default: "info",
-    },
-    Setting {
-        key: "shutdown.timeout_seconds",
-        default: "20",
-    },
-];
-
-/// The free-form map passed to librdkafka as it is.
-const PASSTHROUGH: &str = "kafka.librdkafka";
-
-pub fn known_keys() -> impl Iterator<Item = &'static str> {
-    SETTINGS.iter().map(|setting| setting.key)
+impl LogFormat {
+    /// The values of `log.format`.
+    pub const NAMES: [&'static str; 2] = ["text", "json"];
 }
 
 /// Loads settings from an optional TOML file (its name, for messages, and
@@ -258,12 +148,12 @@ pub fn load(
         problems: &mut problems,
     };
     let bootstrap_servers = reader.text("kafka.bootstrap_servers");
-    let session_timeout_ms = reader.number::<u32>("kafka.session_timeout_ms", 1000..=3_600_000);
+    let session_timeout_ms = reader.number::<u32>("kafka.session_timeout_ms");
     let group_instance_id = reader.text("kafka.group_instance_id");
     let ingest_group_id = reader.text("ingest.group_id");
     let join_group_id = reader.text("join.group_id");
-    let ingest_delivery = reader.string("ingest.delivery");
-    let layout = reader.string("topics.layout");
+    let ingest_delivery = reader.choice("ingest.delivery");
+    let layout = reader.choice("topics.layout");
     let topics = Topics {
         discharge: reader.text("topics.discharge"),
         social_care: reader.text("topics.social_care"),
@@ -274,22 +164,18 @@ pub fn load(
     };
     let reference_file = reader.text("reference.file");
     let registry_url = reader.string("schema_registry.url");
-    let schema_registry_timeout_ms =
-        reader.number::<u64>("schema_registry.timeout_ms", 100..=120_000);
+    let schema_registry_timeout_ms = reader.number::<u64>("schema_registry.timeout_ms");
     let registry_username = reader.string("schema_registry.username");
     let registry_password = reader.string("schema_registry.password");
     let registry_token = reader.string("schema_registry.bearer_token");
     let registry_ca_file = reader.string("schema_registry.ca_file");
     let admin_addr = reader.string("admin.addr");
     let published_addr = reader.string("admin.published_addr");
-    let eviction_horizon_days = reader.number::<i32>(
-        "engine.eviction_horizon_days",
-        EngineConfig::MINIMUM_HORIZON_DAYS..=3650,
-    );
-    let engine_as_of = reader.string("engine.as_of");
-    let log_format = reader.string("log.format");
+    let eviction_horizon_days = reader.number::<i32>("engine.eviction_horizon_days");
+    let engine_as_of = reader.choice("engine.as_of");
+    let log_format = reader.choice("log.format");
     let log_level = reader.string("log.level");
-    let shutdown_timeout_seconds = reader.number::<u64>("shutdown.timeout_seconds", 1..=600);
+    let shutdown_timeout_seconds = reader.number::<u64>("shutdown.timeout_seconds");
     let librdkafka = reader.passthrough();
 
     for (key, group) in [
@@ -361,21 +247,10 @@ pub fn load(
     let reference_file = Some(reference_file.trim())
         .filter(|file| !file.is_empty())
         .map(std::path::PathBuf::from);
-    let per_partner_topics = match layout.as_str() {
-        "shared" => false,
-        "per_partner" => {
-            if reference_file.is_none() {
-                problems.push("`topics.layout` is `per_partner` but `reference.file` is empty: the partner topics and who owns them come from the ICS's reference data (see deploy/config/reference.toml)".to_owned());
-            }
-            true
-        }
-        other => {
-            problems.push(format!(
-                "`topics.layout` is `{other}`: expected `shared` or `per_partner`"
-            ));
-            false
-        }
-    };
+    let wants_per_partner_topics = layout == LAYOUTS[1];
+    if wants_per_partner_topics && reference_file.is_none() {
+        problems.push("`topics.layout` is `per_partner` but `reference.file` is empty: the partner topics and who owns them come from the ICS's reference data (see deploy/config/reference.toml)".to_owned());
+    }
     let schema_registry_url = match registry_url.trim() {
         "" => None,
         url => match checked_registry_url("`schema_registry.url`", url) {
@@ -451,37 +326,18 @@ pub fn load(
             }
         },
     };
-    let engine_as_of = AsOf::parse(&engine_as_of).unwrap_or_else(|| {
-        problems.push(format!(
-            "`engine.as_of` is `{engine_as_of}`: expected {}",
-            AsOf::NAMES.map(|name| format!("`{name}`")).join(" or ")
-        ));
-        AsOf::default()
-    });
-    let log_format = match log_format.as_str() {
-        "text" => LogFormat::Text,
-        "json" => LogFormat::Json,
-        other => {
-            problems.push(format!(
-                "`log.format` is `{other}`: expected `text` or `json`"
-            ));
-            LogFormat::Text
-        }
+    // Choices were checked against their definitions' values.
+    let engine_as_of = AsOf::parse(&engine_as_of).unwrap_or_default();
+    let log_format = if log_format == "json" {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
     };
     if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
         problems.push(format!("`log.level` is `{log_level}`: expected a level (error, warn, info, debug, trace) or a filter such as `info,icsflow_kafka=debug`"));
     }
 
-    let ingest_delivery = match ingest_delivery.as_str() {
-        "at_least_once" => IngestDelivery::AtLeastOnce,
-        "exactly_once" => IngestDelivery::ExactlyOnce,
-        other => {
-            problems.push(format!(
-                "`ingest.delivery` is `{other}`: expected `at_least_once` or `exactly_once`"
-            ));
-            IngestDelivery::AtLeastOnce
-        }
-    };
+    let ingest_delivery = IngestDelivery::parse(&ingest_delivery).unwrap_or_default();
     // Overrides that would void the delivery guarantees icsflow states.
     let refused_override = |key: &str, refused: &dyn Fn(&str) -> bool| {
         librdkafka
@@ -523,7 +379,7 @@ pub fn load(
     Ok(Settings {
         kafka,
         topics,
-        per_partner_topics,
+        wants_per_partner_topics,
         misspelt_variables: Vec::new(),
         reference_file,
         reference: None,
@@ -589,7 +445,7 @@ impl Settings {
             match crate::reference::load(path) {
                 Ok(reference) => {
                     let reference = std::sync::Arc::new(reference);
-                    if self.per_partner_topics {
+                    if self.wants_per_partner_topics {
                         self.topics.layout =
                             TopicLayout::PerPartner(std::sync::Arc::clone(&reference));
                     }
@@ -724,10 +580,25 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn default_of(key: &str) -> &'static str {
-        SETTINGS
-            .iter()
-            .find(|setting| setting.key == key)
-            .map_or("", |setting| setting.default)
+        setting(key).default
+    }
+
+    /// A setting that is one of its definition's words.
+    fn choice(&mut self, key: &str) -> String {
+        let Kind::Choice(values) = setting(key).kind else {
+            unreachable!("`{key}` is not a choice");
+        };
+        let value = self.text(key);
+        if values.contains(&value.as_str()) {
+            value
+        } else {
+            let expected: Vec<String> = values.iter().map(|value| format!("`{value}`")).collect();
+            self.problems.push(format!(
+                "`{key}` is `{value}`: expected {}",
+                expected.join(" or ")
+            ));
+            Self::default_of(key).to_owned()
+        }
     }
 
     /// A setting that is text: a TOML number or boolean in its place is a
@@ -753,10 +624,18 @@ impl Reader<'_> {
         }
     }
 
-    fn number<T>(&mut self, key: &str, range: std::ops::RangeInclusive<T>) -> T
+    /// A whole number in its definition's range.
+    fn number<T>(&mut self, key: &str) -> T
     where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+        T: std::str::FromStr + TryFrom<i64> + PartialOrd + std::fmt::Display + Copy,
     {
+        let Kind::Number { min, max } = setting(key).kind else {
+            unreachable!("`{key}` is not a number");
+        };
+        let (Ok(min), Ok(max)) = (T::try_from(min), T::try_from(max)) else {
+            unreachable!("`{key}`'s range does not fit its type");
+        };
+        let range = min..=max;
         let fallback = || Self::default_of(key).parse::<T>().ok();
         let text = self.string(key);
         match text.trim().parse::<T>() {
@@ -1085,6 +964,24 @@ mod tests {
                 .any(|problem| problem.contains("`schema_registry.url` holds credentials")),
             "{problems:?}"
         );
+    }
+
+    /// The example configuration is what the definitions generate: a
+    /// setting added, changed or documented anew changes it here, and a
+    /// stale file fails with the fresh one beside it to move over.
+    #[test]
+    fn the_example_file_is_generated_from_the_definitions() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/config/icsflow.example.toml"
+        );
+        let text = std::fs::read_to_string(path).expect("example config exists");
+        let generated = example_toml();
+        if text != generated {
+            let fresh = format!("{path}.new");
+            std::fs::write(&fresh, &generated).expect("written");
+            panic!("{EXAMPLE_CONFIG} is stale: the definitions in settings/table.rs generate {fresh}; move it over");
+        }
     }
 
     /// The commented example file sets every key with its default value
