@@ -8,7 +8,7 @@ CARGO_FLAGS ?= --locked
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 
-.PHONY: windows partner-examples json-schema-check test demo bench fuzz soak fmt tools test-tools kafka apicurio native-libraries deploy-check help
+.PHONY: windows partner-examples json-schema-check test demo bench fuzz soak fmt tools test-tools kafka kafka-streams-bench-app apicurio native-libraries deploy-check help
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded broker"
@@ -46,6 +46,18 @@ $(KAFKA_LIBS)/.installed: tests/kafka/pom.xml
 	@rm -rf $(KAFKA_LIBS)
 	mvn -q -B -Dstyle.color=never -f tests/kafka/pom.xml dependency:copy-dependencies \
 		-DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS) -DincludeScope=runtime
+	@touch $@
+
+# The Kafka Streams application the pipeline benchmark runs beside
+# icsflow on the same broker and records (bench/kafka-streams, see its
+# README): one runnable jar, built with Maven (its jars from Maven Central
+# into ~/.m2) when missing or older than its POM, its sources or the
+# partner schemas it embeds. Java and Maven come with `make kafka`.
+KAFKA_STREAMS_JAR := bench/kafka-streams/target/icsflow-kafka-streams.jar
+kafka-streams-bench-app: $(KAFKA_STREAMS_JAR)
+$(KAFKA_STREAMS_JAR): bench/kafka-streams/pom.xml $(shell find bench/kafka-streams/src -type f) $(wildcard schemas/*/v*.avsc) | $(KAFKA_LIBS)/.installed
+	@echo "make: building the Kafka Streams comparison application into $@"
+	mvn -q -B -Dstyle.color=never -f bench/kafka-streams/pom.xml package -DskipTests
 	@touch $@
 
 # Apicurio Registry (Confluent-compatible API), the runnable archive from
@@ -206,9 +218,10 @@ DEMO_FLAGS ?=
 demo: tools native-libraries
 	$(CARGO) run $(CARGO_FLAGS) -p icsflow -- demo $(DEMO_FLAGS)
 
-bench: test-tools native-libraries
+bench: test-tools native-libraries kafka-streams-bench-app
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-avro --bench decode
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-engine --bench engine
+	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-telemetry --bench scrape
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- mock 200000
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- kafka 1000000
 	$(CARGO) bench $(CARGO_FLAGS) -p icsflow-kafka --bench pipeline -- kafka-replay 10000000

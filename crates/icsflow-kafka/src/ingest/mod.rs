@@ -217,7 +217,17 @@ pub async fn run_ingest(
             ingest.abort_transaction();
             break Err(error);
         }
-        if let Err(error) = ingest.commit_transaction(&consumer, Commit::WhenDue) {
+        // Exactly once, the commit cadence follows the load: a batch that
+        // took all librdkafka held (nothing else waits) is committed now, so
+        // a quiet feed's records reach the journey topic within a commit's
+        // round trip; under load, batches keep coming and a transaction
+        // takes them for its whole interval.
+        let when = if taken < BATCH {
+            Commit::Now
+        } else {
+            Commit::WhenDue
+        };
+        if let Err(error) = ingest.commit_transaction(&consumer, when) {
             break Err(error);
         }
         if let Err(error) = ingest.store_acknowledged(&consumer) {

@@ -26,12 +26,15 @@ pub(super) const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// state going out of step when a request fails).
 const REMAINING_TRANSACTION_TIME: rdkafka::util::Timeout = rdkafka::util::Timeout::Never;
 
-/// How long a transaction stays open, taking batch after batch, before it
-/// is committed (Kafka Streams' exactly-once default). Each commit costs a
-/// broker round trip or more, and librdkafka cannot begin the next
+/// How long a transaction stays open under load, taking batch after batch,
+/// before it is committed (Kafka Streams' exactly-once default). Each commit
+/// costs a broker round trip or more, and librdkafka cannot begin the next
 /// transaction's partitions until the last one's markers are written, so a
 /// transaction per batch of a few hundred records commits a few thousand
-/// records a second at most.
+/// records a second at most. When a batch empties what librdkafka holds,
+/// the loop commits at once instead (`Commit::Now`): commits then come as
+/// fast as the broker answers them, and the records arriving meanwhile make
+/// the next transaction larger.
 const TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Whether an open transaction is committed now, or only once it has been
