@@ -164,8 +164,7 @@ impl fmt::Debug for GaugeHandle {
 
 type Series = BTreeMap<(usize, Vec<String>), i64>;
 
-/// A recorder that keeps values in memory: for tests, benchmarks and tools
-/// that summarise a run without serving metrics.
+/// A recorder that keeps values in memory, for tests.
 #[derive(Debug, Default)]
 pub struct Tally {
     counters: Arc<Mutex<Series>>,

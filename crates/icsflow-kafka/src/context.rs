@@ -1,6 +1,6 @@
 //! rdkafka client contexts: librdkafka's statistics turned into broker
 //! reachability and consumer lag; rebalances turned into messages for the
-//! join loop (never handled inside the callback).
+//! role's loop (never handled inside the callback).
 
 use icsflow_events::events::{
     BrokerReachability, CaughtUp, IngestAssignment, LagMeasured, PartitionReleased, Role,
@@ -166,9 +166,11 @@ impl ClientContext for RoleContext {
                 continue;
             }
             for (partition, partition_statistics) in &topic.partitions {
-                // -1 is "unknown" (not assigned or not yet fetched). The join
-                // role never commits, so its lag is measured from the last
-                // record handed to it instead of the committed offset.
+                // -1 is "unknown" (not assigned or not yet fetched). Where
+                // the role knows the first record whose outcome is not yet
+                // final (`processed`: ingest's stored or committed offsets,
+                // join's committed positions), the lag counts from it, as
+                // Kafka's tools count from the committed offset.
                 let processed = self
                     .lock_processed()
                     .get(&(name.clone(), *partition))

@@ -2,17 +2,22 @@
 //! rdkafka.
 //!
 //! - **ingest** consumes the partner topics, decodes and validates each
-//!   record, produces the event to the journey topic keyed by pseudonym
-//!   (murmur2 partitioner, as the Java client) or the record to the
-//!   dead-letter topic with a reason, and stores a partner offset only after
-//!   the broker acknowledged what it produced for it (at-least-once).
-//! - **join** consumes the journey topic in a consumer group. It never
-//!   commits: every assignment starts from the beginning of retention, so a
+//!   record, produces its event to the journey topic in a batch record of
+//!   the patient's journey partition (the murmur2 partition of the
+//!   pseudonym, as the Java client places keyed records) or a dead letter
+//!   with a reason, and stores a partner offset only after the broker
+//!   acknowledged what it produced for it (at least once), or commits the
+//!   offsets with the outputs in a transaction (exactly once).
+//! - **join** consumes the journey topic in a consumer group. Every
+//!   assignment starts from the beginning of retention, whatever is
+//!   committed (its positions are committed for Kafka's tools only), so a
 //!   partition's journeys are rebuilt by replay, and the replica reports
 //!   ready once each assigned partition reached the high watermark seen at
 //!   assignment. Revocation drops the partition's engine.
 //!
-//! Bad input never stops a role: it is dead-lettered and counted.
+//! Bad input never stops a role: it is dead-lettered and counted. What
+//! happens inside a role is emitted as internal events (`icsflow-events`);
+//! this crate knows no metrics library.
 
 mod acknowledgements;
 mod common;

@@ -16,9 +16,10 @@
 //! unavailable registry is asked again after a pause, and a refusal of
 //! icsflow's credentials turns readiness off and says so.
 //!
-//! With `IngestDelivery::ExactlyOnce`, each batch is one Kafka transaction:
-//! its journey and dead-letter records and the partner offsets after them
-//! are committed together (`send_offsets_to_transaction` with the
+//! With `IngestDelivery::ExactlyOnce`, batches are committed in Kafka
+//! transactions (one per interval under load, one per batch when the loop
+//! has taken all there was; `transaction.rs`): their journey and dead-letter
+//! records and the partner offsets after them are committed together (`send_offsets_to_transaction` with the
 //! consumer's group metadata, KIP-447), so a crash leaves either all of a
 //! batch or none of it for `read_committed` readers.
 

@@ -131,9 +131,10 @@ pub(super) fn route(
 }
 
 /// The newest `occurred_at` seen per partner feed, with its gauge handle.
-/// Keyed by organisation while the organisation label takes new values;
-/// every organisation past its limit shares the `None` entry (`other`), so
-/// that record content cannot grow this map either.
+/// Keyed by the organisation an accepted event counts as in the reference
+/// data; one no partner speaks for (never accepted, so only in tests
+/// without reference data) shares the `None` entry (`other`): record content
+/// cannot grow this map.
 #[derive(Default)]
 pub(super) struct Freshness {
     index: std::collections::HashMap<(Feed, Option<icsflow_core::OdsCode>), usize>,
