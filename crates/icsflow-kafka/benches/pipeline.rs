@@ -11,6 +11,11 @@
 //! Each throughput phase also reports its CPU time per record (this
 //! process and the broker's) and the cores it kept busy.
 //!
+//! On Apache Kafka, the at-least-once end-to-end run is followed by the
+//! same job done by a Kafka Streams application (bench/kafka-streams, built
+//! by `make kafka-streams-bench-app`; skipped when its jar is missing) on
+//! the same broker and partner records, compared with it.
+//!
 //! `cargo bench -p icsflow-kafka --bench pipeline -- [mock|kafka] [EVENTS]`;
 //! set `RUST_LOG=info` to see the roles' log lines as well.
 //! `-- kafka-replay EVENTS` measures only the rebuild: EVENTS journey
@@ -18,12 +23,15 @@
 //! `kafka` starts an Apache Kafka broker on loopback ports from the jars
 //! `make kafka` fetches (the test kit's broker).
 
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use icsflow_avro::{encode_single_object, EventDecoder, SchemaCatalogue};
 use icsflow_core::{one_event_of_each_type, sample_pseudonym, Event, EventId, Feed, Timestamp};
-use icsflow_engine::EngineConfig;
+use icsflow_engine::{EngineConfig, MetricKey};
 use icsflow_events::{Counter, Events};
 use icsflow_journeys::PartitionEngines;
 use icsflow_kafka::{run_ingest, run_join, IngestDelivery, JoinOptions, KafkaSettings, Topics};
@@ -38,6 +46,11 @@ use rdkafka::producer::{
 use rdkafka::ClientConfig;
 
 const PARTITIONS: i32 = 8;
+
+/// The instant the join runs read their gauges as of (2096: after every
+/// journey of the workload, which ends yesterday); the Kafka Streams
+/// comparison reads its counts as of the same instant.
+const AS_OF_MILLIS: i64 = 4_000_000_000_000;
 
 /// CPU time used so far by this process and the broker's (Kafka runs in
 /// its own process; the mock cluster runs in this one), so that each phase
@@ -85,13 +98,18 @@ impl Span {
         }
     }
 
+    /// CPU seconds since the start: this process's and the broker's.
+    fn cpu_since(&self, meter: CpuMeter) -> (f64, f64) {
+        let (process, broker) = meter.split();
+        (process - self.cpu.0, broker - self.cpu.1)
+    }
+
     /// "N µs of CPU per record (B of them the broker's), C cores busy" for
     /// `records` records.
     fn describe(&self, meter: CpuMeter, records: usize) -> String {
         let wall = self.wall.elapsed().as_secs_f64();
-        let (process, broker) = meter.split();
-        let broker = broker - self.cpu.1;
-        let cpu = process - self.cpu.0 + broker;
+        let (process, broker) = self.cpu_since(meter);
+        let cpu = process + broker;
         format!(
             "{:.2} µs CPU per record ({:.2} the broker's), {:.2} cores busy",
             1e6 * cpu / records as f64,
@@ -503,7 +521,7 @@ async fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> 
 
 /// One end-to-end run: ingest and join from the partner topics to the
 /// engines, then the publish-to-engine latency of `latency_events`; returns
-/// how many latency events were published.
+/// what it reached (`EndToEndRun`).
 #[derive(Clone)]
 struct EndToEnd<'a> {
     bootstrap: &'a str,
@@ -519,8 +537,21 @@ struct EndToEnd<'a> {
     suffix: &'a str,
 }
 
+/// What an end-to-end run reached, for the comparison with Kafka Streams.
+struct EndToEndRun {
+    /// Latency events that reached the engines (each was published).
+    latency_events: usize,
+    /// Partner records per second from the first applied to the last, and
+    /// CPU seconds per record of this process and of the broker over that
+    /// time; `None` when the run did not finish.
+    throughput: Option<(f64, f64, f64)>,
+    /// Patients not meeting the criteria to reside per place, as of
+    /// `AS_OF_MILLIS`, after the latency events (which the engines hold too).
+    not_meeting_criteria: BTreeMap<String, i64>,
+}
+
 impl EndToEnd<'_> {
-    async fn run(&self, latency_events: &[Event]) -> usize {
+    async fn run(&self, latency_events: &[Event]) -> EndToEndRun {
         let count = self.partner_records;
         let mode = match self.delivery {
             IngestDelivery::AtLeastOnce => "at least once",
@@ -564,7 +595,7 @@ impl EndToEnd<'_> {
             tokio::spawn(async move {
                 let options = JoinOptions {
                     engine_config: EngineConfig::default(),
-                    as_of: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+                    as_of: Arc::new(|| Timestamp::from_millis(AS_OF_MILLIS)),
                     now: icsflow_journeys::wall_clock(),
                     reference: Arc::new(icsflow_core::samples_reference()),
                 };
@@ -582,21 +613,26 @@ impl EndToEnd<'_> {
         })
         .await;
         let first = first.unwrap_or(started);
-        match finished {
+        let throughput = match finished {
             Some(_) => {
                 let rate = count as f64 / first.wall.elapsed().as_secs_f64();
+                let (process, broker) = first.cpu_since(self.meter);
                 println!(
                 "  end to end ({mode}), partner topics to engines: {rate:.0} events/s = {:.0}% of raw consume, {:.0}% of the floor ({})",
                 100.0 * rate / self.raw,
                 100.0 * rate / self.floor,
                 first.describe(self.meter, count)
             );
+                Some((rate, process / count as f64, broker / count as f64))
             }
-            None => println!(
-                "  end to end: did not finish ({} of {count} applied)",
-                applied(&metrics)
-            ),
-        }
+            None => {
+                println!(
+                    "  end to end: did not finish ({} of {count} applied)",
+                    applied(&metrics)
+                );
+                None
+            }
+        };
 
         // Latency: one event at a time, from produce to applied.
         let producer: BaseProducer = ClientConfig::new()
@@ -641,11 +677,272 @@ impl EndToEnd<'_> {
             latencies.len()
         );
         }
+        // Read before stopping: join gives its partitions' engines up.
+        let not_meeting_criteria = not_meeting_criteria_by_place(&engines);
         let _ = stop.send(true);
         let _ = ingest.await;
         let _ = join.await;
-        latencies.len()
+        EndToEndRun {
+            latency_events: latencies.len(),
+            throughput,
+            not_meeting_criteria,
+        }
     }
+}
+
+/// Metric 1 (`MetricKey::NotMeetingCriteria`) of `engines` summed per
+/// place (`out_of_area` included), as of `AS_OF_MILLIS`.
+fn not_meeting_criteria_by_place(engines: &PartitionEngines) -> BTreeMap<String, i64> {
+    let mut places = BTreeMap::new();
+    for (key, value) in engines.metrics(Timestamp::from_millis(AS_OF_MILLIS)) {
+        if let MetricKey::NotMeetingCriteria { place, .. } = key {
+            *places.entry(place.as_str().to_owned()).or_insert(0) += value;
+        }
+    }
+    places
+}
+
+/// The Kafka Streams application doing icsflow's job (bench/kafka-streams,
+/// see its README): `BENCH_KAFKA_STREAMS_JAR`, or the jar
+/// `make kafka-streams-bench-app` builds in the workspace.
+fn kafka_streams_jar() -> PathBuf {
+    std::env::var_os("BENCH_KAFKA_STREAMS_JAR").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../bench/kafka-streams/target/icsflow-kafka-streams.jar")
+        },
+        PathBuf::from,
+    )
+}
+
+/// The most memory process `pid` has held resident so far (VmHWM), in
+/// bytes.
+fn peak_resident(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
+}
+
+/// "E06000047 0, out_of_area 1" over `places`, a place `counts` lacks read
+/// as 0.
+fn per_place_list(places: &[&String], counts: &BTreeMap<String, i64>) -> String {
+    places
+        .iter()
+        .map(|place| format!("{place} {}", counts.get(*place).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The Kafka Streams comparison: the application of bench/kafka-streams
+/// run on the same broker and partner records (every record on the partner
+/// topics, so the at-least-once run's latency events too), from their start
+/// under an application id of its own, with nothing else running; its rate
+/// and CPU per record against `icsflow`'s (the at-least-once run), and its
+/// per-place counts against the engines' of that run, as of the same
+/// instant.
+async fn compare_kafka_streams(bootstrap: &str, icsflow: &EndToEndRun, meter: CpuMeter) {
+    let jar = kafka_streams_jar();
+    if !jar.is_file() {
+        println!(
+            "  Kafka Streams comparison skipped: {} is missing; build it with `make kafka-streams-bench-app` (mvn -q -f bench/kafka-streams/pom.xml package -DskipTests)",
+            jar.display()
+        );
+        return;
+    }
+    let records: usize = PARTNER_TOPICS
+        .iter()
+        .map(|topic| records_on(bootstrap, topic))
+        .sum();
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis()
+    );
+    let application_id = format!("icsflow-bench-streams-{unique}");
+    let state_dir = std::env::temp_dir().join(format!("icsflow-bench-streams-{unique}"));
+    let launched = Instant::now();
+    let child = std::process::Command::new("java")
+        .arg("-Xmx256m")
+        .arg("-jar")
+        .arg(&jar)
+        .args(["--bootstrap", bootstrap])
+        .args(["--records", &records.to_string()])
+        .args(["--topics", &PARTNER_TOPICS.join(",")])
+        .args(["--application-id", &application_id])
+        .arg("--state-dir")
+        .arg(&state_dir)
+        .args(["--as-of-millis", &AS_OF_MILLIS.to_string()])
+        .args(["--timeout-seconds", "900"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) => {
+            println!("  Kafka Streams comparison skipped: java did not start ({error})");
+            return;
+        }
+    };
+    let pid = child.id();
+    // Its result line, when it was read and the broker's CPU then.
+    let (results, result) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("piped");
+    let stdout_reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with('{') {
+                let _ = results.send((Instant::now(), meter.split().1, line));
+            }
+        }
+    });
+    // Its progress and Kafka's warnings, the last lines kept for a failure.
+    let stderr = child.stderr.take().expect("piped");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut tail = std::collections::VecDeque::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tail.len() == 20 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+        tail
+    });
+    // The broker's CPU sampled as it runs, so that its share from the
+    // application's first record can be read once it says when that was.
+    let mut samples: Vec<(Instant, f64)> = Vec::new();
+    let mut peak = 0;
+    let deadline = launched + Duration::from_secs(960);
+    let status = loop {
+        peak = peak.max(peak_resident(pid).unwrap_or(0));
+        samples.push((Instant::now(), meter.split().1));
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let exited = Instant::now();
+    let _ = stdout_reader.join();
+    let tail = stderr_reader.join().unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let parsed = result.try_recv().ok().and_then(|(at, broker, line)| {
+        serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .map(|json| (at, broker, json))
+    });
+    let (settled, broker_settled, json) = match (status, parsed) {
+        (Some(status), Some(parsed)) if status.success() => parsed,
+        (status, _) => {
+            println!(
+                "  Kafka Streams comparison failed: {}; the last lines it wrote to stderr:",
+                status.map_or("killed after 960 s".to_owned(), |status| status.to_string())
+            );
+            for line in tail {
+                println!("    {line}");
+            }
+            return;
+        }
+    };
+    let number = |field: &str| json[field].as_f64().unwrap_or(f64::NAN);
+    let streams_records = number("records");
+    let from_start = number("seconds_from_start");
+    let from_first = number("seconds_from_first_record");
+    let jvm_cpu = number("cpu_seconds_from_first_record");
+    // The broker's CPU from the sample nearest before the first record.
+    let first_record = settled
+        .checked_sub(Duration::from_secs_f64(from_first.max(0.0)))
+        .unwrap_or(launched);
+    let broker_at_first = samples
+        .iter()
+        .rev()
+        .find(|(at, _)| *at <= first_record)
+        .or(samples.first())
+        .map_or(broker_settled, |(_, cpu)| *cpu);
+    let broker_cpu = broker_settled - broker_at_first;
+    let streams_rate = streams_records / from_first;
+    let streams_process = jvm_cpu / streams_records;
+    let streams_broker = broker_cpu / streams_records;
+    println!(
+        "  Kafka Streams {KAFKA_VERSION} (bench/kafka-streams, {}, {} stream threads), the same {} partner records from their start: {:.0} records/s from its start ({from_start:.2} s from its main, {:.2} s from launch), {streams_rate:.0} records/s from its first record ({from_first:.2} s), {} dead-lettered",
+        json["processing_guarantee"].as_str().unwrap_or("?"),
+        json["stream_threads"].as_u64().unwrap_or(0),
+        json["records"].as_u64().unwrap_or(0),
+        streams_records / from_start,
+        (settled - launched).as_secs_f64(),
+        json["dead_lettered"].as_u64().unwrap_or(0),
+    );
+    println!(
+        "  Kafka Streams from its first record: {:.2} µs CPU per record ({:.2} the JVM's, {:.2} the broker's), {:.2} cores busy; {:.2} s of JVM CPU from its start; peak resident {} MB (-Xmx256m); exited {:.2} s after its result",
+        1e6 * (streams_process + streams_broker),
+        1e6 * streams_process,
+        1e6 * streams_broker,
+        (jvm_cpu + broker_cpu) / from_first,
+        number("cpu_seconds"),
+        peak / 1_000_000,
+        (exited - settled).as_secs_f64(),
+    );
+    match icsflow.throughput {
+        Some((rate, process, broker)) => println!(
+            "  icsflow / Kafka Streams, at least once, from the first record: {:.2}x the records/s ({rate:.0} vs {streams_rate:.0}), {:.2}x the CPU per record with the broker's ({:.2} vs {:.2} µs), {:.2}x without ({:.2} µs this process vs {:.2} µs the JVM)",
+            rate / streams_rate,
+            (process + broker) / (streams_process + streams_broker),
+            1e6 * (process + broker),
+            1e6 * (streams_process + streams_broker),
+            process / streams_process,
+            1e6 * process,
+            1e6 * streams_process,
+        ),
+        None => println!("  icsflow / Kafka Streams: no ratio, icsflow's at-least-once run did not finish"),
+    }
+    let streams_places: BTreeMap<String, i64> = json["per_place"]
+        .as_object()
+        .map(|places| {
+            places
+                .iter()
+                .map(|(place, count)| (place.clone(), count.as_i64().unwrap_or(-1)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let places: Vec<&String> = {
+        let mut places: Vec<&String> = icsflow
+            .not_meeting_criteria
+            .keys()
+            .chain(streams_places.keys())
+            .collect();
+        places.sort();
+        places.dedup();
+        places
+    };
+    let identical = places.iter().all(|place| {
+        icsflow
+            .not_meeting_criteria
+            .get(*place)
+            .copied()
+            .unwrap_or(0)
+            == streams_places.get(*place).copied().unwrap_or(0)
+    });
+    println!(
+        "  patients not meeting the criteria to reside per place, as of {AS_OF_MILLIS} ms: icsflow {}; Kafka Streams {}: {}",
+        per_place_list(&places, &icsflow.not_meeting_criteria),
+        per_place_list(&places, &streams_places),
+        if identical { "identical" } else { "DIFFERENT" }
+    );
 }
 
 async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMeter) {
@@ -687,10 +984,14 @@ async fn measure(broker: &str, bootstrap: &str, event_count: usize, meter: CpuMe
         topics: topics(),
         suffix: "first",
     };
-    let published = at_least_once
+    let icsflow = at_least_once
         .run(&latency_events[..latency_events.len() / 2])
         .await;
+    let published = icsflow.latency_events;
     let journey_events = count + published;
+    if meter.broker_pid.is_some() {
+        compare_kafka_streams(bootstrap, &icsflow, meter).await;
+    }
     let mut exactly_once_topics = topics();
     exactly_once_topics.journey = "journey_exactly_once".to_owned();
     exactly_once_topics.dead_letter = "dead_letter_exactly_once".to_owned();
@@ -734,7 +1035,7 @@ async fn measure_replay(bootstrap: &str, journey_events: usize, meter: CpuMeter)
         tokio::spawn(async move {
             let options = JoinOptions {
                 engine_config: EngineConfig::default(),
-                as_of: Arc::new(|| Timestamp::from_millis(4_000_000_000_000)),
+                as_of: Arc::new(|| Timestamp::from_millis(AS_OF_MILLIS)),
                 now: icsflow_journeys::wall_clock(),
                 reference: Arc::new(icsflow_core::samples_reference()),
             };
