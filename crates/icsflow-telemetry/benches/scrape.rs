@@ -120,6 +120,9 @@ fn main() {
             .len(),
         text.len() / 1024
     );
+    println!(
+        "target: `render_metrics` (what /metrics costs) under 5 ms at 2,000 series, on one core"
+    );
     FIXTURE.set(fixture).ok().expect("once");
     divan::main();
 }

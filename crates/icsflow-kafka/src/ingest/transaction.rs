@@ -37,6 +37,10 @@ const REMAINING_TRANSACTION_TIME: rdkafka::util::Timeout = rdkafka::util::Timeou
 /// the next transaction larger.
 const TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A commit that took longer (a broker failing over) does not stretch the
+/// next transactions beyond three times this.
+const MAX_MEASURED_COMMIT: Duration = Duration::from_millis(300);
+
 /// Whether an open transaction is committed now, or only once it has been
 /// open for [`TRANSACTION_INTERVAL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +82,24 @@ pub(super) struct Transaction {
     /// again from when the transaction is aborted.
     pub(super) first: std::collections::BTreeMap<(TopicId, i32), i64>,
     pub(super) offsets: std::collections::BTreeMap<(TopicId, i32), i64>,
+    /// How long the last commit took (the loop waits for it).
+    pub(super) last_commit: Duration,
 }
+
+impl Transaction {
+    /// How long a transaction stays open under load: the interval, or
+    /// three times what the last commit took if that is longer, so that
+    /// the loop spends at most a quarter of its time waiting for commits
+    /// (on Apache Kafka 4.1 a commit took 101-106 ms, every time, however
+    /// small the transaction).
+    pub(super) fn open_for(&self) -> Duration {
+        TRANSACTION_INTERVAL.max(self.last_commit * COMMIT_SHARE)
+    }
+}
+
+/// See [`Transaction::open_for`]: a transaction is open this many times as
+/// long as its commit takes.
+const COMMIT_SHARE: u32 = 3;
 
 /// How many revoking rebalances the consumer has been through.
 pub(super) fn revocations(consumer: &StreamConsumer<RoleContext>) -> u64 {
@@ -182,7 +203,7 @@ impl Ingest<'_> {
         };
         let due = transaction
             .began
-            .is_some_and(|began| began.elapsed() >= TRANSACTION_INTERVAL);
+            .is_some_and(|began| began.elapsed() >= transaction.open_for());
         if !transaction.open || (when == Commit::WhenDue && !due) {
             return Ok(());
         }
@@ -203,7 +224,10 @@ impl Ingest<'_> {
         let outcome = if revoked_meanwhile {
             Outcome::Abort(Aborted::Revoked)
         } else {
-            tokio::task::block_in_place(|| commit(producer, consumer, &offsets))
+            let started = std::time::Instant::now();
+            let outcome = tokio::task::block_in_place(|| commit(producer, consumer, &offsets));
+            transaction.last_commit = started.elapsed().min(MAX_MEASURED_COMMIT);
+            outcome
         };
         let aborted = match outcome {
             Outcome::Committed => {
