@@ -860,6 +860,28 @@ def pipeline_health():
     layout.add(
         panel(
             "table",
+            "Timeliness: share of each partner's events that arrived within a day",
+            "Of the events accepted from each partner and feed in the last 24 hours, the share "
+            "that reached the ICS less than a day after the partner recorded them "
+            "(icsflow_ingest_events_by_delay_total, stage arrived; docs/data-quality.md). A "
+            "partner whose share falls is publishing late: its place's flow numbers lag.",
+            [
+                (
+                    named_organisation(
+                        'sum by (feed, organisation) (increase(icsflow_ingest_events_by_delay_total{stage="arrived", delay=~"same_hour|same_day"}[1d]))'
+                        " / sum by (feed, organisation) (increase(icsflow_ingest_events_by_delay_total{stage=\"arrived\"}[1d]))"
+                    ),
+                    "{{feed}}: {{name}}",
+                )
+            ],
+            unit="percentunit",
+        ),
+        12,
+        10,
+    )
+    layout.add(
+        panel(
+            "table",
             "Rejected in the last 24 hours, by partner and reason",
             "Partner records sent to the dead-letter topic in the last 24 hours by feed, "
             "organisation (unknown when the record was too broken to say) and reason code "

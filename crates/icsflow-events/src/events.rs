@@ -25,6 +25,50 @@ impl Role {
     }
 }
 
+icsflow_core::kinds! {
+    /// Which delay of an accepted event is measured.
+    pub enum DelayStage {
+        /// From `occurred_at` to `recorded_at`: how long the partner took to
+        /// record it.
+        Recorded => "recorded",
+        /// From `recorded_at` to ingest accepting it: how long it took to
+        /// reach the ICS.
+        Arrived => "arrived",
+    }
+}
+
+icsflow_core::kinds! {
+    /// How late, in bands a reader can say aloud.
+    pub enum Lateness {
+        /// Under an hour.
+        SameHour => "same_hour",
+        /// From one hour to a day.
+        SameDay => "same_day",
+        /// From one day to two.
+        NextDay => "next_day",
+        /// Two days or more.
+        Later => "later",
+    }
+}
+
+impl Lateness {
+    const HOUR: i64 = 3_600_000;
+
+    /// The band of a delay in milliseconds; a negative one (clocks a few
+    /// minutes apart, within ingest's tolerance) is `SameHour`.
+    pub const fn of(delay_millis: i64) -> Lateness {
+        if delay_millis < Self::HOUR {
+            Lateness::SameHour
+        } else if delay_millis < 24 * Self::HOUR {
+            Lateness::SameDay
+        } else if delay_millis < 48 * Self::HOUR {
+            Lateness::NextDay
+        } else {
+            Lateness::Later
+        }
+    }
+}
+
 /// A partner record refused: it goes to the dead-letter topic.
 #[derive(Debug)]
 pub struct RecordRejected<'a> {
@@ -374,5 +418,29 @@ pub struct JoinHolds {
 impl InternalEvent for JoinHolds {
     fn emit(self, events: &Events) {
         events.gauge(Gauge::Journeys, &[]).set(self.journeys as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_fall_in_the_bands_their_names_say() {
+        let hour = 3_600_000;
+        let cases = [
+            (-5 * 60_000, Lateness::SameHour),
+            (0, Lateness::SameHour),
+            (hour - 1, Lateness::SameHour),
+            (hour, Lateness::SameDay),
+            (24 * hour - 1, Lateness::SameDay),
+            (24 * hour, Lateness::NextDay),
+            (48 * hour - 1, Lateness::NextDay),
+            (48 * hour, Lateness::Later),
+            (400 * 24 * hour, Lateness::Later),
+        ];
+        for (delay, band) in cases {
+            assert_eq!(Lateness::of(delay), band, "{delay} ms");
+        }
     }
 }

@@ -76,6 +76,10 @@ metrics! {
             "Complete journeys evicted past the eviction horizon (their settled contribution stays in every total).";
         EngineEvents => "icsflow_engine_events_total", ["outcome"],
             "Events given to the journey engine, by outcome.";
+        /// Accepted partner events by how late they were
+        /// ([`crate::events::DelayStage`], [`crate::events::Lateness`]).
+        EventsByDelay => "icsflow_ingest_events_by_delay_total", ["feed", "organisation", "stage", "delay"],
+            "Partner events ingest accepted, by how late they were: stage `recorded` (from occurred_at to recorded_at: how long the partner took to record it) or `arrived` (from recorded_at to ingest accepting it: how long it took to reach the ICS); delay `same_hour` (under 1 h), `same_day` (1 to 24 h), `next_day` (24 to 48 h), `later` (48 h or more).";
         /// Values from record content counted as `other`.
         LabelOverflow => "icsflow_pipeline_label_overflow_total", ["label"],
             "Values from record content counted as `other` because the ICS's reference data does not hold them (an organisation no partner speaks for).";

@@ -3,9 +3,10 @@
 //! journey topic or a dead letter (headers only) with its reason.
 
 use icsflow_avro::{DecodeError, EventDecoder};
-use icsflow_core::{Feed, RejectReason, Rejection, Timestamp, TimestampPolicy};
-use icsflow_events::events::RecordRejected;
-use icsflow_events::{Events, Gauge, GaugeHandle, OTHER_ORGANISATION};
+use icsflow_core::Timestamp;
+use icsflow_core::{Envelope, Feed, PerKind, RejectReason, Rejection, TimestampPolicy};
+use icsflow_events::events::{DelayStage, Lateness, RecordRejected};
+use icsflow_events::{Counter, CounterHandle, Events, Gauge, GaugeHandle, OTHER_ORGANISATION};
 use rdkafka::message::{BorrowedMessage, Message};
 
 use crate::dead_letter::DeadLetterHeaders;
@@ -86,12 +87,7 @@ pub(super) fn route(
         });
     match decoded {
         Ok(event) => {
-            freshness.record(
-                events,
-                feed,
-                event.envelope.source_organisation,
-                event.envelope.occurred_at,
-            );
+            freshness.record(events, feed, &event.envelope, now);
             Routing::Routed(Routed::Accepted(event))
         }
         Err(DecodeError::Rejected(rejection)) => {
@@ -130,29 +126,38 @@ pub(super) fn route(
     }
 }
 
-/// The newest `occurred_at` seen per partner feed, with its gauge handle.
-/// Keyed by the organisation an accepted event counts as in the reference
-/// data; one no partner speaks for (never accepted, so only in tests
-/// without reference data) shares the `None` entry (`other`): record content
-/// cannot grow this map.
+/// How fresh and how timely each partner feed is: the newest `occurred_at`
+/// seen (`icsflow_ingest_last_event_timestamp_seconds`) and every accepted
+/// event counted by how late it was recorded and how late it arrived
+/// (`icsflow_ingest_events_by_delay_total`), with their series looked up
+/// once per organisation. Keyed by the organisation an accepted event
+/// counts as in the reference data; one no partner speaks for (never
+/// accepted, so only in tests without reference data) shares the `None`
+/// entry (`other`): record content cannot grow this map.
 #[derive(Default)]
 pub(super) struct Freshness {
     index: std::collections::HashMap<(Feed, Option<icsflow_core::OdsCode>), usize>,
-    newest: Vec<(GaugeHandle, i64)>,
+    newest: Vec<FeedSeries>,
     /// The last organisation recorded and its entry: a partner's records
     /// come in runs.
     last: Option<(Feed, icsflow_core::OdsCode, usize)>,
 }
 
+/// The freshness and timeliness series of one partner feed.
+struct FeedSeries {
+    last_event: GaugeHandle,
+    /// Seconds; `i64::MIN` before the first.
+    newest: i64,
+    by_delay: PerKind<DelayStage, PerKind<Lateness, CounterHandle>>,
+}
+
 impl Freshness {
-    fn record(
-        &mut self,
-        events: &Events,
-        feed: Feed,
-        organisation: icsflow_core::OdsCode,
-        occurred_at: Timestamp,
-    ) {
-        let seconds = occurred_at.as_millis() / 1000;
+    /// Records an accepted event of `feed` taken at `now`.
+    fn record(&mut self, events: &Events, feed: Feed, envelope: &Envelope, now: Timestamp) {
+        let organisation = envelope.source_organisation;
+        let occurred_at = envelope.occurred_at.as_millis();
+        let recorded_at = envelope.recorded_at.as_millis();
+        let seconds = occurred_at / 1000;
         let entry = match self.last {
             Some((last_feed, last, entry)) if last_feed == feed && last == organisation => entry,
             _ => {
@@ -161,11 +166,13 @@ impl Freshness {
                 entry
             }
         };
-        let (gauge, newest) = &mut self.newest[entry];
-        if seconds > *newest {
-            *newest = seconds;
-            gauge.set(seconds);
+        let series = &mut self.newest[entry];
+        if seconds > series.newest {
+            series.newest = seconds;
+            series.last_event.set(seconds);
         }
+        series.by_delay[DelayStage::Recorded][Lateness::of(recorded_at - occurred_at)].add(1);
+        series.by_delay[DelayStage::Arrived][Lateness::of(now.as_millis() - recorded_at)].add(1);
     }
 
     fn entry(&mut self, events: &Events, feed: Feed, organisation: icsflow_core::OdsCode) -> usize {
@@ -177,10 +184,18 @@ impl Freshness {
         let next = self.newest.len();
         let entry = *self.index.entry(key).or_insert(next);
         if entry == next {
-            self.newest.push((
-                events.gauge(Gauge::LastEvent, &[feed.as_str(), &label]),
-                i64::MIN,
-            ));
+            self.newest.push(FeedSeries {
+                last_event: events.gauge(Gauge::LastEvent, &[feed.as_str(), &label]),
+                newest: i64::MIN,
+                by_delay: PerKind::new(|stage: &DelayStage| {
+                    PerKind::new(|delay: &Lateness| {
+                        events.counter(
+                            Counter::EventsByDelay,
+                            &[feed.as_str(), &label, stage.label(), delay.label()],
+                        )
+                    })
+                }),
+            });
         }
         entry
     }

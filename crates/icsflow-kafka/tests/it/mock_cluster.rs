@@ -465,6 +465,100 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
 /// error) stops the ingest role with an error instead of skipping it, and
 /// its partner offset is not committed: started again once the broker
 /// accepts it, ingest reads the record again and produces it.
+/// Timeliness per partner feed (docs/data-quality.md): every accepted
+/// event is counted once by how late its partner recorded it and once by
+/// how late it arrived, in bands; a refused record is counted in neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_events_are_counted_by_how_late_they_were_recorded_and_arrived() {
+    let (_cluster, settings) = cluster_with_topics(2);
+    let topics = topics();
+    let catalogue = SchemaCatalogue::embedded();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let hour = 3_600_000;
+    // (occurred, recorded) before now: the trust's event recorded 10 min
+    // after it happened and arriving 20 min after that; the council's
+    // recorded 30 h late, arriving 2 h later; the practice's recorded at
+    // once, arriving 3 days later.
+    let timings = [
+        (hour / 2, hour / 3),
+        (32 * hour, 2 * hour),
+        (72 * hour, 72 * hour),
+    ];
+    let samples = one_event_of_each_type();
+    let mut published = Vec::new();
+    for (feed, (occurred, recorded)) in icsflow_core::Feed::ALL.into_iter().zip(timings) {
+        let mut event = *samples
+            .iter()
+            .find(|event| event.feed() == feed)
+            .expect("a sample of every feed");
+        event.envelope.occurred_at = Timestamp::from_millis(now - occurred);
+        event.envelope.recorded_at = Timestamp::from_millis(now - recorded);
+        published.push(event);
+    }
+    let producer = producer(&settings);
+    for event in &published {
+        producer
+            .send(
+                BaseRecord::to(partner_topic(event.feed()))
+                    .key("partner-key")
+                    .payload(&encode_single_object(&catalogue, event)),
+            )
+            .expect("queued");
+    }
+    // And a refused one: counted as rejected, not by its delay.
+    producer
+        .send(
+            BaseRecord::to("discharge")
+                .key("partner-key")
+                .payload(b"not avro".as_slice()),
+        )
+        .expect("queued");
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+
+    let (metrics, sink) = recorded();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let stop = StopOnDrop(stop);
+    let ingest = spawn_ingest(&settings, &topics, &sink, shutdown);
+    let consumed = |topic: &str| metrics.count(Counter::Consumed, &["ingest", topic]);
+    eventually("every record consumed", Duration::from_secs(60), || {
+        consumed("discharge") + consumed("social_care") + consumed("primary_care") == 4
+    })
+    .await;
+    stop.0.send(true).expect("stop");
+    let summary = ingest.await.expect("ingest task").expect("ingest ran");
+    assert_eq!((summary.accepted, summary.rejected), (3, 1));
+
+    let mut counted: Vec<(Vec<String>, u64)> = metrics
+        .counts(Counter::EventsByDelay)
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .collect();
+    counted.sort();
+    let expected: Vec<(Vec<String>, u64)> = [
+        ("discharge", "RVW", "arrived", "same_hour"),
+        ("discharge", "RVW", "recorded", "same_hour"),
+        ("primary_care", "M83670", "arrived", "later"),
+        ("primary_care", "M83670", "recorded", "same_hour"),
+        ("social_care", "702", "arrived", "same_day"),
+        ("social_care", "702", "recorded", "next_day"),
+    ]
+    .iter()
+    .map(|labels| {
+        (
+            [labels.0, labels.1, labels.2, labels.3]
+                .iter()
+                .map(|label| (*label).to_owned())
+                .collect(),
+            1,
+        )
+    })
+    .collect();
+    assert_eq!(counted, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_delivery_stops_ingest_and_the_record_is_read_again_on_restart() {
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
