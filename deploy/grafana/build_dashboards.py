@@ -668,7 +668,29 @@ def flow_by_place():
                 )
             ],
         ),
-        24,
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "table",
+            "Delay reasons recorded, by trust",
+            "Of each trust's patients not meeting the criteria to reside, the share whose delay "
+            "has a reason recorded (docs/data-quality.md). Where it is low, the delay-reason "
+            "panels above undercount every reason for that trust: read them with this caveat. "
+            "IcsflowDelayReasonsMissing fires after a day below the level in "
+            "icsflow-thresholds.yml.",
+            [
+                (
+                    named_provider(
+                        f"place_provider:icsflow_flow_delay_reason_recorded:ratio{{{PROVIDER}}}"
+                    ),
+                    "{{name}}",
+                )
+            ],
+            unit="percentunit",
+        ),
+        12,
         8,
     )
     layout.row("How fresh the figures are")
