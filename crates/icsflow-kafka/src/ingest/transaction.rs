@@ -90,8 +90,8 @@ impl Transaction {
     /// How long a transaction stays open under load: the interval, or
     /// three times what the last commit took if that is longer, so that
     /// the loop spends at most a quarter of its time waiting for commits
-    /// (on Apache Kafka 4.1 a commit took 101-106 ms, every time, however
-    /// small the transaction).
+    /// (a commit takes tens of milliseconds on a healthy broker, and more
+    /// while one fails over).
     pub(super) fn open_for(&self) -> Duration {
         TRANSACTION_INTERVAL.max(self.last_commit * COMMIT_SHARE)
     }
@@ -176,6 +176,17 @@ fn commit(
         resumed(|| producer.send_offsets_to_transaction(offsets, &metadata, TRANSACTION_TIMEOUT))
     {
         return Outcome::Abort(Aborted::Failed(error));
+    }
+    // rdkafka's commit_transaction flushes first, and its flush, finding
+    // messages outstanding, waits 100 ms on an event queue that the
+    // producer's own thread serves: every commit took 101-106 ms. Waiting
+    // here for the outstanding messages, a millisecond at a time (each
+    // zero-timeout flush also sends what lingers at once), leaves its flush
+    // nothing to wait for.
+    let waited = std::time::Instant::now();
+    while producer.in_flight_count() > 0 && waited.elapsed() < TRANSACTION_TIMEOUT {
+        let _ = producer.flush(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(1));
     }
     // Past this point the broker may have committed: only an error that
     // says the transaction must be aborted makes aborting (and reading the
