@@ -12,6 +12,7 @@ mod acls;
 mod demo;
 mod pseudonymise;
 mod publish;
+mod quality;
 mod rejections;
 mod roles;
 mod schemas;
@@ -70,6 +71,10 @@ enum Command {
     /// One partner's rejected records from the dead-letter topic: counts by
     /// reason and field, and each record's coordinates and event id.
     Rejections(rejections::RejectionsArgs),
+    /// One partner's data-quality figures from a running icsflow's admin
+    /// endpoint: how late its events are recorded and arrive, what was
+    /// refused, how fresh its feed is, how many delays have a reason.
+    Quality(quality::QualityArgs),
     /// Turn NHS numbers into the ICS pseudonyms, at source.
     Pseudonymise(pseudonymise::PseudonymiseArgs),
     /// Check the partner schemas and generate the data dictionary.
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
         Command::Acls(arguments) => acls::run(arguments),
         Command::Topics(arguments) => topics::run(arguments),
         Command::Rejections(arguments) => rejections::run(arguments),
+        Command::Quality(arguments) => quality::run(arguments),
         Command::Schemas(command) => schemas::run(command),
     };
     match outcome {

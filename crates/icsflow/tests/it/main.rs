@@ -139,10 +139,21 @@ fn exit_statuses_are_readmes() {
             "106751991167d",
         ],
         &["pseudonymise"],
+        &["quality", "--organisation", "R X"],
     ] {
         let output = icsflow(arguments);
         assert_eq!(output.status.code(), Some(64), "{arguments:?}: {output:?}");
     }
+    // An admin endpoint nobody serves: 69, and what to check.
+    let output = icsflow(&[
+        "quality",
+        "--organisation",
+        "RVW",
+        "--metrics-url",
+        "http://127.0.0.1:1/metrics",
+    ]);
+    assert_eq!(output.status.code(), Some(69), "{output:?}");
+    assert!(text(&output.stderr).contains("--metrics-url"), "{output:?}");
     let folder = std::env::temp_dir().join(format!("icsflow-exits-{}", std::process::id()));
     std::fs::create_dir_all(&folder).expect("folder");
     let key = folder.join("ics.key");
