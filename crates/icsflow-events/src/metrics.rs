@@ -126,43 +126,41 @@ pub trait Recorder: Send + Sync + fmt::Debug {
     fn forget(&self, gauge: Gauge, labels: &[&str]);
 }
 
-/// One counter series.
-#[derive(Clone)]
-pub struct CounterHandle(Arc<dyn Fn(u64) + Send + Sync>);
+/// One series, as its recorder keeps it: what to do with a value.
+pub struct Handle<T>(Arc<dyn Fn(T) + Send + Sync>);
 
-impl CounterHandle {
-    pub fn new(add: impl Fn(u64) + Send + Sync + 'static) -> CounterHandle {
-        CounterHandle(Arc::new(add))
+/// One counter series: [`Handle::add`].
+pub type CounterHandle = Handle<u64>;
+/// One gauge series: [`Handle::set`].
+pub type GaugeHandle = Handle<i64>;
+
+impl<T> Handle<T> {
+    pub fn new(record: impl Fn(T) + Send + Sync + 'static) -> Handle<T> {
+        Handle(Arc::new(record))
     }
+}
 
+impl Handle<u64> {
     pub fn add(&self, count: u64) {
         (self.0)(count);
     }
 }
 
-impl fmt::Debug for CounterHandle {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("CounterHandle")
-    }
-}
-
-/// One gauge series.
-#[derive(Clone)]
-pub struct GaugeHandle(Arc<dyn Fn(i64) + Send + Sync>);
-
-impl GaugeHandle {
-    pub fn new(set: impl Fn(i64) + Send + Sync + 'static) -> GaugeHandle {
-        GaugeHandle(Arc::new(set))
-    }
-
+impl Handle<i64> {
     pub fn set(&self, value: i64) {
         (self.0)(value);
     }
 }
 
-impl fmt::Debug for GaugeHandle {
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Handle<T> {
+        Handle(Arc::clone(&self.0))
+    }
+}
+
+impl<T> fmt::Debug for Handle<T> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("GaugeHandle")
+        formatter.write_str("Handle")
     }
 }
 
@@ -203,11 +201,6 @@ impl Tally {
             .filter(|((index, _), _)| *index == counter.index())
             .map(|((_, labels), value)| (labels.clone(), *value as u64))
             .collect()
-    }
-
-    /// A gauge series' value, if set.
-    pub fn value(&self, gauge: Gauge, labels: &[&str]) -> Option<i64> {
-        lock(&self.gauges).get(&key(gauge.index(), labels)).copied()
     }
 }
 

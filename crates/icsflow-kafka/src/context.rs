@@ -402,9 +402,19 @@ impl ConsumerContext for RoleContext {
             // it owns partitions. A group that lost its partitions (a
             // session timed out against a stalled broker) is not ready,
             // whatever the broker connection says.
+            // Not asked while stopping: closing the consumer revokes its
+            // partitions from inside its own drop, where librdkafka's group
+            // handler no longer answers `assignment()` and the call waited
+            // forever (a test hung on it).
+            let stopping = self.stopping.load(std::sync::atomic::Ordering::Relaxed);
+            let partitions = if stopping {
+                0
+            } else {
+                consumer.assignment().map_or(0, |list| list.count())
+            };
             self.events.emit(IngestAssignment {
-                partitions: consumer.assignment().map_or(0, |list| list.count()),
-                stopping: self.stopping.load(std::sync::atomic::Ordering::Relaxed),
+                partitions,
+                stopping,
             });
         }
         let Some(sender) = &self.rebalances else {

@@ -3,7 +3,9 @@
 //! registry. Labels: feed, organisation (ODS), reason code, topic,
 //! partition, role. All bounded.
 
+use icsflow_events::metrics::Definition;
 use icsflow_events::{Counter, CounterHandle, Gauge, GaugeHandle, Recorder};
+use prometheus::core::{MetricVec, MetricVecBuilder};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Every pipeline metric, registered on one registry.
@@ -25,35 +27,11 @@ impl PrometheusRecorder {
         ))?;
         let counters = Counter::ALL
             .iter()
-            .map(|counter| {
-                let definition = counter.definition();
-                let metric = IntCounterVec::new(
-                    Opts::new(definition.name, definition.help),
-                    definition.labels,
-                )?;
-                registry.register(Box::new(metric.clone()))?;
-                // A series without labels is exported at 0 from the start,
-                // as a counter should be.
-                if definition.labels.is_empty() {
-                    metric.with_label_values::<&str>(&[]);
-                }
-                Ok(metric)
-            })
+            .map(|counter| register(registry, counter.definition(), IntCounterVec::new))
             .collect::<Result<Vec<_>, prometheus::Error>>()?;
         let gauges = Gauge::ALL
             .iter()
-            .map(|gauge| {
-                let definition = gauge.definition();
-                let metric = IntGaugeVec::new(
-                    Opts::new(definition.name, definition.help),
-                    definition.labels,
-                )?;
-                registry.register(Box::new(metric.clone()))?;
-                if definition.labels.is_empty() {
-                    metric.with_label_values::<&str>(&[]);
-                }
-                Ok(metric)
-            })
+            .map(|gauge| register(registry, gauge.definition(), IntGaugeVec::new))
             .collect::<Result<Vec<_>, prometheus::Error>>()?;
         Ok(PrometheusRecorder { counters, gauges })
     }
@@ -83,13 +61,28 @@ impl PrometheusRecorder {
             .get_metric_with_label_values(labels)
             .map_or(0, |series| series.get())
     }
+}
 
-    /// One gauge series' value.
-    pub fn gauge_value(&self, gauge: Gauge, labels: &[&str]) -> i64 {
-        self.gauges[gauge.index()]
-            .get_metric_with_label_values(labels)
-            .map_or(0, |series| series.get())
+/// Registers the vector of one definition (a series without labels is
+/// exported at 0 from the start, as a counter should be).
+fn register<T>(
+    registry: &Registry,
+    definition: Definition,
+    new: fn(Opts, &[&str]) -> Result<MetricVec<T>, prometheus::Error>,
+) -> Result<MetricVec<T>, prometheus::Error>
+where
+    T: MetricVecBuilder + 'static,
+    MetricVec<T>: prometheus::core::Collector + Clone,
+{
+    let metric = new(
+        Opts::new(definition.name, definition.help),
+        definition.labels,
+    )?;
+    registry.register(Box::new(metric.clone()))?;
+    if definition.labels.is_empty() {
+        metric.with_label_values::<&str>(&[]);
     }
+    Ok(metric)
 }
 
 impl Recorder for PrometheusRecorder {
@@ -145,6 +138,9 @@ mod tests {
             recorder.counter_value(Counter::Rejected, &["discharge", "RXP", "invalid_code"]),
             2
         );
-        assert_eq!(recorder.gauge_value(Gauge::CaughtUp, &["join"]), 1);
+        assert!(
+            text.contains("icsflow_pipeline_caught_up{role=\"join\"} 1\n"),
+            "{text}"
+        );
     }
 }

@@ -96,6 +96,30 @@ fn spawn_ingest(
     })
 }
 
+/// Runs ingest until it has consumed `records` partner records, then stops
+/// it: what it counted, and its summary.
+async fn ingest_until_consumed(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    records: u64,
+) -> (Arc<Tally>, icsflow_kafka::IngestSummary) {
+    let (metrics, sink) = recorded();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let stop = StopOnDrop(stop);
+    let ingest = spawn_ingest(settings, topics, &sink, shutdown);
+    let consumed = |topic: &str| metrics.count(Counter::Consumed, &["ingest", topic]);
+    eventually("every record consumed", Duration::from_secs(60), || {
+        consumed("discharge") + consumed("social_care") + consumed("primary_care") == records
+    })
+    .await;
+    stop.0.send(true).expect("stop");
+    let summary = ingest
+        .await
+        .expect("ingest task")
+        .expect("ingest stops cleanly");
+    (metrics, summary)
+}
+
 /// A consumer of `topic` from its first record, in a group of its own.
 fn reader_from_start(settings: &KafkaSettings, topic: &str) -> BaseConsumer {
     let reader: BaseConsumer = ClientConfig::new()
@@ -370,20 +394,7 @@ async fn every_mutated_record_ends_as_one_journey_event_or_one_dead_letter() {
     }
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
-    let (metrics, sink) = recorded();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let stop = StopOnDrop(stop);
-    let ingest = spawn_ingest(&settings, &topics, &sink, shutdown);
-    let consumed = |topic: &str| metrics.count(Counter::Consumed, &["ingest", topic]);
-    eventually("every record consumed", Duration::from_secs(60), || {
-        consumed("discharge") + consumed("social_care") + consumed("primary_care") == RECORDS as u64
-    })
-    .await;
-    stop.0.send(true).expect("stop");
-    let summary = ingest
-        .await
-        .expect("ingest task")
-        .expect("ingest stops cleanly");
+    let (metrics, summary) = ingest_until_consumed(&settings, &topics, RECORDS as u64).await;
     assert_eq!(
         summary.accepted + summary.rejected,
         RECORDS as u64,
@@ -518,17 +529,7 @@ async fn accepted_events_are_counted_by_how_late_they_were_recorded_and_arrived(
         .expect("queued");
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
-    let (metrics, sink) = recorded();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let stop = StopOnDrop(stop);
-    let ingest = spawn_ingest(&settings, &topics, &sink, shutdown);
-    let consumed = |topic: &str| metrics.count(Counter::Consumed, &["ingest", topic]);
-    eventually("every record consumed", Duration::from_secs(60), || {
-        consumed("discharge") + consumed("social_care") + consumed("primary_care") == 4
-    })
-    .await;
-    stop.0.send(true).expect("stop");
-    let summary = ingest.await.expect("ingest task").expect("ingest ran");
+    let (metrics, summary) = ingest_until_consumed(&settings, &topics, 4).await;
     assert_eq!((summary.accepted, summary.rejected), (3, 1));
 
     let mut counted: Vec<(Vec<String>, u64)> = metrics

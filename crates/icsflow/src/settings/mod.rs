@@ -17,7 +17,7 @@ use icsflow_kafka::{IngestDelivery, KafkaSettings, TopicLayout, Topics};
 mod table;
 
 pub use table::{example_toml, known_keys};
-use table::{setting, Kind, LAYOUTS, PASSTHROUGH};
+use table::{setting, Kind, PASSTHROUGH, PER_PARTNER};
 
 /// Where the commented example of every setting lives.
 pub const EXAMPLE_CONFIG: &str = "deploy/config/icsflow.example.toml";
@@ -247,7 +247,7 @@ pub fn load(
     let reference_file = Some(reference_file.trim())
         .filter(|file| !file.is_empty())
         .map(std::path::PathBuf::from);
-    let wants_per_partner_topics = layout == LAYOUTS[1];
+    let wants_per_partner_topics = layout == PER_PARTNER;
     if wants_per_partner_topics && reference_file.is_none() {
         problems.push("`topics.layout` is `per_partner` but `reference.file` is empty: the partner topics and who owns them come from the ICS's reference data (see deploy/config/reference.toml)".to_owned());
     }

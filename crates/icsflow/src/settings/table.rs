@@ -39,8 +39,10 @@ pub(super) struct Setting {
     pub(super) doc: &'static str,
 }
 
+/// `topics.layout`'s word for one topic per feed and partner.
+pub(super) const PER_PARTNER: &str = "per_partner";
 /// The values of `topics.layout`.
-pub(super) const LAYOUTS: [&str; 2] = ["shared", "per_partner"];
+pub(super) const LAYOUTS: [&str; 2] = ["shared", PER_PARTNER];
 
 /// The free-form table passed to librdkafka as it is.
 pub(super) const PASSTHROUGH: &str = "kafka.librdkafka";
