@@ -9,8 +9,8 @@
 //! restate everything that depended on what they replace.
 
 use icsflow_core::{
-    DestinationGroup, DischargePathway, Feed, OdsCode, PlaceCode, ServiceComponent,
-    ServiceEndReason, ServiceType,
+    DelayReasonFamily, DestinationGroup, DischargeDestination, DischargePathway, Feed, OdsCode,
+    PlaceCode, ServiceComponent, ServiceEndReason, ServiceType,
 };
 
 use crate::journey::{active, Journey, StoredKind};
@@ -49,6 +49,8 @@ pub(crate) fn derive(
     collect_spells(journey, scratch);
     let spells = std::mem::take(&mut scratch.spells);
     unlinked_events(journey, &spells, lookup, out);
+    care_starts_linked(journey, &spells, lookup, out);
+    amended_events(journey, lookup, out);
     for spell in &spells {
         let Some(admission) = spell.linked() else {
             continue;
@@ -75,6 +77,7 @@ pub(crate) fn derive(
             &mut scratch.segments,
             out,
         );
+        completeness(&context, &scratch.reasons[spell.reasons.clone()], out);
         discharges(&context, out);
         in_hospital(&context, out);
         waiting_for_care(&context, out);
@@ -183,6 +186,143 @@ fn unlinked_events(journey: &Journey, spells: &[Spell], lookup: &impl Lookup, ou
                 },
             ));
         }
+    }
+}
+
+/// One record of metric 13 on `day`.
+fn count_field(
+    out: &mut Out,
+    feed: Feed,
+    organisation: OdsCode,
+    field: Field,
+    recorded: bool,
+    day: i32,
+) {
+    out.push((
+        MetricKey::Completeness {
+            totalled: None,
+            feed,
+            organisation,
+            field,
+            recorded: Recorded(recorded),
+        },
+        Contribution::Step { day, delta: 1 },
+    ));
+}
+
+/// Metric 13, the discharge feed's fields of one linked spell: its
+/// admission's bed type (on the admission day), its standing discharge's
+/// destination (on the discharge day), and for each no-criteria period in
+/// the sitrep's scope (on its first day) whether its DRD was given and,
+/// when it holds a delay (a day in hospital from the DRD on), whether a
+/// delay reason and a pathway were recorded before it ended.
+fn completeness(context: &SpellContext<'_>, reasons: &[(i32, DelayReasonFamily)], out: &mut Out) {
+    let trust = context.provider;
+    let admission = context.admission;
+    count_field(
+        out,
+        Feed::Discharge,
+        trust,
+        Field::BedType,
+        admission.bed_type.is_some(),
+        admission.day,
+    );
+    if let Some(discharge) = context.spell.discharge {
+        count_field(
+            out,
+            Feed::Discharge,
+            trust,
+            Field::Destination,
+            discharge.destination != DischargeDestination::NotKnown,
+            discharge.day,
+        );
+    }
+    for period in context.periods {
+        count_field(
+            out,
+            Feed::Discharge,
+            trust,
+            Field::DischargeReadyDate,
+            period.ready_given,
+            period.start,
+        );
+        if period.end.is_some_and(|end| end <= period.start) {
+            // Discharged on the DRD: no delay to give a reason for.
+            continue;
+        }
+        let before_end = |day: i32| period.end.is_none_or(|end| day < end);
+        count_field(
+            out,
+            Feed::Discharge,
+            trust,
+            Field::DelayReason,
+            reasons.iter().any(|(day, _)| before_end(*day)),
+            period.start,
+        );
+        count_field(
+            out,
+            Feed::Discharge,
+            trust,
+            Field::Pathway,
+            context.spell.pathway_assigned.is_some_and(before_end),
+            period.start,
+        );
+    }
+}
+
+/// Metric 13's `linked_spell`: each social care service start (on its
+/// day, by its local authority) by whether the person has a counted spell
+/// (the other events of a person with none are metric 11's).
+fn care_starts_linked(journey: &Journey, spells: &[Spell], lookup: &impl Lookup, out: &mut Out) {
+    let linked = spells.iter().any(|spell| spell.linked().is_some());
+    for event in active(journey) {
+        if matches!(event.kind, StoredKind::ServiceStarted { .. }) {
+            count_field(
+                out,
+                Feed::SocialCare,
+                lookup.organisation(event.organisation),
+                Field::LinkedSpell,
+                linked,
+                event.day.into(),
+            );
+        }
+    }
+}
+
+/// Metric 14: each correction held (on the day its correcting event
+/// occurred), and each version of an event id beyond the first whose
+/// content differs (on the day the version that stands occurred).
+fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
+    let mut count = |organisation: u16, id, amendment, delta: usize| {
+        let Some(event) = journey.events.iter().find(|event| event.is(organisation, id)) else {
+            return;
+        };
+        out.push((
+            MetricKey::AmendedEvents {
+                totalled: None,
+                feed: event.kind.feed(),
+                organisation: lookup.organisation(organisation),
+                amendment,
+            },
+            Contribution::Step {
+                day: event.day.into(),
+                delta: delta as i64,
+            },
+        ));
+    };
+    for correction in &journey.corrected {
+        count(correction.organisation, correction.by, Amendment::Correction, 1);
+    }
+    for versions in journey
+        .versions
+        .chunk_by(|left, right| left.is_of(right.organisation, right.id))
+    {
+        count(
+            versions[0].organisation,
+            versions[0].id,
+            Amendment::ConflictingResend,
+            versions.len() - 1,
+        );
     }
 }
 

@@ -1,13 +1,14 @@
 //! The engine: journeys by pseudonym, and the metric series they add up to.
 
 use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 
 use icsflow_core::*;
 
 use crate::derive::{derive, Lookup, REABLEMENT_OUTCOME_DAY};
-use crate::hashing::FastMap;
+use crate::hashing::{FastHasher, FastMap};
 use crate::journey::{
-    Correction, EventKey, Journey, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH,
+    Correction, EventKey, Journey, StoredEvent, StoredKind, Version, DAY_ZERO_SINCE_EPOCH,
 };
 use crate::labels::Window;
 use crate::metrics::MetricKey;
@@ -188,6 +189,9 @@ impl Engine {
         // id, the one recorded later stands, then the one that occurred
         // later, then the greater content: never the one that arrived first.
         let mut replaces = false;
+        // A version of a held event id with other content, and the one
+        // held: whichever stands, both are counted (metric 14).
+        let mut conflicting: Option<[Version; 2]> = None;
         // One lookup: the entry is kept for the insert below.
         let entry = self.journeys.entry(envelope.patient);
         match &entry {
@@ -225,11 +229,23 @@ impl Engine {
                                     corrects,
                                 )
                             });
-                    if incoming.is_none_or(|incoming| incoming <= held) {
+                    if let Some(incoming) = incoming.filter(|incoming| *incoming != held) {
+                        let version = |content| Version {
+                            organisation: stored.organisation,
+                            id,
+                            content: fingerprint(content),
+                        };
+                        let versions = [version(&held), version(&incoming)];
+                        if !versions.iter().all(|version| journey.has_version(version)) {
+                            conflicting = Some(versions);
+                        }
+                    }
+                    let stands = incoming.is_some_and(|incoming| incoming > held);
+                    if !stands && conflicting.is_none() {
                         self.statistics.duplicates += 1;
                         return Applied::Duplicate;
                     }
-                    replaces = true;
+                    replaces = stands;
                 }
             }
             Entry::Vacant(_) if self.horizon_day.is_some_and(|horizon| day < horizon) => {
@@ -256,7 +272,9 @@ impl Engine {
         let new_reference = envelope
             .episode_reference
             .is_some_and(|reference| !journey.references.contains(&reference));
-        if new_reference && journey.references.len() >= JOURNEY_REFERENCE_LIMIT {
+        // A version that does not stand only adds to the versions seen.
+        let ignored = conflicting.is_some() && !replaces;
+        if new_reference && !ignored && journey.references.len() >= JOURNEY_REFERENCE_LIMIT {
             self.statistics.journey_full += 1;
             return Applied::JourneyFull;
         }
@@ -281,25 +299,30 @@ impl Engine {
             Some(_) => {}
         }
 
-        if replaces {
-            journey.remove(organisation, id);
+        for version in conflicting.into_iter().flatten() {
+            journey.add_version(version);
         }
-        let reference = journey.reference_index(envelope.episode_reference);
-        journey.insert(StoredEvent {
-            id,
-            at,
-            recorded,
-            day: day.clamp(0, i32::from(u16::MAX)) as u16,
-            organisation,
-            reference,
-            kind,
-        });
-        if let Some(corrected) = envelope.corrects_event_id {
-            journey.add_correction(Correction {
+        if !ignored {
+            if replaces {
+                journey.remove(organisation, id);
+            }
+            let reference = journey.reference_index(envelope.episode_reference);
+            journey.insert(StoredEvent {
+                id,
+                at,
+                recorded,
+                day: day.clamp(0, i32::from(u16::MAX)) as u16,
                 organisation,
-                corrected: EventKey::new(corrected),
-                by: id,
+                reference,
+                kind,
             });
+            if let Some(corrected) = envelope.corrects_event_id {
+                journey.add_correction(Correction {
+                    organisation,
+                    corrected: EventKey::new(corrected),
+                    by: id,
+                });
+            }
         }
 
         if !journey.deferred {
@@ -311,6 +334,10 @@ impl Engine {
                 &mut self.scratch_before,
                 &mut self.scratch_after,
             );
+        }
+        if ignored {
+            self.statistics.duplicates += 1;
+            return Applied::Duplicate;
         }
         self.statistics.applied += 1;
         Applied::Applied
@@ -694,6 +721,14 @@ impl Lookup for Tables {
 
 /// A stored kind comparable across engines and arrival orders: the
 /// admission's place as its code instead of its interned index.
+/// A fingerprint of one version of an event: the same content, the same
+/// number, in every process.
+fn fingerprint(content: &impl Hash) -> u64 {
+    let mut hasher = FastHasher::default();
+    content.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn by_value(tables: &Tables, kind: StoredKind) -> (StoredKind, Option<PlaceCode>) {
     match kind {
         StoredKind::Admitted {

@@ -76,7 +76,7 @@ pub(crate) struct Correction {
     pub(crate) by: EventKey,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum StoredKind {
     Admitted {
         emergency: bool,
@@ -132,6 +132,23 @@ impl StoredKind {
     }
 }
 
+/// One version of an event id of `organisation` whose versions differ:
+/// `content` is a fingerprint of what it says (every field the engine
+/// compares versions by), so that a version read again is not counted
+/// again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Version {
+    pub(crate) organisation: u16,
+    pub(crate) id: EventKey,
+    pub(crate) content: u64,
+}
+
+impl Version {
+    pub(crate) fn is_of(&self, organisation: u16, id: EventKey) -> bool {
+        self.organisation == organisation && self.id == id
+    }
+}
+
 /// All the engine holds about one patient.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Journey {
@@ -141,6 +158,10 @@ pub(crate) struct Journey {
     pub(crate) references: Vec<Pseudonym>,
     /// Events replaced by a correction, and the correction.
     pub(crate) corrected: Vec<Correction>,
+    /// Every version seen of the event ids sent with differing content,
+    /// sorted (so one id's versions are together): the set of versions,
+    /// whatever order they came in.
+    pub(crate) versions: Vec<Version>,
     /// Touched while the engine defers deriving: the series hold what it
     /// contributed before that, until the engine settles.
     pub(crate) deferred: bool,
@@ -205,6 +226,23 @@ impl Journey {
             self.corrected.reserve_exact(1);
             self.corrected.push(correction);
         }
+    }
+
+    /// Adds `version` to the versions seen; whether it was new.
+    pub(crate) fn add_version(&mut self, version: Version) -> bool {
+        match self.versions.binary_search(&version) {
+            Ok(_) => false,
+            Err(position) => {
+                self.versions.reserve_exact(1);
+                self.versions.insert(position, version);
+                true
+            }
+        }
+    }
+
+    /// Whether `version` has been seen.
+    pub(crate) fn has_version(&self, version: &Version) -> bool {
+        self.versions.binary_search(version).is_ok()
     }
 
     /// The id the event `id` of `organisation` corrects, if it corrects one.

@@ -196,6 +196,78 @@ impl ReablementOutcome {
     }
 }
 
+/// The measure-critical facts whose completeness metric 13 counts
+/// (`docs/metrics.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    /// A no-criteria period's assessment gave a Discharge Ready Date.
+    DischargeReadyDate,
+    /// A delay had a reason in effect on one of its days.
+    DelayReason,
+    /// A delay had a pathway assigned by its end.
+    Pathway,
+    /// A discharge's destination is not `NOT_KNOWN`.
+    Destination,
+    /// An admission gave the bed type.
+    BedType,
+    /// A social care service start is of a person with a counted spell.
+    LinkedSpell,
+}
+
+impl Field {
+    pub const ALL: [Field; 6] = [
+        Field::DischargeReadyDate,
+        Field::DelayReason,
+        Field::Pathway,
+        Field::Destination,
+        Field::BedType,
+        Field::LinkedSpell,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Field::DischargeReadyDate => "discharge_ready_date",
+            Field::DelayReason => "delay_reason",
+            Field::Pathway => "pathway",
+            Field::Destination => "destination",
+            Field::BedType => "bed_type",
+            Field::LinkedSpell => "linked_spell",
+        }
+    }
+}
+
+/// Whether the field was recorded: `yes` or `no`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Recorded(pub bool);
+
+impl Recorded {
+    pub const fn as_str(self) -> &'static str {
+        if self.0 {
+            "yes"
+        } else {
+            "no"
+        }
+    }
+}
+
+/// How an event amends another of its partner's (metric 14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Amendment {
+    /// It names `corrects_event_id`.
+    Correction,
+    /// Another version of an event id with other content.
+    ConflictingResend,
+}
+
+impl Amendment {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Amendment::Correction => "correction",
+            Amendment::ConflictingResend => "conflicting_resend",
+        }
+    }
+}
+
 /// A period of complete days ending the day before the as-of day, over
 /// which a cumulative metric is totalled (`period` label; `window` is the
 /// GP follow-up window's).

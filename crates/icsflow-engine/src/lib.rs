@@ -31,7 +31,7 @@ pub use engine::{
     Applied, Engine, EngineConfig, EngineStatistics, JOURNEY_EVENT_LIMIT, JOURNEY_REFERENCE_LIMIT,
 };
 pub use labels::{
-    DelayBand, FollowUpOutcome, FollowUpWindow, PathwayLabel, ReablementOutcome, ReasonLabel,
-    StayBand, Window,
+    Amendment, DelayBand, Field, FollowUpOutcome, FollowUpWindow, PathwayLabel, ReablementOutcome,
+    ReasonLabel, Recorded, StayBand, Window,
 };
 pub use metrics::MetricKey;

@@ -103,6 +103,9 @@ label_by_as_str! {
     FollowUpWindow = FollowUpWindow::Days7,
     FollowUpOutcome = FollowUpOutcome::Attended,
     ReablementOutcome = ReablementOutcome::AtHome,
+    Field = Field::DischargeReadyDate,
+    Recorded = Recorded(true),
+    Amendment = Amendment::Correction,
 }
 
 /// A day (since 2000-01-01) held in a key: a number.
@@ -439,6 +442,28 @@ metrics! {
         published: false,
         exported: true,
         labels: { feed: Feed, organisation: OdsCode },
+    }
+    /// 13. Records the measures depend on, by whether a measure-critical
+    ///     field was recorded (`derive::completeness`): data quality by
+    ///     partner, never published.
+    Completeness {
+        name: "icsflow_quality_completeness_records",
+        window: "icsflow_quality_completeness_records_window",
+        help: "Records the flow measures depend on (delays, discharges, admissions, social care starts), by partner, the measure-critical field and whether it was recorded, on the day each occurred; see docs/metrics.md.",
+        published: false,
+        exported: true,
+        labels: { feed: Feed, organisation: OdsCode, field: Field, recorded: Recorded },
+    }
+    /// 14. Events that amend another of their partner's
+    ///     (`derive::amended_events`): data quality by partner, never
+    ///     published.
+    AmendedEvents {
+        name: "icsflow_quality_amended_events",
+        window: "icsflow_quality_amended_events_window",
+        help: "Events that amend another of their partner's: corrections (naming corrects_event_id) and conflicting re-sends (another version of an event id with other content), by the day the event occurred.",
+        published: false,
+        exported: true,
+        labels: { feed: Feed, organisation: OdsCode, amendment: Amendment },
     }
 }
 

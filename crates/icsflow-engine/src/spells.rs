@@ -60,6 +60,9 @@ pub(crate) struct Period {
     pub(crate) start: i32,
     pub(crate) end: Option<i32>,
     pub(crate) ended_by_discharge: bool,
+    /// Whether the assessment that began it gave a Discharge Ready Date
+    /// (otherwise its day was taken).
+    pub(crate) ready_given: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +75,8 @@ pub(crate) struct Spell {
     /// When the latest "discharge cancelled" of the spell happened.
     pub(crate) last_cancel: Option<u32>,
     pub(crate) pathway: Option<DischargePathway>,
+    /// The day of the first `PATHWAY_ASSIGNED` of the spell, if any.
+    pub(crate) pathway_assigned: Option<i32>,
     /// Range of [`Scratch::periods`].
     pub(crate) periods: Range<usize>,
     /// Range of [`Scratch::reasons`]: (day, family) in time order.
@@ -94,6 +99,7 @@ impl Spell {
             discharge: None,
             last_cancel: None,
             pathway: None,
+            pathway_assigned: None,
             periods: 0..0,
             reasons: 0..0,
             from,
@@ -177,7 +183,12 @@ pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
                 });
             }
             StoredKind::AdmissionCancelled => spell.cancelled = true,
-            StoredKind::PathwayAssigned(pathway) => spell.pathway = Some(pathway),
+            StoredKind::PathwayAssigned(pathway) => {
+                spell.pathway = Some(pathway);
+                spell
+                    .pathway_assigned
+                    .get_or_insert(i32::from(event.day));
+            }
             StoredKind::DelayReason(family) => {
                 scratch
                     .spell_reasons
@@ -250,7 +261,8 @@ fn collect_periods(
     periods: &mut Vec<Period>,
 ) {
     let first = periods.len();
-    let mut open: Option<i32> = None;
+    // The open period's start and whether its DRD was given.
+    let mut open: Option<(i32, bool)> = None;
     for event in active(journey).filter(|event| spell.owns(event)) {
         if spell
             .discharge
@@ -261,26 +273,28 @@ fn collect_periods(
         match event.kind {
             StoredKind::CriteriaNotMet { ready_day } if open.is_none() => {
                 let ready = ready_day.map_or(i32::from(event.day), i32::from);
-                open = Some(ready.max(admission.day));
+                open = Some((ready.max(admission.day), ready_day.is_some()));
             }
             StoredKind::CriteriaMet => {
-                if let Some(start) = open.take() {
+                if let Some((start, ready_given)) = open.take() {
                     periods.push(Period {
                         start,
                         end: Some(i32::from(event.day)),
                         ended_by_discharge: false,
+                        ready_given,
                     });
                 }
             }
             _ => {}
         }
     }
-    if let Some(start) = open {
+    if let Some((start, ready_given)) = open {
         let end = spell.discharge.map(|discharge| discharge.day);
         periods.push(Period {
             start,
             end,
             ended_by_discharge: end.is_some(),
+            ready_given,
         });
     }
     // A period that ends the day it starts holds no day in hospital, but one

@@ -2,6 +2,7 @@
 //! invariants as properties.
 
 mod properties;
+mod quality;
 mod rules;
 mod scenarios;
 

@@ -39,6 +39,10 @@ fn patient_past_their_ready_date_is_counted_with_stay_band_and_bed_days() {
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
             icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P1",delay_days="4-6"} 1
             icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="delay_reason",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="pathway",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 1
         "#]],
     );
 }
@@ -67,6 +71,9 @@ fn discharge_on_the_ready_date_is_a_zero_day_delay() {
             icsflow_flow_discharges{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="pending"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="pending"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="no"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="destination",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 1
         "#]],
     );
 }
@@ -102,6 +109,12 @@ fn regaining_the_criteria_restarts_the_ready_date() {
             icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P1",delay_days="4-6"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="pending"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="pending"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="yes"} 2
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="delay_reason",recorded="no"} 2
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="pathway",recorded="no"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="pathway",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="destination",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 1
         "#]],
     );
 }
@@ -141,6 +154,9 @@ fn emergency_readmission_on_day_29_counts_and_day_30_does_not() {
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 3
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="not_attended"} 3
             icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 3
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="destination",recorded="yes"} 3
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 5
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="yes"} 1
         "#]],
     );
 }
@@ -176,6 +192,9 @@ fn reablement_window_runs_from_three_days_before_discharge() {
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 2
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="not_attended"} 2
             icsflow_flow_reablement_91_day_people{place="E06000047",outcome="pending"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="destination",recorded="yes"} 2
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 2
+            icsflow_quality_completeness_records{feed="social_care",organisation="702",field="linked_spell",recorded="yes"} 2
         "#]],
     );
     check(
@@ -186,6 +205,9 @@ fn reablement_window_runs_from_three_days_before_discharge() {
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 2
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="not_attended"} 2
             icsflow_flow_reablement_91_day_people{place="E06000047",outcome="at_home"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="destination",recorded="yes"} 2
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 2
+            icsflow_quality_completeness_records{feed="social_care",organisation="702",field="linked_spell",recorded="yes"} 2
         "#]],
     );
 }
@@ -228,6 +250,9 @@ fn reablement_outcomes_at_day_91() {
             icsflow_flow_reablement_91_day_people{place="E06000047",outcome="care_home"} 1
             icsflow_flow_reablement_91_day_people{place="E06000047",outcome="died"} 1
             icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="destination",recorded="yes"} 4
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 5
+            icsflow_quality_completeness_records{feed="social_care",organisation="702",field="linked_spell",recorded="yes"} 4
         "#]],
     );
 }
@@ -269,6 +294,10 @@ fn cancelled_discharge_returns_the_patient_to_hospital() {
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P2"} 1
             icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P2",delay_days="4-6"} 1
             icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="delay_reason",recorded="no"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="pathway",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 1
         "#]],
     );
 }
@@ -311,6 +340,10 @@ fn an_admission_entered_again_after_its_cancellation_counts() {
             icsflow_flow_delayed_by_reason_patients{place="E06000047",provider="RVW",reason_family="not_recorded"} 1
             icsflow_flow_not_meeting_criteria_by_delay_patients{place="E06000047",provider="RVW",pathway="unassigned",reason_family="not_recorded",delay_days="1"} 1
             icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="delay_reason",recorded="no"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="pathway",recorded="no"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 1
         "#]],
     );
 }
@@ -336,6 +369,11 @@ fn a_correction_replaces_the_fact_it_corrects() {
             icsflow_flow_waiting_for_care_patients{place="E06000047",pathway="P1"} 1
             icsflow_flow_waiting_for_care_by_delay_patients{place="E06000047",pathway="P1",delay_days="1"} 1
             icsflow_flow_in_hospital_patients{place="E06000047",provider="RVW"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="delay_reason",recorded="no"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="pathway",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 1
+            icsflow_quality_amended_events{feed="discharge",organisation="RVW",amendment="correction"} 1
         "#]],
     );
 }
@@ -374,6 +412,12 @@ fn waiting_for_care_ends_when_a_service_starts() {
             icsflow_flow_care_start_delay_patients{place="E06000047",pathway="P1",delay_days="4-6"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="7d",outcome="not_attended"} 1
             icsflow_flow_gp_follow_up_discharges{place="E06000047",window="14d",outcome="attended"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="delay_reason",recorded="no"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="pathway",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="destination",recorded="yes"} 1
+            icsflow_quality_completeness_records{feed="discharge",organisation="RVW",field="bed_type",recorded="no"} 1
+            icsflow_quality_completeness_records{feed="social_care",organisation="702",field="linked_spell",recorded="yes"} 1
         "#]],
     );
 }
@@ -396,6 +440,7 @@ fn events_without_a_journey_are_counted_as_unlinked() {
             icsflow_quality_unlinked_events{feed="discharge",organisation="RVW"} 1
             icsflow_quality_unlinked_events{feed="social_care",organisation="702"} 1
             icsflow_quality_unlinked_events{feed="primary_care",organisation="M83670"} 1
+            icsflow_quality_completeness_records{feed="social_care",organisation="702",field="linked_spell",recorded="no"} 1
         "#]],
     );
     // The admission arriving late links them all.
@@ -651,6 +696,16 @@ fn windows_total_the_complete_days_ending_yesterday() {
             icsflow_flow_discharges_window{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence",period="1d"} 1
             icsflow_flow_discharges_window{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence",period="7d"} 2
             icsflow_flow_discharges_window{place="E06000047",provider="RVW",pathway="P0",destination="usual_residence",period="28d"} 2
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="yes",period="7d"} 1
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="discharge_ready_date",recorded="yes",period="28d"} 1
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="delay_reason",recorded="no",period="7d"} 1
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="delay_reason",recorded="no",period="28d"} 1
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="pathway",recorded="no",period="7d"} 1
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="pathway",recorded="no",period="28d"} 1
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="destination",recorded="yes",period="1d"} 1
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="destination",recorded="yes",period="7d"} 2
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="destination",recorded="yes",period="28d"} 2
+            icsflow_quality_completeness_records_window{feed="discharge",organisation="RVW",field="bed_type",recorded="no",period="28d"} 3
         "#]],
     );
     // A discharge on the 12th that arrives only now restates the 7 days.
