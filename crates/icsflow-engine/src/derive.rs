@@ -294,7 +294,11 @@ fn care_starts_linked(journey: &Journey, spells: &[Spell], lookup: &impl Lookup,
 /// content differs (on the day the version that stands occurred).
 fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
     let mut count = |organisation: u16, id, amendment, delta: usize| {
-        let Some(event) = journey.events.iter().find(|event| event.is(organisation, id)) else {
+        let Some(event) = journey
+            .events
+            .iter()
+            .find(|event| event.is(organisation, id))
+        else {
             return;
         };
         out.push((
@@ -311,7 +315,12 @@ fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
         ));
     };
     for correction in &journey.corrected {
-        count(correction.organisation, correction.by, Amendment::Correction, 1);
+        count(
+            correction.organisation,
+            correction.by,
+            Amendment::Correction,
+            1,
+        );
     }
     for versions in journey
         .versions

@@ -185,9 +185,7 @@ pub(crate) fn collect_spells(journey: &Journey, scratch: &mut Scratch) {
             StoredKind::AdmissionCancelled => spell.cancelled = true,
             StoredKind::PathwayAssigned(pathway) => {
                 spell.pathway = Some(pathway);
-                spell
-                    .pathway_assigned
-                    .get_or_insert(i32::from(event.day));
+                spell.pathway_assigned.get_or_insert(i32::from(event.day));
             }
             StoredKind::DelayReason(family) => {
                 scratch

@@ -195,7 +195,10 @@ fn conflicting_resends_count_distinct_versions_whatever_their_order() {
             Timestamp::from_millis(first.envelope.recorded_at.as_millis() + hours * 3_600_000);
         version
     };
-    let (second, third) = (version(DischargePathway::P2, 1), version(DischargePathway::P3, 2));
+    let (second, third) = (
+        version(DischargePathway::P2, 1),
+        version(DischargePathway::P3, 2),
+    );
     let expected = r#"icsflow_quality_amended_events{feed="discharge",organisation="RVW",amendment="conflicting_resend"} 2"#;
     let admitted = events.events[0];
     for order in [

@@ -140,6 +140,8 @@ fn exit_statuses_are_readmes() {
         ],
         &["pseudonymise"],
         &["quality", "--organisation", "R X"],
+        // The engine totals over 1, 7 or 28 complete days, nothing else.
+        &["quality", "--organisation", "RVW", "--since", "3d"],
     ] {
         let output = icsflow(arguments);
         assert_eq!(output.status.code(), Some(64), "{arguments:?}: {output:?}");
@@ -154,6 +156,18 @@ fn exit_statuses_are_readmes() {
     ]);
     assert_eq!(output.status.code(), Some(69), "{output:?}");
     assert!(text(&output.stderr).contains("--metrics-url"), "{output:?}");
+    let output = icsflow(&[
+        "quality",
+        "--organisation",
+        "RVW",
+        "--prometheus-url",
+        "http://127.0.0.1:1",
+    ]);
+    assert_eq!(output.status.code(), Some(69), "{output:?}");
+    assert!(
+        text(&output.stderr).contains("--prometheus-url"),
+        "{output:?}"
+    );
     let folder = std::env::temp_dir().join(format!("icsflow-exits-{}", std::process::id()));
     std::fs::create_dir_all(&folder).expect("folder");
     let key = folder.join("ics.key");
