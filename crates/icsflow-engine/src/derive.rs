@@ -293,7 +293,7 @@ fn care_starts_linked(journey: &Journey, spells: &[Spell], lookup: &impl Lookup,
 /// occurred), and each version of an event id beyond the first whose
 /// content differs (on the day the version that stands occurred).
 fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
-    let mut count = |organisation: u16, id, amendment, delta: usize| {
+    let mut count = |organisation: u16, id, amendment, delta: i64| {
         let Some(event) = journey
             .events
             .iter()
@@ -310,11 +310,11 @@ fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
             },
             Contribution::Step {
                 day: event.day.into(),
-                delta: delta as i64,
+                delta,
             },
         ));
     };
-    for correction in &journey.corrected {
+    for correction in journey.corrections() {
         count(
             correction.organisation,
             correction.by,
@@ -322,16 +322,8 @@ fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
             1,
         );
     }
-    for versions in journey
-        .versions
-        .chunk_by(|left, right| left.is_of(right.organisation, right.id))
-    {
-        count(
-            versions[0].organisation,
-            versions[0].id,
-            Amendment::ConflictingResend,
-            versions.len() - 1,
-        );
+    for (organisation, id) in journey.further_versions() {
+        count(organisation, id, Amendment::ConflictingResend, 1);
     }
 }
 

@@ -8,7 +8,7 @@ use icsflow_core::*;
 use crate::derive::{derive, Lookup, REABLEMENT_OUTCOME_DAY};
 use crate::hashing::{FastHasher, FastMap};
 use crate::journey::{
-    Correction, EventKey, Journey, StoredEvent, StoredKind, Version, DAY_ZERO_SINCE_EPOCH,
+    Correction, EventKey, Journey, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH,
 };
 use crate::labels::Window;
 use crate::metrics::MetricKey;
@@ -191,7 +191,7 @@ impl Engine {
         let mut replaces = false;
         // A version of a held event id with other content, and the one
         // held: whichever stands, both are counted (metric 14).
-        let mut conflicting: Option<[Version; 2]> = None;
+        let mut conflicting: Option<[(u16, EventKey, [u32; 2]); 2]> = None;
         // One lookup: the entry is kept for the insert below.
         let entry = self.journeys.entry(envelope.patient);
         match &entry {
@@ -201,7 +201,7 @@ impl Engine {
                 // decides it before any search through its events: what
                 // one pseudonym's flood costs is then its first
                 // JOURNEY_EVENT_LIMIT events, however long it goes on.
-                if journey.events.len() >= JOURNEY_EVENT_LIMIT {
+                if journey.events.len() + journey.versions_held() >= JOURNEY_EVENT_LIMIT {
                     self.statistics.journey_full += 1;
                     return Applied::JourneyFull;
                 }
@@ -230,13 +230,12 @@ impl Engine {
                                 )
                             });
                     if let Some(incoming) = incoming.filter(|incoming| *incoming != held) {
-                        let version = |content| Version {
-                            organisation: stored.organisation,
-                            id,
-                            content: fingerprint(content),
-                        };
+                        let version = |content| (stored.organisation, id, fingerprint(content));
                         let versions = [version(&held), version(&incoming)];
-                        if !versions.iter().all(|version| journey.has_version(version)) {
+                        let seen = versions.iter().all(|&(organisation, id, content)| {
+                            journey.has_version(organisation, id, content)
+                        });
+                        if !seen {
                             conflicting = Some(versions);
                         }
                     }
@@ -299,8 +298,8 @@ impl Engine {
             Some(_) => {}
         }
 
-        for version in conflicting.into_iter().flatten() {
-            journey.add_version(version);
+        for (organisation, id, content) in conflicting.into_iter().flatten() {
+            journey.add_version(organisation, id, content);
         }
         if !ignored {
             if replaces {
@@ -723,10 +722,11 @@ impl Lookup for Tables {
 /// admission's place as its code instead of its interned index.
 /// A fingerprint of one version of an event: the same content, the same
 /// number, in every process.
-fn fingerprint(content: &impl Hash) -> u64 {
+fn fingerprint(content: &impl Hash) -> [u32; 2] {
     let mut hasher = FastHasher::default();
     content.hash(&mut hasher);
-    hasher.finish()
+    let value = hasher.finish();
+    [(value >> 32) as u32, value as u32]
 }
 
 fn by_value(tables: &Tables, kind: StoredKind) -> (StoredKind, Option<PlaceCode>) {

@@ -132,20 +132,41 @@ impl StoredKind {
     }
 }
 
-/// One version of an event id of `organisation` whose versions differ:
-/// `content` is a fingerprint of what it says (every field the engine
-/// compares versions by), so that a version read again is not counted
-/// again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Version {
-    pub(crate) organisation: u16,
-    pub(crate) id: EventKey,
-    pub(crate) content: u64,
+/// What a journey keeps about how its partners amended their events: a
+/// correction, or one version of an event id sent with differing content.
+/// One list for both, with the fields inline, so that a journey pays for
+/// neither until a partner amends (36 bytes an entry, as a correction
+/// alone took).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Revision {
+    /// `by` replaced `corrected`, both events of `organisation`.
+    Correction {
+        organisation: u16,
+        corrected: EventKey,
+        by: EventKey,
+    },
+    /// A version of the event `id` of `organisation`: `content` is a
+    /// fingerprint of what it says (every field versions are compared by),
+    /// so that a version read again is not counted again.
+    Version {
+        organisation: u16,
+        id: EventKey,
+        content: [u32; 2],
+    },
 }
 
-impl Version {
-    pub(crate) fn is_of(&self, organisation: u16, id: EventKey) -> bool {
-        self.organisation == organisation && self.id == id
+impl Revision {
+    /// The id corrected, when this is the correction made by the event
+    /// `by` of `organisation`.
+    fn correction(&self, of: u16, by_event: EventKey) -> Option<EventKey> {
+        match *self {
+            Revision::Correction {
+                organisation,
+                corrected,
+                by,
+            } if organisation == of && by == by_event => Some(corrected),
+            _ => None,
+        }
     }
 }
 
@@ -156,12 +177,10 @@ pub(crate) struct Journey {
     pub(crate) events: Vec<StoredEvent>,
     /// Spell and episode references, interned per journey.
     pub(crate) references: Vec<Pseudonym>,
-    /// Events replaced by a correction, and the correction.
-    pub(crate) corrected: Vec<Correction>,
-    /// Every version seen of the event ids sent with differing content,
-    /// sorted (so one id's versions are together): the set of versions,
-    /// whatever order they came in.
-    pub(crate) versions: Vec<Version>,
+    /// Events replaced by a correction, and the correction; and every
+    /// version seen of an event id sent with differing content (the set
+    /// of them, whatever order they came in).
+    pub(crate) revisions: Vec<Revision>,
     /// Touched while the engine defers deriving: the series hold what it
     /// contributed before that, until the engine settles.
     pub(crate) deferred: bool,
@@ -184,8 +203,8 @@ impl Journey {
     /// (a re-sent version replaces it).
     pub(crate) fn remove(&mut self, organisation: u16, id: EventKey) {
         self.events.retain(|event| !event.is(organisation, id));
-        self.corrected
-            .retain(|correction| !(correction.organisation == organisation && correction.by == id));
+        self.revisions
+            .retain(|revision| revision.correction(organisation, id).is_none());
     }
 
     /// The reference at `index`, for comparing versions by value.
@@ -222,35 +241,93 @@ impl Journey {
     }
 
     pub(crate) fn add_correction(&mut self, correction: Correction) {
-        if !self.corrected.contains(&correction) {
-            self.corrected.reserve_exact(1);
-            self.corrected.push(correction);
+        let revision = Revision::Correction {
+            organisation: correction.organisation,
+            corrected: correction.corrected,
+            by: correction.by,
+        };
+        if !self.revisions.contains(&revision) {
+            self.revisions.reserve_exact(1);
+            self.revisions.push(revision);
         }
     }
 
-    /// Adds `version` to the versions seen; whether it was new.
-    pub(crate) fn add_version(&mut self, version: Version) -> bool {
-        match self.versions.binary_search(&version) {
-            Ok(_) => false,
-            Err(position) => {
-                self.versions.reserve_exact(1);
-                self.versions.insert(position, version);
-                true
-            }
+    /// The corrections held.
+    pub(crate) fn corrections(&self) -> impl Iterator<Item = Correction> + '_ {
+        self.revisions
+            .iter()
+            .filter_map(|revision| match *revision {
+                Revision::Correction {
+                    organisation,
+                    corrected,
+                    by,
+                } => Some(Correction {
+                    organisation,
+                    corrected,
+                    by,
+                }),
+                Revision::Version { .. } => None,
+            })
+    }
+
+    /// Adds a version of the event `id` of `organisation` to those seen,
+    /// unless it is one of them.
+    pub(crate) fn add_version(&mut self, organisation: u16, id: EventKey, content: [u32; 2]) {
+        let version = Revision::Version {
+            organisation,
+            id,
+            content,
+        };
+        if !self.revisions.contains(&version) {
+            self.revisions.reserve_exact(1);
+            self.revisions.push(version);
         }
     }
 
-    /// Whether `version` has been seen.
-    pub(crate) fn has_version(&self, version: &Version) -> bool {
-        self.versions.binary_search(version).is_ok()
+    /// Whether that version has been seen.
+    pub(crate) fn has_version(&self, organisation: u16, id: EventKey, content: [u32; 2]) -> bool {
+        self.revisions.contains(&Revision::Version {
+            organisation,
+            id,
+            content,
+        })
+    }
+
+    /// For every version seen beyond the first of its event id: the
+    /// organisation and id.
+    pub(crate) fn further_versions(&self) -> impl Iterator<Item = (u16, EventKey)> + '_ {
+        let key = |revision: &Revision| match *revision {
+            Revision::Version {
+                organisation, id, ..
+            } => Some((organisation, id)),
+            Revision::Correction { .. } => None,
+        };
+        self.revisions
+            .iter()
+            .enumerate()
+            .filter_map(move |(index, revision)| {
+                let of = key(revision)?;
+                self.revisions[..index]
+                    .iter()
+                    .any(|earlier| key(earlier) == Some(of))
+                    .then_some(of)
+            })
+    }
+
+    /// How many versions are held: each counts towards the journey's
+    /// limit, as an event does.
+    pub(crate) fn versions_held(&self) -> usize {
+        self.revisions
+            .iter()
+            .filter(|revision| matches!(revision, Revision::Version { .. }))
+            .count()
     }
 
     /// The id the event `id` of `organisation` corrects, if it corrects one.
     pub(crate) fn corrects(&self, organisation: u16, id: EventKey) -> Option<EventKey> {
-        self.corrected
+        self.revisions
             .iter()
-            .find(|correction| correction.organisation == organisation && correction.by == id)
-            .map(|correction| correction.corrected)
+            .find_map(|revision| revision.correction(organisation, id))
     }
 
     /// The last day any event of the journey happened on.
@@ -276,8 +353,9 @@ impl Journey {
 /// The journey's events that no correction replaced, in time order.
 pub(crate) fn active(journey: &Journey) -> impl Iterator<Item = &StoredEvent> {
     journey.events.iter().filter(|event| {
-        !journey.corrected.iter().any(|correction| {
-            correction.organisation == event.organisation && correction.corrected == event.id
+        !journey.revisions.iter().any(|revision| {
+            matches!(*revision, Revision::Correction { organisation, corrected, .. }
+                if organisation == event.organisation && corrected == event.id)
         })
     })
 }
@@ -289,6 +367,8 @@ mod tests {
     #[test]
     fn a_stored_event_is_36_bytes_and_keys_order_as_uuids() {
         assert_eq!(std::mem::size_of::<StoredEvent>(), 36);
+        // A correction took 36 bytes before versions shared its list.
+        assert_eq!(std::mem::size_of::<Revision>(), 36);
         let key = |value: u128| EventKey::new(EventId::from_u128(value));
         assert!(key(1 << 100) > key(u128::from(u64::MAX)));
         assert!(key(5) < key(6));

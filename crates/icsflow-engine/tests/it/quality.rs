@@ -216,3 +216,39 @@ fn conflicting_resends_count_distinct_versions_whatever_their_order() {
     let text = quality(&[admitted, first, first, first], "2026-01-05 12:00");
     assert!(!text.contains("conflicting_resend"), "{text}");
 }
+
+/// Each version is kept (to know it again), so versions count towards
+/// the journey's limit as events do: a partner sending one event id in
+/// endless versions fills its own patient's journey and no more.
+#[test]
+fn versions_count_towards_the_journeys_limit() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 80);
+    let admitted = events.events[0];
+    let mut engine = icsflow_engine::Engine::new(icsflow_engine::EngineConfig::default());
+    engine.apply(&admitted);
+    for hour in 1..=(icsflow_engine::JOURNEY_EVENT_LIMIT as i64 + 200) {
+        let mut version = admitted;
+        version.envelope.recorded_at =
+            Timestamp::from_millis(admitted.envelope.recorded_at.as_millis() + hour * 3_600_000);
+        engine.apply(&version);
+    }
+    assert!(
+        engine.statistics().journey_full >= 200,
+        "{:?}",
+        engine.statistics()
+    );
+    let resends: i64 = engine
+        .metrics(instant("2026-01-05 12:00"))
+        .into_iter()
+        .filter(|(key, _)| {
+            key.totalled().is_none() && key.name() == "icsflow_quality_amended_events"
+        })
+        .map(|(_, value)| value)
+        .sum();
+    assert!(
+        resends > 0 && resends < icsflow_engine::JOURNEY_EVENT_LIMIT as i64,
+        "{resends}"
+    );
+}
