@@ -49,8 +49,6 @@ pub(crate) fn derive(
     collect_spells(journey, scratch);
     let spells = std::mem::take(&mut scratch.spells);
     unlinked_events(journey, &spells, lookup, out);
-    care_starts_linked(journey, &spells, lookup, out);
-    amended_events(journey, lookup, out);
     for spell in &spells {
         let Some(admission) = spell.linked() else {
             continue;
@@ -77,7 +75,6 @@ pub(crate) fn derive(
             &mut scratch.segments,
             out,
         );
-        completeness(&context, &scratch.reasons[spell.reasons.clone()], out);
         discharges(&context, out);
         in_hospital(&context, out);
         waiting_for_care(&context, out);
@@ -85,6 +82,28 @@ pub(crate) fn derive(
         gp_follow_up(&context, out);
         reablement(&context, out);
     }
+    // The data-quality families last: what an event changes in them is
+    // mostly nothing, so they lengthen the common end of the derivations
+    // before and after it, which costs no sorting.
+    for spell in &spells {
+        if let Some(admission) = spell.linked() {
+            let periods = if admission.in_sitrep_scope() {
+                &scratch.periods[spell.periods.clone()]
+            } else {
+                &[]
+            };
+            completeness(
+                spell,
+                admission,
+                lookup.organisation(spell.trust),
+                periods,
+                &scratch.reasons[spell.reasons.clone()],
+                out,
+            );
+        }
+    }
+    care_starts_linked(journey, &spells, lookup, out);
+    amended_events(journey, lookup, out);
     scratch.spells = spells;
 }
 
@@ -216,9 +235,14 @@ fn count_field(
 /// the sitrep's scope (on its first day) whether its DRD was given and,
 /// when it holds a delay (a day in hospital from the DRD on), whether a
 /// delay reason and a pathway were recorded before it ended.
-fn completeness(context: &SpellContext<'_>, reasons: &[(i32, DelayReasonFamily)], out: &mut Out) {
-    let trust = context.provider;
-    let admission = context.admission;
+fn completeness(
+    spell: &Spell,
+    admission: Admission,
+    trust: OdsCode,
+    periods: &[Period],
+    reasons: &[(i32, DelayReasonFamily)],
+    out: &mut Out,
+) {
     count_field(
         out,
         Feed::Discharge,
@@ -227,7 +251,7 @@ fn completeness(context: &SpellContext<'_>, reasons: &[(i32, DelayReasonFamily)]
         admission.bed_type.is_some(),
         admission.day,
     );
-    if let Some(discharge) = context.spell.discharge {
+    if let Some(discharge) = spell.discharge {
         count_field(
             out,
             Feed::Discharge,
@@ -237,7 +261,7 @@ fn completeness(context: &SpellContext<'_>, reasons: &[(i32, DelayReasonFamily)]
             discharge.day,
         );
     }
-    for period in context.periods {
+    for period in periods {
         count_field(
             out,
             Feed::Discharge,
@@ -264,7 +288,7 @@ fn completeness(context: &SpellContext<'_>, reasons: &[(i32, DelayReasonFamily)]
             Feed::Discharge,
             trust,
             Field::Pathway,
-            context.spell.pathway_assigned.is_some_and(before_end),
+            spell.pathway_assigned.is_some_and(before_end),
             period.start,
         );
     }
