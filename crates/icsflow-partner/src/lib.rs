@@ -7,8 +7,9 @@
 //! - [`Simulator`]: a deterministic simulation of an ICS's partners (acute
 //!   trusts, local authorities, GP practices) publishing their feeds the
 //!   way real ones do: late, out of order across partners, with duplicates,
-//!   corrections and a few bad records. The demo, tests and benchmarks use
-//!   it.
+//!   corrections and a few bad records, and trusts of different
+//!   [`RecordingQuality`] (one late, one leaving fields out). The demo,
+//!   tests and benchmarks use it.
 //!
 //! This crate does no I/O and never reads the clock; it knows nothing of
 //! Avro or Kafka. Callers encode and publish what it produces.
@@ -20,5 +21,6 @@ mod simulation;
 pub use pseudonym::{NhsNumberError, PseudonymKey, PseudonymKeyError};
 pub use random::Random;
 pub use simulation::{
-    Publication, PublicationKind, SimulatedPlace, SimulationConfig, SimulationStatistics, Simulator,
+    Publication, PublicationKind, Publishing, RecordingQuality, SimulatedPlace, SimulationConfig,
+    SimulationStatistics, Simulator,
 };

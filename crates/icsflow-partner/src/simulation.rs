@@ -16,13 +16,19 @@
 //! ending after a few weeks), GP practice events (discharge summary,
 //! follow-up contact, medication review), readmissions and deaths.
 //!
-//! Partners publish the way real ones do: the trust within minutes, the
-//! local authority in hourly batches, practices every four hours; so each
-//! partner's events arrive roughly in its own order and late and out of
-//! order across partners. A few records are published twice, a few delay
-//! reasons are corrected, a few admissions and discharges are cancelled,
-//! and a configurable share of records are bad (a lower-tier district code
-//! for the place, an NHS number in clear, or cut short).
+//! Partners publish the way real ones do: the local authority in hourly
+//! batches, practices every four hours, and each trust as its
+//! [`RecordingQuality`] says: the first place's trust records within
+//! minutes, streams, and leaves nothing out; the second's records hours
+//! late and publishes in a nightly batch; the third's streams but leaves
+//! fields out (delay reasons, Discharge Ready Dates, bed types,
+//! destinations, pathways) and fills some in later, re-sending the record
+//! under the same event id. So each partner's events arrive roughly in its
+//! own order, late and out of order across partners, and the data-quality
+//! measures tell the trusts apart. A few records are published twice, a few
+//! delay reasons are corrected, a few admissions and discharges are
+//! cancelled, and a configurable share of records are bad (a lower-tier
+//! district code for the place, an NHS number in clear, or cut short).
 //!
 //! Everything follows from the seed: the same configuration gives the same
 //! publications, in the same order, with the same event ids.
@@ -85,16 +91,144 @@ pub struct SimulatedPlace {
     pub place: PlaceCode,
     pub name: &'static str,
     pub trust: OdsCode,
+    /// How the trust records and publishes its discharge feed. The local
+    /// authority and the practices are all good at what they record.
+    pub trust_quality: RecordingQuality,
     pub local_authority: OdsCode,
     pub practices: Vec<OdsCode>,
 }
 
-/// (place code, name, trust, local authority, practice code prefix)
-const PLACES: [(&str, &str, &str, &str, &str); 4] = [
-    ("E06000047", "Durham", "RXP", "840", "A83"),
-    ("E08000021", "Newcastle", "RTD", "391", "A86"),
-    ("E08000037", "Gateshead", "RR7", "390", "A85"),
-    ("E06000057", "Northumberland", "RTF", "929", "A84"),
+/// How an acute trust records its discharge feed and publishes it: what
+/// the data-quality measures (docs/data-quality.md) tell apart. Percents
+/// are of the cases where the trust could record the thing; each is drawn
+/// per patient, so a trust at 100 draws nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordingQuality {
+    /// How long after an event the trust records it (`recorded_at` less
+    /// `occurred_at`): uniformly between these, in milliseconds.
+    pub recording_lag_millis: (i64, i64),
+    /// When it publishes what it has recorded.
+    pub publishing: Publishing,
+    /// Of its patients still in hospital the morning after their Discharge
+    /// Ready Date, the percent it records a delay reason for.
+    pub delay_reasons_percent: u8,
+    /// Of its periods of not meeting the criteria to reside, the percent
+    /// whose assessments carry the Discharge Ready Date. Without one the
+    /// engine takes the day of the period's first assessment, which here
+    /// is the ready date anyway.
+    pub ready_dates_percent: u8,
+    /// Of its admissions to a bed of a known type, the percent that say the
+    /// type.
+    pub bed_types_percent: u8,
+    /// Of its discharges other than deaths, the percent that give the
+    /// destination; the others say NOT_KNOWN (99).
+    pub destinations_percent: u8,
+    /// Of its patients becoming ready for discharge, the percent whose
+    /// pathway it sends then (PATHWAY_ASSIGNED); without it the pathway is
+    /// `unassigned` until the discharge, which always carries it.
+    pub pathways_assigned_percent: u8,
+    /// Of its records sent with a field left out, the percent it sends
+    /// again once someone fills the field in: the same event id, the field
+    /// given, a later `recorded_at`. A conflicting re-send
+    /// (docs/metrics.md, "Re-sent events that differ").
+    pub filled_in_later_percent: u8,
+}
+
+impl RecordingQuality {
+    /// Records within minutes, streams, and leaves nothing out.
+    pub const GOOD: RecordingQuality = RecordingQuality {
+        recording_lag_millis: (2 * MINUTE, 20 * MINUTE),
+        publishing: Publishing::Streaming {
+            within_millis: MINUTE,
+        },
+        delay_reasons_percent: 100,
+        ready_dates_percent: 100,
+        bed_types_percent: 100,
+        destinations_percent: 100,
+        pathways_assigned_percent: 100,
+        filled_in_later_percent: 0,
+    };
+
+    /// Records hours after the event (a ward writes up its shift's
+    /// admissions, assessments and discharges at the end of it or the next
+    /// morning), and publishes once a night, at 01:00 UTC, what it recorded
+    /// since the night before; complete otherwise.
+    pub const LATE: RecordingQuality = RecordingQuality {
+        recording_lag_millis: (2 * HOUR, 20 * HOUR),
+        publishing: Publishing::Batches {
+            every_millis: DAY,
+            offset_millis: HOUR,
+        },
+        ..RecordingQuality::GOOD
+    };
+
+    /// Records and streams promptly, but its discharge system does not
+    /// capture what the discharge sitrep asks beyond the essentials: a delay
+    /// reason for a minority of its delayed patients, a Discharge Ready
+    /// Date for a minority of its periods of not meeting the criteria, the
+    /// bed type on a third of admissions, the pathway before discharge
+    /// rarely, and the destination NOT_KNOWN on some discharges. Now and
+    /// then a field is filled in later and the record re-sent under its id.
+    pub const INCOMPLETE: RecordingQuality = RecordingQuality {
+        delay_reasons_percent: 40,
+        ready_dates_percent: 40,
+        bed_types_percent: 35,
+        destinations_percent: 85,
+        pathways_assigned_percent: 15,
+        filled_in_later_percent: 3,
+        ..RecordingQuality::GOOD
+    };
+}
+
+/// When a partner publishes what it has recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publishing {
+    /// Each record within this many milliseconds of being recorded.
+    Streaming { within_millis: i64 },
+    /// Everything recorded since the last batch, at `offset_millis` past
+    /// midnight (UTC) and every `every_millis` after.
+    Batches {
+        every_millis: i64,
+        offset_millis: i64,
+    },
+}
+
+impl Publishing {
+    /// When a record recorded at `recorded_at` is published.
+    fn published_at(self, recorded_at: Timestamp, random: &mut Random) -> Timestamp {
+        let recorded = recorded_at.as_millis();
+        Timestamp::from_millis(match self {
+            Publishing::Streaming { within_millis } => recorded + random.between(0, within_millis),
+            Publishing::Batches {
+                every_millis,
+                offset_millis,
+            } => {
+                ((recorded - offset_millis).div_euclid(every_millis) + 1) * every_millis
+                    + offset_millis
+            }
+        })
+    }
+}
+
+/// The local authorities publish on the hour, the practices every four
+/// hours.
+const LOCAL_AUTHORITY_PUBLISHING: Publishing = Publishing::Batches {
+    every_millis: HOUR,
+    offset_millis: 0,
+};
+const PRACTICE_PUBLISHING: Publishing = Publishing::Batches {
+    every_millis: 4 * HOUR,
+    offset_millis: 0,
+};
+
+/// (place code, name, trust, how the trust records, local authority,
+/// practice code prefix)
+#[rustfmt::skip]
+const PLACES: [(&str, &str, &str, RecordingQuality, &str, &str); 4] = [
+    ("E06000047", "Durham", "RXP", RecordingQuality::GOOD, "840", "A83"),
+    ("E08000021", "Newcastle", "RTD", RecordingQuality::LATE, "391", "A86"),
+    ("E08000037", "Gateshead", "RR7", RecordingQuality::INCOMPLETE, "390", "A85"),
+    ("E06000057", "Northumberland", "RTF", RecordingQuality::GOOD, "929", "A84"),
 ];
 const PRACTICES_PER_PLACE: usize = 6;
 
@@ -111,7 +245,10 @@ pub struct Publication {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicationKind {
     Valid,
-    /// The same record published again (same event id).
+    /// Published again under an event id already published: unchanged, or
+    /// (a conflicting re-send, counted in
+    /// [`SimulationStatistics::conflicting_resends`]) with a field the
+    /// trust left out filled in and a later `recorded_at`.
     Duplicate,
     /// `place` holds this lower-tier district code instead of the
     /// upper-tier code: an unknown place.
@@ -143,6 +280,9 @@ pub struct SimulationStatistics {
     /// and by feed (indexed by `Feed as usize`).
     pub valid: u64,
     pub duplicates: u64,
+    /// Of the duplicates, those whose content differs from the first
+    /// version's.
+    pub conflicting_resends: u64,
     pub bad: u64,
     /// By [`icsflow_core::Kind::index`] of the feed.
     pub published_by_feed: [u64; 3],
@@ -222,6 +362,8 @@ struct Outgoing {
     published_at: Timestamp,
     sequence: u64,
     publication: Publication,
+    /// A duplicate whose content differs from the first version's.
+    conflicting_resend: bool,
 }
 
 // Ordered by time, then by creation: the sequence number is unique.
@@ -261,6 +403,12 @@ enum Action {
         spell: u32,
     },
     AssessmentDone {
+        patient: usize,
+        spell: u32,
+    },
+    /// The afternoon board round of a patient's ready date: a delay reason
+    /// for whoever is still in hospital.
+    BoardRound {
         patient: usize,
         spell: u32,
     },
@@ -326,7 +474,11 @@ enum Stage {
     Ready {
         ready: Date,
         relapse: bool,
-        delay_recorded: bool,
+        /// The trust gives the ready date on this period's assessments.
+        ready_date_given: bool,
+        /// The trust has decided whether to record a delay reason (at the
+        /// board round of the ready date).
+        delay_reason_decided: bool,
     },
 }
 
@@ -336,10 +488,11 @@ impl Simulator {
         let places = PLACES[..place_count]
             .iter()
             .map(
-                |(place, name, trust, local_authority, prefix)| SimulatedPlace {
+                |(place, name, trust, trust_quality, local_authority, prefix)| SimulatedPlace {
                     place: valid(PlaceCode::parse("place", place)),
                     name,
                     trust: valid(OdsCode::parse("trust", trust)),
+                    trust_quality: *trust_quality,
                     local_authority: valid(OdsCode::parse("local_authority", local_authority)),
                     practices: (0..PRACTICES_PER_PLACE)
                         .map(|index| {
@@ -420,6 +573,7 @@ impl Simulator {
                     PublicationKind::Duplicate => statistics.duplicates += 1,
                     _ => statistics.bad += 1,
                 }
+                statistics.conflicting_resends += u64::from(outgoing.conflicting_resend);
                 statistics.published_by_feed
                     [icsflow_core::Kind::index(outgoing.publication.event.feed())] += 1;
                 out.push(outgoing.publication);
@@ -452,6 +606,9 @@ impl Simulator {
             Action::AssessmentDone { patient, spell } if self.is_current(patient, spell) => {
                 self.assessment_done(patient);
             }
+            Action::BoardRound { patient, spell } if self.is_current(patient, spell) => {
+                self.board_round(patient);
+            }
             Action::Discharge { patient, spell } if self.is_current(patient, spell) => {
                 self.discharge(patient);
             }
@@ -463,7 +620,10 @@ impl Simulator {
                 kind,
             } => self.gp_contact(patient, spell, kind),
             Action::DieAtHome { patient } => self.die_at_home(patient),
-            Action::Review { .. } | Action::AssessmentDone { .. } | Action::Discharge { .. } => {}
+            Action::Review { .. }
+            | Action::AssessmentDone { .. }
+            | Action::BoardRound { .. }
+            | Action::Discharge { .. } => {}
         }
     }
 
@@ -596,18 +756,26 @@ impl Simulator {
             3 => Some(BedType::GeneralAndAcute),
             _ => Some(BedType::MentalHealth),
         };
+        let bed_type_given = recorded(
+            random,
+            self.places[patient.place].trust_quality.bed_types_percent,
+        );
         let spell = patient.spell;
         self.statistics.admissions += 1;
         self.statistics.readmissions += u64::from(readmission);
-        self.emit(
-            index,
-            self.now,
+        let admitted = |bed_type| {
             EventBody::Discharge(DischargeBody::Admitted {
                 admission_method: method,
                 admission_source: source,
                 age_years: age,
                 bed_type,
-            }),
+            })
+        };
+        self.emit_as_recorded(
+            index,
+            self.now,
+            admitted(bed_type.filter(|_| bed_type_given)),
+            admitted(bed_type),
         );
         if cancelled {
             // Admitted in error (A11): the spell ends here.
@@ -676,7 +844,8 @@ impl Simulator {
             Stage::Ready {
                 ready,
                 relapse,
-                delay_recorded,
+                ready_date_given,
+                ..
             } => {
                 if relapse {
                     // Meets a criterion again: the ready date will restart.
@@ -694,21 +863,7 @@ impl Simulator {
                     self.review_tomorrow(index, spell);
                     return;
                 }
-                self.emit(
-                    index,
-                    self.now,
-                    criteria(CriteriaToReside::DoesNotMeet {
-                        discharge_ready_date: Some(ready),
-                    }),
-                );
-                if !delay_recorded {
-                    self.record_delay_reason(index);
-                    self.patients[index].stage = Stage::Ready {
-                        ready,
-                        relapse,
-                        delay_recorded: true,
-                    };
-                }
+                self.emit_not_meeting_criteria(index, ready, ready_date_given);
                 self.review_tomorrow(index, spell);
             }
         }
@@ -723,24 +878,33 @@ impl Simulator {
             patient.pathway = DischargePathway::ALL[patient.random.weighted(&weights)];
         }
         let relapse = !relapsed_before && patient.random.chance(0.04);
+        let quality = self.places[patient.place].trust_quality;
+        let ready_date_given = recorded(&mut patient.random, quality.ready_dates_percent);
+        let pathway_assigned = recorded(&mut patient.random, quality.pathways_assigned_percent);
         patient.stage = Stage::Ready {
             ready: today,
             relapse,
-            delay_recorded: false,
+            ready_date_given,
+            delay_reason_decided: false,
         };
         let pathway = patient.pathway;
-        self.emit(
-            index,
-            self.now,
-            criteria(CriteriaToReside::DoesNotMeet {
-                discharge_ready_date: Some(today),
-            }),
-        );
+        self.emit_not_meeting_criteria(index, today, ready_date_given);
         let assigned_at = self.later(20 * MINUTE, 3 * HOUR);
-        self.emit(
-            index,
-            assigned_at,
-            EventBody::Discharge(DischargeBody::PathwayAssigned { pathway }),
+        if pathway_assigned {
+            self.emit(
+                index,
+                assigned_at,
+                EventBody::Discharge(DischargeBody::PathwayAssigned { pathway }),
+            );
+        }
+        let midnight = self.now.as_millis().div_euclid(DAY) * DAY;
+        let board_round = midnight + self.random.between(15 * HOUR, 17 * HOUR);
+        self.schedule(
+            Timestamp::from_millis(board_round),
+            Action::BoardRound {
+                patient: index,
+                spell,
+            },
         );
         if relapse {
             self.review_tomorrow(index, spell);
@@ -793,6 +957,31 @@ impl Simulator {
             );
         }
         self.review_tomorrow(index, spell);
+    }
+
+    /// Whoever is still in hospital on the afternoon of the ready date is
+    /// delayed (those going home today wait for medicines or transport):
+    /// the trust records why, for as many as it records reasons for.
+    fn board_round(&mut self, index: usize) {
+        let Stage::Ready {
+            ready,
+            relapse,
+            ready_date_given,
+            delay_reason_decided: false,
+        } = self.patients[index].stage
+        else {
+            return;
+        };
+        let percent = self.trust_quality(index).delay_reasons_percent;
+        if recorded(&mut self.patients[index].random, percent) {
+            self.record_delay_reason(index);
+        }
+        self.patients[index].stage = Stage::Ready {
+            ready,
+            relapse,
+            ready_date_given,
+            delay_reason_decided: true,
+        };
     }
 
     fn record_delay_reason(&mut self, index: usize) {
@@ -957,14 +1146,26 @@ impl Simulator {
             (destination, method)
         };
         let cancelled = !died && random.chance(0.005);
-        self.emit(
-            index,
-            self.now,
+        let percent = self.places[self.patients[index].place]
+            .trust_quality
+            .destinations_percent;
+        let destination_given = died || recorded(&mut self.patients[index].random, percent);
+        let discharged = |destination| {
             EventBody::Discharge(DischargeBody::Discharged {
                 destination,
                 discharge_method: method,
                 pathway,
+            })
+        };
+        self.emit_as_recorded(
+            index,
+            self.now,
+            discharged(if destination_given {
+                destination
+            } else {
+                DischargeDestination::NotKnown
             }),
+            discharged(destination),
         );
         if cancelled {
             // Discharged in error (A13): the patient stays another day.
@@ -1216,6 +1417,62 @@ impl Simulator {
         self.emit(index, at, EventBody::SocialCare(body));
     }
 
+    /// The morning assessment of a patient ready since `ready`: not meeting
+    /// the criteria, with the ready date if the trust gives it.
+    fn emit_not_meeting_criteria(&mut self, index: usize, ready: Date, ready_date_given: bool) {
+        let assessed = |discharge_ready_date| {
+            criteria(CriteriaToReside::DoesNotMeet {
+                discharge_ready_date,
+            })
+        };
+        self.emit_as_recorded(
+            index,
+            self.now,
+            assessed(ready_date_given.then_some(ready)),
+            assessed(Some(ready)),
+        );
+    }
+
+    /// Emits an event as the trust recorded it (`sent`); when that left a
+    /// field of `complete` out, the trust may fill it in later and send
+    /// the record again under the same event id (a conflicting re-send).
+    fn emit_as_recorded(
+        &mut self,
+        index: usize,
+        occurred_at: Timestamp,
+        sent: EventBody,
+        complete: EventBody,
+    ) {
+        let event = self.event(index, occurred_at, sent);
+        self.publish(index, event);
+        let percent = self.trust_quality(index).filled_in_later_percent;
+        let random = &mut self.patients[index].random;
+        if sent == complete || !recorded(random, percent) {
+            return;
+        }
+        let filled_in_after = random.between(HOUR, 2 * DAY);
+        let mut resent = event;
+        resent.body = complete;
+        resent.envelope.recorded_at =
+            Timestamp::from_millis(event.envelope.recorded_at.as_millis() + filled_in_after);
+        let published_at = self
+            .trust_quality(index)
+            .publishing
+            .published_at(resent.envelope.recorded_at, &mut self.random);
+        self.queue(
+            Publication {
+                published_at,
+                event: resent,
+                kind: PublicationKind::Duplicate,
+            },
+            true,
+        );
+    }
+
+    fn trust_quality(&self, index: usize) -> RecordingQuality {
+        self.places[self.patients[index].place].trust_quality
+    }
+
     /// Creates an event and queues it (and any duplicate or bad copy) for
     /// publication. Returns its id.
     fn emit(&mut self, index: usize, occurred_at: Timestamp, body: EventBody) -> EventId {
@@ -1239,11 +1496,12 @@ impl Simulator {
             }
             EventBody::PrimaryCare(_) => (place.practices[patient.practice], None),
         };
-        let lag = match body.feed() {
-            Feed::Discharge => self.random.between(2 * MINUTE, 20 * MINUTE),
-            Feed::SocialCare => self.random.between(30 * MINUTE, 6 * HOUR),
-            Feed::PrimaryCare => self.random.between(0, 3 * HOUR),
+        let (low, high) = match body.feed() {
+            Feed::Discharge => place.trust_quality.recording_lag_millis,
+            Feed::SocialCare => (30 * MINUTE, 6 * HOUR),
+            Feed::PrimaryCare => (0, 3 * HOUR),
         };
+        let lag = self.random.between(low, high);
         Event {
             envelope: Envelope {
                 event_id: random_event_id(&mut self.random),
@@ -1260,14 +1518,12 @@ impl Simulator {
     }
 
     fn publish(&mut self, index: usize, event: Event) {
-        let recorded = event.envelope.recorded_at.as_millis();
-        // The trust streams; the local authority publishes on the hour,
-        // practices every four hours.
-        let published_at = Timestamp::from_millis(match event.feed() {
-            Feed::Discharge => recorded + self.random.between(0, MINUTE),
-            Feed::SocialCare => (recorded / HOUR + 1) * HOUR,
-            Feed::PrimaryCare => (recorded / (4 * HOUR) + 1) * 4 * HOUR,
-        });
+        let publishing = match event.feed() {
+            Feed::Discharge => self.trust_quality(index).publishing,
+            Feed::SocialCare => LOCAL_AUTHORITY_PUBLISHING,
+            Feed::PrimaryCare => PRACTICE_PUBLISHING,
+        };
+        let published_at = publishing.published_at(event.envelope.recorded_at, &mut self.random);
         if self.random.chance(self.config.bad_record_rate) {
             let kind = match self.random.weighted(&[40.0, 30.0, 30.0]) {
                 0 => PublicationKind::DistrictCodeAsPlace("E07000001"),
@@ -1290,15 +1546,23 @@ impl Simulator {
     }
 
     fn queue_publication(&mut self, published_at: Timestamp, event: Event, kind: PublicationKind) {
-        self.sequence += 1;
-        self.outbox.push(Reverse(Outgoing {
-            published_at,
-            sequence: self.sequence,
-            publication: Publication {
+        self.queue(
+            Publication {
                 published_at,
                 event,
                 kind,
             },
+            false,
+        );
+    }
+
+    fn queue(&mut self, publication: Publication, conflicting_resend: bool) {
+        self.sequence += 1;
+        self.outbox.push(Reverse(Outgoing {
+            published_at: publication.published_at,
+            sequence: self.sequence,
+            publication,
+            conflicting_resend,
         }));
     }
 
@@ -1316,6 +1580,16 @@ impl Simulator {
     fn next_morning(&mut self) -> Timestamp {
         let midnight = (self.now.as_millis().div_euclid(DAY) + 1) * DAY;
         Timestamp::from_millis(midnight + self.random.between(8 * HOUR, 11 * HOUR))
+    }
+}
+
+/// Whether the trust records a thing it records `percent` of the time. At
+/// 100 nothing is drawn, so a complete trust's patients draw as before.
+fn recorded(random: &mut Random, percent: u8) -> bool {
+    match percent {
+        0 => false,
+        100.. => true,
+        _ => random.chance(f64::from(percent) / 100.0),
     }
 }
 

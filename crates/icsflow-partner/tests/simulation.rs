@@ -1,11 +1,16 @@
 //! The simulator: deterministic, shaped like the national figures, and
 //! what it publishes is what the engine can link into journeys.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use icsflow_core::{DischargeBody, DischargePathway, EventBody, Timestamp};
+use icsflow_core::{
+    CriteriaToReside, DischargeBody, DischargeDestination, DischargePathway, EventBody, EventId,
+    Feed, OdsCode, Pseudonym, Timestamp,
+};
 use icsflow_engine::{Applied, Engine, EngineConfig};
-use icsflow_partner::{Publication, PublicationKind, SimulationConfig, Simulator};
+use icsflow_partner::{
+    Publication, PublicationKind, Publishing, RecordingQuality, SimulationConfig, Simulator,
+};
 
 /// 2026-01-05T00:00:00Z, a winter Monday.
 const START: i64 = 1_767_571_200_000;
@@ -64,22 +69,36 @@ fn publications_come_in_order_and_never_before_they_were_recorded() {
 fn pathways_duplicates_and_bad_records_come_in_the_configured_proportions() {
     let (simulator, publications) = simulate(config(3), 60);
     let mut pathways: BTreeMap<DischargePathway, usize> = BTreeMap::new();
-    let mut seen = HashSet::new();
-    let (mut duplicates, mut bad, mut valid) = (0, 0, 0);
+    let mut first_versions: HashMap<EventId, icsflow_core::Event> = HashMap::new();
+    let (mut duplicates, mut conflicting, mut bad, mut valid) = (0, 0, 0, 0);
     for publication in &publications {
+        let event = publication.event;
         match &publication.kind {
             PublicationKind::Valid => {
                 valid += 1;
-                assert!(seen.insert(publication.event.envelope.event_id));
-                if let EventBody::Discharge(DischargeBody::Discharged { pathway, .. }) =
-                    publication.event.body
+                assert!(first_versions
+                    .insert(event.envelope.event_id, event)
+                    .is_none());
+                if let EventBody::Discharge(DischargeBody::Discharged { pathway, .. }) = event.body
                 {
                     *pathways.entry(pathway).or_default() += 1;
                 }
             }
             PublicationKind::Duplicate => {
-                duplicates += 1;
-                assert!(seen.contains(&publication.event.envelope.event_id));
+                let first = first_versions[&event.envelope.event_id];
+                if event == first {
+                    duplicates += 1;
+                } else {
+                    // A conflicting re-send: the same event from the same
+                    // trust, a field filled in, recorded later.
+                    conflicting += 1;
+                    let (old, new) = (first.envelope, event.envelope);
+                    assert_eq!(old.source_organisation, new.source_organisation);
+                    assert_eq!(old.occurred_at, new.occurred_at);
+                    assert!(old.recorded_at < new.recorded_at);
+                    assert_ne!(first.body, event.body);
+                    assert_eq!(event.feed(), Feed::Discharge);
+                }
             }
             PublicationKind::NhsNumberInClear(number) => {
                 bad += 1;
@@ -104,13 +123,23 @@ fn pathways_duplicates_and_bad_records_come_in_the_configured_proportions() {
     assert!(share(DischargePathway::P2) <= 0.06, "{pathways:?}");
     assert!(share(DischargePathway::P3) <= 0.025, "{pathways:?}");
     let rate = |count: usize| count as f64 / valid as f64;
+    println!(
+        "{valid} valid, {duplicates} duplicates, {conflicting} conflicting re-sends, {bad} bad"
+    );
     assert!(
         (0.007..0.013).contains(&rate(duplicates)),
         "{duplicates} of {valid}"
     );
     assert!((0.003..0.007).contains(&rate(bad)), "{bad} of {valid}");
+    // A fraction of a percent, all from the trust that leaves fields out.
+    assert!(
+        (0.0005..0.005).contains(&rate(conflicting)),
+        "{conflicting} of {valid}"
+    );
     let statistics = simulator.statistics();
     assert_eq!(statistics.valid, valid as u64);
+    assert_eq!(statistics.duplicates, (duplicates + conflicting) as u64);
+    assert_eq!(statistics.conflicting_resends, conflicting as u64);
     assert!(statistics.readmissions > 0 && statistics.deaths_in_hospital > 0);
 }
 
@@ -140,11 +169,28 @@ fn engine_totals(
     (engine, totals)
 }
 
+/// The publications of the events that occurred before `cutoff`. Every
+/// partner has published all of those two days after it: the late trust
+/// takes longest (up to 20 hours to record, then the next nightly batch).
+/// Before that, a local authority's care request can be in while the late
+/// trust's admission it links to is not, as with a real late partner.
+fn all_in_by(publications: &[Publication], cutoff: Timestamp) -> Vec<Publication> {
+    assert!(publications
+        .last()
+        .is_some_and(|last| last.published_at.as_millis() >= cutoff.as_millis() + 2 * DAY - HOUR));
+    publications
+        .iter()
+        .filter(|publication| publication.event.envelope.occurred_at < cutoff)
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn every_place_has_delayed_patients_and_every_event_links_to_a_journey() {
     let days = 28;
     let (simulator, publications) = simulate(config(11), days);
-    let (_, totals) = engine_totals(&publications, Timestamp::from_millis(START + days * DAY));
+    let cutoff = Timestamp::from_millis(START + (days - 2) * DAY);
+    let (_, totals) = engine_totals(&all_in_by(&publications, cutoff), cutoff);
     for place in simulator.places() {
         let place = place.place.as_str().to_owned();
         for metric in [
@@ -334,4 +380,321 @@ fn the_simulated_ics_looks_like_englands_winter() {
         assert!((0.8..=2.5).contains(&mean_delay), "{summary}");
         assert!((0.40..=0.85).contains(&on_the_day), "{summary}");
     }
+}
+
+const HOUR: i64 = DAY / 24;
+
+/// What one trust's discharge feed shows on the data-quality measures
+/// (docs/data-quality.md), read from what it published and from the
+/// engine.
+#[derive(Debug, Default)]
+struct TrustFigures {
+    /// Records by how late they were recorded (`occurred_at` to
+    /// `recorded_at`) and arrived (`recorded_at` to `published_at`, when
+    /// the demo hands them to ingest on the same simulated clock): under
+    /// 1 h, 1 to 24 h, 24 to 48 h, later; the buckets of
+    /// `icsflow_ingest_events_by_delay_total`.
+    recorded: [usize; 4],
+    arrived: [usize; 4],
+    /// Assessments not meeting the criteria to reside, and of them those
+    /// with a Discharge Ready Date.
+    not_meeting_assessments: usize,
+    with_ready_date: usize,
+    admissions: usize,
+    with_bed_type: usize,
+    /// Discharges other than deaths, and of them those with a destination.
+    discharges: usize,
+    with_destination: usize,
+    /// Spells discharged alive, and of them those whose pathway was sent
+    /// (PATHWAY_ASSIGNED) as well as on the discharge.
+    discharged_spells: usize,
+    with_pathway_assigned: usize,
+    /// Spells still in hospital the morning after their Discharge Ready
+    /// Date (assessed as not meeting the criteria on two days or more),
+    /// and of them those with a delay reason.
+    delayed_spells: usize,
+    with_delay_reason: usize,
+    conflicting_resends: usize,
+    /// The engine's metric 6 at the end: patients not meeting the criteria
+    /// to reside, and of them those with no delay reason recorded.
+    not_meeting: i64,
+    without_delay_reason: i64,
+}
+
+impl TrustFigures {
+    fn records(&self) -> usize {
+        self.recorded.iter().sum()
+    }
+
+    fn recorded_within_the_hour(&self) -> f64 {
+        self.recorded[0] as f64 / self.records() as f64
+    }
+
+    fn arrived_within_the_hour(&self) -> f64 {
+        self.arrived[0] as f64 / self.records() as f64
+    }
+
+    /// Metric 6: the share of patients not meeting the criteria with a
+    /// delay reason, what the place dashboard shows per trust.
+    fn delay_reasons_now(&self) -> f64 {
+        1.0 - self.without_delay_reason as f64 / self.not_meeting as f64
+    }
+
+    fn delay_reasons(&self) -> f64 {
+        self.with_delay_reason as f64 / self.delayed_spells as f64
+    }
+
+    fn ready_dates(&self) -> f64 {
+        self.with_ready_date as f64 / self.not_meeting_assessments as f64
+    }
+
+    fn bed_types(&self) -> f64 {
+        self.with_bed_type as f64 / self.admissions as f64
+    }
+
+    fn destinations(&self) -> f64 {
+        self.with_destination as f64 / self.discharges as f64
+    }
+
+    fn pathways_assigned(&self) -> f64 {
+        self.with_pathway_assigned as f64 / self.discharged_spells as f64
+    }
+
+    fn conflicting_resends_per_1000(&self) -> f64 {
+        1000.0 * self.conflicting_resends as f64 / self.records() as f64
+    }
+
+    fn summary(&self) -> String {
+        let share = |counts: &[usize; 4]| {
+            counts
+                .map(|count| format!("{:.3}", count as f64 / self.records() as f64))
+                .join("/")
+        };
+        format!(
+            "{} records; recorded {} and arrived {} (under 1 h/1-24 h/24-48 h/later); \
+             delay reasons {:.3} of {} delayed spells, {:.3} of {} not meeting the criteria now; \
+             ready dates {:.3}; bed types {:.3}; destinations {:.3}; pathways assigned {:.3}; \
+             conflicting re-sends {:.1} per 1,000",
+            self.records(),
+            share(&self.recorded),
+            share(&self.arrived),
+            self.delay_reasons(),
+            self.delayed_spells,
+            self.delay_reasons_now(),
+            self.not_meeting,
+            self.ready_dates(),
+            self.bed_types(),
+            self.destinations(),
+            self.pathways_assigned(),
+            self.conflicting_resends_per_1000(),
+        )
+    }
+}
+
+fn lateness(millis: i64) -> usize {
+    [HOUR, DAY, 2 * DAY]
+        .into_iter()
+        .take_while(|limit| millis >= *limit)
+        .count()
+}
+
+/// Each trust's figures over `publications`, and the engine's delay
+/// reasons as of `as_of`.
+fn trust_figures(
+    publications: &[Publication],
+    as_of: Timestamp,
+) -> BTreeMap<OdsCode, TrustFigures> {
+    let mut figures: BTreeMap<OdsCode, TrustFigures> = BTreeMap::new();
+    let mut first_versions: HashMap<EventId, icsflow_core::Event> = HashMap::new();
+    let mut pathway_assigned: HashSet<Pseudonym> = HashSet::new();
+    let mut discharged: HashMap<Pseudonym, OdsCode> = HashMap::new();
+    // By spell: its trust, the first and last days it was assessed as not
+    // meeting the criteria, and whether it has a delay reason.
+    let mut not_meeting_days: HashMap<Pseudonym, (OdsCode, i64, i64)> = HashMap::new();
+    let mut delay_reason: HashSet<Pseudonym> = HashSet::new();
+    for publication in publications {
+        let event = publication.event;
+        let envelope = event.envelope;
+        let EventBody::Discharge(body) = event.body else {
+            continue;
+        };
+        let trust = figures.entry(envelope.source_organisation).or_default();
+        match publication.kind {
+            PublicationKind::Valid => {
+                first_versions.insert(envelope.event_id, event);
+            }
+            PublicationKind::Duplicate => {
+                if first_versions.get(&envelope.event_id) != Some(&event) {
+                    trust.conflicting_resends += 1;
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        let occurred_at = envelope.occurred_at.as_millis();
+        let recorded_at = envelope.recorded_at.as_millis();
+        trust.recorded[lateness(recorded_at - occurred_at)] += 1;
+        trust.arrived[lateness(publication.published_at.as_millis() - recorded_at)] += 1;
+        let spell = envelope
+            .episode_reference
+            .expect("a trust's spell reference");
+        match body {
+            DischargeBody::CriteriaToResideAssessed(CriteriaToReside::DoesNotMeet {
+                discharge_ready_date,
+            }) => {
+                trust.not_meeting_assessments += 1;
+                trust.with_ready_date += usize::from(discharge_ready_date.is_some());
+                let day = occurred_at.div_euclid(DAY);
+                let days = not_meeting_days.entry(spell).or_insert((
+                    envelope.source_organisation,
+                    day,
+                    day,
+                ));
+                days.1 = days.1.min(day);
+                days.2 = days.2.max(day);
+            }
+            DischargeBody::DelayReasonRecorded { .. } => {
+                delay_reason.insert(spell);
+            }
+            DischargeBody::Admitted { bed_type, .. } => {
+                trust.admissions += 1;
+                trust.with_bed_type += usize::from(bed_type.is_some());
+            }
+            DischargeBody::Discharged { destination, .. }
+                if destination != DischargeDestination::Died =>
+            {
+                trust.discharges += 1;
+                trust.with_destination +=
+                    usize::from(destination != DischargeDestination::NotKnown);
+                discharged.insert(spell, envelope.source_organisation);
+            }
+            DischargeBody::PathwayAssigned { .. } => {
+                pathway_assigned.insert(spell);
+            }
+            _ => {}
+        }
+    }
+    for (spell, (trust, first, last)) in not_meeting_days {
+        if last > first {
+            let trust = figures.entry(trust).or_default();
+            trust.delayed_spells += 1;
+            trust.with_delay_reason += usize::from(delay_reason.contains(&spell));
+        }
+    }
+    for (spell, trust) in discharged {
+        let trust = figures.entry(trust).or_default();
+        trust.discharged_spells += 1;
+        trust.with_pathway_assigned += usize::from(pathway_assigned.contains(&spell));
+    }
+    let (engine, _) = engine_totals(publications, as_of);
+    for (key, value) in engine.metrics(as_of) {
+        if key.name() != "icsflow_flow_delayed_by_reason_patients" {
+            continue;
+        }
+        let labels = key.labels();
+        let label = |name: &str| {
+            labels
+                .iter()
+                .find(|(label, _)| *label == name)
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default()
+        };
+        let provider = OdsCode::parse("provider", &label("provider")).expect("a trust's code");
+        let trust = figures.entry(provider).or_default();
+        trust.not_meeting += value;
+        if label("reason_family") == "not_recorded" {
+            trust.without_delay_reason += value;
+        }
+    }
+    figures
+}
+
+/// The simulated trusts differ as docs/simulation.md says ("Partners of
+/// different quality"), and the difference shows on what the data-quality
+/// measures read: the second place's trust records and publishes late,
+/// the third's leaves fields out (and re-sends some records with them
+/// filled in), the first's does neither; each only in its own way.
+#[test]
+fn the_late_trust_and_the_incomplete_trust_stand_out_on_data_quality() {
+    let days = 28;
+    let (simulator, publications) = simulate(config(13), days);
+    let places = simulator.places();
+    assert_eq!(
+        places
+            .iter()
+            .map(|place| place.trust_quality)
+            .collect::<Vec<_>>(),
+        [
+            RecordingQuality::GOOD,
+            RecordingQuality::LATE,
+            RecordingQuality::INCOMPLETE
+        ]
+    );
+    assert!(matches!(
+        RecordingQuality::LATE.publishing,
+        Publishing::Batches { .. }
+    ));
+    // What every partner had published two days later, read before the
+    // ward round as the national-shape test reads the engine.
+    let cutoff = Timestamp::from_millis(START + (days - 2) * DAY);
+    let as_of = Timestamp::from_millis(cutoff.as_millis() + 7 * HOUR);
+    let mut figures = trust_figures(&all_in_by(&publications, cutoff), as_of);
+    let mut trust = |index: usize| {
+        let code = places[index].trust;
+        let trust = figures.remove(&code).expect("figures for every trust");
+        println!("{} ({code}): {}", places[index].name, trust.summary());
+        trust
+    };
+    let (good, late, incomplete) = (trust(0), trust(1), trust(2));
+
+    // Timeliness: the late trust records hours after the event and
+    // publishes nightly; the others within minutes.
+    for prompt in [&good, &incomplete] {
+        assert!(
+            prompt.recorded_within_the_hour() > 0.99,
+            "{}",
+            prompt.summary()
+        );
+        assert!(
+            prompt.arrived_within_the_hour() > 0.99,
+            "{}",
+            prompt.summary()
+        );
+    }
+    assert!(late.recorded_within_the_hour() < 0.01, "{}", late.summary());
+    assert!(late.arrived_within_the_hour() < 0.10, "{}", late.summary());
+
+    // Completeness: the incomplete trust leaves out what the others give.
+    for complete in [&good, &late] {
+        assert!(complete.delay_reasons() > 0.95, "{}", complete.summary());
+        assert!(complete.delay_reasons_now() > 0.9, "{}", complete.summary());
+        assert_eq!(complete.ready_dates(), 1.0, "{}", complete.summary());
+        assert!(complete.bed_types() > 0.9, "{}", complete.summary());
+        assert_eq!(complete.destinations(), 1.0, "{}", complete.summary());
+        assert!(
+            complete.pathways_assigned() > 0.95,
+            "{}",
+            complete.summary()
+        );
+        assert_eq!(complete.conflicting_resends, 0, "{}", complete.summary());
+    }
+    assert!(incomplete.delay_reasons() < 0.5, "{}", incomplete.summary());
+    assert!(
+        incomplete.delay_reasons_now() < 0.6,
+        "{}",
+        incomplete.summary()
+    );
+    assert!(incomplete.ready_dates() < 0.6, "{}", incomplete.summary());
+    assert!(incomplete.bed_types() < 0.5, "{}", incomplete.summary());
+    assert!(incomplete.destinations() < 0.9, "{}", incomplete.summary());
+    assert!(
+        incomplete.pathways_assigned() < 0.3,
+        "{}",
+        incomplete.summary()
+    );
+    assert!(
+        (1.0..10.0).contains(&incomplete.conflicting_resends_per_1000()),
+        "{}",
+        incomplete.summary()
+    );
 }
