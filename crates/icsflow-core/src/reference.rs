@@ -88,6 +88,9 @@ pub struct Partner {
     pub principal: String,
     /// Other organisations it publishes for (a network's practices).
     pub publishes_for: Vec<OdsCode>,
+    /// Its own quiet-after minutes, when it publishes less often than its
+    /// kind (a trust that sends a nightly batch); `None`: its kind's.
+    pub quiet_after_minutes: Option<u32>,
 }
 
 impl Partner {
@@ -292,6 +295,18 @@ impl Reference {
         self.cadence[kind]
     }
 
+    /// The cadence `partner` publishes at: its kind's, with its own
+    /// quiet-after minutes when it has them.
+    pub fn cadence_of(&self, partner: &Partner) -> Cadence {
+        let kind = self.cadence(partner.kind);
+        Cadence {
+            quiet_after_minutes: partner
+                .quiet_after_minutes
+                .unwrap_or(kind.quiet_after_minutes),
+            ..kind
+        }
+    }
+
     pub fn roles(&self) -> &RolePrincipals {
         &self.roles
     }
@@ -360,6 +375,7 @@ mod tests {
         Partner {
             code: ods(code),
             name: format!("Partner {code}"),
+            quiet_after_minutes: None,
             kind,
             place: place("E06000047").code,
             principal: principal.to_owned(),

@@ -259,6 +259,7 @@ pub fn sample_reference(partners: &[(&str, crate::PartnerKind)]) -> crate::Refer
             .map(|(code, kind)| crate::Partner {
                 code: sample_code(OdsCode::parse("code", code)),
                 name: format!("Partner {code}"),
+                quiet_after_minutes: None,
                 kind: *kind,
                 place,
                 principal: format!("User:partner-{}", code.to_ascii_lowercase()),

@@ -113,7 +113,7 @@ impl Events {
                 ],
             )
             .set(1);
-            let cadence = reference.cadence(partner.kind);
+            let cadence = reference.cadence_of(partner);
             let office_hours_only = if cadence.office_hours_only {
                 "true"
             } else {

@@ -62,6 +62,8 @@ struct PartnerFile {
     principal: String,
     #[serde(default)]
     publishes_for: Vec<String>,
+    /// Its own, when it publishes less often than its kind.
+    quiet_after_minutes: Option<u32>,
 }
 
 /// Reads and checks the reference data in `path`.
@@ -153,6 +155,9 @@ pub fn parse(origin: &str, text: &str) -> Result<Reference, Vec<String>> {
                 .map(|code| ods(&mut problems, &owner, code))
                 .collect();
             let name = named(&mut problems, &owner, &partner.name);
+            if partner.quiet_after_minutes == Some(0) {
+                problems.push(format!("{owner}: quiet_after_minutes must be at least 1"));
+            }
             Some(Partner {
                 code: code?,
                 name,
@@ -160,6 +165,7 @@ pub fn parse(origin: &str, text: &str) -> Result<Reference, Vec<String>> {
                 place: place?,
                 principal: partner.principal.clone(),
                 publishes_for: publishes_for.into_iter().collect::<Option<Vec<_>>>()?,
+                quiet_after_minutes: partner.quiet_after_minutes,
             })
         })
         .collect();
@@ -256,6 +262,18 @@ mod tests {
             }
         }
         assert_eq!(simulated, 4 * 8);
+        // The trust that publishes a nightly batch is quiet only after
+        // more than a day; the other trusts after their kind's two hours.
+        let cadence = |code: &str| {
+            let partner = reference
+                .partners()
+                .iter()
+                .find(|partner| partner.code.as_str() == code)
+                .expect("a partner");
+            reference.cadence_of(partner).quiet_after_minutes
+        };
+        assert!(cadence("RTD") > 24 * 60, "{}", cadence("RTD"));
+        assert_eq!(cadence("RXP"), 120);
     }
 
     #[test]
@@ -282,6 +300,7 @@ name = ""
 kind = "hospital"
 place = "E06000047"
 principal = "User:partner-rxp"
+quiet_after_minutes = 0
 "#;
         let problems = parse("ics.toml", text).expect_err("refused");
         assert_eq!(
@@ -294,6 +313,7 @@ principal = "User:partner-rxp"
                 "ics.toml: partner rxp: `rxp` is not an ODS code (3 to 6 upper-case letters and digits)",
                 "ics.toml: partner rxp: kind `hospital` is unknown (expected acute_trust, local_authority, primary_care)",
                 "ics.toml: partner rxp: the name is empty",
+                "ics.toml: partner rxp: quiet_after_minutes must be at least 1",
             ]
         );
         let unknown_field = parse("ics.toml", "[roles]\ningest = 1\n").expect_err("refused");
