@@ -12,11 +12,13 @@ Standard library only.
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"
+THRESHOLDS = HERE.parent / "prometheus" / "rules" / "icsflow-thresholds.yml"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 # Label filters from the dashboard variables, per label set.
@@ -27,6 +29,20 @@ REASON = 'reason_family=~"$reason_family"'
 # Totals over a window of complete days ending yesterday (the `_window`
 # metrics), never a change in a running total.
 WINDOW = 'period="$period"'
+# The data-quality dashboard's partner.
+ORGANISATION = 'organisation=~"$organisation"'
+# The data-quality dashboard, linked from the others.
+DATA_QUALITY_UID = "icsflow-data-quality"
+DATA_QUALITY_LINK = {
+    "title": "Data quality per partner",
+    "type": "link",
+    "url": f"/d/{DATA_QUALITY_UID}",
+    "icon": "info",
+    "tooltip": "Timeliness, completeness and consistency of each partner's feed: how far its figures here can be trusted",
+    "targetBlank": False,
+    "includeVars": False,
+    "keepTime": True,
+}
 
 
 def named(expression, label, info, info_label):
@@ -130,13 +146,60 @@ def level_steps(level):
     ]
 
 
-def threshold_level(record):
-    """The value of a `vector(N)` level in deploy/prometheus/rules/icsflow-thresholds.yml."""
-    import re
+def number(text):
+    return float(text) if "." in text else int(text)
 
-    text = (Path(__file__).resolve().parent.parent / "prometheus" / "rules" / "icsflow-thresholds.yml").read_text()
-    match = re.search(rf"record: {re.escape(record)}\n\s+expr: vector\((\d+)\)", text)
-    return int(match.group(1))
+
+def threshold_level(record):
+    """The value of a `vector(N)` level in deploy/prometheus/rules/icsflow-thresholds.yml
+    (commented-out examples are not rules, and do not match)."""
+    match = re.search(rf"^\s+- record: {re.escape(record)}\n\s+expr: vector\(([\d.]+)\)$", THRESHOLDS.read_text(), re.MULTILINE)
+    return number(match.group(1))
+
+
+def field_completeness_levels():
+    """The completeness level of icsflow-thresholds.yml for each field that
+    has one of its own (IcsflowFieldCompletenessLow compares with it rather
+    than with the default)."""
+    return {
+        field: number(level)
+        for level, field in re.findall(
+            r"^\s+- record: icsflow:threshold:field_completeness_ratio\n\s+expr: vector\(([\d.]+)\)\n"
+            r"\s+labels:\n\s+field: (\w+)$",
+            THRESHOLDS.read_text(),
+            re.MULTILINE,
+        )
+    }
+
+
+def completeness_steps(level):
+    """Red below a completeness level, green from it (the alert's comparison)."""
+    return [{"color": "red", "value": None}, {"color": "green", "value": level}]
+
+
+def completeness_panel(title, description, expression):
+    """A bar per partner and field (series named "<partner>: <field>"), each
+    coloured against its field's level: the default, or the field's own
+    level by an override."""
+    result = panel(
+        "bargauge",
+        title,
+        description,
+        [(expression, "{{name}}: {{field}}")],
+        unit="percentunit",
+        steps=completeness_steps(threshold_level("icsflow:threshold:field_completeness_ratio_default")),
+    )
+    result["fieldConfig"]["defaults"].update({"min": 0, "max": 1})
+    result["fieldConfig"]["overrides"] = [
+        {
+            "matcher": {"id": "byRegexp", "options": f".*: {field}$"},
+            "properties": [
+                {"id": "thresholds", "value": {"mode": "absolute", "steps": completeness_steps(level)}}
+            ],
+        }
+        for field, level in sorted(field_completeness_levels().items())
+    ]
+    return result
 
 
 def panel(kind, title, description, queries, unit="none", steps=None, **options):
@@ -235,7 +298,7 @@ DATASOURCE_VARIABLE = {
 }
 
 
-def dashboard(uid, title, description, tags, variables, layout):
+def dashboard(uid, title, description, tags, variables, layout, links=()):
     return {
         "uid": uid,
         "title": title,
@@ -259,7 +322,8 @@ def dashboard(uid, title, description, tags, variables, layout):
                 "asDropdown": False,
                 "includeVars": False,
                 "keepTime": True,
-            }
+            },
+            *links,
         ],
         "panels": layout.panels,
     }
@@ -321,6 +385,24 @@ def flow_by_place():
         6,
         5,
     )
+    quality = completeness_panel(
+        "How complete these figures are: each partner's measure-critical fields",
+        "For the partners of the place (its trusts and local authority, from the reference data), "
+        "the share of their records in the period chosen above with each field the flow measures "
+        "depend on recorded (docs/data-quality.md): discharge_ready_date, delay_reason and pathway "
+        "per period not meeting the criteria to reside, destination per discharge, bed_type per "
+        "admission, linked_spell per social care service start. Red below the level of "
+        "icsflow-thresholds.yml: the figures on this dashboard that read that field are "
+        "approximate for that partner (the runbook's IcsflowFieldCompletenessLow section says "
+        "which), so quote them with the share. Every partner's detail: the Data quality per "
+        "partner dashboard.",
+        named_organisation(
+            f"feed_organisation_field_period:icsflow_quality_completeness_recorded:ratio{{{WINDOW}}}"
+            f' and on(organisation) icsflow_reference_partner_info{{{PLACE}}}'
+        ),
+    )
+    quality["links"] = [{"title": "Data quality per partner", "url": f"/d/{DATA_QUALITY_UID}"}]
+    layout.add(quality, 24, 8)
     layout.add(
         panel(
             "timeseries",
@@ -675,11 +757,11 @@ def flow_by_place():
         panel(
             "table",
             "Delay reasons recorded, by trust",
-            "Of each trust's patients not meeting the criteria to reside, the share whose delay "
-            "has a reason recorded (docs/data-quality.md). Where it is low, the delay-reason "
+            "Of each trust's patients not meeting the criteria to reside now, the share whose "
+            "delay has a reason recorded (docs/data-quality.md). Where it is low, the delay-reason "
             "panels above undercount every reason for that trust: read them with this caveat. "
-            "IcsflowDelayReasonsMissing fires after a day below the level in "
-            "icsflow-thresholds.yml.",
+            "IcsflowFieldCompletenessLow (field delay_reason) fires when a trust records a reason "
+            "in too few of yesterday's periods not meeting the criteria to reside.",
             [
                 (
                     named_provider(
@@ -750,6 +832,7 @@ def flow_by_place():
             ),
         ],
         layout,
+        links=[DATA_QUALITY_LINK],
     )
 
 
@@ -956,12 +1039,228 @@ def pipeline_health():
         ["icsflow", "operations"],
         [],
         layout,
+        links=[DATA_QUALITY_LINK],
+    )
+
+
+def data_quality():
+    by_delay = "icsflow_ingest_events_by_delay_total"
+    completeness = "feed_organisation_field_period:icsflow_quality_completeness_recorded:ratio"
+    records = "feed_organisation_field_period:icsflow_quality_completeness_records:sum"
+    layout = Layout()
+
+    layout.row("Timeliness: how soon events are recorded and reach the ICS")
+    for stage, title, meaning in [
+        (
+            "arrived",
+            "Arrived within a day of being recorded, per partner feed",
+            "reached the ICS less than 24 hours after the partner recorded them (delay same_hour or "
+            "same_day from recorded_at to ingest accepting them: the partner's publishing cadence, "
+            "its outages and icsflow's own lag)",
+        ),
+        (
+            "recorded",
+            "Recorded within a day of happening, per partner feed",
+            "the partner recorded less than 24 hours after they happened (delay same_hour or "
+            "same_day from occurred_at to recorded_at: how long the partner's staff and systems "
+            "took to record them)",
+        ),
+    ]:
+        layout.add(
+            panel(
+                "bargauge",
+                title,
+                f"Of the events ingest accepted from each partner and feed in the last 7 days, the "
+                f"share that {meaning}; icsflow_ingest_events_by_delay_total, stage {stage} "
+                "(docs/data-quality.md, Timeliness). A partner whose share falls is late: its "
+                "figures lag.",
+                [
+                    (
+                        named_organisation(
+                            f'sum by (feed, organisation) (increase({by_delay}{{stage="{stage}", delay=~"same_hour|same_day", {ORGANISATION}}}[7d]))'
+                            f' / sum by (feed, organisation) (increase({by_delay}{{stage="{stage}", {ORGANISATION}}}[7d]))'
+                        ),
+                        "{{feed}}: {{name}}",
+                    )
+                ],
+                unit="percentunit",
+            ),
+            12,
+            8,
+        )
+    for stage, title, meaning in [
+        ("arrived", "How late events arrive, by delay band", "from recorded_at to ingest accepting them"),
+        ("recorded", "How late events are recorded, by delay band", "from occurred_at to recorded_at"),
+    ]:
+        layout.add(
+            panel(
+                "bargauge",
+                title,
+                f"Events accepted in the last 7 days from the partners chosen above, by the delay {meaning}: "
+                "same_hour (under 1 hour), same_day (1 to 24 hours), next_day (24 to 48 hours), later "
+                "(48 hours or more). Every accepted event counts once; an ingest group reading a "
+                "topic's history from its start counts every old record as later.",
+                [
+                    (
+                        f'sum by (delay) (increase({by_delay}{{stage="{stage}", {ORGANISATION}}}[7d]))',
+                        "{{delay}}",
+                    )
+                ],
+            ),
+            12,
+            8,
+        )
+
+    layout.row("Completeness: the fields the flow measures depend on")
+    layout.add(
+        completeness_panel(
+            "Recorded over the last 7 days, by partner and field",
+            "Of each partner's records of the 7 complete days ending yesterday, the share with a "
+            "measure-critical field recorded (docs/data-quality.md, Completeness): for a trust, "
+            "discharge_ready_date, delay_reason and pathway per period not meeting the criteria to "
+            "reside, destination (other than not known) per discharge, bed_type per admission; "
+            "for a local authority, linked_spell (the person has a hospital spell) per social care "
+            "service start. Red below the level in icsflow-thresholds.yml (the field's own, else "
+            "the default): the runbook's IcsflowFieldCompletenessLow section says which measures "
+            "are then approximate for that partner.",
+            named_organisation(f'{completeness}{{period="7d", {ORGANISATION}}}'),
+        ),
+        24,
+        10,
+    )
+    layout.add(
+        completeness_panel(
+            "Recorded yesterday, by partner and field",
+            "The same share over yesterday (the last complete London day), for the partners and "
+            "fields with at least the minimum number of records that day in icsflow-thresholds.yml: "
+            "what IcsflowFieldCompletenessLow compares with the level, and fires on after 12 hours "
+            "below it (delay reasons and pathways of yesterday's periods are often recorded the "
+            "next morning, so this share rises through the morning).",
+            named_organisation(
+                f'{completeness}{{period="1d", {ORGANISATION}}}'
+                f' and on(feed, organisation, field) ({records}{{period="1d"}}'
+                " >= on() group_left() icsflow:threshold:field_completeness_minimum_records)"
+            ),
+        ),
+        12,
+        10,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Records behind the shares, last 7 days",
+            "How many records each share above is taken over, per partner and field: periods not "
+            "meeting the criteria to reside (discharge_ready_date, delay_reason, pathway), "
+            "discharges (destination), admissions (bed_type), social care service starts "
+            "(linked_spell). A share over a few records moves a lot.",
+            [(named_organisation(f'{records}{{period="7d", {ORGANISATION}}}'), "{{name}}: {{field}}")],
+        ),
+        12,
+        10,
+    )
+
+    layout.row("Consistency: per 1,000 events accepted, last 7 days")
+    layout.add(
+        panel(
+            "bargauge",
+            "Refused per 1,000 records, by partner and reason",
+            "Records ingest refused (dead-lettered) per 1,000 the partner sent, accepted or refused, "
+            "in the last 7 days, by reason code (the icsflow.reason header; "
+            "`icsflow rejections --organisation CODE` lists them); reasons with none in the 7 days "
+            "left out. Records too broken to say whose, or of an organisation no partner speaks "
+            "for, are charged to no partner: the pipeline health dashboard counts them.",
+            [
+                (
+                    named_organisation(
+                        f"feed_organisation_reason:icsflow_ingest_rejected_records:per_1000_7d{{{ORGANISATION}}} > 0"
+                    ),
+                    "{{name}} {{feed}}: {{reason}}",
+                )
+            ],
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Linked to no journey, per 1,000 accepted",
+            "Events that occurred in the 7 complete days ending yesterday and link to no hospital "
+            "journey (docs/metrics.md, 11), per 1,000 events accepted from the partner over the last "
+            "7 days. Approximate: the engine counts calendar days by when events occurred, ingest a "
+            "rolling 7 days by when they arrived. A rising rate points at the partner's "
+            "pseudonymisation key or extract.",
+            [
+                (
+                    named_organisation(
+                        f"feed_organisation:icsflow_quality_unlinked_events:per_1000_7d{{{ORGANISATION}}}"
+                    ),
+                    "{{feed}}: {{name}}",
+                )
+            ],
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Corrections and conflicting re-sends, per 1,000 accepted",
+            "Events that amend others, per 1,000 accepted, approximate as above: correction (an "
+            "event naming corrects_event_id) and conflicting_resend (a second version of an event "
+            "id with other content; one version stands, docs/metrics.md). Corrections are normal; "
+            "conflicting re-sends point at a partner re-using event ids.",
+            [
+                (
+                    named_organisation(
+                        "sum by (feed, organisation, amendment) "
+                        f"(feed_organisation_amendment:icsflow_quality_amended_events:per_1000_7d{{{ORGANISATION}}})"
+                    ),
+                    "{{name}} {{feed}}: {{amendment}}",
+                )
+            ],
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        panel(
+            "bargauge",
+            "Events accepted, last 7 days",
+            "Events ingest accepted from each partner and feed over the last 7 days: what the "
+            "rates in this row are per 1,000 of.",
+            [
+                (
+                    named_organisation(f"feed_organisation:icsflow_ingest_accepted_events:increase7d{{{ORGANISATION}}}"),
+                    "{{feed}}: {{name}}",
+                )
+            ],
+        ),
+        12,
+        8,
+    )
+    return dashboard(
+        DATA_QUALITY_UID,
+        "Data quality per partner",
+        "How far each partner's feed can be trusted: how soon its events arrive, how complete the "
+        "fields the flow measures depend on are, and how many of its records are refused, unlinked "
+        "or amended.",
+        ["icsflow", "data-quality"],
+        [
+            variable(
+                "organisation",
+                "Partner",
+                "label_values(icsflow_ingest_events_by_delay_total, organisation)",
+            ),
+        ],
+        layout,
     )
 
 
 DASHBOARDS = {
     "ics-flow-by-place.json": flow_by_place,
     "pipeline-health.json": pipeline_health,
+    "data-quality.json": data_quality,
 }
 
 

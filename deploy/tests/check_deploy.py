@@ -170,7 +170,11 @@ def check_grafana(checks):
         "dashboards are as build_dashboards.py makes them",
     )
     boards = dashboards()
-    checks.check(len(boards) == 2, "two dashboards provisioned", str(list(boards)))
+    checks.check(
+        set(boards) == {"ics-flow-by-place.json", "pipeline-health.json", "data-quality.json"},
+        "three dashboards provisioned",
+        str(list(boards)),
+    )
     for name, board in boards.items():
         for panel in board["panels"]:
             if panel["type"] == "row":
@@ -196,12 +200,48 @@ def check_grafana(checks):
     headline = next(item for item in flow["panels"] if item.get("title") == "Not meeting the criteria to reside")
     red = [step["value"] for step in headline["fieldConfig"]["defaults"]["thresholds"]["steps"] if step["color"] == "red"]
     checks.check(red == [int(level)], "the headline panel turns red at the level in icsflow-thresholds.yml", str(red))
+    # Completeness is green from the level IcsflowFieldCompletenessLow
+    # compares with (the default of icsflow-thresholds.yml), red below it.
+    completeness_level = float(
+        re.search(
+            r"record: icsflow:threshold:field_completeness_ratio_default\n\s+expr: vector\(([\d.]+)\)",
+            (DEPLOY / "prometheus" / "rules" / "icsflow-thresholds.yml").read_text(),
+        ).group(1)
+    )
+    completeness_panels = [
+        (board_name, item)
+        for board_name, board in boards.items()
+        for item in board["panels"]
+        if any("icsflow_quality_completeness_recorded:ratio" in target["expr"] for target in item.get("targets", []))
+    ]
+    checks.check(
+        {board_name for board_name, _ in completeness_panels} == {"ics-flow-by-place.json", "data-quality.json"},
+        "the place and data-quality dashboards show completeness",
+        str([board_name for board_name, _ in completeness_panels]),
+    )
+    for board_name, item in completeness_panels:
+        green = [step["value"] for step in item["fieldConfig"]["defaults"]["thresholds"]["steps"] if step["color"] == "green"]
+        checks.check(
+            green == [completeness_level],
+            f"{board_name} / {item['title']}: green from the completeness level in icsflow-thresholds.yml",
+            str(green),
+        )
     checks.check(
         all(any(link.get("type") == "dashboards" and "icsflow" in link.get("tags", []) for link in board.get("links", [])) for board in boards.values()),
         "each dashboard links to the other icsflow dashboards",
     )
+    quality_uid = boards.get("data-quality.json", {}).get("uid")
+    checks.check(
+        all(
+            any(link.get("url") == f"/d/{quality_uid}" for link in boards.get(name, {}).get("links", []))
+            for name in ("ics-flow-by-place.json", "pipeline-health.json")
+        ),
+        "the place and pipeline dashboards link to the data-quality dashboard",
+    )
     variables = {variable["name"] for variable in flow.get("templating", {}).get("list", [])}
     checks.check({"place", "provider"} <= variables, "ICS flow by place has place and provider variables", str(variables))
+    quality_variables = {variable["name"] for variable in boards.get("data-quality.json", {}).get("templating", {}).get("list", [])}
+    checks.check("organisation" in quality_variables, "Data quality per partner has a partner variable", str(quality_variables))
     datasource = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
     uids = {source["uid"] for source in datasource["datasources"]}
     for board in boards.values():
@@ -865,7 +905,7 @@ def instant_query(prometheus, expression):
 
 
 def with_variables(expression):
-    for name in ("place", "provider", "pathway", "reason_family"):
+    for name in ("place", "provider", "pathway", "reason_family", "organisation"):
         expression = expression.replace(f"${name}", ".*")
     # Totals over the last 28 days, the period the dashboard opens on.
     return expression.replace("$period", "28d")
@@ -961,6 +1001,33 @@ def check_end_to_end(checks, icsflow, settle_seconds):
             not empty,
             f"every dashboard query and recording rule returns series on a real Prometheus ({len(queries)} queries)",
             "\n      ".join(empty),
+        )
+        # icsflow quality reads one partner's figures from this Prometheus:
+        # the trust that omits most delay reasons (RR7) shows it, and no
+        # other organisation's figures are in the report.
+        report = subprocess.run(
+            [icsflow, "quality", "--organisation", "RR7", "--prometheus-url", f"http://{prometheus_address}", "--format", "jsonl"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = [json.loads(line) for line in report.stdout.splitlines() if line.strip()]
+        reasons = [
+            line for line in lines if line.get("measure") == "completeness" and line.get("field") == "delay_reason"
+        ]
+        share = (
+            reasons[0]["recorded"] / (reasons[0]["recorded"] + reasons[0]["not_recorded"])
+            if reasons and reasons[0]["recorded"] + reasons[0]["not_recorded"] > 0
+            else None
+        )
+        checks.check(
+            report.returncode == 0
+            and lines
+            and all(line["organisation"] == "RR7" for line in lines)
+            and share is not None
+            and share < 0.7,
+            "icsflow quality --prometheus-url: one partner's figures from a real Prometheus (RR7 records few delay reasons)",
+            f"exit {report.returncode}, delay reasons recorded {share}; {report.stderr[-500:]} {report.stdout[:500]}",
         )
         # Names come from the reference data through the info metrics: every
         # panel that shows a place or provider by name shows the names of
