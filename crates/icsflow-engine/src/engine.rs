@@ -1,12 +1,12 @@
 //! The engine: journeys by pseudonym, and the metric series they add up to.
 
 use std::collections::hash_map::Entry;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, RandomState};
 
 use icsflow_core::*;
 
 use crate::derive::{derive, Lookup, REABLEMENT_OUTCOME_DAY};
-use crate::hashing::{FastHasher, FastMap};
+use crate::hashing::FastMap;
 use crate::journey::{
     Correction, EventKey, Journey, StoredEvent, StoredKind, DAY_ZERO_SINCE_EPOCH,
 };
@@ -43,7 +43,9 @@ impl Default for EngineConfig {
 pub enum Applied {
     /// The event is part of its journey now.
     Applied,
-    /// Seen before (same publishing organisation and event id): ignored.
+    /// Seen before (same publishing organisation and event id), or another
+    /// version of it that does not stand: ignored, except that a version
+    /// with content not seen before is counted in metric 14.
     Duplicate,
     /// For a patient with no journey held, and older than the eviction
     /// horizon: its journey may have been evicted, so applying it could count
@@ -56,7 +58,8 @@ pub enum Applied {
     /// `out_of_area`) before it reaches an engine (`Reference::counted`).
     TooManyLabelValues,
     /// The patient's journey already holds [`JOURNEY_EVENT_LIMIT`] events
-    /// (then even a re-sent version of one of them is refused), or
+    /// and versions kept (then even a re-sent version of one of them is
+    /// refused), or
     /// [`JOURNEY_REFERENCE_LIMIT`] spell and episode references and this
     /// event names another: ignored and counted. Applying costs time in
     /// proportion to the patient's events, so this bounds what one
@@ -71,7 +74,15 @@ pub enum Applied {
 /// the square of this limit: at 1,000, one pseudonym's 30,000 events took
 /// 0.6-1.2 times what 30,000 patients' did (`make bench`); at 2,000 the
 /// square alone is over twice.
+/// The versions an event id has with differing content, kept to count
+/// them (metric 14), count towards it too.
 pub const JOURNEY_EVENT_LIMIT: usize = 1_000;
+
+/// The most versions with differing content kept of one event id: a partner
+/// filling a record in a few times is counted in full, one re-sending an
+/// id endlessly counts 7 re-sends of it (whatever the order, the count is
+/// that of the distinct versions up to this many).
+pub const EVENT_VERSION_LIMIT: usize = 8;
 
 /// The most distinct spell and episode references one journey holds.
 pub const JOURNEY_REFERENCE_LIMIT: usize = 255;
@@ -110,6 +121,11 @@ pub struct Engine {
     /// Set between [`Engine::defer`] and [`Engine::settle`].
     deferred: Option<Deferred>,
     days: DayCache,
+    /// Keys the fingerprints of event versions (metric 14): with a key no
+    /// partner knows, no partner can craft a version that passes for one
+    /// already seen. Fingerprints never leave the engine, and a replay
+    /// rebuilds the same set of versions under its own key.
+    fingerprints: RandomState,
 }
 
 /// The engine day of recent hours: the day in England changes only on a
@@ -190,7 +206,7 @@ impl Engine {
         // later, then the greater content: never the one that arrived first.
         let mut replaces = false;
         // A version of a held event id with other content, and the one
-        // held: whichever stands, both are counted (metric 14).
+        // held: whichever stands, both are kept and counted (metric 14).
         let mut conflicting: Option<[(u16, EventKey, [u32; 2]); 2]> = None;
         // One lookup: the entry is kept for the insert below.
         let entry = self.journeys.entry(envelope.patient);
@@ -229,13 +245,32 @@ impl Engine {
                                     corrects,
                                 )
                             });
-                    if let Some(incoming) = incoming.filter(|incoming| *incoming != held) {
-                        let version = |content| (stored.organisation, id, fingerprint(content));
-                        let versions = [version(&held), version(&incoming)];
-                        let seen = versions.iter().all(|&(organisation, id, content)| {
-                            journey.has_version(organisation, id, content)
-                        });
-                        if !seen {
+                    // What a version says, without when it was recorded: a
+                    // record sent again with a new `recorded_at` and the
+                    // same facts (an extract that stamps every record) is
+                    // no conflict.
+                    let content = |version: &(u32, u32, _, _, _)| {
+                        (version.1, version.2, version.3, version.4)
+                    };
+                    if let Some(incoming) =
+                        incoming.filter(|incoming| content(incoming) != content(&held))
+                    {
+                        let version = |said| {
+                            (
+                                stored.organisation,
+                                id,
+                                fingerprint(&self.fingerprints, said),
+                            )
+                        };
+                        let versions = [version(&content(&held)), version(&content(&incoming))];
+                        let unseen = versions
+                            .iter()
+                            .filter(|&&(organisation, id, said)| {
+                                !journey.has_version(organisation, id, said)
+                            })
+                            .count();
+                        let kept = journey.versions_of(stored.organisation, id);
+                        if unseen > 0 && kept + unseen <= EVENT_VERSION_LIMIT {
                             conflicting = Some(versions);
                         }
                     }
@@ -718,17 +753,15 @@ impl Lookup for Tables {
     }
 }
 
-/// A stored kind comparable across engines and arrival orders: the
-/// admission's place as its code instead of its interned index.
-/// A fingerprint of one version of an event: the same content, the same
-/// number, in every process.
-fn fingerprint(content: &impl Hash) -> [u32; 2] {
-    let mut hasher = FastHasher::default();
-    content.hash(&mut hasher);
-    let value = hasher.finish();
+/// A fingerprint of what one version of an event says, under the engine's
+/// own key.
+fn fingerprint(key: &RandomState, said: &impl Hash) -> [u32; 2] {
+    let value = key.hash_one(said);
     [(value >> 32) as u32, value as u32]
 }
 
+/// A stored kind comparable across engines and arrival orders: the
+/// admission's place as its code instead of its interned index.
 fn by_value(tables: &Tables, kind: StoredKind) -> (StoredKind, Option<PlaceCode>) {
     match kind {
         StoredKind::Admitted {

@@ -314,6 +314,17 @@ impl Journey {
             })
     }
 
+    /// How many versions of the event `id` of `organisation` are kept.
+    pub(crate) fn versions_of(&self, of: u16, event: EventKey) -> usize {
+        self.revisions
+            .iter()
+            .filter(|revision| {
+                matches!(**revision, Revision::Version { organisation, id, .. }
+                    if organisation == of && id == event)
+            })
+            .count()
+    }
+
     /// How many versions are held: each counts towards the journey's
     /// limit, as an event does.
     pub(crate) fn versions_held(&self) -> usize {

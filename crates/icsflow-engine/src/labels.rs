@@ -204,7 +204,7 @@ pub enum Field {
     DischargeReadyDate,
     /// A delay had a reason in effect on one of its days.
     DelayReason,
-    /// A delay had a pathway assigned by its end.
+    /// A delay had a pathway assigned on a day before it ended.
     Pathway,
     /// A discharge's destination is not `NOT_KNOWN`.
     Destination,

@@ -28,7 +28,8 @@ mod series;
 mod spells;
 
 pub use engine::{
-    Applied, Engine, EngineConfig, EngineStatistics, JOURNEY_EVENT_LIMIT, JOURNEY_REFERENCE_LIMIT,
+    Applied, Engine, EngineConfig, EngineStatistics, EVENT_VERSION_LIMIT, JOURNEY_EVENT_LIMIT,
+    JOURNEY_REFERENCE_LIMIT,
 };
 pub use labels::{
     Amendment, DelayBand, Field, FollowUpOutcome, FollowUpWindow, PathwayLabel, ReablementOutcome,

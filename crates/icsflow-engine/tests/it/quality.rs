@@ -217,38 +217,66 @@ fn conflicting_resends_count_distinct_versions_whatever_their_order() {
     assert!(!text.contains("conflicting_resend"), "{text}");
 }
 
-/// Each version is kept (to know it again), so versions count towards
-/// the journey's limit as events do: a partner sending one event id in
-/// endless versions fills its own patient's journey and no more.
+/// A record sent again with only a new `recorded_at` (an extract that
+/// stamps every record) says nothing new: no conflicting re-send, and
+/// nothing kept, so however often it comes the journey does not fill.
 #[test]
-fn versions_count_towards_the_journeys_limit() {
+fn a_record_restamped_with_the_same_facts_is_no_conflict() {
     let mut events = Events::default();
     let who = patient(1);
     events.admitted(who, "2026-01-01 09:00", 80);
     let admitted = events.events[0];
     let mut engine = icsflow_engine::Engine::new(icsflow_engine::EngineConfig::default());
     engine.apply(&admitted);
-    for hour in 1..=(icsflow_engine::JOURNEY_EVENT_LIMIT as i64 + 200) {
-        let mut version = admitted;
-        version.envelope.recorded_at =
+    for hour in 1..=(icsflow_engine::JOURNEY_EVENT_LIMIT as i64 * 2) {
+        let mut again = admitted;
+        again.envelope.recorded_at =
             Timestamp::from_millis(admitted.envelope.recorded_at.as_millis() + hour * 3_600_000);
-        engine.apply(&version);
+        engine.apply(&again);
     }
-    assert!(
-        engine.statistics().journey_full >= 200,
+    assert_eq!(
+        engine.statistics().journey_full,
+        0,
         "{:?}",
         engine.statistics()
     );
-    let resends: i64 = engine
-        .metrics(instant("2026-01-05 12:00"))
-        .into_iter()
-        .filter(|(key, _)| {
-            key.totalled().is_none() && key.name() == "icsflow_quality_amended_events"
+    let text = crate::render(&engine.metrics(instant("2026-01-05 12:00")));
+    assert!(!text.contains("icsflow_quality_amended_events"), "{text}");
+}
+
+/// One id sent in ever more versions counts at most
+/// `EVENT_VERSION_LIMIT - 1` re-sends, in any order, and keeps no more.
+#[test]
+fn the_versions_of_one_id_count_up_to_their_limit_in_any_order() {
+    let mut events = Events::default();
+    let who = patient(1);
+    events.admitted(who, "2026-01-01 09:00", 80);
+    events.pathway(who, "2026-01-02 09:00", DischargePathway::P1);
+    let (admitted, first) = (events.events[0], events.events[1]);
+    // Twenty versions, each a minute later and recorded an hour later.
+    let versions: Vec<Event> = (0..20_i64)
+        .map(|step| {
+            let mut version = first;
+            version.envelope.occurred_at =
+                Timestamp::from_millis(first.envelope.occurred_at.as_millis() + step * 60_000);
+            version.envelope.recorded_at =
+                Timestamp::from_millis(first.envelope.recorded_at.as_millis() + step * 3_600_000);
+            version
         })
-        .map(|(_, value)| value)
-        .sum();
-    assert!(
-        resends > 0 && resends < icsflow_engine::JOURNEY_EVENT_LIMIT as i64,
-        "{resends}"
+        .collect();
+    let limit = icsflow_engine::EVENT_VERSION_LIMIT as i64 - 1;
+    let expected = format!(
+        r#"icsflow_quality_amended_events{{feed="discharge",organisation="RVW",amendment="conflicting_resend"}} {limit}"#
     );
+    let forwards: Vec<Event> = std::iter::once(admitted)
+        .chain(versions.iter().copied())
+        .collect();
+    let backwards: Vec<Event> = std::iter::once(admitted)
+        .chain(versions.iter().rev().copied())
+        .collect();
+    let twice: Vec<Event> = forwards.iter().chain(&versions).copied().collect();
+    for order in [forwards, backwards, twice] {
+        let text = quality(&order, "2026-01-05 12:00");
+        assert!(text.contains(&expected), "{expected} missing from\n{text}");
+    }
 }
