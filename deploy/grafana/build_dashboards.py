@@ -929,7 +929,8 @@ def pipeline_health():
             "timeseries",
             "Engine events by outcome",
             "Events given to the journey engines per second: applied, duplicate (absorbed by "
-            "idempotence), beyond_horizon (older than the eviction horizon), undecodable, journey_full (a patient past 1,000 events or 255 spell references: a feed flooding one pseudonym), not_in_reference (an organisation no partner of the reference data speaks for, in records written before ingest checked it), too_many_label_values (past an engine's 16-bit tables; never expected).",
+            "idempotence, or a version of an event that does not stand: one with new content is "
+            "still counted as a conflicting re-send), beyond_horizon (older than the eviction horizon), undecodable, journey_full (a patient past 1,000 events and versions kept, or 255 spell references: a feed flooding one pseudonym), not_in_reference (an organisation no partner of the reference data speaks for, in records written before ingest checked it), too_many_label_values (past an engine's 16-bit tables; never expected).",
             [
                 (
                     "sum by (outcome) (rate(icsflow_engine_events_total[5m]))",
@@ -1053,17 +1054,17 @@ def data_quality():
     for stage, title, meaning in [
         (
             "arrived",
-            "Arrived within a day of being recorded, per partner feed",
-            "reached the ICS less than 24 hours after the partner recorded them (delay same_hour or "
-            "same_day from recorded_at to ingest accepting them: the partner's publishing cadence, "
-            "its outages and icsflow's own lag)",
+            "Arrived within the hour of being recorded, per partner feed",
+            "reached the ICS less than an hour after the partner recorded them (delay same_hour "
+            "from recorded_at to ingest accepting them: the partner's publishing cadence, its "
+            "outages and icsflow's own lag; a partner publishing a nightly batch reads near 0)",
         ),
         (
             "recorded",
-            "Recorded within a day of happening, per partner feed",
-            "the partner recorded less than 24 hours after they happened (delay same_hour or "
-            "same_day from occurred_at to recorded_at: how long the partner's staff and systems "
-            "took to record them)",
+            "Recorded within the hour of happening, per partner feed",
+            "the partner recorded less than an hour after they happened (delay same_hour from "
+            "occurred_at to recorded_at: how long the partner's staff and systems took to record "
+            "them)",
         ),
     ]:
         layout.add(
@@ -1072,13 +1073,13 @@ def data_quality():
                 title,
                 f"Of the events ingest accepted from each partner and feed in the last 7 days, the "
                 f"share that {meaning}; icsflow_ingest_events_by_delay_total, stage {stage} "
-                "(docs/data-quality.md, Timeliness). A partner whose share falls is late: its "
-                "figures lag.",
+                "(docs/data-quality.md, Timeliness). A partner whose share is low is late: its "
+                "figures lag, and yesterday's are still arriving.",
                 [
                     (
                         named_organisation(
-                            f'sum by (feed, organisation) (increase({by_delay}{{stage="{stage}", delay=~"same_hour|same_day", {ORGANISATION}}}[7d]))'
-                            f' / sum by (feed, organisation) (increase({by_delay}{{stage="{stage}", {ORGANISATION}}}[7d]))'
+                            f'sum by (feed, organisation) (increase({by_delay}{{stage="{stage}", delay="same_hour", {ORGANISATION}}}[7d]))'
+                            f' / (sum by (feed, organisation) (increase({by_delay}{{stage="{stage}", {ORGANISATION}}}[7d])) > 0)'
                         ),
                         "{{feed}}: {{name}}",
                     )
@@ -1089,21 +1090,23 @@ def data_quality():
             8,
         )
     for stage, title, meaning in [
-        ("arrived", "How late events arrive, by delay band", "from recorded_at to ingest accepting them"),
-        ("recorded", "How late events are recorded, by delay band", "from occurred_at to recorded_at"),
+        ("arrived", "How late events arrive, by partner and delay band", "from recorded_at to ingest accepting them"),
+        ("recorded", "How late events are recorded, by partner and delay band", "from occurred_at to recorded_at"),
     ]:
         layout.add(
             panel(
                 "bargauge",
                 title,
-                f"Events accepted in the last 7 days from the partners chosen above, by the delay {meaning}: "
+                f"Events accepted in the last 7 days from each partner chosen above, by the delay {meaning}: "
                 "same_hour (under 1 hour), same_day (1 to 24 hours), next_day (24 to 48 hours), later "
                 "(48 hours or more). Every accepted event counts once; an ingest group reading a "
                 "topic's history from its start counts every old record as later.",
                 [
                     (
-                        f'sum by (delay) (increase({by_delay}{{stage="{stage}", {ORGANISATION}}}[7d]))',
-                        "{{delay}}",
+                        named_organisation(
+                            f'sum by (organisation, delay) (increase({by_delay}{{stage="{stage}", {ORGANISATION}}}[7d]))'
+                        ),
+                        "{{name}}: {{delay}}",
                     )
                 ],
             ),
@@ -1132,10 +1135,11 @@ def data_quality():
         completeness_panel(
             "Recorded yesterday, by partner and field",
             "The same share over yesterday (the last complete London day), for the partners and "
-            "fields with at least the minimum number of records that day in icsflow-thresholds.yml: "
-            "what IcsflowFieldCompletenessLow compares with the level, and fires on after 12 hours "
-            "below it (delay reasons and pathways of yesterday's periods are often recorded the "
-            "next morning, so this share rises through the morning).",
+            "fields with at least the minimum number of records that day in icsflow-thresholds.yml. "
+            "Still arriving: a partner that publishes a nightly batch sends yesterday's records "
+            "tonight, and a delay's reason and pathway count whenever they come before it ends, so "
+            "this share rises through the next day. IcsflowFieldCompletenessLow therefore reads "
+            "the 6 days before yesterday.",
             named_organisation(
                 f'{completeness}{{period="1d", {ORGANISATION}}}'
                 f' and on(feed, organisation, field) ({records}{{period="1d"}}'
@@ -1208,8 +1212,10 @@ def data_quality():
             "Corrections and conflicting re-sends, per 1,000 accepted",
             "Events that amend others, per 1,000 accepted, approximate as above: correction (an "
             "event naming corrects_event_id) and conflicting_resend (a second version of an event "
-            "id with other content; one version stands, docs/metrics.md). Corrections are normal; "
-            "conflicting re-sends point at a partner re-using event ids.",
+            "id with other content than another, recorded_at aside; one version stands, "
+            "docs/metrics.md). Both are normal in moderation: a field filled in later and sent "
+            "again under the same id is a conflicting re-send; many point at an extract that "
+            "changes records without correcting them, or re-uses event ids.",
             [
                 (
                     named_organisation(

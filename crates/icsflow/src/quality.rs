@@ -62,11 +62,12 @@ enum Format {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Completeness, unlinked events, corrections and conflicting re-sends are the engine's, over the complete
-days of --since (the same after a restart). Timeliness and refusals are ingest's counters: with
---prometheus-url they are taken over the same number of days (the last 24 hours times --since) and every
-figure per 1,000 events is given; from an admin endpoint (--metrics-url: ingest or run for timeliness
-and refusals, join or run for the engine's measures) they count since that process started, and only
-refusals are given per 1,000. Only the series of the one organisation are kept. docs/data-quality.md
+days of --since, by when events occurred (the same after a restart). Timeliness and refusals are
+ingest's counters: with --prometheus-url they are taken over the rolling --since up to now, by when
+records arrived, and the engine's counts are also given per 1,000 events accepted (close, not exact: the
+two spans differ by a day and by occurrence against arrival); from an admin endpoint (--metrics-url:
+ingest or run for timeliness and refusals, join or run for the engine's measures) they count since that
+process started, and only refusals are given per 1,000. Only the series of the one organisation are kept. docs/data-quality.md
 defines every measure.
 
 Exit status: 0 the report was made; 64 bad flags; 69 the endpoint could not be read (is it running, and
@@ -84,7 +85,7 @@ pub(crate) struct QualityArgs {
     )]
     metrics_url: String,
     /// A Prometheus server scraping the ICS's icsflow (for example
-    /// http://prometheus:9090): every measure over the same days.
+    /// http://prometheus:9090): ingest's figures over the rolling --since.
     #[arg(long, value_name = "URL")]
     prometheus_url: Option<String>,
     /// The complete days the figures cover.
@@ -444,7 +445,8 @@ impl Report {
     }
 
     /// `count` per 1,000 of `feed`'s records, when the engine's counts and
-    /// ingest's cover the same days (`engine`), or always for ingest's own.
+    /// ingest's cover about the same days (`engine`: from Prometheus), or
+    /// always for ingest's own.
     fn per_1000(&self, feed: &str, count: f64, heading: &Heading<'_>, engine: bool) -> Option<f64> {
         if engine && heading.source != Source::Prometheus {
             return None;
@@ -457,7 +459,7 @@ impl Report {
     fn table(&self, heading: &Heading<'_>) -> String {
         let ingest_span = match heading.source {
             Source::Endpoint => "since the endpoint's process started",
-            Source::Prometheus => "over the same days",
+            Source::Prometheus => "over the rolling period up to now (per 1,000 rates approximate)",
         };
         let mut text = format!(
             "icsflow quality: {}: completeness, unlinked and amended events over {}; timeliness and refusals {ingest_span}\n",
@@ -542,7 +544,11 @@ impl Report {
         let organisation = heading.organisation;
         let ingest_since = match heading.source {
             Source::Endpoint => "process_start",
-            Source::Prometheus => heading.since.label(),
+            Source::Prometheus => match heading.since {
+                Since::Day1 => "rolling_1d",
+                Since::Days7 => "rolling_7d",
+                Since::Days28 => "rolling_28d",
+            },
         };
         let mut lines = Vec::new();
         for feed in self.feeds() {
@@ -699,7 +705,7 @@ icsflow_quality_unlinked_events_window{feed="discharge",organisation="RVW",perio
         }
     }
 
-    /// From Prometheus, ingest's counters cover the same days, so the
+    /// From Prometheus, ingest's counters cover about the same days, so the
     /// engine's counts are given per 1,000 events too.
     #[test]
     fn from_prometheus_every_count_is_also_per_1000_events() {
@@ -710,7 +716,7 @@ icsflow_quality_unlinked_events_window{feed="discharge",organisation="RVW",perio
             "{table}"
         );
         assert!(
-            table.contains("timeliness and refusals over the same days"),
+            table.contains("timeliness and refusals over the rolling period up to now"),
             "{table}"
         );
     }
