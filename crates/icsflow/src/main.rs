@@ -72,8 +72,9 @@ enum Command {
     /// reason and field, and each record's coordinates and event id.
     Rejections(rejections::RejectionsArgs),
     /// One partner's data-quality figures from a running icsflow's admin
-    /// endpoint: how late its events are recorded and arrive, what was
-    /// refused, how fresh its feed is, how many delays have a reason.
+    /// endpoint or Prometheus: how late its events are recorded and arrive,
+    /// what was refused, how complete the facts the measures depend on are,
+    /// its unlinked events, corrections and conflicting re-sends.
     Quality(quality::QualityArgs),
     /// Turn NHS numbers into the ICS pseudonyms, at source.
     Pseudonymise(pseudonymise::PseudonymiseArgs),

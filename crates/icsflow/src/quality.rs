@@ -61,17 +61,18 @@ enum Format {
 /// Flags of `icsflow quality`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Completeness, unlinked events, corrections and conflicting re-sends are the engine's, over the complete
-days of --since, by when events occurred (the same after a restart). Timeliness and refusals are
-ingest's counters: with --prometheus-url they are taken over the rolling --since up to now, by when
-records arrived, and the engine's counts are also given per 1,000 events accepted (close, not exact: the
-two spans differ by a day and by occurrence against arrival); from an admin endpoint (--metrics-url:
-ingest or run for timeliness and refusals, join or run for the engine's measures) they count since that
-process started, and only refusals are given per 1,000. Only the series of the one organisation are kept. docs/data-quality.md
-defines every measure.
+Completeness, unlinked events, corrections and conflicting re-sends are the engine's, over
+the complete days of --since, by when events occurred (the same after a restart).
+Timeliness and refusals are ingest's counters: with --prometheus-url they are taken over
+the rolling --since up to now, by when records arrived, and the engine's counts are also
+given per 1,000 events accepted (close, not exact: the two spans differ by a day and by
+occurrence against arrival); from an admin endpoint (--metrics-url: ingest or run for
+timeliness and refusals, join or run for the engine's measures) they count since that
+process started, and only refusals are given per 1,000. Only the series of the one
+organisation are kept. docs/data-quality.md defines every measure.
 
-Exit status: 0 the report was made; 64 bad flags; 69 the endpoint could not be read (is it running, and
-is the URL its address?).")]
+Exit status: 0 the report was made; 64 bad flags; 69 the endpoint could not be read (is it
+running, and is the URL its address?).")]
 pub(crate) struct QualityArgs {
     /// The partner's ODS code, for example RVW.
     #[arg(long, value_name = "CODE")]
