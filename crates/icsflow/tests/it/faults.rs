@@ -399,7 +399,13 @@ fn a_broker_outage_mid_stream_turns_readiness_off_and_loses_nothing() {
     // timeout, so its records wait and are delivered after.
     std::thread::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed()));
     broker.own().restart();
-    eventually("both roles ready again", Duration::from_secs(60), || {
+    // Readiness comes back once the broker's JVM is up again, librdkafka
+    // has reconnected (its backoff grows to 10 s), both groups have
+    // rejoined and join has replayed: 20-35 s alone, but with the rest of
+    // the suite's brokers on the same two cores it once took over 60 s.
+    // What is held here is that it comes back and nothing is lost; how
+    // fast is not a test's to time.
+    eventually("both roles ready again", Duration::from_secs(150), || {
         ingest.get("/readyz").0 == 200 && join.get("/readyz").0 == 200
     });
     finish(stream);
