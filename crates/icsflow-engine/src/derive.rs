@@ -243,50 +243,30 @@ fn completeness(
     reasons: &[(i32, DelayReasonFamily)],
     out: &mut Out,
 ) {
-    count_field(
-        out,
-        Feed::Discharge,
-        trust,
-        Field::BedType,
-        admission.bed_type.is_some(),
-        admission.day,
-    );
+    let mut count = |field, recorded, day| {
+        count_field(out, Feed::Discharge, trust, field, recorded, day);
+    };
+    count(Field::BedType, admission.bed_type.is_some(), admission.day);
     if let Some(discharge) = spell.discharge {
-        count_field(
-            out,
-            Feed::Discharge,
-            trust,
+        count(
             Field::Destination,
             discharge.destination != DischargeDestination::NotKnown,
             discharge.day,
         );
     }
     for period in periods {
-        count_field(
-            out,
-            Feed::Discharge,
-            trust,
-            Field::DischargeReadyDate,
-            period.ready_given,
-            period.start,
-        );
+        count(Field::DischargeReadyDate, period.ready_given, period.start);
         if period.end.is_some_and(|end| end <= period.start) {
             // Discharged on the DRD: no delay to give a reason for.
             continue;
         }
         let before_end = |day: i32| period.end.is_none_or(|end| day < end);
-        count_field(
-            out,
-            Feed::Discharge,
-            trust,
+        count(
             Field::DelayReason,
             reasons.iter().any(|(day, _)| before_end(*day)),
             period.start,
         );
-        count_field(
-            out,
-            Feed::Discharge,
-            trust,
+        count(
             Field::Pathway,
             spell.pathway_assigned.is_some_and(before_end),
             period.start,
@@ -317,7 +297,7 @@ fn care_starts_linked(journey: &Journey, spells: &[Spell], lookup: &impl Lookup,
 /// occurred), and each version of an event id beyond the first whose
 /// content differs (on the day the version that stands occurred).
 fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
-    let mut count = |organisation: u16, id, amendment, delta: i64| {
+    let mut count = |organisation: u16, id, amendment| {
         let Some(event) = journey
             .events
             .iter()
@@ -334,7 +314,7 @@ fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
             },
             Contribution::Step {
                 day: event.day.into(),
-                delta,
+                delta: 1,
             },
         ));
     };
@@ -343,11 +323,10 @@ fn amended_events(journey: &Journey, lookup: &impl Lookup, out: &mut Out) {
             correction.organisation,
             correction.by,
             Amendment::Correction,
-            1,
         );
     }
     for (organisation, id) in journey.further_versions() {
-        count(organisation, id, Amendment::ConflictingResend, 1);
+        count(organisation, id, Amendment::ConflictingResend);
     }
 }
 

@@ -319,13 +319,7 @@ fn picture(publications: &[Publication], as_of: Timestamp) -> Picture {
     };
     for (key, value) in engine.metrics(as_of) {
         let labels = key.labels();
-        let label = |name: &str| {
-            labels
-                .iter()
-                .find(|(label, _)| *label == name)
-                .map(|(_, value)| value.clone())
-                .unwrap_or_default()
-        };
+        let label = |name: &str| label_of(&labels, name);
         match key.name() {
             "icsflow_flow_in_hospital_patients" => picture.in_hospital += value,
             "icsflow_flow_not_meeting_criteria_patients" => picture.not_meeting += value,
@@ -592,13 +586,7 @@ fn trust_figures(
             continue;
         }
         let labels = key.labels();
-        let label = |name: &str| {
-            labels
-                .iter()
-                .find(|(label, _)| *label == name)
-                .map(|(_, value)| value.clone())
-                .unwrap_or_default()
-        };
+        let label = |name: &str| label_of(&labels, name);
         let provider = OdsCode::parse("provider", &label("provider")).expect("a trust's code");
         let trust = figures.entry(provider).or_default();
         trust.not_meeting += value;
@@ -697,4 +685,14 @@ fn the_late_trust_and_the_incomplete_trust_stand_out_on_data_quality() {
         "{}",
         incomplete.summary()
     );
+}
+
+/// The value of the label `name` among a series' `labels`, empty when it
+/// has none.
+fn label_of(labels: &[(&'static str, String)], name: &str) -> String {
+    labels
+        .iter()
+        .find(|(label, _)| *label == name)
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default()
 }

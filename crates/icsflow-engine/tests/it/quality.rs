@@ -186,6 +186,8 @@ fn conflicting_resends_count_distinct_versions_whatever_their_order() {
     let mut events = Events::default();
     let who = patient(1);
     events.admitted(who, "2026-01-01 09:00", 80);
+    // Not meeting the criteria from the 3rd: metric 1 shows the pathway.
+    events.not_meeting(who, "2026-01-03 09:00", Some("2026-01-03"));
     events.pathway(who, "2026-01-02 09:00", DischargePathway::P1);
     let first = *events.events.last().expect("the pathway");
     let version = |pathway, hours: i64| {
@@ -200,20 +202,30 @@ fn conflicting_resends_count_distinct_versions_whatever_their_order() {
         version(DischargePathway::P3, 2),
     );
     let expected = r#"icsflow_quality_amended_events{feed="discharge",organisation="RVW",amendment="conflicting_resend"} 2"#;
-    let admitted = events.events[0];
+    let (admitted, assessed) = (events.events[0], events.events[1]);
     for order in [
-        vec![admitted, first, second, third],
-        vec![admitted, third, second, first],
-        vec![admitted, second, third, first, second, first, third, first],
+        vec![admitted, assessed, first, second, third],
+        vec![admitted, assessed, third, second, first],
+        vec![
+            admitted, assessed, second, third, first, second, first, third, first,
+        ],
     ] {
         let text = quality(&order, "2026-01-05 12:00");
         assert!(text.contains(expected), "{order:?}\n{text}");
         // The version recorded last stands: the pathway is P3 whatever
         // the order.
         let metrics = crate::metrics_text(&order, "2026-01-05 12:00");
-        assert!(!metrics.contains("pathway=\"P1\""), "{metrics}");
+        assert!(
+            metrics.contains("icsflow_flow_not_meeting_criteria_patients{place=\"E06000047\",provider=\"RVW\",pathway=\"P3\"} 1")
+                && !metrics.contains("pathway=\"P1\"")
+                && !metrics.contains("pathway=\"P2\""),
+            "{metrics}"
+        );
     }
-    let text = quality(&[admitted, first, first, first], "2026-01-05 12:00");
+    let text = quality(
+        &[admitted, assessed, first, first, first],
+        "2026-01-05 12:00",
+    );
     assert!(!text.contains("conflicting_resend"), "{text}");
 }
 
