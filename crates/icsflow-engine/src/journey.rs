@@ -156,6 +156,16 @@ pub(crate) enum Revision {
 }
 
 impl Revision {
+    /// The organisation and event id, when this is a version.
+    fn version_of(&self) -> Option<(u16, EventKey)> {
+        match *self {
+            Revision::Version {
+                organisation, id, ..
+            } => Some((organisation, id)),
+            Revision::Correction { .. } => None,
+        }
+    }
+
     /// The id corrected, when this is the correction made by the event
     /// `by` of `organisation`.
     fn correction(&self, of: u16, by_event: EventKey) -> Option<EventKey> {
@@ -241,11 +251,15 @@ impl Journey {
     }
 
     pub(crate) fn add_correction(&mut self, correction: Correction) {
-        let revision = Revision::Correction {
+        self.add(Revision::Correction {
             organisation: correction.organisation,
             corrected: correction.corrected,
             by: correction.by,
-        };
+        });
+    }
+
+    /// Adds `revision` unless it is held.
+    fn add(&mut self, revision: Revision) {
         if !self.revisions.contains(&revision) {
             self.revisions.reserve_exact(1);
             self.revisions.push(revision);
@@ -273,15 +287,11 @@ impl Journey {
     /// Adds a version of the event `id` of `organisation` to those seen,
     /// unless it is one of them.
     pub(crate) fn add_version(&mut self, organisation: u16, id: EventKey, content: [u32; 2]) {
-        let version = Revision::Version {
+        self.add(Revision::Version {
             organisation,
             id,
             content,
-        };
-        if !self.revisions.contains(&version) {
-            self.revisions.reserve_exact(1);
-            self.revisions.push(version);
-        }
+        });
     }
 
     /// Whether that version has been seen.
@@ -296,20 +306,14 @@ impl Journey {
     /// For every version seen beyond the first of its event id: the
     /// organisation and id.
     pub(crate) fn further_versions(&self) -> impl Iterator<Item = (u16, EventKey)> + '_ {
-        let key = |revision: &Revision| match *revision {
-            Revision::Version {
-                organisation, id, ..
-            } => Some((organisation, id)),
-            Revision::Correction { .. } => None,
-        };
         self.revisions
             .iter()
             .enumerate()
             .filter_map(move |(index, revision)| {
-                let of = key(revision)?;
+                let of = revision.version_of()?;
                 self.revisions[..index]
                     .iter()
-                    .any(|earlier| key(earlier) == Some(of))
+                    .any(|earlier| earlier.version_of() == Some(of))
                     .then_some(of)
             })
     }
@@ -318,10 +322,7 @@ impl Journey {
     pub(crate) fn versions_of(&self, of: u16, event: EventKey) -> usize {
         self.revisions
             .iter()
-            .filter(|revision| {
-                matches!(**revision, Revision::Version { organisation, id, .. }
-                    if organisation == of && id == event)
-            })
+            .filter(|revision| revision.version_of() == Some((of, event)))
             .count()
     }
 
@@ -330,7 +331,7 @@ impl Journey {
     pub(crate) fn versions_held(&self) -> usize {
         self.revisions
             .iter()
-            .filter(|revision| matches!(revision, Revision::Version { .. }))
+            .filter(|revision| revision.version_of().is_some())
             .count()
     }
 
